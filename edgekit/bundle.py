@@ -1,0 +1,277 @@
+"""The model bundle: a self-describing directory, the output of ``edgekit train``.
+
+    bundle.json     identity, task, family, classes, params, metrics, data fingerprint, file manifest
+    model.ubj | model.skops   the model in a non-pickle format
+    schema.json     the feature schema
+    reference.npz   sample rows (float32) and the original model's outputs on them
+    baseline.json   per-feature histograms of the training rows and of the model's outputs
+
+``bundle.json`` carries a ``content_hash`` over everything else it says, and sha256 + size of every
+file; ``ModelBundle.load`` checks both, so a flipped byte anywhere is caught and named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from datetime import UTC, datetime
+from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from edgekit_runtime.errors import IntegrityError, UnsupportedFormat
+from edgekit_runtime.integrity import describe_files, verify_files
+from edgekit_runtime.manifest import read_descriptor
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ._version import __version__
+from .data.baseline import feature_baseline, prediction_baseline
+from .data.schema import Schema
+from .errors import BadInput, CheckFailed
+from .train.metrics import OBJECTIVE, model_outputs
+from .train.model_io import load_model, save_model
+from .train.trainer import TrainedModel
+
+BUNDLE_FORMAT = 1
+DESCRIPTOR = "bundle.json"
+REFERENCE_ROWS = 256
+# Reloading the same model file on the same libraries reproduces outputs to the last bit; this
+# tolerance only absorbs summation-order differences between library builds.
+REFERENCE_TOLERANCE = 1e-6
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class BundleInfo(BaseModel):
+    """The content of bundle.json."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    format_version: int
+    name: str
+    version: int
+    created: str
+    edgekit_version: str
+    libraries: dict[str, str]
+    task: str
+    family: str
+    family_kind: str
+    model_format: str
+    model_file: str
+    label: str
+    classes: list[Any] | None
+    feature_names: list[str]
+    params: dict[str, Any]
+    seed: int
+    metrics: dict[str, dict[str, float | None]]
+    tuning: dict[str, Any] | None
+    data: dict[str, Any]
+    train_seconds: float
+    files: dict[str, dict[str, Any]]
+    content_hash: str
+
+
+def check_bundle_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise BadInput(
+            f"bundle name '{name}' is not allowed",
+            "use 1-64 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def default_bundle_name(dataset_name: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", dataset_name.lower()).strip("-._")
+    return (cleaned or "model")[:64]
+
+
+def check_output_directory(out: Path) -> None:
+    """Refuse, before any work is done, an --out that would overwrite something not ours."""
+    if not out.exists():
+        if not out.parent.exists():
+            raise BadInput(f"{out.parent}: directory does not exist", "create it, or choose another --out")
+        return
+    if not out.is_dir():
+        raise BadInput(f"{out}: exists and is not a directory", "choose another --out")
+    if any(out.iterdir()) and not (out / DESCRIPTOR).is_file():
+        raise BadInput(
+            f"{out}: exists, is not empty and is not an edgekit bundle",
+            "choose a new directory; edgekit never overwrites files it did not write",
+        )
+
+
+def content_hash(descriptor: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of a descriptor, without its own content_hash field."""
+    body = {key: value for key, value in descriptor.items() if key != "content_hash"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {}
+    for distribution in ("numpy", "scikit-learn", "xgboost-cpu", "xgboost", "skops"):
+        try:
+            versions[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> ModelBundle:
+    """Write the bundle to a temporary sibling directory, then move it into place in one rename."""
+    check_bundle_name(name)
+    out = Path(out)
+    check_output_directory(out)
+    dataset = trained.dataset
+    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        model_file = save_model(trained.model, trained.family.model_format, staging)
+        (staging / "schema.json").write_text(dataset.schema.model_dump_json(indent=2))
+
+        rows = trained.split.test[:REFERENCE_ROWS]
+        reference_outputs = trained.outputs(dataset.X[rows])
+        np.savez_compressed(
+            staging / "reference.npz", X=dataset.X[rows], y=dataset.y[rows], outputs=reference_outputs, rows=rows
+        )
+        test_outputs = trained.outputs(dataset.X[trained.split.test])
+        baseline = {
+            "features": feature_baseline(dataset.schema, dataset.X[trained.split.train]),
+            "predictions": prediction_baseline(dataset.task, test_outputs, dataset.classes),
+        }
+        (staging / "baseline.json").write_text(json.dumps(baseline, indent=1))
+
+        descriptor = {
+            "format_version": BUNDLE_FORMAT,
+            "name": name,
+            "version": version,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "edgekit_version": __version__,
+            "libraries": _library_versions(),
+            "task": dataset.task,
+            "family": trained.family.name,
+            "family_kind": trained.family.kind,
+            "model_format": trained.family.model_format,
+            "model_file": model_file,
+            "label": dataset.label,
+            "classes": dataset.classes,
+            "feature_names": dataset.schema.feature_names,
+            "params": _json_ready(trained.params),
+            "seed": trained.seed,
+            "metrics": trained.metrics,
+            "tuning": _tuning_summary(trained),
+            "data": {
+                "source": dataset.source,
+                "fingerprint": dataset.fingerprint,
+                "rows": int(len(dataset.y)),
+                "features": len(dataset.schema.features),
+                "split": {part: int(len(getattr(trained.split, part))) for part in ("train", "validation", "test")},
+            },
+            "train_seconds": round(trained.seconds, 3),
+            "files": describe_files(staging, [model_file, "schema.json", "reference.npz", "baseline.json"]),
+        }
+        descriptor["content_hash"] = content_hash(descriptor)
+        BundleInfo.model_validate(descriptor)
+        (staging / DESCRIPTOR).write_text(json.dumps(descriptor, indent=2))
+        _move_into_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ModelBundle.load(out)
+
+
+def _tuning_summary(trained: TrainedModel) -> dict[str, Any] | None:
+    if trained.search is None:
+        return None
+    return {
+        "trials": len(trained.search.trials),
+        "objective": f"validation {OBJECTIVE[trained.dataset.task]} (lower is better)",
+        "best_trial": trained.search.best.number,
+        "scores": [round(trial.score, 6) for trial in trained.search.trials],
+    }
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    if not any(out.iterdir()):
+        out.rmdir()
+        os.rename(staging, out)
+        return
+    # Replacing an older bundle: swap with two renames so a crash leaves one whole bundle in place.
+    retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(out, retired)
+    os.rename(staging, out)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+class ModelBundle:
+    """A verified bundle on disk. ``load`` checks format and hashes; the model loads on first use."""
+
+    def __init__(self, path: Path, info: BundleInfo) -> None:
+        self.path = path
+        self.info = info
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ModelBundle:
+        path = Path(path)
+        descriptor_path = path / DESCRIPTOR
+        if not path.is_dir() or not descriptor_path.is_file():
+            raise BadInput(f"{path}: not an edgekit bundle (no {DESCRIPTOR})", "pass the --out directory of edgekit train")
+        try:
+            descriptor = read_descriptor(descriptor_path)
+            if content_hash(descriptor) != descriptor.get("content_hash"):
+                raise IntegrityError(str(descriptor_path), "content does not match its content_hash (the file was edited)")
+            verify_files(path, descriptor["files"])
+            info = BundleInfo.model_validate(descriptor)
+        except (IntegrityError, UnsupportedFormat) as exc:
+            raise BadInput(exc.message, exc.hint) from exc
+        except ValidationError as exc:
+            raise BadInput(f"{descriptor_path}: malformed ({exc.errors()[0]['msg']})", "retrain the bundle") from exc
+        if info.model_file not in info.files:
+            raise BadInput(f"{descriptor_path}: the model file is not in the manifest", "retrain the bundle")
+        return cls(path, info)
+
+    @cached_property
+    def schema(self) -> Schema:
+        return Schema.model_validate_json((self.path / "schema.json").read_text())
+
+    @cached_property
+    def model(self) -> Any:
+        return load_model(self.path / self.info.model_file, self.info.model_format, self.info.task)
+
+    def reference(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / "reference.npz", allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+
+    def baseline(self) -> dict[str, Any]:
+        return json.loads((self.path / "baseline.json").read_text())
+
+    def outputs(self, X: np.ndarray) -> np.ndarray:
+        return model_outputs(self.model, self.info.task, X)
+
+    def check_reference(self) -> float:
+        """Re-run the model on the reference rows; the max abs difference, or CheckFailed."""
+        reference = self.reference()
+        difference = float(np.max(np.abs(self.outputs(reference["X"]) - reference["outputs"]), initial=0.0))
+        if not difference <= REFERENCE_TOLERANCE:
+            raise CheckFailed(
+                f"{self.path}: the model no longer reproduces its reference outputs (max abs diff {difference:.3g})",
+                f"install the libraries it was trained with: {self.info.libraries}",
+            )
+        return difference

@@ -1,0 +1,184 @@
+"""The ``edgekit`` command line: one command per stage, ``--json`` on every reporting command.
+
+Exit codes: 0 success, 1 a check said no, 2 bad input or usage, 3 a required tool is missing,
+70 an internal error (a bug: rerun with --debug and report the traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from . import reporting
+from ._version import __version__
+from .bundle import ModelBundle
+from .data.sources import data_sources_help
+from .errors import EdgekitError
+from .train.families import family_names
+
+INTERNAL_ERROR = 70
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _EdgekitGroup(TyperGroup):
+    """Turns edgekit's errors into one line on stderr and their exit code; tracebacks only with --debug."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgekitError as exc:
+            self._fail(ctx, f"error: {exc.one_line()}", exc.exit_code)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug: say so in one line unless asked for the whole story
+            if exc.__class__.__module__.startswith("typer"):
+                raise
+            self._fail(ctx, f"internal error: {exc.__class__.__name__}: {exc}; rerun with --debug and report it", INTERNAL_ERROR)
+
+    @staticmethod
+    def _fail(ctx: Any, line: str, code: int) -> None:
+        if ctx.params.get("debug"):
+            traceback.print_exc()
+        print(" ".join(line.split()), file=sys.stderr)
+        raise typer.Exit(code)
+
+
+app = typer.Typer(
+    cls=_EdgekitGroup,
+    help="Train tabular models, compile them for edge devices, ship them and keep them healthy.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+bundle_app = typer.Typer(help="Inspect and verify model bundles.", no_args_is_help=True)
+app.add_typer(bundle_app, name="bundle")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"edgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Train tabular models, compile them for edge devices, ship them and keep them healthy."""
+
+
+def _emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Argument(help=f"Training data: {data_sources_help()}.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the bundle to (new, empty or an older bundle).")],
+    label: Annotated[str | None, typer.Option("--label", help="Label column (default: the source's, or 'label'/'target').")] = None,
+    model: Annotated[str, typer.Option("--model", help=f"Model family: {', '.join(family_names())}.")] = "xgboost",
+    task: Annotated[str | None, typer.Option("--task", help="classification or regression (default: inferred from the label).")] = None,
+    tune: Annotated[int, typer.Option("--tune", help="Hyperparameter search trials on the validation split (0 = defaults).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the split, the model and the search.")] = 0,
+    name: Annotated[str | None, typer.Option("--name", help="Bundle name (default: from the data source).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a model on DATA and save it as a self-describing bundle."""
+    from .training import train_bundle
+
+    with reporting.training_progress(stderr, model, tune) as on_trial:
+        bundle = train_bundle(
+            data, out, label=label, family=model, task=task, tune=tune, seed=seed, name=name, on_trial=on_trial
+        )
+    if as_json:
+        _emit_json(reporting.bundle_summary(bundle))
+    else:
+        reporting.print_training(stdout, bundle)
+
+
+@app.command()
+def runs(
+    name: Annotated[str | None, typer.Option("--name", help="Only runs of this bundle name.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the bundles trained on this machine, with their metrics."""
+    from .training import run_registry
+
+    rows = run_registry().runs(name)
+    if as_json:
+        _emit_json(rows)
+    else:
+        reporting.print_runs(stdout, rows)
+
+
+@bundle_app.command("show")
+def bundle_show(
+    path: Annotated[Path, typer.Argument(help="Bundle directory.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Print what a bundle holds (after verifying its hashes)."""
+    bundle = ModelBundle.load(path)
+    if as_json:
+        _emit_json(bundle.info.model_dump())
+    else:
+        reporting.print_bundle(stdout, bundle)
+
+
+@bundle_app.command("verify")
+def bundle_verify(
+    path: Annotated[Path, typer.Argument(help="Bundle directory.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Check a bundle's format and hashes, load its model and reproduce its reference outputs."""
+    bundle = ModelBundle.load(path)
+    difference = bundle.check_reference()
+    result = {
+        "ok": True,
+        "bundle": str(path),
+        "files": len(bundle.info.files),
+        "content_hash": bundle.info.content_hash,
+        "reference_rows": int(bundle.reference()["X"].shape[0]),
+        "reference_max_abs_diff": difference,
+    }
+    if as_json:
+        _emit_json(result)
+    else:
+        stdout.print(
+            f"ok: {path} — {result['files']} files match their hashes; the model reproduces "
+            f"{result['reference_rows']} reference rows (max abs diff {difference:.3g})"
+        )
+
+
+@app.command()
+def quickstart(
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where to write the quickstart's bundles.")] = Path("edgekit-quickstart"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the end-to-end story on bundled data: train, bundle, verify."""
+    from .quickstart import run_quickstart
+
+    result = run_quickstart(workdir, stdout if not as_json else None, stderr)
+    if as_json:
+        _emit_json(result)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,106 @@
+"""What the CLI shows people: progress while training, and tables of metrics, runs and bundles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .bundle import ModelBundle
+from .train.tuning import Trial
+
+_METRIC_ORDER = ("accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2")
+
+
+@contextmanager
+def training_progress(console: Console, family: str, trials: int) -> Iterator[Callable[[Trial], None]]:
+    """A progress bar over tuning trials (or a spinner without tuning); yields the per-trial callback."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}")]
+    if trials > 0:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    # Off when stderr is not a terminal: logs and CI get no half-drawn bars.
+    live = console.is_terminal
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True, disable=not live) as progress:
+        label = f"tuning {family}" if trials > 0 else f"training {family}"
+        task = progress.add_task(label, total=trials or None)
+        best: list[float] = []
+
+        def on_trial(trial: Trial) -> None:
+            best.append(min(trial.score, *best) if best else trial.score)
+            progress.update(task, advance=1, description=f"{label} (best validation score {best[-1]:.4g})")
+
+        yield on_trial
+
+
+def _format(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def metrics_table(metrics: dict[str, dict[str, float | None]], title: str | None = None) -> Table:
+    names = [name for name in _METRIC_ORDER if any(name in split for split in metrics.values())]
+    table = Table(title=title, title_justify="left")
+    table.add_column("split")
+    for name in names:
+        table.add_column(name.replace("_", "-"), justify="right")
+    for split, values in metrics.items():
+        table.add_row(split, *(_format(values.get(name)) for name in names))
+    return table
+
+
+def bundle_summary(bundle: ModelBundle) -> dict[str, Any]:
+    info = bundle.info
+    return {
+        "bundle": str(bundle.path),
+        "name": info.name,
+        "version": info.version,
+        "task": info.task,
+        "family": info.family,
+        "classes": info.classes,
+        "features": len(info.feature_names),
+        "metrics": info.metrics,
+        "params": info.params,
+        "tuning": info.tuning,
+        "content_hash": info.content_hash,
+        "train_seconds": info.train_seconds,
+    }
+
+
+def print_training(console: Console, bundle: ModelBundle) -> None:
+    info = bundle.info
+    console.print(metrics_table(info.metrics, f"{info.family} on {info.data['source']} ({info.task})"))
+    if info.tuning:
+        console.print(f"tuning: best of {info.tuning['trials']} trials was #{info.tuning['best_trial']}: {info.params}")
+    console.print(f"bundle {info.name} v{info.version} written to {bundle.path} ({info.train_seconds:.1f} s training)")
+
+
+def print_bundle(console: Console, bundle: ModelBundle) -> None:
+    info = bundle.info
+    console.print(f"[bold]{info.name}[/] v{info.version} — {info.family} {info.task}, created {info.created}")
+    console.print(f"data: {info.data['source']} ({info.data['rows']} rows, split {info.data['split']})")
+    console.print(f"label: {info.label}" + (f", classes {info.classes}" if info.classes else ""))
+    console.print(f"features ({len(info.feature_names)}): {', '.join(info.feature_names)}")
+    console.print(f"params: {info.params}")
+    console.print(metrics_table(info.metrics))
+    files = Table("file", "bytes", "sha256", title="files", title_justify="left")
+    for name, entry in info.files.items():
+        files.add_row(name, str(entry["size"]), str(entry["sha256"])[:16] + "…")
+    console.print(files)
+    console.print(f"content hash: {info.content_hash}")
+
+
+def print_runs(console: Console, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("no runs yet: train one with `edgekit train bundled:breast-cancer --out b1`")
+        return
+    table = Table("name", "ver", "family", "created (UTC)", "test", "bundle")
+    for row in rows:
+        test = row["metrics"].get("test", {})
+        headline = ("accuracy", "roc_auc") if row["task"] == "classification" else ("rmse", "r2")
+        shown = " ".join(f"{name}={test[name]:.3f}" for name in headline if test.get(name) is not None)
+        created = row["created"].replace("T", " ")[:16]
+        table.add_row(row["name"], str(row["version"]), row["family"], created, shown, row["bundle_path"])
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Model families, tuning, metrics and fitting."""

@@ -1,0 +1,248 @@
+"""The model-family registry: every family the trainer can fit, what it supports, how to build it.
+
+Families register in one place (``_register_builtin``) so the list is explicit and testable.
+scikit-learn families that cannot take NaN are wrapped in a pipeline with a median imputer, so a
+bundle's model always accepts the same rows (NaN = missing) that devices send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sklearn.base import BaseEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..errors import BadInput
+from .space import Choice, FloatRange, IntRange, Space
+
+BOTH = frozenset({"classification", "regression"})
+CLASSIFICATION = frozenset({"classification"})
+REGRESSION = frozenset({"regression"})
+
+Builder = Callable[[str, dict[str, Any], int], BaseEstimator]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    description: str
+    tasks: frozenset[str]
+    build: Builder  # (task, params, seed) -> an unfitted estimator
+    defaults: dict[str, Any]
+    space: Space
+    model_format: str  # "xgboost-ubj" or "skops"
+    kind: str  # "trees", "linear" or "mlp": what later stages compile it as
+    notes: tuple[str, ...] = field(default=())
+
+
+_FAMILIES: dict[str, Family] = {}
+
+
+def register_family(family: Family, *, replace: bool = False) -> None:
+    if family.name in _FAMILIES and not replace:
+        raise ValueError(f"model family '{family.name}' is already registered (pass replace=True to override)")
+    _FAMILIES[family.name] = family
+
+
+def family_names() -> list[str]:
+    return sorted(_FAMILIES)
+
+
+def get_family(name: str, task: str | None = None) -> Family:
+    family = _FAMILIES.get(name)
+    if family is None:
+        raise BadInput(f"unknown model family '{name}'", f"choose one of: {', '.join(family_names())}")
+    if task is not None and task not in family.tasks:
+        fitting = [other for other in family_names() if task in _FAMILIES[other].tasks]
+        raise BadInput(
+            f"model family '{name}' does not do {task}", f"for {task} choose one of: {', '.join(fitting)}"
+        )
+    return family
+
+
+def _imputed(estimator: BaseEstimator, scale: bool) -> BaseEstimator:
+    steps: list[BaseEstimator] = [SimpleImputer(strategy="median", keep_empty_features=True)]
+    if scale:
+        steps.append(StandardScaler())
+    return make_pipeline(*steps, estimator)
+
+
+def _xgboost(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    import xgboost
+
+    options = {"tree_method": "hist", "random_state": seed, "n_jobs": 0, **params}
+    if task == "classification":
+        return xgboost.XGBClassifier(**options)
+    return xgboost.XGBRegressor(**options)
+
+
+def _forest(extra: bool) -> Builder:
+    def build(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+        from sklearn import ensemble
+
+        if task == "classification":
+            cls = ensemble.ExtraTreesClassifier if extra else ensemble.RandomForestClassifier
+        else:
+            cls = ensemble.ExtraTreesRegressor if extra else ensemble.RandomForestRegressor
+        return _imputed(cls(random_state=seed, n_jobs=-1, **params), scale=False)
+
+    return build
+
+
+def _gradient_boosting(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn import ensemble
+
+    cls = ensemble.GradientBoostingClassifier if task == "classification" else ensemble.GradientBoostingRegressor
+    return _imputed(cls(random_state=seed, **params), scale=False)
+
+
+def _hist_gradient_boosting(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn import ensemble
+
+    if task == "classification":
+        return ensemble.HistGradientBoostingClassifier(random_state=seed, early_stopping=False, **params)
+    return ensemble.HistGradientBoostingRegressor(random_state=seed, early_stopping=False, **params)
+
+
+def _logistic(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn.linear_model import LogisticRegression
+
+    return _imputed(LogisticRegression(max_iter=2000, random_state=seed, **params), scale=True)
+
+
+def _linear(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn.linear_model import Ridge
+
+    return _imputed(Ridge(**params), scale=True)
+
+
+def _mlp(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn import neural_network
+
+    options = {"max_iter": 300, "random_state": seed, **params}
+    options["hidden_layer_sizes"] = tuple(options.get("hidden_layer_sizes", (64,)))
+    if task == "classification":
+        return _imputed(neural_network.MLPClassifier(**options), scale=True)
+    return _imputed(neural_network.MLPRegressor(**options), scale=True)
+
+
+_TREE_SPACE: Space = {
+    "n_estimators": IntRange(50, 300),
+    "max_depth": IntRange(4, 14),
+    "min_samples_leaf": IntRange(1, 10),
+    "max_features": Choice(("sqrt", 0.5, 1.0)),
+}
+
+
+def _register_builtin() -> None:
+    register_family(Family(
+        name="xgboost",
+        description="XGBoost gradient-boosted trees (hist)",
+        tasks=BOTH,
+        build=_xgboost,
+        defaults={"n_estimators": 100, "max_depth": 6, "learning_rate": 0.3},
+        space={
+            "n_estimators": IntRange(50, 300),
+            "max_depth": IntRange(3, 8),
+            "learning_rate": FloatRange(0.02, 0.3, log=True),
+            "subsample": FloatRange(0.6, 1.0),
+            "colsample_bytree": FloatRange(0.6, 1.0),
+            "min_child_weight": FloatRange(0.5, 10.0, log=True),
+            "reg_lambda": FloatRange(0.1, 10.0, log=True),
+        },
+        model_format="xgboost-ubj",
+        kind="trees",
+    ))
+    # Depth is capped by default: an unbounded forest does not fit a microcontroller's flash.
+    register_family(Family(
+        name="random-forest",
+        description="scikit-learn random forest",
+        tasks=BOTH,
+        build=_forest(extra=False),
+        defaults={"n_estimators": 100, "max_depth": 10},
+        space=_TREE_SPACE,
+        model_format="skops",
+        kind="trees",
+    ))
+    register_family(Family(
+        name="extra-trees",
+        description="scikit-learn extremely randomized trees",
+        tasks=BOTH,
+        build=_forest(extra=True),
+        defaults={"n_estimators": 100, "max_depth": 10},
+        space=_TREE_SPACE,
+        model_format="skops",
+        kind="trees",
+    ))
+    register_family(Family(
+        name="gradient-boosting",
+        description="scikit-learn gradient boosting",
+        tasks=BOTH,
+        build=_gradient_boosting,
+        defaults={"n_estimators": 100, "max_depth": 3},
+        space={
+            "n_estimators": IntRange(50, 300),
+            "max_depth": IntRange(2, 5),
+            "learning_rate": FloatRange(0.02, 0.3, log=True),
+            "subsample": FloatRange(0.6, 1.0),
+        },
+        model_format="skops",
+        kind="trees",
+    ))
+    register_family(Family(
+        name="hist-gradient-boosting",
+        description="scikit-learn histogram gradient boosting",
+        tasks=BOTH,
+        build=_hist_gradient_boosting,
+        defaults={"max_iter": 100},
+        space={
+            "max_iter": IntRange(50, 300),
+            "max_depth": IntRange(3, 10),
+            "learning_rate": FloatRange(0.02, 0.3, log=True),
+            "max_leaf_nodes": IntRange(8, 63),
+            "l2_regularization": FloatRange(1e-3, 10.0, log=True),
+        },
+        model_format="skops",
+        kind="trees",
+    ))
+    register_family(Family(
+        name="logistic",
+        description="scikit-learn logistic regression (imputer + scaler)",
+        tasks=CLASSIFICATION,
+        build=_logistic,
+        defaults={"C": 1.0},
+        space={"C": FloatRange(1e-3, 1e2, log=True)},
+        model_format="skops",
+        kind="linear",
+    ))
+    register_family(Family(
+        name="linear",
+        description="scikit-learn ridge regression (imputer + scaler)",
+        tasks=REGRESSION,
+        build=_linear,
+        defaults={"alpha": 1.0},
+        space={"alpha": FloatRange(1e-3, 1e2, log=True)},
+        model_format="skops",
+        kind="linear",
+    ))
+    register_family(Family(
+        name="mlp",
+        description="scikit-learn multi-layer perceptron (imputer + scaler)",
+        tasks=BOTH,
+        build=_mlp,
+        defaults={"hidden_layer_sizes": (64,)},
+        space={
+            "hidden_layer_sizes": Choice(((32,), (64,), (128,), (64, 32))),
+            "alpha": FloatRange(1e-5, 1e-2, log=True),
+            "learning_rate_init": FloatRange(1e-4, 1e-2, log=True),
+        },
+        model_format="skops",
+        kind="mlp",
+    ))
+
+
+_register_builtin()

@@ -1,0 +1,53 @@
+"""Evaluation metrics, and which one tuning optimises."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics
+
+# The metric tuning minimises on the validation split, per task.
+OBJECTIVE = {"classification": "log_loss", "regression": "rmse"}
+HIGHER_IS_BETTER = {"accuracy", "f1", "roc_auc", "r2"}
+
+
+def model_outputs(model: object, task: str, X: np.ndarray) -> np.ndarray:
+    """What a bundle records and every compiled artifact must reproduce: class probabilities
+    (rows x classes) for classification, predicted values for regression; float64."""
+    if task == "classification":
+        return np.asarray(model.predict_proba(X), dtype=np.float64)  # type: ignore[attr-defined]
+    return np.asarray(model.predict(X), dtype=np.float64).reshape(-1)  # type: ignore[attr-defined]
+
+
+def evaluate(task: str, y: np.ndarray, outputs: np.ndarray) -> dict[str, float | None]:
+    if task == "classification":
+        return classification_metrics(y, outputs)
+    return regression_metrics(y, outputs)
+
+
+def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
+    n_classes = proba.shape[1]
+    # float32 models (XGBoost) give rows that sum to 1 only within float32 rounding.
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    predicted = proba.argmax(axis=1)
+    binary = n_classes == 2
+    result: dict[str, float | None] = {
+        "accuracy": float(metrics.accuracy_score(y, predicted)),
+        "f1": float(metrics.f1_score(y, predicted, average="binary" if binary else "macro", zero_division=0)),
+        "log_loss": float(metrics.log_loss(y, proba, labels=np.arange(n_classes))),
+        "roc_auc": None,
+    }
+    # ROC-AUC is undefined when a split lacks a class; report None rather than a made-up number.
+    if len(np.unique(y)) == n_classes:
+        if binary:
+            result["roc_auc"] = float(metrics.roc_auc_score(y, proba[:, 1]))
+        else:
+            result["roc_auc"] = float(metrics.roc_auc_score(y, proba, multi_class="ovr", average="macro"))
+    return result
+
+
+def regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
+    return {
+        "rmse": float(np.sqrt(metrics.mean_squared_error(y, predicted))),
+        "mae": float(metrics.mean_absolute_error(y, predicted)),
+        "r2": float(metrics.r2_score(y, predicted)),
+    }

@@ -1,0 +1,65 @@
+"""One training run end to end: data source -> dataset -> trained model -> bundle -> run registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .bundle import ModelBundle, check_bundle_name, check_output_directory, default_bundle_name, write_bundle
+from .data.dataset import prepare_dataset
+from .data.sources import load_table
+from .errors import BadInput
+from .home import edgekit_home
+from .registry import RunRegistry
+from .train.families import get_family
+from .train.trainer import TrainedModel, train_model
+from .train.tuning import Trial
+
+
+def run_registry() -> RunRegistry:
+    return RunRegistry(edgekit_home() / "registry.sqlite")
+
+
+def train_bundle(
+    data: str,
+    out: str | Path,
+    *,
+    label: str | None = None,
+    family: str = "xgboost",
+    task: str | None = None,
+    tune: int = 0,
+    seed: int = 0,
+    name: str | None = None,
+    on_trial: Callable[[Trial], None] | None = None,
+) -> ModelBundle:
+    """Train a model on DATA and write its bundle to OUT; cheap checks of every input run first."""
+    out = Path(out)
+    check_output_directory(out)
+    get_family(family)
+    if tune < 0:
+        raise BadInput(f"--tune {tune}: the number of trials cannot be negative", "pass 0 (no tuning) or more")
+    if name is not None:
+        check_bundle_name(name)
+    table = load_table(data)
+    dataset = prepare_dataset(table, label=label, task=task)
+    trained: TrainedModel = train_model(dataset, family, tune=tune, seed=seed, on_trial=on_trial)
+    bundle_name = name or default_bundle_name(dataset.name)
+    return run_registry().register(
+        bundle_name,
+        lambda version: write_bundle(trained, out, bundle_name, version),
+        _run_row,
+    )
+
+
+def _run_row(bundle: ModelBundle) -> dict[str, object]:
+    info = bundle.info
+    return {
+        "created": info.created,
+        "family": info.family,
+        "task": info.task,
+        "data_source": info.data["source"],
+        "data_fingerprint": info.data["fingerprint"],
+        "bundle_path": str(bundle.path.resolve()),
+        "content_hash": info.content_hash,
+        "metrics": info.metrics,
+    }

@@ -1,0 +1,35 @@
+"""Errors raised by the device runtime.
+
+    RuntimeFailure            base class; ``exit_code`` is what the CLI exits with
+    ├── IntegrityError        a file is missing, truncated or altered (exit 2)
+    └── UnsupportedFormat     a manifest from a newer or unknown format version (exit 2)
+
+The runtime never imports edgekit, so the build side translates these into its own tree.
+"""
+
+from __future__ import annotations
+
+
+class RuntimeFailure(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+class IntegrityError(RuntimeFailure):
+    exit_code = 2
+
+    def __init__(self, path: str, problem: str, hint: str = "") -> None:
+        super().__init__(f"{path}: {problem}", hint or "restore the file from its source or rebuild it")
+        self.path = path
+        self.problem = problem
+
+
+class UnsupportedFormat(RuntimeFailure):
+    exit_code = 2
