@@ -21,8 +21,11 @@ class EdgekitError(Exception):
         self.hint = hint
 
     def one_line(self) -> str:
-        text = f"{self.message}; {self.hint}" if self.hint else self.message
+        text = f"{self.message.strip()}; {self.hint.strip()}" if self.hint else self.message
         return " ".join(text.split())
+
+    def __str__(self) -> str:
+        return self.one_line()
 
 
 class BadInput(EdgekitError):

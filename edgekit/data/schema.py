@@ -56,7 +56,7 @@ class Schema(BaseModel):
         for feature in self.features:
             column = frame[feature.name]
             if feature.kind == "categorical":
-                codes = pd.Categorical(_as_text(column), categories=feature.categories).codes.astype("float64")
+                codes = pd.Index(feature.categories or []).get_indexer(_as_text(column)).astype("float64")
                 codes[codes < 0] = np.nan  # unknown category or missing
                 columns.append(codes)
             else:

@@ -19,7 +19,11 @@ class RuntimeFailure(Exception):
         self.hint = hint
 
     def one_line(self) -> str:
-        return f"{self.message}; {self.hint}" if self.hint else self.message
+        text = f"{self.message.strip()}; {self.hint.strip()}" if self.hint else self.message
+        return " ".join(text.split())
+
+    def __str__(self) -> str:
+        return self.one_line()
 
 
 class IntegrityError(RuntimeFailure):

@@ -1,0 +1,35 @@
+# The two set-up commands of the README. Both are idempotent: a second run reinstalls nothing
+# unless pyproject.toml changed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test system-deps clean
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/edgekit quickstart
+
+test: $(VENV)/.installed-test system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+system-deps:
+	@bash scripts/system-deps.sh tests
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "edgekit needs Python >= 3.11; set PYTHON=python3.11"; exit 2; }
+	@PYTHON=$(PYTHON) bash scripts/system-deps.sh venv
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-demo: pyproject.toml runtimes/python/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml runtimes/python/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@ $(VENV)/.installed-demo
+
+clean:
+	rm -rf $(VENV) edgekit-quickstart .pytest_cache

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages edgekit needs when they are missing and we are root.
+#   system-deps.sh venv    what creating the virtual environment needs
+#   system-deps.sh tests   what the test suite needs (system tools the tests run for real)
+# Not root, or not Debian: prints what is missing and carries on; the tests that need a missing
+# tool then skip, or fail under EDGEKIT_STRICT_TOOLS=1 (as in CI).
+set -euo pipefail
+
+PYTHON=${PYTHON:-python3}
+missing=()
+
+need_venv() {
+  # Debian's python3 ships venv without ensurepip until python3-venv is installed.
+  "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
+}
+
+# One line per system tool the tests use: "command package". Empty until a stage needs one.
+TEST_TOOLS=(
+)
+
+need_tests() {
+  local entry
+  for entry in "${TEST_TOOLS[@]+"${TEST_TOOLS[@]}"}"; do
+    set -- $entry
+    command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+  done
+}
+
+case "${1:-tests}" in
+  venv) need_venv ;;
+  tests) need_tests ;;
+  *) echo "usage: system-deps.sh venv|tests" >&2; exit 2 ;;
+esac
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "missing Debian packages: ${missing[*]} (run as root on Debian to install them: apt-get install ${missing[*]})" >&2
+fi
