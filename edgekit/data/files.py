@@ -64,12 +64,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        _reject_duplicates(path, parquet.schema_arrow.names)
+        return parquet.read().to_pandas()
     except (pa.ArrowException, OSError) as exc:
         detail = " ".join(str(exc).split())
         raise BadInput(f"{path}: not a readable Parquet file ({detail})", "re-export the file") from exc
-    _reject_duplicates(path, table.column_names)
-    return table.to_pandas()
 
 
 def _reject_duplicates(path: Path, names: list[str]) -> None:

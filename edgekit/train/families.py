@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -24,6 +25,11 @@ CLASSIFICATION = frozenset({"classification"})
 REGRESSION = frozenset({"regression"})
 
 Builder = Callable[[str, dict[str, Any], int], BaseEstimator]
+Fitter = Callable[[BaseEstimator, np.ndarray, np.ndarray], BaseEstimator]
+
+
+def plain_fit(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    return estimator.fit(X, y)
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class Family:
     space: Space
     model_format: str  # "xgboost-ubj" or "skops"
     kind: str  # "trees", "linear" or "mlp": what later stages compile it as
-    notes: tuple[str, ...] = field(default=())
+    fit: Fitter = field(default=plain_fit)
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -128,6 +134,21 @@ def _mlp(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
     if task == "classification":
         return _imputed(neural_network.MLPClassifier(**options), scale=True)
     return _imputed(neural_network.MLPRegressor(**options), scale=True)
+
+
+def _fit_mlp(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """Regression MLPs learn a standardised target; the scale is then folded into the output layer,
+    so the saved model is a plain MLP that predicts in the target's own units."""
+    from sklearn.base import is_regressor
+
+    network = estimator[-1]
+    if not is_regressor(network):
+        return estimator.fit(X, y)
+    mean, scale = float(np.mean(y)), float(np.std(y)) or 1.0
+    estimator.fit(X, (y - mean) / scale)
+    network.coefs_[-1] = network.coefs_[-1] * scale
+    network.intercepts_[-1] = network.intercepts_[-1] * scale + mean
+    return estimator
 
 
 _TREE_SPACE: Space = {
@@ -242,6 +263,7 @@ def _register_builtin() -> None:
         },
         model_format="skops",
         kind="mlp",
+        fit=_fit_mlp,
     ))
 
 

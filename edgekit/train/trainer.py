@@ -55,7 +55,7 @@ def train_model(
         with warnings.catch_warnings():
             # A few MLP/logistic trials stop at max_iter; their validation score already says how well.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X_train, y_train)
+            model = family.fit(model, X_train, y_train)
         score = evaluate(dataset.task, y_val, model_outputs(model, dataset.task, X_val))[objective]
         return model, score if score is not None and math.isfinite(score) else math.inf
 

@@ -1,0 +1,48 @@
+"""The installed console scripts, as a user runs them: real processes, real exit codes."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+def _script(name: str) -> str:
+    path = shutil.which(name) or str(Path(__import__("sys").executable).parent / name)
+    assert Path(path).exists(), f"{name} is not installed; run `make test`"
+    return path
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
+    result = _run(_script("edgekit"), "quickstart", "--workdir", tmp_path / "qs", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    bundles = {entry["name"]: entry for entry in summary["bundles"]}
+    assert bundles["breast-cancer-xgboost"]["metrics"]["test"]["roc_auc"] >= 0.97
+    assert bundles["digits-mlp"]["metrics"]["test"]["accuracy"] >= 0.9
+    for entry in bundles.values():
+        assert _run(_script("edgekit-runtime"), "verify", entry["bundle"]).returncode == 0
+    runs = json.loads(_run(_script("edgekit"), "runs", "--json").stdout)
+    assert {run["name"] for run in runs} == set(bundles)
+    human = _run(_script("edgekit"), "quickstart", "--workdir", tmp_path / "qs")
+    assert human.returncode == 0 and "digits-mlp v2" in human.stdout and human.stderr == ""
+
+
+def test_errors_from_the_real_process_are_one_line_with_the_documented_code(tmp_path):
+    result = _run(_script("edgekit"), "train", tmp_path / "missing.csv", "--out", tmp_path / "b")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    usage = _run(_script("edgekit"), "train")
+    assert usage.returncode == 2
+
+
+def test_help_lists_every_stage_built_so_far():
+    result = _run(_script("edgekit"), "--help")
+    for command in ("train", "runs", "bundle", "quickstart"):
+        assert command in result.stdout
