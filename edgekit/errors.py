@@ -1,6 +1,6 @@
 """The errors edgekit raises on purpose. Each carries its exit code and a hint saying what to do.
 
-    EdgekitError            base class (exit 1)
+    EdgekitError            base class (exit 1), a OneLineError of edgekit_runtime.errors
     ├── BadInput            a file, dataset, option or bundle is wrong (exit 2)
     ├── CheckFailed         a check or a gate said no (exit 1)
     └── MissingTool         a required system tool is not installed (exit 3)
@@ -11,21 +11,11 @@ they are caught, with ``raise ... from exc``; the CLI prints ``one_line()`` and 
 
 from __future__ import annotations
 
+from edgekit_runtime.errors import OneLineError
 
-class EdgekitError(Exception):
+
+class EdgekitError(OneLineError):
     exit_code = 1
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def one_line(self) -> str:
-        text = f"{self.message.strip()}; {self.hint.strip()}" if self.hint else self.message
-        return " ".join(text.split())
-
-    def __str__(self) -> str:
-        return self.one_line()
 
 
 class BadInput(EdgekitError):

@@ -1,16 +1,18 @@
 """Errors raised by the device runtime.
 
-    RuntimeFailure            base class; ``exit_code`` is what the CLI exits with
-    ├── IntegrityError        a file is missing, truncated or altered (exit 2)
-    └── UnsupportedFormat     a manifest from a newer or unknown format version (exit 2)
+    OneLineError              a message, a hint saying what to do, and an exit code
+    └── RuntimeFailure        base class of the runtime's errors (exit 1)
+        ├── IntegrityError    a file is missing, truncated or altered (exit 2)
+        └── UnsupportedFormat a manifest from a newer or unknown format version (exit 2)
 
-The runtime never imports edgekit, so the build side translates these into its own tree.
+The runtime never imports edgekit, so the build side translates these into its own tree, whose
+base class also derives from OneLineError.
 """
 
 from __future__ import annotations
 
 
-class RuntimeFailure(Exception):
+class OneLineError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str = "") -> None:
@@ -24,6 +26,10 @@ class RuntimeFailure(Exception):
 
     def __str__(self) -> str:
         return self.one_line()
+
+
+class RuntimeFailure(OneLineError):
+    pass
 
 
 class IntegrityError(RuntimeFailure):
