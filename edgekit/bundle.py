@@ -3,7 +3,7 @@
     bundle.json     identity, task, family, classes, params, metrics, data fingerprint, file manifest
     model.ubj | model.skops   the model in a non-pickle format
     schema.json     the feature schema
-    reference.npz   sample rows (float32) and the original model's outputs on them
+    reference.npz   reference rows and (up to 5000) test rows, float32, with the model's outputs
     baseline.json   per-feature histograms of the training rows and of the model's outputs
 
 ``bundle.json`` carries a ``content_hash`` over everything else it says, and sha256 + size of every
@@ -40,7 +40,8 @@ from .train.trainer import TrainedModel
 
 BUNDLE_FORMAT = 1
 DESCRIPTOR = "bundle.json"
-REFERENCE_ROWS = 256
+REFERENCE_ROWS = 256  # the sample every artifact's parity certificate and smoke test start from
+TEST_ROWS = 5000  # held-out rows kept so compilers can measure metric deltas without the source data
 # Reloading the same model file on the same libraries reproduces outputs to the last bit; this
 # tolerance only absorbs summation-order differences between library builds.
 REFERENCE_TOLERANCE = 1e-6
@@ -143,12 +144,18 @@ def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> M
         model_file = save_model(trained.model, trained.family.model_format, staging)
         (staging / "schema.json").write_text(dataset.schema.model_dump_json(indent=2))
 
-        rows = trained.split.test[:REFERENCE_ROWS]
-        reference_outputs = trained.outputs(dataset.X[rows])
+        test_rows = trained.split.test[:TEST_ROWS]
+        test_outputs = trained.outputs(dataset.X[test_rows])
         np.savez_compressed(
-            staging / "reference.npz", X=dataset.X[rows], y=dataset.y[rows], outputs=reference_outputs, rows=rows
+            staging / "reference.npz",
+            X=dataset.X[test_rows[:REFERENCE_ROWS]],
+            y=dataset.y[test_rows[:REFERENCE_ROWS]],
+            outputs=test_outputs[:REFERENCE_ROWS],
+            rows=test_rows[:REFERENCE_ROWS],
+            test_X=dataset.X[test_rows],
+            test_y=dataset.y[test_rows],
+            test_outputs=test_outputs,
         )
-        test_outputs = trained.outputs(dataset.X[trained.split.test])
         baseline = {
             "features": feature_baseline(dataset.schema, dataset.X[trained.split.train]),
             "predictions": prediction_baseline(dataset.task, test_outputs, dataset.classes),
