@@ -12,12 +12,9 @@ file; ``ModelBundle.load`` checks both, so a flipped byte anywhere is caught and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
-import uuid
 from datetime import UTC, datetime
 from functools import cached_property
 from importlib import metadata
@@ -34,6 +31,7 @@ from ._version import __version__
 from .data.baseline import feature_baseline, prediction_baseline
 from .data.schema import Schema
 from .errors import BadInput, CheckFailed
+from .storage import content_hash, move_into_place, staging_directory, write_descriptor
 from .train.metrics import OBJECTIVE, model_outputs
 from .train.model_io import load_model, save_model
 from .train.trainer import TrainedModel
@@ -106,12 +104,6 @@ def check_output_directory(out: Path) -> None:
         )
 
 
-def content_hash(descriptor: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of a descriptor, without its own content_hash field."""
-    body = {key: value for key, value in descriptor.items() if key != "content_hash"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def _library_versions() -> dict[str, str]:
     versions = {}
     for distribution in ("numpy", "scikit-learn", "xgboost-cpu", "xgboost", "skops"):
@@ -138,9 +130,7 @@ def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> M
     out = Path(out)
     check_output_directory(out)
     dataset = trained.dataset
-    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    with staging_directory(out) as staging:
         model_file = save_model(trained.model, trained.family.model_format, staging)
         (staging / "schema.json").write_text(dataset.schema.model_dump_json(indent=2))
 
@@ -191,13 +181,9 @@ def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> M
             "train_seconds": round(trained.seconds, 3),
             "files": describe_files(staging, [model_file, "schema.json", "reference.npz", "baseline.json"]),
         }
-        descriptor["content_hash"] = content_hash(descriptor)
-        BundleInfo.model_validate(descriptor)
-        (staging / DESCRIPTOR).write_text(json.dumps(descriptor, indent=2))
-        _move_into_place(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        BundleInfo.model_validate({**descriptor, "content_hash": ""})
+        write_descriptor(staging, DESCRIPTOR, descriptor)
+        move_into_place(staging, out)
     return ModelBundle.load(out)
 
 
@@ -210,21 +196,6 @@ def _tuning_summary(trained: TrainedModel) -> dict[str, Any] | None:
         "best_trial": trained.search.best.number,
         "scores": [round(trial.score, 6) for trial in trained.search.trials],
     }
-
-
-def _move_into_place(staging: Path, out: Path) -> None:
-    if not out.exists():
-        os.rename(staging, out)
-        return
-    if not any(out.iterdir()):
-        out.rmdir()
-        os.rename(staging, out)
-        return
-    # Replacing an older bundle: swap with two renames so a crash leaves one whole bundle in place.
-    retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-    os.rename(out, retired)
-    os.rename(staging, out)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 class ModelBundle:

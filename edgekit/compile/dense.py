@@ -1,8 +1,9 @@
-"""Linear, logistic and MLP models as one plain form: NaN fill values, then dense layers.
+"""Linear, logistic and MLP models as one plain form: NaN fill, input scaling, dense layers.
 
-The scikit-learn pipeline (median imputer -> standard scaler -> estimator) is folded: the scaler
-goes into the first layer's weights and bias, so every backend (ONNX, C, TFLite) emits the same
-few operations and quantizes the same weights.
+The scikit-learn pipeline (median imputer -> standard scaler -> estimator) becomes explicit steps
+that every backend (ONNX, C, TFLite) emits the same way. The scaler's centring goes into the first
+layer's bias; its division stays a separate multiply: folding it into the weights divides by tiny
+standard deviations, and the few huge weights that gives would wreck the int8 scale of all others.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class DenseLayer:
 @dataclass(frozen=True)
 class DenseModel:
     fill: np.ndarray  # value that replaces NaN, per input feature
+    inverse_scale: np.ndarray  # inputs are multiplied by this before the first layer
     layers: tuple[DenseLayer, ...]
     output: OutputKind  # binary: one logit -> [1-p, p]; softmax: one logit per class; identity: values
 
@@ -37,7 +39,7 @@ class DenseModel:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The reference arithmetic in float64 (what scikit-learn computes)."""
-        values = np.where(np.isnan(X), self.fill, X).astype(np.float64)
+        values = np.where(np.isnan(X), self.fill, X).astype(np.float64) * self.inverse_scale
         for layer in self.layers:
             values = _activate(values @ layer.weights + layer.bias, layer.activation)
         if self.output == "binary":
@@ -78,9 +80,9 @@ def dense_from_pipeline(model: Any, n_features: int) -> DenseModel:
             raise BadInput(f"cannot fold pipeline step {type(step).__name__}", "dense models take an imputer and a scaler")
     layers, output = _estimator_layers(estimator)
     first = layers[0]
-    # (x - mean) / scale @ W + b  ==  x @ (W / scale) + (b - (mean / scale) @ W)
-    folded = DenseLayer(first.weights / scale[:, None], first.bias - (mean / scale) @ first.weights, first.activation)
-    return DenseModel(fill=fill, layers=(folded, *layers[1:]), output=output)
+    # ((x - mean) / scale) @ W + b  ==  (x / scale) @ W + (b - (mean / scale) @ W)
+    centred = DenseLayer(first.weights, first.bias - (mean / scale) @ first.weights, first.activation)
+    return DenseModel(fill=fill, inverse_scale=1.0 / scale, layers=(centred, *layers[1:]), output=output)
 
 
 def _estimator_layers(estimator: Any) -> tuple[list[DenseLayer], OutputKind]:

@@ -37,9 +37,10 @@ def dense_to_onnx(model: DenseModel, opset: int, graph_name: str) -> onnx.ModelP
     nodes: list[onnx.NodeProto] = [
         helper.make_node("IsNaN", [INPUT], ["missing"]),
         helper.make_node("Where", ["missing", "fill", INPUT], ["filled"]),
+        helper.make_node("Mul", ["filled", "inverse_scale"], ["scaled"]),
     ]
-    initializers = [_initializer("fill", model.fill)]
-    current = "filled"
+    initializers = [_initializer("fill", model.fill), _initializer("inverse_scale", model.inverse_scale)]
+    current = "scaled"
     for index, layer in enumerate(model.layers):
         initializers += [_initializer(f"W{index}", layer.weights), _initializer(f"b{index}", layer.bias)]
         nodes += [
@@ -77,6 +78,9 @@ def _output_nodes(kind: str, logits: str) -> tuple[list[onnx.NodeProto], list[on
 
 
 def _model(graph: onnx.GraphProto, opsets: dict[str, int]) -> onnx.ModelProto:
+    for index, node in enumerate(graph.node):
+        # Unique node names: graph rewriters (fp16 casts, QDQ) derive new names from them.
+        node.name = node.name or f"{node.op_type.lower()}_{index}"
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid(domain, version) for domain, version in opsets.items()],
         producer_name="edgekit",

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from edgekit import BadInput, CheckFailed, ModelBundle, train_bundle
-from edgekit.bundle import content_hash
+from edgekit.storage import content_hash
 
 
 def _flip_byte(path, offset=None):

@@ -3,7 +3,9 @@
     OneLineError              a message, a hint saying what to do, and an exit code
     └── RuntimeFailure        base class of the runtime's errors (exit 1)
         ├── IntegrityError    a file is missing, truncated or altered (exit 2)
-        └── UnsupportedFormat a manifest from a newer or unknown format version (exit 2)
+        ├── UnsupportedFormat a manifest from a newer or unknown format version (exit 2)
+        ├── InvalidInput      rows of the wrong shape or type for the model (exit 2)
+        └── MissingRuntime    the model's runtime (onnxruntime, LiteRT) is not installed (exit 3)
 
 The runtime never imports edgekit, so the build side translates these into its own tree, whose
 base class also derives from OneLineError.
@@ -43,3 +45,11 @@ class IntegrityError(RuntimeFailure):
 
 class UnsupportedFormat(RuntimeFailure):
     exit_code = 2
+
+
+class InvalidInput(RuntimeFailure):
+    exit_code = 2
+
+
+class MissingRuntime(RuntimeFailure):
+    exit_code = 3

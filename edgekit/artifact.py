@@ -1,0 +1,103 @@
+"""The compiled artifact: model files plus ``artifact.json``, the output of ``edgekit compile``.
+
+artifact.json says which bundle it came from, the target and precision, its inputs and outputs,
+what a device needs to run it (runtime, opset, operators), its size, the parity certificate, the
+compile options and toolchain; plus sha256 + size of each file and a content hash over it all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from edgekit_runtime.errors import IntegrityError, UnsupportedFormat
+from edgekit_runtime.integrity import verify_files
+from edgekit_runtime.manifest import read_descriptor
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import BadInput
+from .storage import content_hash
+
+ARTIFACT_FORMAT = 1
+DESCRIPTOR = "artifact.json"
+
+
+class ArtifactInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    format_version: int
+    target: str
+    backend: str
+    precision: str
+    created: str
+    edgekit_version: str
+    bundle: dict[str, Any]
+    model_file: str
+    runtime: dict[str, Any]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    requirements: dict[str, Any]
+    resources: dict[str, Any]
+    parity: dict[str, Any]
+    options: dict[str, Any]
+    toolchain: dict[str, str]
+    compile_seconds: float
+    files: dict[str, dict[str, Any]]
+    content_hash: str
+
+
+def check_artifact_output(out: Path, bundle_hash: str) -> None:
+    """--out must be new, empty, or an artifact compiled from this same bundle."""
+    if not out.exists():
+        if not out.parent.exists():
+            raise BadInput(f"{out.parent}: directory does not exist", "create it, or choose another --out")
+        return
+    if not out.is_dir():
+        raise BadInput(f"{out}: exists and is not a directory", "choose another --out")
+    if not any(out.iterdir()):
+        return
+    if not (out / DESCRIPTOR).is_file():
+        raise BadInput(
+            f"{out}: exists, is not empty and is not an edgekit artifact",
+            "choose a new directory; edgekit never overwrites files it did not write",
+        )
+    try:
+        existing = read_descriptor(out / DESCRIPTOR)
+    except (IntegrityError, UnsupportedFormat) as exc:
+        raise BadInput(f"{out}: holds an unreadable artifact ({exc.message})", "remove it or choose another --out") from exc
+    if existing.get("bundle", {}).get("content_hash") != bundle_hash:
+        raise BadInput(
+            f"{out}: holds an artifact of another bundle ({existing.get('bundle', {}).get('name')})",
+            "choose another --out; an artifact directory is replaced only by a build of the same bundle",
+        )
+
+
+class Artifact:
+    """A verified artifact on disk."""
+
+    def __init__(self, path: Path, info: ArtifactInfo) -> None:
+        self.path = path
+        self.info = info
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / self.info.model_file
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Artifact:
+        path = Path(path)
+        descriptor_path = path / DESCRIPTOR
+        if not path.is_dir() or not descriptor_path.is_file():
+            raise BadInput(f"{path}: not an edgekit artifact (no {DESCRIPTOR})", "pass the --out directory of edgekit compile")
+        try:
+            descriptor = read_descriptor(descriptor_path)
+            if content_hash(descriptor) != descriptor.get("content_hash"):
+                raise IntegrityError(str(descriptor_path), "content does not match its content_hash (the file was edited)")
+            verify_files(path, descriptor["files"])
+            info = ArtifactInfo.model_validate(descriptor)
+        except (IntegrityError, UnsupportedFormat) as exc:
+            raise BadInput(exc.message, exc.hint) from exc
+        except ValidationError as exc:
+            raise BadInput(f"{descriptor_path}: malformed ({exc.errors()[0]['msg']})", "compile the artifact again") from exc
+        return cls(path, info)

@@ -1,0 +1,96 @@
+"""Compiling a bundle into an artifact for a target: convert, check parity, write artifact.json."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from edgekit_runtime.integrity import describe_files
+
+from .._version import __version__
+from ..artifact import ARTIFACT_FORMAT, DESCRIPTOR, Artifact, ArtifactInfo, check_artifact_output
+from ..bundle import ModelBundle
+from ..errors import CheckFailed
+from ..storage import move_into_place, staging_directory, write_descriptor
+from .backends import register_builtin_backends
+from .parity import certificate, edge_rows
+from .registry import CompileRequest, backend_for, target_names
+from .thresholds import split_thresholds
+
+register_builtin_backends()
+
+__all__ = ["compile_bundle", "target_names"]
+
+
+def compile_bundle(
+    bundle_path: str | Path,
+    target: str,
+    out: str | Path,
+    *,
+    options: dict[str, str] | None = None,
+    device_opset: int | None = None,
+) -> Artifact:
+    """Compile, prove parity with the original model, and move the artifact into ``out``.
+
+    Raises CheckFailed (and leaves ``out`` untouched) when parity breaks the precision's tolerance.
+    """
+    options = dict(options or {})
+    backend = backend_for(target)
+    bundle = ModelBundle.load(bundle_path)
+    info = bundle.info
+    precision = backend.check(target, info.family, info.family_kind, options)
+    out = Path(out)
+    check_artifact_output(out, info.content_hash)
+    started = time.perf_counter()
+    with staging_directory(out) as staging:
+        compiled = backend.compile(CompileRequest(bundle, target, precision, options, device_opset, staging))
+        reference = bundle.reference()
+        edges = edge_rows(reference["X"], split_thresholds(bundle.model, info.family, info.family_kind))
+        parity = certificate(info.task, precision, bundle.outputs, compiled.predictor, reference, edges)
+        if not parity["passed"]:
+            raise CheckFailed(
+                f"{target} artifact of {info.name} v{info.version} breaks parity: {'; '.join(parity['failures'])}",
+                "try a higher precision (onnx, then onnx-fp16) or report the bundle",
+            )
+        files = describe_files(staging, compiled.files)
+        descriptor = {
+            "format_version": ARTIFACT_FORMAT,
+            "target": target,
+            "backend": backend.name,
+            "precision": precision,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "edgekit_version": __version__,
+            "bundle": {
+                "name": info.name,
+                "version": info.version,
+                "content_hash": info.content_hash,
+                "family": info.family,
+                "task": info.task,
+                "label": info.label,
+                "classes": info.classes,
+                "feature_names": info.feature_names,
+            },
+            "model_file": compiled.model_file,
+            "runtime": compiled.runtime,
+            "inputs": compiled.inputs,
+            "outputs": compiled.outputs,
+            "requirements": compiled.requirements,
+            "resources": {
+                "model_bytes": files[compiled.model_file]["size"],
+                "files_bytes": sum(entry["size"] for entry in files.values()),
+                "measured": "file sizes on disk",
+            },
+            "parity": parity,
+            "options": compiled.options,
+            "toolchain": compiled.toolchain,
+            "compile_seconds": round(time.perf_counter() - started, 3),
+            "files": files,
+        }
+        ArtifactInfo.model_validate({**descriptor, "content_hash": ""})
+        for leftover in staging.iterdir():  # scratch files a backend did not ship
+            if leftover.name not in {name.split("/")[0] for name in compiled.files}:
+                leftover.unlink()
+        write_descriptor(staging, DESCRIPTOR, descriptor)
+        move_into_place(staging, out)
+    return Artifact.load(out)

@@ -1,0 +1,13 @@
+"""The one place that says which compile backends exist."""
+
+from __future__ import annotations
+
+from .onnx_backend import ONNX_BACKEND
+from .registry import register_backend
+
+BUILTIN_BACKENDS = (ONNX_BACKEND,)
+
+
+def register_builtin_backends() -> None:
+    for backend in BUILTIN_BACKENDS:
+        register_backend(backend, replace=True)

@@ -1,0 +1,130 @@
+"""Parity certificates: does a compiled artifact behave like the original model?
+
+Three row sets are compared: the bundle's reference sample, its held-out test rows, and
+threshold-edge rows: reference rows with one feature set exactly on a split threshold of the model,
+and one float32 step either side of it, where float32/float64 differences flip decisions.
+
+Tolerances per precision (documented in the README):
+
+    precision  max_abs_diff (prob.; x scale for regression)  label agreement  metric loss
+    fp32       1e-4                                            >= 0.999          <= 0.001
+    fp16       1e-2                                            >= 0.99           <= 0.005
+    int8       not gated (reported)                            >= 0.95           <= 0.01
+
+Metric loss is the drop in test accuracy (classification), or the relative rise of test RMSE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MAX_EDGE_THRESHOLDS = 2000
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    max_abs_diff: float | None
+    label_agreement: float
+    metric_loss: float
+
+
+TOLERANCES = {
+    "fp32": Tolerance(1e-4, 0.999, 0.001),
+    "fp16": Tolerance(1e-2, 0.99, 0.005),
+    "int8": Tolerance(None, 0.95, 0.01),
+}
+
+
+def edge_rows(base: np.ndarray, thresholds: dict[int, np.ndarray]) -> np.ndarray:
+    """Rows on and one float32 step either side of each (feature, threshold), base rows cycled."""
+    pairs = [(feature, value) for feature, values in sorted(thresholds.items()) for value in values]
+    if not pairs or len(base) == 0:
+        return np.empty((0, base.shape[1]), dtype=np.float32)
+    if len(pairs) > MAX_EDGE_THRESHOLDS:  # an even, deterministic sample of a huge forest's splits
+        pairs = [pairs[i] for i in np.linspace(0, len(pairs) - 1, MAX_EDGE_THRESHOLDS).astype(int)]
+    features = np.array([feature for feature, _ in pairs])
+    values = np.array([value for _, value in pairs], dtype=np.float32)
+    below = np.nextafter(values, np.float32(-np.inf))
+    above = np.nextafter(values, np.float32(np.inf))
+    rows = base[np.arange(len(pairs)) % len(base)].astype(np.float32)
+    blocks = []
+    for column in (below, values, above):
+        block = rows.copy()
+        block[np.arange(len(pairs)), features] = column
+        blocks.append(block)
+    return np.concatenate(blocks)
+
+
+def certificate(
+    task: str,
+    precision: str,
+    original: Callable[[np.ndarray], np.ndarray],
+    artifact: Callable[[np.ndarray], np.ndarray],
+    reference: dict[str, np.ndarray],
+    edges: np.ndarray,
+) -> dict[str, Any]:
+    """Compare artifact and original outputs; the certificate says whether the tolerance holds."""
+    sets = {
+        "reference": (reference["X"], reference["outputs"]),
+        "test": (reference["test_X"], reference["test_outputs"]),
+        "threshold_edges": (edges, original(edges) if len(edges) else np.empty((0,))),
+    }
+    tolerance = TOLERANCES[precision]
+    scale = 1.0 if task == "classification" else max(1.0, float(np.max(np.abs(reference["test_outputs"]))))
+    per_set, agreements, worst = {}, [], 0.0
+    for name, (rows, expected) in sets.items():
+        if len(rows) == 0:
+            per_set[name] = {"rows": 0}
+            continue
+        got = artifact(rows).reshape(expected.shape)
+        difference = float(np.max(np.abs(got - expected)))
+        worst = max(worst, difference)
+        entry: dict[str, Any] = {"rows": int(len(rows)), "max_abs_diff": difference}
+        if task == "classification":
+            agree = got.argmax(axis=1) == expected.argmax(axis=1)
+            agreements.append(agree)
+            entry["label_agreement"] = float(agree.mean())
+        per_set[name] = entry
+    metric = _metric_change(task, reference, artifact(reference["test_X"]))
+    label_agreement = float(np.concatenate(agreements).mean()) if agreements else None
+    failures = []
+    if tolerance.max_abs_diff is not None and worst > tolerance.max_abs_diff * scale:
+        failures.append(f"max_abs_diff {worst:.3g} > {tolerance.max_abs_diff * scale:.3g}")
+    if label_agreement is not None and label_agreement < tolerance.label_agreement:
+        failures.append(f"label agreement {label_agreement:.4f} < {tolerance.label_agreement}")
+    if metric["loss"] > tolerance.metric_loss:
+        failures.append(f"{metric['name']} loss {metric['loss']:.4f} > {tolerance.metric_loss}")
+    return {
+        "precision": precision,
+        "passed": not failures,
+        "failures": failures,
+        "rows": sum(entry["rows"] for entry in per_set.values()),
+        "threshold_edge_rows": per_set["threshold_edges"]["rows"],
+        "max_abs_diff": worst,
+        "label_agreement": label_agreement,
+        "metric": metric,
+        "tolerance": {
+            "max_abs_diff": None if tolerance.max_abs_diff is None else tolerance.max_abs_diff * scale,
+            "label_agreement": tolerance.label_agreement,
+            "metric_loss": tolerance.metric_loss,
+        },
+        "sets": per_set,
+    }
+
+
+def _metric_change(task: str, reference: dict[str, np.ndarray], got: np.ndarray) -> dict[str, Any]:
+    y, expected = reference["test_y"], reference["test_outputs"]
+    got = got.reshape(expected.shape)
+    if task == "classification":
+        original = float(np.mean(expected.argmax(axis=1) == y))
+        compiled = float(np.mean(got.argmax(axis=1) == y))
+        return {"name": "accuracy", "original": original, "artifact": compiled, "delta": compiled - original,
+                "loss": max(0.0, original - compiled)}
+    original = float(np.sqrt(np.mean((expected - y) ** 2)))
+    compiled = float(np.sqrt(np.mean((got - y) ** 2)))
+    loss = max(0.0, (compiled - original) / original) if original > 0 else 0.0
+    return {"name": "rmse", "original": original, "artifact": compiled, "delta": compiled - original, "loss": loss}

@@ -1,0 +1,105 @@
+"""The backend registry: which compile targets exist, which model families and options each takes.
+
+Backends register in one explicit place (``edgekit.compile.backends``). Asking for a target,
+family or option a backend does not support is an error that lists what it does support.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bundle import ModelBundle
+from ..errors import BadInput
+
+
+@dataclass(frozen=True)
+class Option:
+    description: str
+    choices: tuple[str, ...] | None = None  # None: any integer
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class CompileRequest:
+    bundle: ModelBundle
+    target: str
+    precision: str
+    options: dict[str, str]
+    device_opset: int | None
+    staging: Path
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """What a backend wrote into the staging directory, and how to run it for the parity check."""
+
+    model_file: str
+    files: list[str]
+    runtime: dict[str, Any]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    requirements: dict[str, Any]
+    options: dict[str, Any]
+    toolchain: dict[str, str]
+    predictor: Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    targets: dict[str, str]  # target -> precision
+    kinds: dict[str, frozenset[str]]  # precision -> family kinds it takes ("trees", "linear", "mlp")
+    options: dict[str, Option]
+    compile: Callable[[CompileRequest], CompiledModel]
+    refusals: dict[str, str] = field(default_factory=dict)  # precision -> hint when a kind is refused
+
+    def check(self, target: str, family: str, kind: str, options: dict[str, str]) -> str:
+        precision = self.targets[target]
+        if kind not in self.kinds[precision]:
+            hint = self.refusals.get(precision, "")
+            taking = ", ".join(sorted(self.kinds[precision]))
+            raise BadInput(
+                f"target {target} does not take {family} models (it takes {taking} models)",
+                hint or f"choose another --target for {family}",
+            )
+        for key, value in options.items():
+            option = self.options.get(key)
+            if option is None:
+                known = ", ".join(sorted(self.options)) or "none"
+                raise BadInput(f"target {target} has no option '{key}'", f"its options are: {known}")
+            if option.choices is not None and value not in option.choices:
+                raise BadInput(f"option {key}={value} is not allowed", f"choose one of: {', '.join(option.choices)}")
+            if option.choices is None and not value.isdigit():
+                raise BadInput(f"option {key}={value} is not a whole number", f"{key}: {option.description}")
+        return precision
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend, *, replace: bool = False) -> None:
+    clash = [target for target in backend.targets if target in _TARGETS and _TARGETS[target] != backend.name]
+    if (backend.name in _BACKENDS or clash) and not replace:
+        raise ValueError(f"backend '{backend.name}' or its targets {clash} are already registered")
+    _BACKENDS[backend.name] = backend
+    for target in backend.targets:
+        _TARGETS[target] = backend.name
+
+
+_TARGETS: dict[str, str] = {}
+
+
+def target_names() -> list[str]:
+    return sorted(_TARGETS)
+
+
+def backend_for(target: str) -> Backend:
+    name = _TARGETS.get(target)
+    if name is None:
+        raise BadInput(f"unknown target '{target}'", f"choose one of: {', '.join(target_names())}")
+    return _BACKENDS[name]

@@ -1,0 +1,57 @@
+"""Writing self-describing directories (bundles, artifacts) safely.
+
+Everything is written into a hidden staging sibling and moved into place with renames, so a crash
+or an error leaves either the old directory or the new one, never a mix. A descriptor's
+``content_hash`` covers everything it says, its file manifest included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def content_hash(descriptor: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of a descriptor, without its own content_hash field."""
+    body = {key: value for key, value in descriptor.items() if key != "content_hash"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@contextmanager
+def staging_directory(out: Path) -> Iterator[Path]:
+    """A fresh hidden sibling of ``out``; removed if the block fails."""
+    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def move_into_place(staging: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    if not any(out.iterdir()):
+        out.rmdir()
+        os.rename(staging, out)
+        return
+    # Replacing an older directory of ours: two renames, so a crash leaves one whole version in place.
+    retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(out, retired)
+    os.rename(staging, out)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def write_descriptor(staging: Path, name: str, descriptor: dict[str, Any]) -> dict[str, Any]:
+    descriptor = {**descriptor, "content_hash": content_hash(descriptor)}
+    (staging / name).write_text(json.dumps(descriptor, indent=2))
+    return descriptor

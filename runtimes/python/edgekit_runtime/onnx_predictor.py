@@ -1,0 +1,65 @@
+"""Predictions from an ONNX artifact with ONNX Runtime: the loader devices use and edgekit tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidInput, MissingRuntime
+from .manifest import verify_directory
+
+
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise MissingRuntime(
+            "onnxruntime is not installed", "pip install 'edgekit-runtime[onnx]' (or onnxruntime)"
+        ) from exc
+    return onnxruntime
+
+
+def as_rows(rows: Any, features: int) -> np.ndarray:
+    """Rows as a C-contiguous float32 matrix [n, features]; one clear error for anything else."""
+    array = np.asarray(rows)
+    if array.dtype.kind not in "fiub":
+        raise InvalidInput(f"rows must be numbers, got dtype {array.dtype}", "encode categories as the schema says")
+    if array.ndim == 1:
+        array = array.reshape(1, -1)
+    if array.ndim != 2 or array.shape[1] != features:
+        raise InvalidInput(
+            f"expected rows of {features} features, got shape {tuple(array.shape)}",
+            "pass one value per feature, in the artifact's feature order",
+        )
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+class OnnxPredictor:
+    """One ONNX Runtime session. ``predict`` returns probabilities [n, classes] or values [n]."""
+
+    def __init__(self, model_path: str | Path, features: int, output: str, threads: int = 1) -> None:
+        ort = _onnxruntime()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self._output = [output]
+        self.features = features
+        self.output = output
+
+    @classmethod
+    def from_artifact(cls, directory: str | Path, threads: int = 1) -> OnnxPredictor:
+        """Verify every file of the artifact against its manifest, then open its model."""
+        descriptor = verify_directory(directory)
+        if descriptor.get("runtime", {}).get("name") != "onnxruntime":
+            raise InvalidInput(f"{directory}: is not an ONNX artifact", "use the loader for its target")
+        features = int(descriptor["inputs"][0]["shape"][1])
+        return cls(Path(directory) / descriptor["model_file"], features, descriptor["outputs"][0]["name"], threads)
+
+    def predict(self, rows: Any) -> np.ndarray:
+        (result,) = self._session.run(self._output, {self._input: as_rows(rows, self.features)})
+        return result if self.output == "probabilities" else result.reshape(-1)
