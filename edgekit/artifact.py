@@ -40,6 +40,7 @@ class ArtifactInfo(BaseModel):
     requirements: dict[str, Any]
     resources: dict[str, Any]
     parity: dict[str, Any]
+    smoke_tolerance: float
     options: dict[str, Any]
     toolchain: dict[str, str]
     compile_seconds: float

@@ -20,7 +20,7 @@ from . import reporting
 from ._version import __version__
 from .bundle import ModelBundle
 from .data.sources import data_sources_help
-from .errors import EdgekitError
+from .errors import BadInput, EdgekitError
 from .train.families import family_names
 
 INTERNAL_ERROR = 70
@@ -61,6 +61,8 @@ app = typer.Typer(
 )
 bundle_app = typer.Typer(help="Inspect and verify model bundles.", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")
+artifact_app = typer.Typer(help="Inspect and verify compiled artifacts.", no_args_is_help=True)
+app.add_typer(artifact_app, name="artifact")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
@@ -160,6 +162,72 @@ def bundle_verify(
         stdout.print(
             f"ok: {path} — {result['files']} files match their hashes; the model reproduces "
             f"{result['reference_rows']} reference rows (max abs diff {difference:.3g})"
+        )
+
+
+def _parse_options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--option {pair!r} is not KEY=VALUE", "e.g. --option int8=dynamic")
+        options[key.strip()] = value.strip()
+    return options
+
+
+@app.command("compile")
+def compile_command(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory (output of edgekit train).")],
+    target: Annotated[str, typer.Option("--target", help="onnx, onnx-fp16 or onnx-int8.")],
+    out: Annotated[Path, typer.Option("--out", help="Artifact directory (new, empty, or an artifact of this bundle).")],
+    device: Annotated[str | None, typer.Option("--device", help="Device profile id: its runtime decides the opset.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Backend option KEY=VALUE (repeatable).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compile a bundle for a target and prove parity with the original model."""
+    from .compile import compile_bundle
+    from .devices import load_profile
+
+    device_opset = load_profile(device).onnx_opset() if device else None
+    with reporting.spinner(stderr, f"compiling {bundle} for {target}"):
+        artifact = compile_bundle(bundle, target, out, options=_parse_options(option or []), device_opset=device_opset)
+    if as_json:
+        _emit_json(reporting.artifact_summary(artifact))
+    else:
+        reporting.print_artifact(stdout, artifact)
+
+
+@artifact_app.command("show")
+def artifact_show(
+    path: Annotated[Path, typer.Argument(help="Artifact directory.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Print what an artifact holds (after verifying its hashes)."""
+    from .artifact import Artifact
+
+    artifact = Artifact.load(path)
+    if as_json:
+        _emit_json(artifact.info.model_dump())
+    else:
+        reporting.print_artifact(stdout, artifact)
+
+
+@artifact_app.command("verify")
+def artifact_verify(
+    path: Annotated[Path, typer.Argument(help="Artifact directory.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Check an artifact's hashes, run it on its bundle's reference rows, compare with its certificate."""
+    from .artifact import Artifact
+    from .compile.verify import verify_artifact
+
+    result = verify_artifact(Artifact.load(path))
+    if as_json:
+        _emit_json(result)
+    else:
+        stdout.print(
+            f"ok: {path} — {result['files']} files match their hashes; {result['rows']} reference rows "
+            f"reproduce their certified outputs (max abs diff {result['max_abs_diff']:.3g}, allowed {result['allowed']:.3g})"
         )
 
 

@@ -29,7 +29,7 @@ class CheckFailed(EdgekitError):
 class MissingTool(EdgekitError):
     exit_code = 3
 
-    def __init__(self, tool: str, package: str) -> None:
-        super().__init__(f"'{tool}' is not installed", f"install it with: apt-get install {package}")
+    def __init__(self, tool: str, package: str, install: str | None = None) -> None:
+        super().__init__(f"'{tool}' is not installed", f"install it with: {install or f'apt-get install {package}'}")
         self.tool = tool
         self.package = package

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .artifact import Artifact
 from .bundle import ModelBundle
 from .train.tuning import Trial
 
@@ -34,6 +35,14 @@ def training_progress(console: Console, family: str, trials: int) -> Iterator[Ca
             progress.update(task, advance=1, description=f"{label} (best validation score {best[-1]:.4g})")
 
         yield on_trial
+
+
+@contextmanager
+def spinner(console: Console, label: str) -> Iterator[None]:
+    with Progress(SpinnerColumn(), TextColumn(label), TimeElapsedColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        progress.add_task(label, total=None)
+        yield
 
 
 def _format(value: float | None) -> str:
@@ -104,3 +113,43 @@ def print_runs(console: Console, rows: list[dict[str, Any]]) -> None:
         created = row["created"].replace("T", " ")[:16]
         table.add_row(row["name"], str(row["version"]), row["family"], created, shown, row["bundle_path"])
     console.print(table)
+
+
+def artifact_summary(artifact: Artifact) -> dict[str, Any]:
+    info = artifact.info
+    return {
+        "artifact": str(artifact.path),
+        "target": info.target,
+        "precision": info.precision,
+        "bundle": {key: info.bundle[key] for key in ("name", "version", "family", "task", "content_hash")},
+        "model_file": info.model_file,
+        "model_bytes": info.resources["model_bytes"],
+        "requirements": info.requirements,
+        "parity": {key: info.parity[key] for key in (
+            "passed", "rows", "threshold_edge_rows", "max_abs_diff", "label_agreement", "metric", "tolerance")},
+        "options": info.options,
+        "compile_seconds": info.compile_seconds,
+        "content_hash": info.content_hash,
+    }
+
+
+def parity_line(parity: dict[str, Any]) -> str:
+    metric = parity["metric"]
+    agreement = "" if parity["label_agreement"] is None else f", labels agree {parity['label_agreement']:.2%}"
+    return (
+        f"parity {'passed' if parity['passed'] else 'FAILED'} on {parity['rows']} rows "
+        f"({parity['threshold_edge_rows']} on split thresholds): max abs diff {parity['max_abs_diff']:.3g}"
+        f"{agreement}, test {metric['name']} {metric['original']:.4f} -> {metric['artifact']:.4f}"
+    )
+
+
+def print_artifact(console: Console, artifact: Artifact) -> None:
+    info = artifact.info
+    bundle = info.bundle
+    console.print(f"[bold]{info.target}[/] artifact of {bundle['name']} v{bundle['version']} ({bundle['family']}, {bundle['task']})")
+    requirements = info.requirements
+    operators = ", ".join(f"{op['domain']}:{op['op_type']}" for op in requirements["operators"])
+    console.print(f"model: {info.model_file}, {info.resources['model_bytes']} bytes; {info.precision}; opset {requirements['opset']}")
+    console.print(f"needs: {requirements['runtime']} >= {requirements['min_version']}; operators: {operators}")
+    console.print(parity_line(info.parity))
+    console.print(f"written to {artifact.path} in {info.compile_seconds:.2f} s")

@@ -6,7 +6,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from edgekit_runtime.integrity import describe_files
+from edgekit_runtime.smoke import REFERENCE_FILE
 
 from .._version import __version__
 from ..artifact import ARTIFACT_FORMAT, DESCRIPTOR, Artifact, ArtifactInfo, check_artifact_output
@@ -14,11 +16,15 @@ from ..bundle import ModelBundle
 from ..errors import CheckFailed
 from ..storage import move_into_place, staging_directory, write_descriptor
 from .backends import register_builtin_backends
-from .parity import certificate, edge_rows
+from .parity import certificate, edge_rows, parity_scale
 from .registry import CompileRequest, backend_for, target_names
 from .thresholds import split_thresholds
 
 register_builtin_backends()
+
+SMOKE_ROWS = 32
+# The same artifact on another machine or runtime build may sum in another order; nothing more.
+SMOKE_TOLERANCE = 1e-4
 
 __all__ = ["compile_bundle", "target_names"]
 
@@ -53,7 +59,15 @@ def compile_bundle(
                 f"{target} artifact of {info.name} v{info.version} breaks parity: {'; '.join(parity['failures'])}",
                 "try a higher precision (onnx, then onnx-fp16) or report the bundle",
             )
-        files = describe_files(staging, compiled.files)
+        smoke_rows = reference["X"][:SMOKE_ROWS]
+        np.savez_compressed(
+            staging / REFERENCE_FILE,
+            X=smoke_rows,
+            original_outputs=reference["outputs"][:SMOKE_ROWS],
+            artifact_outputs=compiled.predictor(smoke_rows),
+        )
+        shipped = [*compiled.files, REFERENCE_FILE]
+        files = describe_files(staging, shipped)
         descriptor = {
             "format_version": ARTIFACT_FORMAT,
             "target": target,
@@ -82,6 +96,8 @@ def compile_bundle(
                 "measured": "file sizes on disk",
             },
             "parity": parity,
+            # A device's smoke test compares its own run with the certified outputs in reference.npz.
+            "smoke_tolerance": SMOKE_TOLERANCE * parity_scale(info.task, reference),
             "options": compiled.options,
             "toolchain": compiled.toolchain,
             "compile_seconds": round(time.perf_counter() - started, 3),
@@ -89,7 +105,7 @@ def compile_bundle(
         }
         ArtifactInfo.model_validate({**descriptor, "content_hash": ""})
         for leftover in staging.iterdir():  # scratch files a backend did not ship
-            if leftover.name not in {name.split("/")[0] for name in compiled.files}:
+            if leftover.name not in {name.split("/")[0] for name in shipped}:
                 leftover.unlink()
         write_descriptor(staging, DESCRIPTOR, descriptor)
         move_into_place(staging, out)

@@ -1,9 +1,11 @@
-"""Linear, logistic and MLP models as one plain form: NaN fill, input scaling, dense layers.
+"""Linear, logistic and MLP models as one plain form: standardise, fill NaN, dense layers.
 
-The scikit-learn pipeline (median imputer -> standard scaler -> estimator) becomes explicit steps
-that every backend (ONNX, C, TFLite) emits the same way. The scaler's centring goes into the first
-layer's bias; its division stays a separate multiply: folding it into the weights divides by tiny
-standard deviations, and the few huge weights that gives would wreck the int8 scale of all others.
+The scikit-learn pipeline (imputer -> standard scaler -> estimator) becomes explicit steps that
+every backend (ONNX, C, TFLite) emits the same way: ``(x - mean) * inverse_scale``, then NaN ->
+the imputed value in standardised units (0 when the imputer used the mean, as edgekit's dense
+families do). The scaler is not folded into the weights: dividing by tiny standard deviations gives
+a few huge weights that wreck the int8 scale of all others, and uncentred inputs waste the int8
+range of the first layer's activations.
 """
 
 from __future__ import annotations
@@ -28,18 +30,20 @@ class DenseLayer:
 
 @dataclass(frozen=True)
 class DenseModel:
-    fill: np.ndarray  # value that replaces NaN, per input feature
-    inverse_scale: np.ndarray  # inputs are multiplied by this before the first layer
+    mean: np.ndarray  # standardisation: (x - mean) * inverse_scale
+    inverse_scale: np.ndarray
+    fill: np.ndarray  # what a missing input becomes, in standardised units
     layers: tuple[DenseLayer, ...]
     output: OutputKind  # binary: one logit -> [1-p, p]; softmax: one logit per class; identity: values
 
     @property
     def n_features(self) -> int:
-        return int(self.fill.shape[0])
+        return int(self.mean.shape[0])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The reference arithmetic in float64 (what scikit-learn computes)."""
-        values = np.where(np.isnan(X), self.fill, X).astype(np.float64) * self.inverse_scale
+        values = (X.astype(np.float64) - self.mean) * self.inverse_scale
+        values = np.where(np.isnan(values), self.fill, values)
         for layer in self.layers:
             values = _activate(values @ layer.weights + layer.bias, layer.activation)
         if self.output == "binary":
@@ -79,10 +83,10 @@ def dense_from_pipeline(model: Any, n_features: int) -> DenseModel:
         else:
             raise BadInput(f"cannot fold pipeline step {type(step).__name__}", "dense models take an imputer and a scaler")
     layers, output = _estimator_layers(estimator)
-    first = layers[0]
-    # ((x - mean) / scale) @ W + b  ==  (x / scale) @ W + (b - (mean / scale) @ W)
-    centred = DenseLayer(first.weights, first.bias - (mean / scale) @ first.weights, first.activation)
-    return DenseModel(fill=fill, inverse_scale=1.0 / scale, layers=(centred, *layers[1:]), output=output)
+    inverse_scale = 1.0 / scale
+    standardised_fill = (fill - mean) * inverse_scale
+    standardised_fill[np.abs(standardised_fill) < 1e-9] = 0.0  # mean imputation: exactly "no information"
+    return DenseModel(mean=mean, inverse_scale=inverse_scale, fill=standardised_fill, layers=tuple(layers), output=output)
 
 
 def _estimator_layers(estimator: Any) -> tuple[list[DenseLayer], OutputKind]:

@@ -28,7 +28,7 @@ ORT_DIRECTORY = "ort"
 # compatibility table); recorded so a device check can compare it with the device's runtime.
 ORT_RELEASE_FOR_OPSET = {
     13: "1.6", 14: "1.8", 15: "1.9", 16: "1.11", 17: "1.13", 18: "1.14", 19: "1.15", 20: "1.17",
-    21: "1.18", 22: "1.20", 23: "1.22",
+    21: "1.18", 22: "1.21", 23: "1.22",
 }
 TOOL_DISTRIBUTIONS = ("onnx", "onnxruntime", "skl2onnx", "onnxmltools", "onnxconverter-common")
 

@@ -35,12 +35,19 @@ def _initializer(name: str, values: np.ndarray) -> onnx.TensorProto:
 
 def dense_to_onnx(model: DenseModel, opset: int, graph_name: str) -> onnx.ModelProto:
     nodes: list[onnx.NodeProto] = [
-        helper.make_node("IsNaN", [INPUT], ["missing"]),
-        helper.make_node("Where", ["missing", "fill", INPUT], ["filled"]),
-        helper.make_node("Mul", ["filled", "inverse_scale"], ["scaled"]),
+        helper.make_node("Sub", [INPUT, "mean"], ["centred"]),
+        helper.make_node("Mul", ["centred", "inverse_scale"], ["scaled"]),
+        helper.make_node("IsNaN", ["scaled"], ["missing"]),
+        helper.make_node("Where", ["missing", "fill", "scaled"], ["filled"]),
     ]
-    initializers = [_initializer("fill", model.fill), _initializer("inverse_scale", model.inverse_scale)]
-    current = "scaled"
+    # A mean-imputed model fills with 0 everywhere: one scalar instead of a vector.
+    fill = np.zeros(1) if not np.any(model.fill) else model.fill
+    initializers = [
+        _initializer("mean", model.mean),
+        _initializer("inverse_scale", model.inverse_scale),
+        _initializer("fill", fill),
+    ]
+    current = "filled"
     for index, layer in enumerate(model.layers):
         initializers += [_initializer(f"W{index}", layer.weights), _initializer(f"b{index}", layer.bias)]
         nodes += [

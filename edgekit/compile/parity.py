@@ -74,7 +74,7 @@ def certificate(
         "threshold_edges": (edges, original(edges) if len(edges) else np.empty((0,))),
     }
     tolerance = TOLERANCES[precision]
-    scale = 1.0 if task == "classification" else max(1.0, float(np.max(np.abs(reference["test_outputs"]))))
+    scale = parity_scale(task, reference)
     per_set, agreements, worst = {}, [], 0.0
     for name, (rows, expected) in sets.items():
         if len(rows) == 0:
@@ -114,6 +114,13 @@ def certificate(
         },
         "sets": per_set,
     }
+
+
+def parity_scale(task: str, reference: dict[str, np.ndarray]) -> float:
+    """Absolute tolerances are for probabilities; regression values scale them by their magnitude."""
+    if task == "classification":
+        return 1.0
+    return max(1.0, float(np.max(np.abs(reference["test_outputs"]))))
 
 
 def _metric_change(task: str, reference: dict[str, np.ndarray], got: np.ndarray) -> dict[str, Any]:

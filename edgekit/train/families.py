@@ -1,8 +1,8 @@
 """The model-family registry: every family the trainer can fit, what it supports, how to build it.
 
 Families register in one place (``_register_builtin``) so the list is explicit and testable.
-scikit-learn families that cannot take NaN are wrapped in a pipeline with a median imputer, so a
-bundle's model always accepts the same rows (NaN = missing) that devices send.
+scikit-learn families that cannot take NaN are wrapped in a pipeline with an imputer, so a bundle's
+model always accepts the same rows (NaN = missing) that devices send.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ def get_family(name: str, task: str | None = None) -> Family:
 
 
 def _imputed(estimator: BaseEstimator, scale: bool) -> BaseEstimator:
-    steps: list[BaseEstimator] = [SimpleImputer(strategy="median", keep_empty_features=True)]
-    if scale:
-        steps.append(StandardScaler())
-    return make_pipeline(*steps, estimator)
+    """Trees get the median (robust, split-friendly); scaled models the mean, which standardises
+    to exactly 0: a missing input then carries no information into the weights."""
+    if not scale:
+        return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), estimator)
+    return make_pipeline(SimpleImputer(strategy="mean", keep_empty_features=True), StandardScaler(), estimator)
 
 
 def _xgboost(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:

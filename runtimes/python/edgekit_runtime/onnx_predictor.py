@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidInput, MissingRuntime
-from .manifest import verify_directory
 
 
 def _onnxruntime() -> Any:
@@ -50,15 +49,6 @@ class OnnxPredictor:
         self._output = [output]
         self.features = features
         self.output = output
-
-    @classmethod
-    def from_artifact(cls, directory: str | Path, threads: int = 1) -> OnnxPredictor:
-        """Verify every file of the artifact against its manifest, then open its model."""
-        descriptor = verify_directory(directory)
-        if descriptor.get("runtime", {}).get("name") != "onnxruntime":
-            raise InvalidInput(f"{directory}: is not an ONNX artifact", "use the loader for its target")
-        features = int(descriptor["inputs"][0]["shape"][1])
-        return cls(Path(directory) / descriptor["model_file"], features, descriptor["outputs"][0]["name"], threads)
 
     def predict(self, rows: Any) -> np.ndarray:
         (result,) = self._session.run(self._output, {self._input: as_rows(rows, self.features)})

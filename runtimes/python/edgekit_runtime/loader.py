@@ -1,0 +1,29 @@
+"""One entry point for every artifact: ``load(directory)`` returns a verified predictor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import InvalidInput
+from .manifest import verify_directory
+
+
+class Predictor(Protocol):
+    features: int
+
+    def predict(self, rows: Any) -> np.ndarray: ...
+
+
+def load(directory: str | Path, threads: int = 1) -> Predictor:
+    """Verify the artifact's files against its manifest, then open it with its runtime."""
+    descriptor = verify_directory(directory)
+    runtime = descriptor.get("runtime", {}).get("name")
+    if runtime == "onnxruntime":
+        from .onnx_predictor import OnnxPredictor
+
+        features = int(descriptor["inputs"][0]["shape"][1])
+        return OnnxPredictor(Path(directory) / descriptor["model_file"], features, descriptor["outputs"][0]["name"], threads)
+    raise InvalidInput(f"{directory}: no loader for runtime {runtime!r}", "upgrade edgekit-runtime")
