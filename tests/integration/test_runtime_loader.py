@@ -1,0 +1,82 @@
+"""The device loader: verified loading, input validation, threads; and profile validation."""
+
+import numpy as np
+import pytest
+
+from edgekit.compile import compile_bundle
+from edgekit.devices import read_profile
+from edgekit.errors import BadInput
+from edgekit_runtime import IntegrityError, InvalidInput, load
+
+
+@pytest.fixture(scope="module")
+def onnx_artifact(trained_bundle, tmp_path_factory):
+    return compile_bundle(trained_bundle, "onnx", tmp_path_factory.mktemp("loader") / "a").path
+
+
+def test_load_predicts_probabilities_with_any_thread_count(onnx_artifact):
+    rows = np.load(onnx_artifact / "reference.npz")["X"]
+    one, two = load(onnx_artifact, threads=1), load(onnx_artifact, threads=2)
+    np.testing.assert_allclose(one.predict(rows), two.predict(rows), atol=1e-6)
+    single = one.predict(rows[0].astype(np.float64))  # one row, float64: reshaped and cast
+    assert single.shape == (1, 2) and abs(single.sum() - 1) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (np.zeros((2, 29)), "expected rows of 30 features, got shape (2, 29)"),
+        (np.zeros((2, 3, 30)), "got shape (2, 3, 30)"),
+        (np.array([["a"] * 30]), "rows must be numbers"),
+    ],
+)
+def test_bad_rows_are_refused_clearly(onnx_artifact, rows, message):
+    with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load(onnx_artifact).predict(rows)
+
+
+def test_a_tampered_artifact_does_not_load(onnx_artifact, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(onnx_artifact, copy)
+    (copy / "model.onnx").write_bytes(b"\x00" * 10)
+    with pytest.raises(IntegrityError, match="model.onnx"):
+        load(copy)
+
+
+def _profile(tmp_path, text):
+    path = tmp_path / "board.yaml"
+    path.write_text(text)
+    return path
+
+
+VALID = """
+id: board
+name: A board
+cpu: {arch: aarch64, triple: aarch64-linux-gnu, core: Cortex-A53, mhz: 1200, cores: 4, fpu: double}
+memory: {ram_bytes: 1073741824}
+runtimes: {onnxruntime: {version: "1.18.0", opset: 21, build: minimal}}
+budgets: {artifact_bytes: 1000000, ram_bytes: 1000000, p99_latency_ms: 5}
+emulation: {mode: qemu-user, binary: qemu-aarch64}
+sources: ["datasheet"]
+"""
+
+
+def test_a_valid_profile_loads(tmp_path):
+    assert read_profile(_profile(tmp_path, VALID)).onnx_opset() == 21
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("ram_bytes: 1073741824", "ram_bytes: 1073741824, ram_mb: 1024"), "field 'memory.ram_mb'"),
+        (("mhz: 1200", "mhz: 1.2GHz"), "field 'cpu.mhz'"),
+        (("cores: 4", "cores: 0"), "field 'cpu.cores'"),
+        (("sources: [\"datasheet\"]", ""), "field 'sources'"),
+        (("id: board", "id: other"), "does not match the file name"),
+    ],
+)
+def test_bad_profiles_name_the_file_and_field(tmp_path, change, message):
+    with pytest.raises(BadInput, match=message):
+        read_profile(_profile(tmp_path, VALID.replace(*change)))

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from edgekit.compile.dense import dense_from_pipeline
+from edgekit.errors import BadInput
+
+rng = np.random.default_rng(1)
+X = rng.normal(size=(200, 4)) * [1, 10, 0.01, 1000] + [0, 5, 400, -3]
+X_missing = X.copy()
+X_missing[::7, 1] = np.nan
+
+
+@pytest.mark.parametrize(
+    "estimator, y, method",
+    [
+        (LogisticRegression(), (X[:, 0] > 0).astype(int), "predict_proba"),
+        (LogisticRegression(), np.digitize(X[:, 0], [-0.5, 0.5]), "predict_proba"),
+        (Ridge(), X[:, 0] * 3 + X[:, 1], "predict"),
+        (MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", max_iter=50), np.digitize(X[:, 0], [0]), "predict_proba"),
+        (MLPRegressor(hidden_layer_sizes=(8, 4), max_iter=50), X[:, 0], "predict"),
+    ],
+)
+def test_dense_model_reproduces_the_pipeline(estimator, y, method):
+    import warnings
+
+    pipeline = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), estimator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline.fit(X_missing, y)
+    dense = dense_from_pipeline(pipeline, 4)
+    np.testing.assert_allclose(dense.predict(X_missing), getattr(pipeline, method)(X_missing), rtol=1e-9, atol=1e-9)
+
+
+def test_other_steps_are_refused():
+    from sklearn.preprocessing import MinMaxScaler
+
+    pipeline = make_pipeline(MinMaxScaler(), Ridge()).fit(X, X[:, 0])
+    with pytest.raises(BadInput, match="cannot fold pipeline step MinMaxScaler"):
+        dense_from_pipeline(pipeline, 4)

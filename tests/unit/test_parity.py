@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from edgekit.compile.onnx_graphs import float32_at_or_below
+from edgekit.compile.parity import certificate, edge_rows
+
+
+def _reference(rows=40):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, 3)).astype(np.float32)
+    outputs = np.column_stack([1 / (1 + np.exp(X[:, 0])), 1 - 1 / (1 + np.exp(X[:, 0]))])
+    return {"X": X[:10], "outputs": outputs[:10], "test_X": X, "test_outputs": outputs, "test_y": outputs.argmax(1)}
+
+
+def _model(X):
+    p = 1 / (1 + np.exp(X[:, 0].astype(np.float64)))
+    return np.column_stack([p, 1 - p])
+
+
+def test_edge_rows_sit_on_and_beside_each_threshold():
+    base = np.zeros((2, 3), dtype=np.float32)
+    rows = edge_rows(base, {1: np.array([0.5], dtype=np.float32), 2: np.array([-1.0], dtype=np.float32)})
+    assert rows.shape == (6, 3)
+    on = np.float32(0.5)
+    assert sorted(rows[rows[:, 1] != 0, 1].tolist()) == sorted(
+        [np.nextafter(on, np.float32(-1)), on, np.nextafter(on, np.float32(1))]
+    )
+    assert edge_rows(base, {}).shape == (0, 3)
+
+
+def test_float32_rounding_keeps_the_comparison_exact():
+    thresholds = np.array([0.1, 1 / 3, 2.5, 1e-8])
+    rounded = float32_at_or_below(thresholds)
+    assert np.all(rounded.astype(np.float64) <= thresholds)
+    assert np.all(np.nextafter(rounded, np.float32(np.inf)).astype(np.float64) > thresholds)
+
+
+def test_a_faithful_artifact_passes():
+    result = certificate("classification", "fp32", _model, lambda X: _model(X).astype(np.float32), _reference(), np.zeros((0, 3), np.float32))
+    assert result["passed"] and result["label_agreement"] == 1.0 and result["metric"]["loss"] == 0.0
+
+
+def test_a_drifting_artifact_fails_with_reasons():
+    def flipped(X):
+        return _model(X)[:, ::-1]
+
+    result = certificate("classification", "fp32", _model, flipped, _reference(), np.zeros((0, 3), np.float32))
+    assert not result["passed"]
+    assert any("label agreement" in failure for failure in result["failures"])
+    assert any("max_abs_diff" in failure for failure in result["failures"])
+
+
+def test_int8_does_not_gate_on_max_abs_diff_but_on_labels():
+    def noisy(X):
+        return _model(X) + 0.05
+
+    result = certificate("classification", "int8", _model, noisy, _reference(), np.zeros((0, 3), np.float32))
+    assert result["passed"] and result["tolerance"]["max_abs_diff"] is None
+    assert result["max_abs_diff"] == pytest.approx(0.05, abs=1e-6)
