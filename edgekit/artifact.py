@@ -48,8 +48,9 @@ class ArtifactInfo(BaseModel):
     content_hash: str
 
 
-def check_artifact_output(out: Path, bundle_hash: str) -> None:
-    """--out must be new, empty, or an artifact compiled from this same bundle."""
+def check_artifact_output(out: Path, bundle_name: str) -> None:
+    """--out must be new, empty, or an artifact of the same bundle (by name: any version of it, so
+    a retrained model recompiles into its old place)."""
     if not out.exists():
         if not out.parent.exists():
             raise BadInput(f"{out.parent}: directory does not exist", "create it, or choose another --out")
@@ -67,7 +68,7 @@ def check_artifact_output(out: Path, bundle_hash: str) -> None:
         existing = read_descriptor(out / DESCRIPTOR)
     except (IntegrityError, UnsupportedFormat) as exc:
         raise BadInput(f"{out}: holds an unreadable artifact ({exc.message})", "remove it or choose another --out") from exc
-    if existing.get("bundle", {}).get("content_hash") != bundle_hash:
+    if existing.get("bundle", {}).get("name") != bundle_name:
         raise BadInput(
             f"{out}: holds an artifact of another bundle ({existing.get('bundle', {}).get('name')})",
             "choose another --out; an artifact directory is replaced only by a build of the same bundle",

@@ -47,7 +47,7 @@ def compile_bundle(
     info = bundle.info
     precision = backend.check(target, info.family, info.family_kind, options)
     out = Path(out)
-    check_artifact_output(out, info.content_hash)
+    check_artifact_output(out, info.name)
     started = time.perf_counter()
     with staging_directory(out) as staging:
         compiled = backend.compile(CompileRequest(bundle, target, precision, options, device_opset, staging))

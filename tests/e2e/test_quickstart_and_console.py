@@ -28,6 +28,11 @@ def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
     assert bundles["digits-mlp"]["metrics"]["test"]["accuracy"] >= 0.9
     for entry in bundles.values():
         assert _run(_script("edgekit-runtime"), "verify", entry["bundle"]).returncode == 0
+    artifacts = {(entry["bundle"]["name"], entry["target"]): entry for entry in summary["artifacts"]}
+    assert set(artifacts) == {("breast-cancer-xgboost", "onnx"), ("digits-mlp", "onnx"), ("digits-mlp", "onnx-int8")}
+    assert all(entry["parity"]["passed"] for entry in artifacts.values())
+    for entry in artifacts.values():
+        assert _run(_script("edgekit"), "artifact", "verify", entry["artifact"]).returncode == 0
     runs = json.loads(_run(_script("edgekit"), "runs", "--json").stdout)
     assert {run["name"] for run in runs} == set(bundles)
     human = _run(_script("edgekit"), "quickstart", "--workdir", tmp_path / "qs")
@@ -44,5 +49,5 @@ def test_errors_from_the_real_process_are_one_line_with_the_documented_code(tmp_
 
 def test_help_lists_every_stage_built_so_far():
     result = _run(_script("edgekit"), "--help")
-    for command in ("train", "runs", "bundle", "quickstart"):
+    for command in ("train", "runs", "bundle", "compile", "artifact", "quickstart"):
         assert command in result.stdout

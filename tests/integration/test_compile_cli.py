@@ -130,3 +130,11 @@ def test_smoke_test_catches_outputs_that_moved(cli, trained_bundle, tmp_path):
     np.savez_compressed(artifact / "reference.npz", **arrays)
     _rehash(artifact, "artifact.json", ["reference.npz"])
     _one_line_error(cli("artifact", "verify", artifact), 1, "outputs moved by")
+
+
+def test_a_retrained_version_recompiles_into_its_old_place(cli, tmp_path):
+    train_bundle("bundled:wine", tmp_path / "b", family="logistic", name="wine")
+    assert cli("compile", tmp_path / "b", "--target", "onnx", "--out", tmp_path / "a").exit_code == 0
+    train_bundle("bundled:wine", tmp_path / "b", family="mlp", name="wine")
+    assert cli("compile", tmp_path / "b", "--target", "onnx", "--out", tmp_path / "a").exit_code == 0
+    assert json.loads((tmp_path / "a" / "artifact.json").read_text())["bundle"]["version"] == 2
