@@ -69,14 +69,14 @@ def measure(name: str, bundle, artifact_dirs: dict[str, Path], single: int, batc
     }
     for target, directory in artifact_dirs.items():
         info = json.loads((directory / "artifact.json").read_text())
-        predictor = load(directory, threads=1)
-        outputs = predictor.predict(rows)
+        predict = load(directory, threads=1).predict
+        outputs = predict(rows)
         accuracy = float(np.mean(outputs.argmax(axis=1) == reference["test_y"])) if outputs.ndim == 2 else None
         entry = {
             "file_bytes": info["resources"]["model_bytes"],
             "size_vs_native": info["resources"]["model_bytes"] / native_bytes,
-            "single_row": _summary(_timings(lambda: predictor.predict(rows[:1]), single)),
-            "batch_ms": statistics.median(_timings(lambda: predictor.predict(batch), batches)) / 1e3,
+            "single_row": _summary(_timings(lambda predict=predict: predict(rows[:1]), single)),
+            "batch_ms": statistics.median(_timings(lambda predict=predict: predict(batch), batches)) / 1e3,
             "test_accuracy": accuracy,
             "parity_max_abs_diff": info["parity"]["max_abs_diff"],
         }

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from edgekit_runtime.errors import IntegrityError, UnsupportedFormat
-from edgekit_runtime.integrity import verify_files
 from edgekit_runtime.manifest import read_descriptor
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from .errors import BadInput
-from .storage import content_hash
+from .storage import load_verified
 
 ARTIFACT_FORMAT = 1
 DESCRIPTOR = "artifact.json"
@@ -89,17 +88,4 @@ class Artifact:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Artifact:
         path = Path(path)
-        descriptor_path = path / DESCRIPTOR
-        if not path.is_dir() or not descriptor_path.is_file():
-            raise BadInput(f"{path}: not an edgekit artifact (no {DESCRIPTOR})", "pass the --out directory of edgekit compile")
-        try:
-            descriptor = read_descriptor(descriptor_path)
-            if content_hash(descriptor) != descriptor.get("content_hash"):
-                raise IntegrityError(str(descriptor_path), "content does not match its content_hash (the file was edited)")
-            verify_files(path, descriptor["files"])
-            info = ArtifactInfo.model_validate(descriptor)
-        except (IntegrityError, UnsupportedFormat) as exc:
-            raise BadInput(exc.message, exc.hint) from exc
-        except ValidationError as exc:
-            raise BadInput(f"{descriptor_path}: malformed ({exc.errors()[0]['msg']})", "compile the artifact again") from exc
-        return cls(path, info)
+        return cls(path, load_verified(path, DESCRIPTOR, ArtifactInfo, "artifact", "pass the --out directory of edgekit compile"))

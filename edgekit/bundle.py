@@ -22,16 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgekit_runtime.errors import IntegrityError, UnsupportedFormat
-from edgekit_runtime.integrity import describe_files, verify_files
-from edgekit_runtime.manifest import read_descriptor
-from pydantic import BaseModel, ConfigDict, ValidationError
+from edgekit_runtime.integrity import describe_files
+from pydantic import BaseModel, ConfigDict
 
 from ._version import __version__
 from .data.baseline import feature_baseline, prediction_baseline
 from .data.schema import Schema
 from .errors import BadInput, CheckFailed
-from .storage import content_hash, move_into_place, staging_directory, write_descriptor
+from .storage import load_verified, move_into_place, staging_directory, write_descriptor
 from .train.metrics import OBJECTIVE, model_outputs
 from .train.model_io import load_model, save_model
 from .train.trainer import TrainedModel
@@ -174,9 +172,9 @@ def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> M
             "data": {
                 "source": dataset.source,
                 "fingerprint": dataset.fingerprint,
-                "rows": int(len(dataset.y)),
+                "rows": len(dataset.y),
                 "features": len(dataset.schema.features),
-                "split": {part: int(len(getattr(trained.split, part))) for part in ("train", "validation", "test")},
+                "split": {part: len(getattr(trained.split, part)) for part in ("train", "validation", "test")},
             },
             "train_seconds": round(trained.seconds, 3),
             "files": describe_files(staging, [model_file, "schema.json", "reference.npz", "baseline.json"]),
@@ -208,22 +206,7 @@ class ModelBundle:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ModelBundle:
         path = Path(path)
-        descriptor_path = path / DESCRIPTOR
-        if not path.is_dir() or not descriptor_path.is_file():
-            raise BadInput(f"{path}: not an edgekit bundle (no {DESCRIPTOR})", "pass the --out directory of edgekit train")
-        try:
-            descriptor = read_descriptor(descriptor_path)
-            if content_hash(descriptor) != descriptor.get("content_hash"):
-                raise IntegrityError(str(descriptor_path), "content does not match its content_hash (the file was edited)")
-            verify_files(path, descriptor["files"])
-            info = BundleInfo.model_validate(descriptor)
-        except (IntegrityError, UnsupportedFormat) as exc:
-            raise BadInput(exc.message, exc.hint) from exc
-        except ValidationError as exc:
-            raise BadInput(f"{descriptor_path}: malformed ({exc.errors()[0]['msg']})", "retrain the bundle") from exc
-        if info.model_file not in info.files:
-            raise BadInput(f"{descriptor_path}: the model file is not in the manifest", "retrain the bundle")
-        return cls(path, info)
+        return cls(path, load_verified(path, DESCRIPTOR, BundleInfo, "bundle", "pass the --out directory of edgekit train"))
 
     @cached_property
     def schema(self) -> Schema:

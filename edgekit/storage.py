@@ -15,7 +15,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from edgekit_runtime.errors import IntegrityError, UnsupportedFormat
+from edgekit_runtime.integrity import verify_files
+from edgekit_runtime.manifest import read_descriptor
+from pydantic import BaseModel, ValidationError
+
+from .errors import BadInput
+
+Info = TypeVar("Info", bound=BaseModel)
 
 
 def content_hash(descriptor: dict[str, Any]) -> str:
@@ -55,3 +64,24 @@ def write_descriptor(staging: Path, name: str, descriptor: dict[str, Any]) -> di
     descriptor = {**descriptor, "content_hash": content_hash(descriptor)}
     (staging / name).write_text(json.dumps(descriptor, indent=2))
     return descriptor
+
+
+def load_verified(path: Path, descriptor_name: str, model: type[Info], kind: str, remedy: str) -> Info:
+    """Read a descriptor, check its format version, content hash and every file in its manifest,
+    and validate it; each failure is one BadInput naming the file (``remedy`` says what to do)."""
+    descriptor_path = path / descriptor_name
+    if not path.is_dir() or not descriptor_path.is_file():
+        raise BadInput(f"{path}: not an edgekit {kind} (no {descriptor_name})", remedy)
+    try:
+        descriptor = read_descriptor(descriptor_path)
+        if content_hash(descriptor) != descriptor.get("content_hash"):
+            raise IntegrityError(str(descriptor_path), "content does not match its content_hash (the file was edited)")
+        verify_files(path, descriptor["files"])
+        info = model.model_validate(descriptor)
+    except (IntegrityError, UnsupportedFormat) as exc:
+        raise BadInput(exc.message, exc.hint) from exc
+    except ValidationError as exc:
+        raise BadInput(f"{descriptor_path}: malformed ({exc.errors()[0]['msg']})", remedy) from exc
+    if getattr(info, "model_file", None) not in descriptor["files"]:
+        raise BadInput(f"{descriptor_path}: the model file is not in the manifest", remedy)
+    return info

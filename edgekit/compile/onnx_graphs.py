@@ -98,7 +98,7 @@ def _model(graph: onnx.GraphProto, opsets: dict[str, int]) -> onnx.ModelProto:
 
 def hist_gradient_boosting_to_onnx(model: Any, n_features: int, task: str, opset: int) -> onnx.ModelProto:
     """scikit-learn HistGradientBoosting* as TreeEnsembleRegressor raw scores + standard-op link."""
-    predictors = model._predictors  # noqa: SLF001 - the fitted trees; scikit-learn has no public accessor
+    predictors = model._predictors
     per_iteration = len(predictors[0])
     attributes: dict[str, list[Any]] = {key: [] for key in (
         "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
@@ -127,7 +127,7 @@ def hist_gradient_boosting_to_onnx(model: Any, n_features: int, task: str, opset
             attributes["target_ids"] += [target] * len(leaves)
             attributes["target_weights"] += nodes["value"][leaves].astype(float).tolist()
             tree_id += 1
-    baseline = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1)  # noqa: SLF001
+    baseline = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1)
     ensemble = helper.make_node(
         "TreeEnsembleRegressor", [INPUT], ["raw"], domain=ML_DOMAIN, n_targets=per_iteration,
         base_values=baseline.astype(np.float32).tolist(), aggregate_function="SUM", post_transform="NONE",

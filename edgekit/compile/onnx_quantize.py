@@ -77,7 +77,7 @@ def to_int8(
             "format": "QDQ",
             "weights": "int8 per channel" if channelwise else "int8 per tensor",
             "activations": "int8",
-            "calibration_rows": int(len(calibration)),
+            "calibration_rows": len(calibration),
         }
 
 

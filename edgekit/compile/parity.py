@@ -83,7 +83,7 @@ def certificate(
         got = artifact(rows).reshape(expected.shape)
         difference = float(np.max(np.abs(got - expected)))
         worst = max(worst, difference)
-        entry: dict[str, Any] = {"rows": int(len(rows)), "max_abs_diff": difference}
+        entry: dict[str, Any] = {"rows": len(rows), "max_abs_diff": difference}
         if task == "classification":
             agree = got.argmax(axis=1) == expected.argmax(axis=1)
             agreements.append(agree)

@@ -39,7 +39,7 @@ def _xgboost_pairs(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def _hist_pairs(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     pairs = []
-    for iteration in model._predictors:  # noqa: SLF001 - scikit-learn's fitted trees
+    for iteration in model._predictors:
         for predictor in iteration:
             nodes = predictor.nodes[~predictor.nodes["is_leaf"].astype(bool)]
             pairs.append((nodes["feature_idx"].astype(int), nodes["num_threshold"].astype(np.float64)))

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from edgekit_runtime import describe_files
 
 from edgekit import train_bundle
 from edgekit.storage import content_hash
-from edgekit_runtime import describe_files
 
 
 def _one_line_error(result, code, *fragments):

@@ -7,11 +7,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from edgekit_runtime import load
 
 from edgekit import train_bundle
 from edgekit.compile import compile_bundle
 from edgekit.train.families import family_names, get_family
-from edgekit_runtime import load
 
 DATASETS = {
     "binary": ("bundled:breast-cancer", None, None),

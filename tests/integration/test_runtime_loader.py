@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from edgekit_runtime import IntegrityError, InvalidInput, load
 
 from edgekit.compile import compile_bundle
 from edgekit.devices import read_profile
 from edgekit.errors import BadInput
-from edgekit_runtime import IntegrityError, InvalidInput, load
 
 
 @pytest.fixture(scope="module")

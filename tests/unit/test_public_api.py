@@ -1,7 +1,8 @@
 import types
 
-import edgekit
 import edgekit_runtime
+
+import edgekit
 
 
 def _public_names(module: types.ModuleType) -> set[str]:

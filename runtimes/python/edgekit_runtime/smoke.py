@@ -29,7 +29,7 @@ def smoke_test(directory: str | Path, threads: int = 1) -> dict[str, Any]:
     allowed = float(descriptor["smoke_tolerance"])
     result = {
         "ok": drift <= allowed,
-        "rows": int(len(rows)),
+        "rows": len(rows),
         "max_abs_diff": drift,
         "allowed": allowed,
         "max_abs_diff_vs_original": float(np.max(np.abs(got - original.reshape(got.shape)), initial=0.0)),
