@@ -1,0 +1,112 @@
+/*
+ * edgekit's C harness: CSV rows on stdin -> one CSV line of outputs per row on stdout.
+ *
+ *   harness               predict every row read (empty field or "nan" = missing)
+ *   harness --bench N     read the rows, then time N passes over them; print ns per row
+ *
+ * Outputs are printed with %.9g, which round-trips a float32 exactly.
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "edgekit_model.h"
+
+#define LINE_MAX_BYTES 65536
+
+static int parse_row(char *line, float *row, unsigned features) {
+    char *cursor = line;
+    for (unsigned i = 0; i < features; ++i) {
+        char *end = cursor;
+        while (*end == ' ') ++end;
+        if (*end == ',' || *end == '\n' || *end == '\r' || *end == '\0') {
+            row[i] = NAN;
+        } else {
+            row[i] = strtof(end, &end);
+        }
+        while (*end == ' ' || *end == '\r') ++end;
+        if (i + 1 < features) {
+            if (*end != ',') return -1;
+            cursor = end + 1;
+        } else if (*end != '\n' && *end != '\0') {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void print_outputs(const float *out) {
+    for (unsigned j = 0; j < edgekit_num_outputs; ++j) {
+        printf(j ? ",%.9g" : "%.9g", (double)out[j]);
+    }
+    putchar('\n');
+}
+
+static int read_all(float **rows, size_t *count) {
+    static char line[LINE_MAX_BYTES];
+    size_t capacity = 1024, n = 0;
+    float *data = malloc(capacity * edgekit_num_features * sizeof(float));
+    if (!data) return -1;
+    while (fgets(line, sizeof line, stdin)) {
+        if (n == capacity) {
+            capacity *= 2;
+            float *grown = realloc(data, capacity * edgekit_num_features * sizeof(float));
+            if (!grown) { free(data); return -1; }
+            data = grown;
+        }
+        if (parse_row(line, data + n * edgekit_num_features, edgekit_num_features) != 0) {
+            fprintf(stderr, "edgekit harness: row %zu does not have %u numeric fields\n", n + 1, edgekit_num_features);
+            free(data);
+            return -2;
+        }
+        ++n;
+    }
+    *rows = data;
+    *count = n;
+    return 0;
+}
+
+static int bench(long passes) {
+    float *rows;
+    size_t n;
+    if (read_all(&rows, &n) != 0) return 2;
+    float *out = malloc((n ? n : 1) * edgekit_num_outputs * sizeof(float));
+    if (!out) return 2;
+    struct timespec start, stop;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (long p = 0; p < passes; ++p) edgekit_predict_batch(rows, n, out);
+    clock_gettime(CLOCK_MONOTONIC, &stop);
+    double ns = (stop.tv_sec - start.tv_sec) * 1e9 + (stop.tv_nsec - start.tv_nsec);
+    printf("rows=%zu passes=%ld ns_per_row=%.3f checksum=%.9g\n", n, passes, ns / ((double)n * passes), (double)out[0]);
+    free(rows);
+    free(out);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--bench") == 0) return bench(atol(argv[2]));
+    if (argc != 1) {
+        fprintf(stderr, "usage: %s [--bench N] < rows.csv\n", argv[0]);
+        return 2;
+    }
+    static char line[LINE_MAX_BYTES];
+    float row[4096], out[1024];
+    if (edgekit_num_features > 4096 || edgekit_num_outputs > 1024) {
+        fprintf(stderr, "edgekit harness: model too wide for the streaming harness; use --bench\n");
+        return 2;
+    }
+    unsigned long number = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        ++number;
+        if (parse_row(line, row, edgekit_num_features) != 0) {
+            fprintf(stderr, "edgekit harness: row %lu does not have %u numeric fields\n", number, edgekit_num_features);
+            return 2;
+        }
+        edgekit_predict(row, out);
+        print_outputs(out);
+    }
+    return 0;
+}
