@@ -14,8 +14,9 @@ need_venv() {
   "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
 }
 
-# One line per system tool the tests use: "command package". Empty until a stage needs one.
+# One line per system tool the tests use: "command package".
 TEST_TOOLS=(
+  "gcc gcc"
 )
 
 need_tests() {

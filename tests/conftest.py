@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,18 +13,7 @@ from typer.testing import CliRunner
 
 from edgekit.cli import app
 
-STRICT_TOOLS = os.environ.get("EDGEKIT_STRICT_TOOLS") == "1"
-
-
-def require_tool(command: str, package: str) -> str:
-    """The tool's path; skips without it, or fails in strict mode (CI), naming the package."""
-    path = shutil.which(command)
-    if path is None:
-        message = f"'{command}' is not installed (Debian package {package})"
-        if STRICT_TOOLS:
-            pytest.fail(message + " and EDGEKIT_STRICT_TOOLS=1")
-        pytest.skip(message)
-    return path
+sys.path.insert(0, str(Path(__file__).parent))  # tests_support, shared by the test folders
 
 
 @pytest.fixture(autouse=True)

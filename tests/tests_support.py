@@ -1,0 +1,21 @@
+"""Helpers the tests share (importable because conftest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+STRICT_TOOLS = os.environ.get("EDGEKIT_STRICT_TOOLS") == "1"
+
+
+def require_tool(command: str, package: str) -> str:
+    """The tool's path; skips without it, or fails in strict mode (CI), naming the Debian package."""
+    path = shutil.which(command)
+    if path is None:
+        message = f"'{command}' is not installed (Debian package {package})"
+        if STRICT_TOOLS:
+            pytest.fail(message + " and EDGEKIT_STRICT_TOOLS=1")
+        pytest.skip(message)
+    return path
