@@ -16,7 +16,7 @@ from edgekit_runtime.manifest import read_descriptor
 from pydantic import BaseModel, ConfigDict
 
 from .errors import BadInput
-from .storage import load_verified
+from .storage import existing_output, load_verified
 
 ARTIFACT_FORMAT = 1
 DESCRIPTOR = "artifact.json"
@@ -50,21 +50,11 @@ class ArtifactInfo(BaseModel):
 def check_artifact_output(out: Path, bundle_name: str) -> None:
     """--out must be new, empty, or an artifact of the same bundle (by name: any version of it, so
     a retrained model recompiles into its old place)."""
-    if not out.exists():
-        if not out.parent.exists():
-            raise BadInput(f"{out.parent}: directory does not exist", "create it, or choose another --out")
+    descriptor = existing_output(out, DESCRIPTOR, "artifact")
+    if descriptor is None:
         return
-    if not out.is_dir():
-        raise BadInput(f"{out}: exists and is not a directory", "choose another --out")
-    if not any(out.iterdir()):
-        return
-    if not (out / DESCRIPTOR).is_file():
-        raise BadInput(
-            f"{out}: exists, is not empty and is not an edgekit artifact",
-            "choose a new directory; edgekit never overwrites files it did not write",
-        )
     try:
-        existing = read_descriptor(out / DESCRIPTOR)
+        existing = read_descriptor(descriptor)
     except (IntegrityError, UnsupportedFormat) as exc:
         raise BadInput(f"{out}: holds an unreadable artifact ({exc.message})", "remove it or choose another --out") from exc
     if existing.get("bundle", {}).get("name") != bundle_name:

@@ -29,7 +29,7 @@ from ._version import __version__
 from .data.baseline import feature_baseline, prediction_baseline
 from .data.schema import Schema
 from .errors import BadInput, CheckFailed
-from .storage import load_verified, move_into_place, staging_directory, write_descriptor
+from .storage import existing_output, load_verified, move_into_place, staging_directory, write_descriptor
 from .train.metrics import OBJECTIVE, model_outputs
 from .train.model_io import load_model, save_model
 from .train.trainer import TrainedModel
@@ -88,18 +88,8 @@ def default_bundle_name(dataset_name: str) -> str:
 
 
 def check_output_directory(out: Path) -> None:
-    """Refuse, before any work is done, an --out that would overwrite something not ours."""
-    if not out.exists():
-        if not out.parent.exists():
-            raise BadInput(f"{out.parent}: directory does not exist", "create it, or choose another --out")
-        return
-    if not out.is_dir():
-        raise BadInput(f"{out}: exists and is not a directory", "choose another --out")
-    if any(out.iterdir()) and not (out / DESCRIPTOR).is_file():
-        raise BadInput(
-            f"{out}: exists, is not empty and is not an edgekit bundle",
-            "choose a new directory; edgekit never overwrites files it did not write",
-        )
+    """--out must be new, empty, or an older bundle."""
+    existing_output(out, DESCRIPTOR, "bundle")
 
 
 def _library_versions() -> dict[str, str]:

@@ -85,3 +85,22 @@ def load_verified(path: Path, descriptor_name: str, model: type[Info], kind: str
     if getattr(info, "model_file", None) not in descriptor["files"]:
         raise BadInput(f"{descriptor_path}: the model file is not in the manifest", remedy)
     return info
+
+
+def existing_output(out: Path, descriptor_name: str, kind: str) -> Path | None:
+    """Refuse, before any work, an --out that would overwrite something edgekit did not write.
+    Returns the descriptor when ``out`` already holds an edgekit directory of this kind."""
+    if not out.exists():
+        if not out.parent.exists():
+            raise BadInput(f"{out.parent}: directory does not exist", "create it, or choose another --out")
+        return None
+    if not out.is_dir():
+        raise BadInput(f"{out}: exists and is not a directory", "choose another --out")
+    if not any(out.iterdir()):
+        return None
+    if not (out / descriptor_name).is_file():
+        raise BadInput(
+            f"{out}: exists, is not empty and is not an edgekit {kind}",
+            "choose a new directory; edgekit never overwrites files it did not write",
+        )
+    return out / descriptor_name
