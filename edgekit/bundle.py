@@ -207,8 +207,16 @@ class ModelBundle:
         return load_model(self.path / self.info.model_file, self.info.model_format, self.info.task)
 
     def reference(self) -> dict[str, np.ndarray]:
+        """The reference and test rows with the model's outputs (read once, then kept)."""
+        return self._reference_arrays
+
+    @cached_property
+    def _reference_arrays(self) -> dict[str, np.ndarray]:
         with np.load(self.path / "reference.npz", allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+            arrays = {key: archive[key] for key in archive.files}
+        for array in arrays.values():
+            array.flags.writeable = False  # shared by every caller: nobody may change it in place
+        return arrays
 
     def baseline(self) -> dict[str, Any]:
         return json.loads((self.path / "baseline.json").read_text())

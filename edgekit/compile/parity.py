@@ -75,12 +75,12 @@ def certificate(
     }
     tolerance = TOLERANCES[precision]
     scale = parity_scale(task, reference)
-    per_set, agreements, worst = {}, [], 0.0
+    per_set, agreements, worst, outputs = {}, [], 0.0, {}
     for name, (rows, expected) in sets.items():
         if len(rows) == 0:
             per_set[name] = {"rows": 0}
             continue
-        got = artifact(rows).reshape(expected.shape)
+        got = outputs[name] = artifact(rows).reshape(expected.shape)
         difference = float(np.max(np.abs(got - expected)))
         worst = max(worst, difference)
         entry: dict[str, Any] = {"rows": len(rows), "max_abs_diff": difference}
@@ -89,7 +89,7 @@ def certificate(
             agreements.append(agree)
             entry["label_agreement"] = float(agree.mean())
         per_set[name] = entry
-    metric = _metric_change(task, reference, artifact(reference["test_X"]))
+    metric = _metric_change(task, reference, outputs["test"])
     label_agreement = float(np.concatenate(agreements).mean()) if agreements else None
     failures = []
     if tolerance.max_abs_diff is not None and worst > tolerance.max_abs_diff * scale:
