@@ -178,9 +178,12 @@ def _parse_options(pairs: list[str]) -> dict[str, str]:
 @app.command("compile")
 def compile_command(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory (output of edgekit train).")],
-    target: Annotated[str, typer.Option("--target", help="onnx, onnx-fp16 or onnx-int8.")],
+    target: Annotated[str, typer.Option("--target", help="onnx, onnx-fp16, onnx-int8 or c.")],
     out: Annotated[Path, typer.Option("--out", help="Artifact directory (new, empty, or an artifact of this bundle).")],
-    device: Annotated[str | None, typer.Option("--device", help="Device profile id: its runtime decides the opset.")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="Device profile id: its runtime decides the opset or C triple.")] = None,
+    triple: Annotated[str | None, typer.Option("--triple", help="C target: the toolchain triple (default: this machine).")] = None,
+    layout: Annotated[str | None, typer.Option("--layout", help="C target, trees: table (default) or ifelse (TL2cgen).")] = None,
+    quantize: Annotated[str | None, typer.Option("--quantize", help="C target: none, thresholds, int16 or int8.")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="Backend option KEY=VALUE (repeatable).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -188,9 +191,15 @@ def compile_command(
     from .compile import compile_bundle
     from .devices import load_profile
 
-    device_opset = load_profile(device).onnx_opset() if device else None
+    options = _parse_options(option or [])
+    for key, value in (("triple", triple), ("layout", layout), ("quantize", quantize)):
+        if value is not None:
+            if key in options and options[key] != value:
+                raise BadInput(f"--{key} {value} contradicts --option {key}={options[key]}", f"give {key} once")
+            options[key] = value
+    profile = load_profile(device) if device else None
     with reporting.spinner(stderr, f"compiling {bundle} for {target}"):
-        artifact = compile_bundle(bundle, target, out, options=_parse_options(option or []), device_opset=device_opset)
+        artifact = compile_bundle(bundle, target, out, options=options, device=profile)
     if as_json:
         _emit_json(reporting.artifact_summary(artifact))
     else:

@@ -131,6 +131,7 @@ def artifact_summary(artifact: Artifact) -> dict[str, Any]:
         "bundle": {key: info.bundle[key] for key in ("name", "version", "family", "task", "content_hash")},
         "model_file": info.model_file,
         "model_bytes": info.resources["model_bytes"],
+        "resources": info.resources,
         "requirements": info.requirements,
         "parity": {key: info.parity[key] for key in (
             "passed", "rows", "threshold_edge_rows", "max_abs_diff", "label_agreement", "metric", "tolerance")},
@@ -138,6 +139,10 @@ def artifact_summary(artifact: Artifact) -> dict[str, Any]:
         "compile_seconds": info.compile_seconds,
         "content_hash": info.content_hash,
     }
+
+
+def footprint_line(measured: dict[str, Any]) -> str:
+    return f"flash {measured['flash_bytes']} B, RAM {measured['ram_bytes']} B (stack {measured['sections']['stack']} B)"
 
 
 def parity_line(parity: dict[str, Any]) -> str:
@@ -155,8 +160,14 @@ def print_artifact(console: Console, artifact: Artifact) -> None:
     bundle = info.bundle
     console.print(f"[bold]{info.target}[/] artifact of {bundle['name']} v{bundle['version']} ({bundle['family']}, {bundle['task']})")
     requirements = info.requirements
-    operators = ", ".join(f"{op['domain']}:{op['op_type']}" for op in requirements["operators"])
-    console.print(f"model: {info.model_file}, {info.resources['model_bytes']} bytes; {info.precision}; opset {requirements['opset']}")
-    console.print(f"needs: {requirements['runtime']} >= {requirements['min_version']}; operators: {operators}")
+    if requirements["runtime"] == "c":
+        triple = requirements["triple"]
+        console.print(f"model: {info.model_file}, {info.precision}; layout {info.options.get('layout')}, "
+                      f"quantize {info.options.get('quantize')}")
+        console.print(f"needs: {triple} ({requirements['libc']}); {footprint_line(info.resources[triple])}")
+    else:
+        operators = ", ".join(f"{op['domain']}:{op['op_type']}" for op in requirements["operators"])
+        console.print(f"model: {info.model_file}, {info.resources['model_bytes']} bytes; {info.precision}; opset {requirements['opset']}")
+        console.print(f"needs: {requirements['runtime']} >= {requirements['min_version']}; operators: {operators}")
     console.print(parity_line(info.parity))
     console.print(f"written to {artifact.path} in {info.compile_seconds:.2f} s")

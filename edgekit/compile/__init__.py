@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from edgekit_runtime.integrity import describe_files
@@ -19,6 +21,9 @@ from .backends import register_builtin_backends
 from .parity import certificate, edge_rows, parity_scale
 from .registry import CompileRequest, backend_for, target_names
 from .thresholds import split_thresholds
+
+if TYPE_CHECKING:  # a profile is data handed in; compile does not load profiles itself
+    from ..devices.profiles import DeviceProfile
 
 register_builtin_backends()
 
@@ -36,9 +41,11 @@ def compile_bundle(
     *,
     options: dict[str, str] | None = None,
     device_opset: int | None = None,
+    device: DeviceProfile | None = None,
 ) -> Artifact:
     """Compile, prove parity with the original model, and move the artifact into ``out``.
 
+    ``device`` (a profile) lets the backend build for it: its ONNX opset, its C triple.
     Raises CheckFailed (and leaves ``out`` untouched) when parity breaks the precision's tolerance.
     """
     options = dict(options or {})
@@ -50,9 +57,10 @@ def compile_bundle(
     check_artifact_output(out, info.name)
     started = time.perf_counter()
     with staging_directory(out) as staging:
-        compiled = backend.compile(CompileRequest(bundle, target, precision, options, device_opset, staging))
+        compiled = backend.compile(CompileRequest(bundle, target, precision, options, device_opset, device, staging))
         reference = bundle.reference()
         edges = edge_rows(reference["X"], split_thresholds(bundle.model, info.family, info.family_kind))
+        precision = compiled.precision or precision
         parity = certificate(info.task, precision, bundle.outputs, compiled.predictor, reference, edges)
         if not parity["passed"]:
             raise CheckFailed(
@@ -94,6 +102,7 @@ def compile_bundle(
                 "model_bytes": files[compiled.model_file]["size"],
                 "files_bytes": sum(entry["size"] for entry in files.values()),
                 "measured": "file sizes on disk",
+                **compiled.resources,
             },
             "parity": parity,
             # A device's smoke test compares its own run with the certified outputs in reference.npz.
@@ -106,7 +115,7 @@ def compile_bundle(
         ArtifactInfo.model_validate({**descriptor, "content_hash": ""})
         for leftover in staging.iterdir():  # scratch files a backend did not ship
             if leftover.name not in {name.split("/")[0] for name in shipped}:
-                leftover.unlink()
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         write_descriptor(staging, DESCRIPTOR, descriptor)
         move_into_place(staging, out)
     return Artifact.load(out)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from .c_backend import C_BACKEND
 from .onnx_backend import ONNX_BACKEND
 from .registry import register_backend
 
-BUILTIN_BACKENDS = (ONNX_BACKEND,)
+BUILTIN_BACKENDS = (ONNX_BACKEND, C_BACKEND)
 
 
 def register_builtin_backends() -> None:

@@ -65,12 +65,18 @@ def _session_predictor(model: onnx.ModelProto, path: Path, features: int, output
     return OnnxPredictor(path, features, output)
 
 
+def _device_opset(request: CompileRequest) -> int | None:
+    if request.device_opset is not None:
+        return request.device_opset
+    return request.device.onnx_opset() if request.device is not None else None
+
+
 def compile_onnx(request: CompileRequest) -> CompiledModel:
     bundle, staging = request.bundle, request.staging
     info = bundle.info
     features = len(info.feature_names)
     output = output_name(info.task)
-    opset = int(request.options["opset"]) if "opset" in request.options else choose_opset(info.family, request.device_opset)
+    opset = int(request.options["opset"]) if "opset" in request.options else choose_opset(info.family, _device_opset(request))
     model = _optimize(convert_bundle(bundle, opset), staging)
     made: dict[str, object] = {"opset": opset, "optimization": "onnxruntime basic level, offline"}
     reference = bundle.reference()

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..bundle import ModelBundle
 from ..errors import BadInput
+
+if TYPE_CHECKING:  # a profile is data handed in; compile does not load profiles itself
+    from ..devices.profiles import DeviceProfile
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class CompileRequest:
     precision: str
     options: dict[str, str]
     device_opset: int | None
+    device: DeviceProfile | None
     staging: Path
 
 
@@ -47,6 +51,8 @@ class CompiledModel:
     options: dict[str, Any]
     toolchain: dict[str, str]
     predictor: Callable[[np.ndarray], np.ndarray]
+    precision: str | None = None  # when an option, not the target, decides it (the C target's --quantize)
+    resources: dict[str, Any] = field(default_factory=dict)  # measured footprint beyond file sizes
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,14 @@ class DeviceProfile(_Strict):
     cost_model: CostModel | None = None
     sources: list[str] = Field(min_length=1)
 
+    def c_triple(self) -> str:
+        """The toolchain triple edgekit builds this device's C for (Cortex-M: the core, e.g. cortex-m4f)."""
+        if self.runtimes.c is None:
+            raise BadInput(f"device '{self.id}' has no C toolchain in its profile", "add runtimes.c, or pass --triple")
+        if self.runtimes.c.triple == "arm-none-eabi":
+            return self.cpu.core.lower().replace("+", "plus")
+        return self.runtimes.c.triple
+
     def onnx_opset(self) -> int:
         """The opset this device's ONNX Runtime implements; BadInput if it has none."""
         if self.runtimes.onnxruntime is None:

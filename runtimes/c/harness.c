@@ -3,7 +3,10 @@
  *
  *   harness               predict every row read (empty field or "nan" = missing)
  *   harness --bench N     read the rows, then time N passes over them; print ns per row
+ *                         (hosted builds only: a bare-metal image has no clock to read)
  *
+ * Built with -DEDGEKIT_STDIN_FILE="rows.csv" (the bare-metal images), it reads that file instead of
+ * stdin: under qemu-system-arm with semihosting, the file is opened on the host.
  * Outputs are printed with %.9g, which round-trips a float32 exactly.
  */
 #define _POSIX_C_SOURCE 199309L
@@ -45,6 +48,7 @@ static void print_outputs(const float *out) {
     putchar('\n');
 }
 
+#if defined(__unix__)
 static int read_all(float **rows, size_t *count) {
     static char line[LINE_MAX_BYTES];
     size_t capacity = 1024, n = 0;
@@ -85,13 +89,25 @@ static int bench(long passes) {
     free(out);
     return 0;
 }
+#endif
 
 int main(int argc, char **argv) {
+#ifdef EDGEKIT_STDIN_FILE
+    if (!freopen(EDGEKIT_STDIN_FILE, "r", stdin)) {
+        fprintf(stderr, "edgekit harness: cannot open %s\n", EDGEKIT_STDIN_FILE);
+        return 2;
+    }
+#endif
+#if defined(__unix__)
     if (argc == 3 && strcmp(argv[1], "--bench") == 0) return bench(atol(argv[2]));
     if (argc != 1) {
         fprintf(stderr, "usage: %s [--bench N] < rows.csv\n", argv[0]);
         return 2;
     }
+#else
+    (void)argv;
+    if (argc != 1) return 2;
+#endif
     static char line[LINE_MAX_BYTES];
     float row[4096], out[1024];
     if (edgekit_num_features > 4096 || edgekit_num_outputs > 1024) {

@@ -26,4 +26,11 @@ def load(directory: str | Path, threads: int = 1) -> Predictor:
 
         features = int(descriptor["inputs"][0]["shape"][1])
         return OnnxPredictor(Path(directory) / descriptor["model_file"], features, descriptor["outputs"][0]["name"], threads)
+    if runtime == "c":
+        from .c_predictor import CPredictor, host_triple
+
+        triple = descriptor["runtime"].get("triple")
+        if triple != host_triple():
+            raise InvalidInput(f"{directory} is built for {triple}; this machine is {host_triple()}", "compile with --triple for this machine")
+        return CPredictor(Path(directory) / descriptor["runtime"]["library"], descriptor["bundle"]["content_hash"])
     raise InvalidInput(f"{directory}: no loader for runtime {runtime!r}", "upgrade edgekit-runtime")

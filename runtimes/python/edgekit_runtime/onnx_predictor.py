@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInput, MissingRuntime
+from .errors import MissingRuntime
+from .rows import as_rows
 
 
 def _onnxruntime() -> Any:
@@ -18,21 +19,6 @@ def _onnxruntime() -> Any:
             "onnxruntime is not installed", "pip install 'edgekit-runtime[onnx]' (or onnxruntime)"
         ) from exc
     return onnxruntime
-
-
-def as_rows(rows: Any, features: int) -> np.ndarray:
-    """Rows as a C-contiguous float32 matrix [n, features]; one clear error for anything else."""
-    array = np.asarray(rows)
-    if array.dtype.kind not in "fiub":
-        raise InvalidInput(f"rows must be numbers, got dtype {array.dtype}", "encode categories as the schema says")
-    if array.ndim == 1:
-        array = array.reshape(1, -1)
-    if array.ndim != 2 or array.shape[1] != features:
-        raise InvalidInput(
-            f"expected rows of {features} features, got shape {tuple(array.shape)}",
-            "pass one value per feature, in the artifact's feature order",
-        )
-    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 class OnnxPredictor:
