@@ -97,6 +97,7 @@ def train(
     tune: Annotated[int, typer.Option("--tune", help="Hyperparameter search trials on the validation split (0 = defaults).")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the split, the model and the search.")] = 0,
     name: Annotated[str | None, typer.Option("--name", help="Bundle name (default: from the data source).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Hyperparameter KEY=VALUE instead of the family default (repeatable).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Train a model on DATA and save it as a self-describing bundle."""
@@ -104,7 +105,8 @@ def train(
 
     with reporting.training_progress(stderr, model, tune) as on_trial:
         bundle = train_bundle(
-            data, out, label=label, family=model, task=task, tune=tune, seed=seed, name=name, on_trial=on_trial
+            data, out, label=label, family=model, task=task, tune=tune, seed=seed, name=name,
+            params=_parse_pairs(param or [], "--param", "e.g. --param max_depth=8"), on_trial=on_trial,
         )
     if as_json:
         _emit_json(reporting.bundle_summary(bundle))
@@ -165,14 +167,14 @@ def bundle_verify(
         )
 
 
-def _parse_options(pairs: list[str]) -> dict[str, str]:
-    options = {}
+def _parse_pairs(pairs: list[str], flag: str, example: str) -> dict[str, str]:
+    parsed = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise BadInput(f"--option {pair!r} is not KEY=VALUE", "e.g. --option int8=dynamic")
-        options[key.strip()] = value.strip()
-    return options
+        if not sep or not key.strip():
+            raise BadInput(f"{flag} {pair!r} is not KEY=VALUE", example)
+        parsed[key.strip()] = value.strip()
+    return parsed
 
 
 @app.command("compile")
@@ -191,7 +193,7 @@ def compile_command(
     from .compile import compile_bundle
     from .devices import load_profile
 
-    options = _parse_options(option or [])
+    options = _parse_pairs(option or [], "--option", "e.g. --option int8=dynamic")
     for key, value in (("triple", triple), ("layout", layout), ("quantize", quantize)):
         if value is not None:
             if key in options and options[key] != value:

@@ -30,19 +30,22 @@ def train_bundle(
     tune: int = 0,
     seed: int = 0,
     name: str | None = None,
+    params: dict[str, str] | None = None,
     on_trial: Callable[[Trial], None] | None = None,
 ) -> ModelBundle:
     """Train a model on DATA and write its bundle to OUT; cheap checks of every input run first."""
     out = Path(out)
     check_output_directory(out)
-    get_family(family)
+    overrides = get_family(family).parse_params(params or {})
+    if overrides and tune > 0:
+        raise BadInput("--param and --tune both set hyperparameters", "give fixed --param values, or let --tune search")
     if tune < 0:
         raise BadInput(f"--tune {tune}: the number of trials cannot be negative", "pass 0 (no tuning) or more")
     if name is not None:
         check_bundle_name(name)
     table = load_table(data)
     dataset = prepare_dataset(table, label=label, task=task)
-    trained: TrainedModel = train_model(dataset, family, tune=tune, seed=seed, on_trial=on_trial)
+    trained: TrainedModel = train_model(dataset, family, tune=tune, seed=seed, params=overrides, on_trial=on_trial)
     bundle_name = name or default_bundle_name(dataset.name)
     return run_registry().register(
         bundle_name,

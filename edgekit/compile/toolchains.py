@@ -64,10 +64,12 @@ def _cortex_m(triple: str, cpu_flags: tuple[str, ...], board: str, description: 
 TOOLCHAINS: dict[str, Toolchain] = {
     toolchain.triple: toolchain
     for toolchain in (
-        Toolchain("x86_64-linux-gnu", "gcc", "gcc", ("-fPIC",), ("shared",), (), description="this machine"),
+        # EDGEKIT_BLOCK: rows walked together by the table layout, as many as stay in registers.
+        Toolchain("x86_64-linux-gnu", "gcc", "gcc", ("-fPIC",), ("shared",), (), defines=("-DEDGEKIT_BLOCK=12u",),
+                  description="this machine"),
         Toolchain(
             "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu", ("-fPIC",), ("shared", "static"),
-            ("qemu-aarch64",), "qemu-user", description="64-bit ARM Linux (Raspberry Pi 4/5, Jetson, phones)",
+            ("qemu-aarch64",), "qemu-user", defines=("-DEDGEKIT_BLOCK=16u",), description="64-bit ARM Linux (Raspberry Pi 4/5, Jetson, phones)",
         ),
         Toolchain(
             "arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf", ("-fPIC",), ("shared", "static"),

@@ -44,6 +44,28 @@ class Family:
     kind: str  # "trees", "linear" or "mlp": what later stages compile it as
     fit: Fitter = field(default=plain_fit)
 
+    def parse_params(self, given: dict[str, str]) -> dict[str, Any]:
+        """Hyperparameters given as text (--param KEY=VALUE), typed like the family's own."""
+        known = sorted({*self.defaults, *self.space})
+        parsed: dict[str, Any] = {}
+        for key, text in given.items():
+            if key not in known:
+                raise BadInput(f"{self.name} has no hyperparameter '{key}'", f"its hyperparameters are: {', '.join(known)}")
+            dimension = self.space.get(key)
+            if isinstance(dimension, Choice):
+                matches = [option for option in dimension.options if str(option).replace(" ", "") == text.replace(" ", "")]
+                if not matches:
+                    raise BadInput(f"--param {key}={text} is not allowed", f"choose one of: {', '.join(map(str, dimension.options))}")
+                parsed[key] = matches[0]
+                continue
+            kind = (int if isinstance(dimension, IntRange) else float if isinstance(dimension, FloatRange)
+                    else type(self.defaults[key]) if key in self.defaults and self.defaults[key] is not None else str)
+            try:
+                parsed[key] = kind(text) if kind is not bool else text.lower() in ("1", "true", "yes")
+            except ValueError as exc:
+                raise BadInput(f"--param {key}={text}: expected {kind.__name__}", f"e.g. --param {key}={self.defaults.get(key, 1)}") from exc
+        return parsed
+
 
 _FAMILIES: dict[str, Family] = {}
 

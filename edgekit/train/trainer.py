@@ -41,8 +41,10 @@ def train_model(
     *,
     tune: int = 0,
     seed: int = 0,
+    params: dict[str, Any] | None = None,
     on_trial: Callable[[Trial], None] | None = None,
 ) -> TrainedModel:
+    """``params`` override the family's defaults (and cannot be combined with tuning)."""
     family = get_family(family_name, dataset.task)
     check_splittable(dataset.y, dataset.task, dataset.classes, dataset.source)
     split = split_rows(dataset.y, dataset.task, seed)
@@ -65,7 +67,7 @@ def train_model(
         model, params = search.model, search.best.params
     else:
         search = None
-        params = dict(family.defaults)
+        params = {**family.defaults, **(params or {})}
         model, _ = fit_and_score(params)
     seconds = time.perf_counter() - started
 

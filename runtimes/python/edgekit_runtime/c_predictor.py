@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import platform
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from .errors import IntegrityError, InvalidInput
 from .rows import as_rows
 
 API_VERSION = 1
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 _LINUX_TRIPLES = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu", "armv7l": "arm-linux-gnueabihf"}
 
 
@@ -50,19 +52,35 @@ class CPredictor:
         self._batch.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
         self._batch.restype = None
         self._one = self._library.edgekit_predict
-        self._one.argtypes = (ctypes.c_void_p, ctypes.c_void_p)
+        self._one.argtypes = None  # called with ready-made c_void_p objects: no conversion per call
         self._one.restype = None
         self._probabilities = self.outputs > 1
+        self._row_shapes = ((self.features,), (1, self.features))
+        self._buffers = threading.local()
+
+    def _row_buffers(self) -> tuple[np.ndarray, np.ndarray, ctypes.c_void_p, ctypes.c_void_p]:
+        """This thread's input and output buffers for one row, and their addresses (made once)."""
+        row = np.empty((1, self.features), dtype=np.float32)
+        out = np.empty((1, self.outputs) if self._probabilities else (1,), dtype=np.float32)
+        addresses = (ctypes.c_void_p(row.ctypes.data), ctypes.c_void_p(out.ctypes.data))
+        self._buffers.row = buffers = (row, out, *addresses)
+        return buffers
 
     def predict(self, rows: Any) -> np.ndarray:
+        if type(rows) is np.ndarray and (rows.dtype is _FLOAT32 or rows.dtype is _FLOAT64) and rows.shape in self._row_shapes:
+            # One row: copied into a buffer this thread owns; the result is the only allocation.
+            try:
+                row, out, row_address, out_address = self._buffers.row
+            except AttributeError:
+                row, out, row_address, out_address = self._row_buffers()
+            row[...] = rows
+            self._one(row_address, out_address)
+            return out.copy()
         array = np.asarray(rows)
         if array.dtype != np.float32 or not array.flags.c_contiguous or array.ndim != 2 or array.shape[1] != self.features:
             array = as_rows(array, self.features)
         count = array.shape[0]
         out = np.empty((count, self.outputs), dtype=np.float32)
-        if count == 1:
-            self._one(array.__array_interface__["data"][0], out.__array_interface__["data"][0])
-        elif count:
+        if count:
             self._batch(array.__array_interface__["data"][0], count, out.__array_interface__["data"][0])
         return out if self._probabilities else out.reshape(-1)
-
