@@ -114,7 +114,7 @@ def measure(name: str, bundle, work: Path, single: int, batches: int, quick: boo
         own = lambda X: booster.inplace_predict(X)  # noqa: E731
         result["runs"]["xgboost inplace_predict"] = _latency(own, rows, batch, single, batches)
     else:
-        model.set_params(n_jobs=1)
+        (model.steps[-1][1] if hasattr(model, "steps") else model).set_params(n_jobs=1)
         result["runs"]["scikit-learn predict_proba"] = _latency(model.predict_proba, rows, batch, single, batches)
 
     variants = {"onnx": ("onnx", {}), **{key: ("c", value) for key, value in C_VARIANTS.items()}}
@@ -213,12 +213,15 @@ def main() -> None:
             bundle = train_bundle(data, work / name, family=family, name=name, params=params)
             results.append(measure(name, bundle, work, single, batches, args.quick))
             print(f"measured {name}", flush=True)
+            _write(args.out, "bench_c_quick" if args.quick else "bench_c", results)  # a partial run still leaves results
+    print((args.out / ("bench_c_quick.md" if args.quick else "bench_c.md")).read_text())
+
+
+def _write(out: Path, stem: str, results: list[dict]) -> None:
     machine = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = "bench_c_quick" if args.quick else "bench_c"
-    (args.out / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    (args.out / f"{stem}.md").write_text(markdown(results, machine))
-    print(markdown(results, machine))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(markdown(results, machine))
 
 
 if __name__ == "__main__":

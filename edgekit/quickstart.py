@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +12,40 @@ from . import reporting
 from .compile import compile_bundle
 from .training import train_bundle
 
-# (step name, data, family, compile targets): what the quickstart trains and compiles.
+# (step name, data, family, builds): what the quickstart trains and compiles; a build is
+# (artifact suffix, target, options). C builds for other ISAs run when their toolchain is here.
 STEPS = (
-    ("breast-cancer-xgboost", "bundled:breast-cancer", "xgboost", ("onnx",)),
-    ("digits-mlp", "bundled:digits", "mlp", ("onnx", "onnx-int8")),
+    ("breast-cancer-xgboost", "bundled:breast-cancer", "xgboost", (
+        ("onnx", "onnx", {}),
+        ("c", "c", {}),
+        ("c-aarch64", "c", {"triple": "aarch64-linux-gnu", "quantize": "int16"}),
+        ("c-cortex-m4f", "c", {"triple": "cortex-m4f", "quantize": "int16"}),
+    )),
+    ("digits-mlp", "bundled:digits", "mlp", (
+        ("onnx", "onnx", {}),
+        ("onnx-int8", "onnx-int8", {}),
+        ("c-int8", "c", {"quantize": "int8"}),
+    )),
 )
+
+
+def _missing_toolchain(options: dict[str, str]) -> str | None:
+    """What to install for a C build's triple, or None when it can run here."""
+    from .compile.toolchains import HOST_TRIPLE, toolchain_for
+
+    toolchain = toolchain_for(options.get("triple", HOST_TRIPLE))
+    needed = [(toolchain.compiler, toolchain.package)]
+    if toolchain.runner:
+        needed.append((toolchain.runner[0], toolchain.runner_package or toolchain.runner[0]))
+    missing = [package for command, package in needed if shutil.which(command) is None]
+    return " ".join(missing) or None
 
 
 def run_quickstart(workdir: Path, console: Console | None, progress_console: Console) -> dict[str, Any]:
     """Train and verify each step's bundle under ``workdir``; print as it goes unless console is None."""
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"workdir": str(workdir.resolve()), "bundles": [], "artifacts": []}
-    for name, data, family, targets in STEPS:
+    for name, data, family, builds in STEPS:
         with reporting.training_progress(progress_console, family, 0) as on_trial:
             bundle = train_bundle(data, workdir / name, family=family, name=name, on_trial=on_trial)
         difference = bundle.check_reference()
@@ -30,15 +53,18 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
         if console is not None:
             reporting.print_training(console, bundle)
             console.print(f"verified: hashes match and the model reproduces its reference rows (max abs diff {difference:.3g})")
-        for target in targets:
-            with reporting.spinner(progress_console, f"compiling {name} for {target}"):
-                artifact = compile_bundle(bundle.path, target, workdir / f"{name}-{target}")
+        for suffix, target, options in builds:
+            missing = _missing_toolchain(options) if target == "c" else None
+            if missing:
+                results.setdefault("skipped", []).append({"artifact": f"{name}-{suffix}", "install": missing})
+                if console is not None:
+                    console.print(f"skipped {suffix}: its toolchain is not installed (apt-get install {missing})")
+                continue
+            with reporting.spinner(progress_console, f"compiling {name} for {suffix}"):
+                artifact = compile_bundle(bundle.path, target, workdir / f"{name}-{suffix}", options=options)
             results["artifacts"].append(reporting.artifact_summary(artifact))
             if console is not None:
-                console.print(
-                    f"compiled {target}: {artifact.path} ({artifact.info.resources['model_bytes']} bytes); "
-                    + reporting.parity_line(artifact.info.parity)
-                )
+                console.print(f"compiled {suffix}: {artifact.path}; {_size_line(artifact)}; " + reporting.parity_line(artifact.info.parity))
         if console is not None:
             console.print()
     if console is not None:
@@ -47,3 +73,12 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
             f"{workdir / STEPS[1][0]}-onnx-int8`, `edgekit runs`."
         )
     return results
+
+
+def _size_line(artifact: Any) -> str:
+    info = artifact.info
+    if info.runtime["name"] != "c":
+        return f"{info.resources['model_bytes']} bytes"
+    triple = info.runtime["triple"]
+    run = info.options["parity_run"]
+    return f"{triple}, {reporting.footprint_line(info.resources[triple])}, checked {'natively' if run == 'native' else 'under ' + run}"

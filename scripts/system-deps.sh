@@ -17,6 +17,19 @@ need_venv() {
 # One line per system tool the tests use: "command package".
 TEST_TOOLS=(
   "gcc gcc"
+  "aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu"
+  "arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf"
+  "arm-none-eabi-gcc gcc-arm-none-eabi"
+  "qemu-aarch64 qemu-user"
+  "qemu-system-arm qemu-system-arm"
+)
+
+# Files (not commands) the tests need: "path package".
+# The cross C libraries are only Recommends of the cross compilers, and we install without those.
+TEST_FILES=(
+  "/usr/lib/arm-none-eabi/newlib/libc.a libnewlib-arm-none-eabi"
+  "/usr/aarch64-linux-gnu/lib/libc.a libc6-dev-arm64-cross"
+  "/usr/arm-linux-gnueabihf/lib/libc.a libc6-dev-armhf-cross"
 )
 
 need_tests() {
@@ -24,6 +37,10 @@ need_tests() {
   for entry in "${TEST_TOOLS[@]+"${TEST_TOOLS[@]}"}"; do
     set -- $entry
     command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+  done
+  for entry in "${TEST_FILES[@]}"; do
+    set -- $entry
+    [ -e "$1" ] || missing+=("$2")
   done
 }
 

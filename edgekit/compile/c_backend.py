@@ -113,9 +113,12 @@ def compile_c(request: CompileRequest) -> CompiledModel:
     source_dir.mkdir()
     shutil.copyfile(C_RUNTIME_DIRECTORY / HEADER, source_dir / HEADER)
     sources, flags, made = _generate(request, source_dir, layout, quantize)
+    user_flags = tuple(request.options.get("cflags", "").split())
+    if user_flags:
+        made["cflags"] = list(user_flags)
     build = request.staging / "build"  # scratch: compile_bundle removes what is not shipped
     try:
-        objects = compile_objects(toolchain, sources, build, flags)
+        objects = compile_objects(toolchain, sources, build, (*flags, *user_flags))
         libraries = link_libraries(toolchain, objects, request.staging / "lib")
         measured = footprint(toolchain, objects)
         _check_fits(toolchain, measured.flash_bytes)
@@ -214,6 +217,7 @@ C_BACKEND = Backend(
         "triple": Option("toolchain triple (default: the device's, else this machine's)", tuple(TOOLCHAINS), HOST_TRIPLE),
         "layout": Option("tree models: table (edgekit's compact arrays) or ifelse (TL2cgen)", LAYOUTS, "table"),
         "quantize": Option("none; thresholds (exact bin indices); int16 or int8 (bins and leaves)", QUANTIZE, "none"),
+        "cflags": Option("extra compiler flags for the model, e.g. -mtune=cortex-a72 (space-separated)", text=True),
     },
     compile=compile_c,
 )

@@ -23,8 +23,9 @@ if TYPE_CHECKING:  # a profile is data handed in; compile does not load profiles
 @dataclass(frozen=True)
 class Option:
     description: str
-    choices: tuple[str, ...] | None = None  # None: any integer
+    choices: tuple[str, ...] | None = None  # None: any integer (or any text, with text=True)
     default: str | None = None
+    text: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Backend:
                 raise BadInput(f"target {target} has no option '{key}'", f"its options are: {known}")
             if option.choices is not None and value not in option.choices:
                 raise BadInput(f"option {key}={value} is not allowed", f"choose one of: {', '.join(option.choices)}")
-            if option.choices is None and not value.isdigit():
+            if option.choices is None and not option.text and not value.isdigit():
                 raise BadInput(f"option {key}={value} is not a whole number", f"{key}: {option.description}")
         return precision
 

@@ -68,11 +68,11 @@ TOOLCHAINS: dict[str, Toolchain] = {
         Toolchain("x86_64-linux-gnu", "gcc", "gcc", ("-fPIC",), ("shared",), (), defines=("-DEDGEKIT_BLOCK=12u",),
                   description="this machine"),
         Toolchain(
-            "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu", ("-fPIC",), ("shared", "static"),
+            "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu libc6-dev-arm64-cross", ("-fPIC",), ("shared", "static"),
             ("qemu-aarch64",), "qemu-user", defines=("-DEDGEKIT_BLOCK=16u",), description="64-bit ARM Linux (Raspberry Pi 4/5, Jetson, phones)",
         ),
         Toolchain(
-            "arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf", ("-fPIC",), ("shared", "static"),
+            "arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross", ("-fPIC",), ("shared", "static"),
             ("qemu-arm",), "qemu-user", description="32-bit ARM Linux, hard float (Raspberry Pi OS 32-bit, i.MX6)",
         ),
         # ARMv6-M code is a subset of ARMv7-M, so the Cortex-M3 board runs (and checks) M0+ code.
