@@ -8,6 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test system-deps clean
 
 demo: $(VENV)/.installed-demo
+	@bash scripts/system-deps.sh demo
 	$(BIN)/edgekit quickstart
 
 test: $(VENV)/.installed-test system-deps

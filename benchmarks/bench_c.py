@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import single_threaded, timings
 
 BATCH_ROWS = 10_000
 MODELS = {
@@ -43,21 +44,10 @@ C_VARIANTS = {
 }
 
 
-def _timings(call, repeats: int) -> list[float]:
-    for _ in range(min(20, repeats)):
-        call()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter_ns()
-        call()
-        samples.append((time.perf_counter_ns() - started) / 1e3)
-    return samples
-
-
 def _latency(predict, rows: np.ndarray, batch: np.ndarray, single: int, batches: int) -> dict[str, float]:
     one = rows[:1].copy()
-    single_us = statistics.median(_timings(lambda: predict(one), single))
-    batch_ms = statistics.median(_timings(lambda: predict(batch), batches)) / 1e3
+    single_us = statistics.median(timings(lambda: predict(one), single))
+    batch_ms = statistics.median(timings(lambda: predict(batch), batches)) / 1e3
     return {"single_row_us": single_us, "batch_ms": batch_ms, "batch_rows_per_s": BATCH_ROWS / (batch_ms / 1e3)}
 
 
@@ -99,6 +89,7 @@ def measure(name: str, bundle, work: Path, single: int, batches: int, quick: boo
     from edgekit_runtime import load
 
     from edgekit import compile_bundle
+    from edgekit.errors import BadInput
 
     reference = bundle.reference()
     rows = np.ascontiguousarray(reference["test_X"], dtype=np.float32)
@@ -111,10 +102,10 @@ def measure(name: str, bundle, work: Path, single: int, batches: int, quick: boo
     if bundle.info.family == "xgboost":
         booster = model.get_booster()
         booster.set_param({"nthread": 1})
-        own = lambda X: booster.inplace_predict(X)  # noqa: E731
+        own = lambda X: booster.inplace_predict(X)
         result["runs"]["xgboost inplace_predict"] = _latency(own, rows, batch, single, batches)
     else:
-        (model.steps[-1][1] if hasattr(model, "steps") else model).set_params(n_jobs=1)
+        single_threaded(model)
         result["runs"]["scikit-learn predict_proba"] = _latency(model.predict_proba, rows, batch, single, batches)
 
     variants = {"onnx": ("onnx", {}), **{key: ("c", value) for key, value in C_VARIANTS.items()}}
@@ -135,9 +126,13 @@ def measure(name: str, bundle, work: Path, single: int, batches: int, quick: boo
         if target == "c":
             entry["flash_bytes_x86_64"] = _flash(directory, "x86_64-linux-gnu")
             if label != "c-ifelse" or name == "xgb-100x6":  # big if-else code does not fit a microcontroller
-                m4 = compile_bundle(bundle.path, "c", work / f"{name}-{label}-m4f", options={**options, "triple": "cortex-m4f"})
-                entry["flash_bytes_cortex_m4f"] = _flash(m4.path, "cortex-m4f")
-                entry["ram_bytes_cortex_m4f"] = m4.info.resources["cortex-m4f"]["ram_bytes"]
+                try:
+                    m4 = compile_bundle(bundle.path, "c", work / f"{name}-{label}-m4f", options={**options, "triple": "cortex-m4f"})
+                except BadInput as exc:  # edgekit refuses a model no known microcontroller can hold
+                    entry["cortex_m4f_refused"] = exc.message
+                else:
+                    entry["flash_bytes_cortex_m4f"] = _flash(m4.path, "cortex-m4f")
+                    entry["ram_bytes_cortex_m4f"] = m4.info.resources["cortex-m4f"]["ram_bytes"]
         result["artifacts"][label] = entry
         result["runs"][f"edgekit {label}"] = _latency(predict, rows, batch, single, batches)
 
@@ -161,8 +156,8 @@ def markdown(results: list[dict], machine: dict) -> str:
     lines = [
         "# C artifacts vs. XGBoost, ONNX Runtime and TL2cgen",
         "",
-        f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}. One thread everywhere; "
-        f"batch = {BATCH_ROWS} rows; medians.",
+        (f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}. One thread everywhere; "
+         f"batch = {BATCH_ROWS} rows; medians."),
         "",
     ]
     for result in results:
@@ -186,11 +181,12 @@ def markdown(results: list[dict], machine: dict) -> str:
             ratio = entry.get("cortex_m4f_flash_vs_onnx_file")
             lines.append(
                 f"| {name} | {entry['compile_seconds']:.2f} | {entry['file_bytes']:,} | {entry.get('flash_bytes_x86_64', '—')} | "
-                f"{entry.get('flash_bytes_cortex_m4f', '—')} | {'—' if ratio is None else f'{ratio:.3f}'} | "
+                f"{entry.get('flash_bytes_cortex_m4f', 'too big' if 'cortex_m4f_refused' in entry else '—')} | "
+                f"{'—' if ratio is None else f'{ratio:.3f}'} | "
                 f"{entry['label_agreement']:.4f} |"
             )
-        lines += ["", f"Native model file: {result['native_file_bytes']:,} bytes; TL2cgen export_lib: "
-                  f"{result['tl2cgen_export_seconds']:.1f} s.", ""]
+        lines += ["", (f"Native model file: {result['native_file_bytes']:,} bytes; TL2cgen export_lib: "
+                       f"{result['tl2cgen_export_seconds']:.1f} s."), ""]
     return "\n".join(lines)
 
 

@@ -16,35 +16,17 @@ import os
 import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from timing import single_threaded, timings
 
 BATCH_ROWS = 10_000
-
-
-def _timings(call, repeats: int) -> list[float]:
-    for _ in range(min(20, repeats)):
-        call()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter_ns()
-        call()
-        samples.append((time.perf_counter_ns() - started) / 1e3)
-    return samples
 
 
 def _summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {"p50_us": statistics.median(ordered), "p99_us": ordered[int(0.99 * (len(ordered) - 1))]}
-
-
-def _single_threaded(model):
-    estimator = model.steps[-1][1] if hasattr(model, "steps") else model
-    if hasattr(estimator, "n_jobs"):
-        estimator.set_params(n_jobs=1)
-    return model
 
 
 def measure(name: str, bundle, artifact_dirs: dict[str, Path], single: int, batches: int) -> dict:
@@ -53,7 +35,7 @@ def measure(name: str, bundle, artifact_dirs: dict[str, Path], single: int, batc
     reference = bundle.reference()
     rows = reference["test_X"]
     batch = rows[np.random.default_rng(0).integers(0, len(rows), BATCH_ROWS)]
-    model = _single_threaded(bundle.model)
+    model = single_threaded(bundle.model)
     own = model.predict_proba if bundle.info.task == "classification" else model.predict
     native_bytes = bundle.info.files[bundle.info.model_file]["size"]
     result = {
@@ -62,8 +44,8 @@ def measure(name: str, bundle, artifact_dirs: dict[str, Path], single: int, batc
         "features": len(bundle.info.feature_names),
         "native": {
             "file_bytes": native_bytes,
-            "single_row": _summary(_timings(lambda: own(rows[:1]), single)),
-            "batch_ms": statistics.median(_timings(lambda: own(batch), batches)) / 1e3,
+            "single_row": _summary(timings(lambda: own(rows[:1]), single)),
+            "batch_ms": statistics.median(timings(lambda: own(batch), batches)) / 1e3,
         },
         "artifacts": {},
     }
@@ -75,8 +57,8 @@ def measure(name: str, bundle, artifact_dirs: dict[str, Path], single: int, batc
         entry = {
             "file_bytes": info["resources"]["model_bytes"],
             "size_vs_native": info["resources"]["model_bytes"] / native_bytes,
-            "single_row": _summary(_timings(lambda predict=predict: predict(rows[:1]), single)),
-            "batch_ms": statistics.median(_timings(lambda predict=predict: predict(batch), batches)) / 1e3,
+            "single_row": _summary(timings(lambda predict=predict: predict(rows[:1]), single)),
+            "batch_ms": statistics.median(timings(lambda predict=predict: predict(batch), batches)) / 1e3,
             "test_accuracy": accuracy,
             "parity_max_abs_diff": info["parity"]["max_abs_diff"],
         }

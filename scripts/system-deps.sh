@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages edgekit needs when they are missing and we are root.
 #   system-deps.sh venv    what creating the virtual environment needs
+#   system-deps.sh demo    what the quickstart needs (gcc for its host C build; the cross builds
+#                          run when their toolchains are present, and are skipped otherwise)
 #   system-deps.sh tests   what the test suite needs (system tools the tests run for real)
 # Not root, or not Debian: prints what is missing and carries on; the tests that need a missing
 # tool then skip, or fail under EDGEKIT_STRICT_TOOLS=1 (as in CI).
@@ -32,6 +34,10 @@ TEST_FILES=(
   "/usr/arm-linux-gnueabihf/lib/libc.a libc6-dev-armhf-cross"
 )
 
+need_demo() {
+  command -v gcc >/dev/null 2>&1 || missing+=("gcc")
+}
+
 need_tests() {
   local entry
   for entry in "${TEST_TOOLS[@]+"${TEST_TOOLS[@]}"}"; do
@@ -46,8 +52,9 @@ need_tests() {
 
 case "${1:-tests}" in
   venv) need_venv ;;
+  demo) need_demo ;;
   tests) need_tests ;;
-  *) echo "usage: system-deps.sh venv|tests" >&2; exit 2 ;;
+  *) echo "usage: system-deps.sh venv|demo|tests" >&2; exit 2 ;;
 esac
 
 [ ${#missing[@]} -eq 0 ] && exit 0

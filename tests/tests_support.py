@@ -19,3 +19,12 @@ def require_tool(command: str, package: str) -> str:
             pytest.fail(message + " and EDGEKIT_STRICT_TOOLS=1")
         pytest.skip(message)
     return path
+
+
+def assert_one_line_error(result, code: int, *fragments: str) -> None:
+    """A CLI result failed with ``code`` and one stderr line (no traceback) holding every fragment."""
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

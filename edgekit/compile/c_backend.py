@@ -92,7 +92,7 @@ def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: 
     if binned is not None:
         made["thresholds"] = {
             "bins": binned.dtype,
-            "edges": int(len(binned.edges)),
+            "edges": len(binned.edges),
             "exact": not binned.merged_features,
             "merged_features": [info.feature_names[f] for f in binned.merged_features],
         }

@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from ..errors import CheckFailed
-from .c_literals import array, float_literals
+from .c_literals import api_constants, array, batch_by_rows, float_literals
 from .trees import TreeTables
 
 TREES_PER_UNIT = 50
@@ -88,10 +89,7 @@ def _wrapper(header: Path, tables: TreeTables, fill: np.ndarray | None, model_id
         "",
         f"#define NUM_FEATURES {tables.num_features}u",
         f"#define RESULT_WIDTH {width}u",
-        "const unsigned edgekit_api_version = EDGEKIT_API_VERSION;",
-        "const unsigned edgekit_num_features = NUM_FEATURES;",
-        f"const unsigned edgekit_num_outputs = {2 if binary else width}u;",
-        f'const char edgekit_model_id[] = "{model_id}";',
+        *api_constants(2 if binary else width, model_id),
     ]
     if fill is not None:  # the model's imputer: a missing input takes the imputed value
         lines.append(array("float", "missing_fill", float_literals(fill), "NUM_FEATURES"))
@@ -116,9 +114,6 @@ def _wrapper(header: Path, tables: TreeTables, fill: np.ndarray | None, model_id
     lines += [
         "}",
         "",
-        "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
-        "    for (size_t r = 0; r < n; ++r) edgekit_predict(rows + r * NUM_FEATURES, out + r * edgekit_num_outputs);",
-        "}",
-        "",
+        *batch_by_rows(),
     ]
     return "\n".join(lines)

@@ -36,6 +36,26 @@ def unsigned_type(largest: int) -> str:
     return "uint8_t" if largest < 1 << 8 else "uint16_t" if largest < 1 << 16 else "uint32_t"
 
 
+def api_constants(outputs: int, model_id: str) -> list[str]:
+    """The constants of edgekit_model.h every generated model defines (NUM_FEATURES is its macro)."""
+    return [
+        "const unsigned edgekit_api_version = EDGEKIT_API_VERSION;",
+        "const unsigned edgekit_num_features = NUM_FEATURES;",
+        f"const unsigned edgekit_num_outputs = {outputs}u;",
+        f'const char edgekit_model_id[] = "{model_id}";',
+    ]
+
+
+def batch_by_rows() -> list[str]:
+    """edgekit_predict_batch as a loop over edgekit_predict, for layouts with nothing to share across rows."""
+    return [
+        "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
+        "    for (size_t r = 0; r < n; ++r) edgekit_predict(rows + r * NUM_FEATURES, out + r * edgekit_num_outputs);",
+        "}",
+        "",
+    ]
+
+
 def array(ctype: str, name: str, body: str, count: int | str) -> str:
     """A constant array definition (constants live in flash on a microcontroller)."""
     return f"static const {ctype} {name}[{count}] = {{\n    {body}\n}};"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import BadInput
-from .c_literals import array, float_literals, int_literals, unsigned_type
+from .c_literals import api_constants, array, float_literals, int_literals, unsigned_type
 from .tree_padding import pad_trees
 from .tree_quantize import BinnedThresholds, QuantizedLeaves
 from .trees import LEAF, TreeTables
@@ -73,10 +73,7 @@ def table_source(
         "#define BLOCK EDGEKIT_BLOCK",
         f"typedef {'float' if leaves is None else 'int32_t'} acc_t;",
         "",
-        "const unsigned edgekit_api_version = EDGEKIT_API_VERSION;",
-        "const unsigned edgekit_num_features = NUM_FEATURES;",
-        f"const unsigned edgekit_num_outputs = {outputs}u;",
-        f'const char edgekit_model_id[] = "{model_id}";',
+        *api_constants(outputs, model_id),
         "",
         array("uint16_t", "node_feature", int_literals(feature), len(feature)),
     ]

@@ -31,6 +31,7 @@ class Toolchain:
     runner_package: str | None = None
     board: str | None = None  # qemu-system-arm machine for bare-metal images
     defines: tuple[str, ...] = ()
+    optimization: str = "-O3"  # measured on the table layout: -O3 walks ~10-20 % faster than -O2 on x86-64
     description: str = ""
 
     @property
@@ -57,6 +58,7 @@ def _cortex_m(triple: str, cpu_flags: tuple[str, ...], board: str, description: 
         runner_package="qemu-system-arm",
         board=board,
         defines=("-DEDGEKIT_BLOCK=1u",),  # in-order cores gain nothing from interleaved rows; keep the stack small
+        optimization="-O2",  # flash is scarce: no -O3 unrolling
         description=description,
     )
 
@@ -137,7 +139,7 @@ def compile_objects(
     for source in sources:
         obj = work / (source.stem + ".o")
         commands.append((
-            [compiler, *WARNINGS, *extra_flags, "-O2", *toolchain.arch_flags, *toolchain.defines,
+            [compiler, *WARNINGS, *extra_flags, toolchain.optimization, *toolchain.arch_flags, *toolchain.defines,
              f"-I{C_RUNTIME_DIRECTORY}", f"-I{source.parent}",
              "-fstack-usage", "-fcallgraph-info=su", "-c", str(source.resolve()), "-o", str(obj)],
             obj,

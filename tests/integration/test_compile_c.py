@@ -7,20 +7,12 @@ import numpy as np
 import pytest
 from edgekit_runtime import load
 from edgekit_runtime.errors import InvalidInput
-from tests_support import require_tool
+from tests_support import assert_one_line_error, require_tool
 
 from edgekit import compile_bundle, train_bundle
 
 QEMU_USER = {"aarch64-linux-gnu": ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu", "qemu-aarch64"),
              "arm-linux-gnueabihf": ("arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf", "qemu-arm")}
-
-
-def _one_line_error(result, code, *fragments):
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def _loaded_matches_bundle(artifact, bundle, atol):
@@ -157,7 +149,7 @@ def test_cli_compiles_with_c_flags(cli, trained_bundle, tmp_path):
 
 def test_unknown_triple_lists_the_known_ones(cli, trained_bundle, tmp_path):
     result = cli("compile", trained_bundle, "--target", "c", "--triple", "riscv64-linux-gnu", "--out", tmp_path / "a")
-    _one_line_error(result, 2, "riscv64-linux-gnu", "aarch64-linux-gnu", "cortex-m0plus")
+    assert_one_line_error(result, 2, "riscv64-linux-gnu", "aarch64-linux-gnu", "cortex-m0plus")
     assert not (tmp_path / "a").exists()
 
 
@@ -171,7 +163,7 @@ def test_unknown_triple_lists_the_known_ones(cli, trained_bundle, tmp_path):
 ])
 def test_options_a_model_cannot_take_are_refused(cli, bundles, bundle, flags, fragment, tmp_path):
     result = cli("compile", bundles[bundle].path, "--target", "c", *flags, "--out", tmp_path / "a")
-    _one_line_error(result, 2, fragment)
+    assert_one_line_error(result, 2, fragment)
     assert not (tmp_path / "a").exists()
 
 
@@ -189,13 +181,13 @@ def test_model_too_big_for_any_microcontroller_says_how_much_it_needs(cli, bundl
     )
     monkeypatch.setenv("EDGEKIT_DEVICE_CONFIGS", str(configs))
     result = cli("compile", bundles["forest"].path, "--target", "c", "--triple", "cortex-m0plus", "--out", tmp_path / "a")
-    _one_line_error(result, 2, "bytes of flash for cortex-m0plus", "tiny-m0", "has 4096")
+    assert_one_line_error(result, 2, "bytes of flash for cortex-m0plus", "tiny-m0", "has 4096")
     assert not (tmp_path / "a").exists()
 
 
 def test_compiler_error_shows_its_first_lines_and_keeps_the_sources(cli, trained_bundle, tmp_path):
     result = cli("compile", trained_bundle, "--target", "c", "--option", "cflags=-DEDGEKIT_BLOCK=0u", "--out", tmp_path / "a")
-    _one_line_error(result, 1, "gcc failed to compile model.c", "EDGEKIT_BLOCK", "kept in")
+    assert_one_line_error(result, 1, "gcc failed to compile model.c", "EDGEKIT_BLOCK", "kept in")
     kept = result.stderr.split("kept in ")[1].split(" for inspection")[0]
     from pathlib import Path
 
@@ -206,5 +198,5 @@ def test_compiler_error_shows_its_first_lines_and_keeps_the_sources(cli, trained
 def test_missing_cross_compiler_names_the_package(cli, trained_bundle, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     result = cli("compile", trained_bundle, "--target", "c", "--triple", "cortex-m4f", "--out", tmp_path / "a")
-    _one_line_error(result, 3, "arm-none-eabi-gcc", "gcc-arm-none-eabi")
+    assert_one_line_error(result, 3, "arm-none-eabi-gcc", "gcc-arm-none-eabi")
     assert not (tmp_path / "a").exists()

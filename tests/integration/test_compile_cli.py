@@ -5,17 +5,10 @@ import json
 import numpy as np
 import pytest
 from edgekit_runtime import describe_files
+from tests_support import assert_one_line_error
 
 from edgekit import train_bundle
 from edgekit.storage import content_hash
-
-
-def _one_line_error(result, code, *fragments):
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def _rehash(directory, descriptor_name, names):
@@ -47,41 +40,41 @@ def test_compile_with_a_device_profile(cli, tmp_path):
 
 
 def test_not_a_bundle(cli, tmp_path):
-    _one_line_error(cli("compile", tmp_path, "--target", "onnx", "--out", tmp_path / "a"), 2, "not an edgekit bundle")
+    assert_one_line_error(cli("compile", tmp_path, "--target", "onnx", "--out", tmp_path / "a"), 2, "not an edgekit bundle")
 
 
 def test_bundle_with_a_bad_hash(cli, bundle_copy, tmp_path):
     data = bytearray((bundle_copy / "model.ubj").read_bytes())
     data[100] ^= 0xFF
     (bundle_copy / "model.ubj").write_bytes(bytes(data))
-    _one_line_error(cli("compile", bundle_copy, "--target", "onnx", "--out", tmp_path / "a"), 2, "model.ubj: sha256 does not match")
+    assert_one_line_error(cli("compile", bundle_copy, "--target", "onnx", "--out", tmp_path / "a"), 2, "model.ubj: sha256 does not match")
     assert not (tmp_path / "a").exists()
 
 
 def test_unknown_target(cli, trained_bundle, tmp_path):
-    _one_line_error(cli("compile", trained_bundle, "--target", "coreml", "--out", tmp_path / "a"), 2, "unknown target 'coreml'", "onnx, onnx-fp16, onnx-int8")
+    assert_one_line_error(cli("compile", trained_bundle, "--target", "coreml", "--out", tmp_path / "a"), 2, "unknown target 'coreml'", "onnx, onnx-fp16, onnx-int8")
 
 
 @pytest.mark.parametrize("target", ["onnx-int8", "onnx-fp16"])
 def test_tree_models_are_refused_quantized_targets_with_a_pointer(cli, trained_bundle, tmp_path, target):
-    _one_line_error(
+    assert_one_line_error(
         cli("compile", trained_bundle, "--target", target, "--out", tmp_path / "a"), 2,
         f"target {target} does not take xgboost models", "--target c --quantize",
     )
 
 
 def test_unknown_device(cli, trained_bundle, tmp_path):
-    _one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--device", "pdp-11", "--out", tmp_path / "a"), 2, "unknown device 'pdp-11'", "raspberry-pi-4b")
+    assert_one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--device", "pdp-11", "--out", tmp_path / "a"), 2, "unknown device 'pdp-11'", "raspberry-pi-4b")
 
 
 def test_device_without_onnx_runtime(cli, trained_bundle, tmp_path):
-    _one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--device", "stm32f407", "--out", tmp_path / "a"), 2, "has no ONNX Runtime")
+    assert_one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--device", "stm32f407", "--out", tmp_path / "a"), 2, "has no ONNX Runtime")
 
 
 def test_out_is_a_user_directory(cli, trained_bundle, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    _one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--out", tmp_path / "mine"), 2, "is not an edgekit artifact")
+    assert_one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--out", tmp_path / "mine"), 2, "is not an edgekit artifact")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
@@ -89,7 +82,7 @@ def test_out_holds_an_artifact_of_another_bundle(cli, trained_bundle, tmp_path):
     train_bundle("bundled:wine", tmp_path / "other", family="logistic")
     assert cli("compile", tmp_path / "other", "--target", "onnx", "--out", tmp_path / "a").exit_code == 0
     before = (tmp_path / "a" / "artifact.json").read_text()
-    _one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--out", tmp_path / "a"), 2, "artifact of another bundle (wine)")
+    assert_one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--out", tmp_path / "a"), 2, "artifact of another bundle (wine)")
     assert (tmp_path / "a" / "artifact.json").read_text() == before
 
 
@@ -98,7 +91,7 @@ def test_out_holds_an_artifact_of_another_bundle(cli, trained_bundle, tmp_path):
     [("opset", "is not KEY=VALUE"), ("bogus=1", "has no option 'bogus'"), ("int8=fast", "int8=fast is not allowed"), ("opset=new", "not a whole number")],
 )
 def test_bad_options(cli, trained_bundle, tmp_path, option, message):
-    _one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--option", option, "--out", tmp_path / "a"), 2, message)
+    assert_one_line_error(cli("compile", trained_bundle, "--target", "onnx", "--option", option, "--out", tmp_path / "a"), 2, message)
 
 
 def test_a_broken_parity_fails_with_exit_1_and_writes_nothing(cli, bundle_copy, tmp_path):
@@ -108,7 +101,7 @@ def test_a_broken_parity_fails_with_exit_1_and_writes_nothing(cli, bundle_copy, 
     arrays["test_outputs"] = arrays["test_outputs"][:, ::-1].copy()
     np.savez_compressed(bundle_copy / "reference.npz", **arrays)
     _rehash(bundle_copy, "bundle.json", ["reference.npz"])
-    _one_line_error(cli("compile", bundle_copy, "--target", "onnx", "--out", tmp_path / "a"), 1, "breaks parity", "label agreement")
+    assert_one_line_error(cli("compile", bundle_copy, "--target", "onnx", "--out", tmp_path / "a"), 1, "breaks parity", "label agreement")
     assert not (tmp_path / "a").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -117,8 +110,8 @@ def test_tampered_artifact_is_named(cli, trained_bundle, tmp_path):
     assert cli("compile", trained_bundle, "--target", "onnx", "--out", tmp_path / "a").exit_code == 0
     model = tmp_path / "a" / "model.onnx"
     model.write_bytes(model.read_bytes()[:-3])
-    _one_line_error(cli("artifact", "verify", tmp_path / "a"), 2, "model.onnx: size is")
-    _one_line_error(cli("artifact", "show", tmp_path / "a"), 2, "model.onnx")
+    assert_one_line_error(cli("artifact", "verify", tmp_path / "a"), 2, "model.onnx: size is")
+    assert_one_line_error(cli("artifact", "show", tmp_path / "a"), 2, "model.onnx")
 
 
 def test_smoke_test_catches_outputs_that_moved(cli, trained_bundle, tmp_path):
@@ -129,7 +122,7 @@ def test_smoke_test_catches_outputs_that_moved(cli, trained_bundle, tmp_path):
     arrays["artifact_outputs"] = arrays["artifact_outputs"] + 0.01
     np.savez_compressed(artifact / "reference.npz", **arrays)
     _rehash(artifact, "artifact.json", ["reference.npz"])
-    _one_line_error(cli("artifact", "verify", artifact), 1, "outputs moved by")
+    assert_one_line_error(cli("artifact", "verify", artifact), 1, "outputs moved by")
 
 
 def test_a_retrained_version_recompiles_into_its_old_place(cli, tmp_path):

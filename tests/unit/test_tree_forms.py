@@ -43,7 +43,7 @@ def test_uint16_bins_decide_exactly_like_float_thresholds():
 
 
 def test_bins_count_edges_at_or_below_and_mark_missing():
-    tables, X, _ = _tables()
+    tables, _, _ = _tables()
     binned = bin_thresholds(tables, "uint8")
     feature = int(np.flatnonzero(np.diff(binned.edge_begin))[0])
     edges = binned.edges[binned.edge_begin[feature]:binned.edge_begin[feature + 1]]
@@ -53,7 +53,7 @@ def test_bins_count_edges_at_or_below_and_mark_missing():
 
 
 def test_uint8_bins_merge_a_feature_with_too_many_thresholds_and_stay_close():
-    tables, X, model = _tables(depth=8, trees=120, features=3, rows=20000)
+    tables, X, _ = _tables(depth=8, trees=120, features=3, rows=20000)
     distinct = max(len(np.unique(tables.threshold[tables.feature == f])) for f in range(tables.num_features))
     assert distinct > 254  # the point of the test: more thresholds than uint8 bins
     binned = bin_thresholds(tables, "uint8")

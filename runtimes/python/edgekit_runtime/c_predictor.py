@@ -55,7 +55,6 @@ class CPredictor:
         self._one.argtypes = None  # called with ready-made c_void_p objects: no conversion per call
         self._one.restype = None
         self._probabilities = self.outputs > 1
-        self._row_shapes = ((self.features,), (1, self.features))
         self._buffers = threading.local()
 
     def _row_buffers(self) -> tuple[np.ndarray, np.ndarray, ctypes.c_void_p, ctypes.c_void_p]:
@@ -67,15 +66,21 @@ class CPredictor:
         return buffers
 
     def predict(self, rows: Any) -> np.ndarray:
-        if type(rows) is np.ndarray and (rows.dtype is _FLOAT32 or rows.dtype is _FLOAT64) and rows.shape in self._row_shapes:
+        if type(rows) is np.ndarray and rows.size == self.features and rows.ndim <= 2 and (rows.dtype is _FLOAT32 or rows.dtype is _FLOAT64):
             # One row: copied into a buffer this thread owns; the result is the only allocation.
             try:
                 row, out, row_address, out_address = self._buffers.row
             except AttributeError:
                 row, out, row_address, out_address = self._row_buffers()
-            row[...] = rows
+            try:
+                row[...] = rows  # (features,) and (1, features) fit; (features, 1) does not
+            except ValueError:
+                return self._predict_rows(rows)
             self._one(row_address, out_address)
             return out.copy()
+        return self._predict_rows(rows)
+
+    def _predict_rows(self, rows: Any) -> np.ndarray:
         array = np.asarray(rows)
         if array.dtype != np.float32 or not array.flags.c_contiguous or array.ndim != 2 or array.shape[1] != self.features:
             array = as_rows(array, self.features)
