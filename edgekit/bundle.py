@@ -72,6 +72,11 @@ class BundleInfo(BaseModel):
     files: dict[str, dict[str, Any]]
     content_hash: str
 
+    @property
+    def output_width(self) -> int:
+        """Columns of the model's outputs: one probability per class, or one value."""
+        return len(self.classes or ()) if self.task == "classification" else 1
+
 
 def check_bundle_name(name: str) -> str:
     if not _NAME.match(name):

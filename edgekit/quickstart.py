@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from rich.console import Console
 
 from . import reporting
 from .compile import compile_bundle
+from .errors import MissingTool
 from .training import train_bundle
 
 # (step name, data, family, builds): what the quickstart trains and compiles; a build is
@@ -30,15 +30,16 @@ STEPS = (
 
 
 def _missing_toolchain(options: dict[str, str]) -> str | None:
-    """What to install for a C build's triple, or None when it can run here."""
-    from .compile.toolchains import HOST_TRIPLE, toolchain_for
+    """The package to install for a C build's triple, or None when it can build and run here."""
+    from .compile.toolchains import HOST_TRIPLE, require_compiler, require_runner, toolchain_for
 
     toolchain = toolchain_for(options.get("triple", HOST_TRIPLE))
-    needed = [(toolchain.compiler, toolchain.package)]
-    if toolchain.runner:
-        needed.append((toolchain.runner[0], toolchain.runner_package or toolchain.runner[0]))
-    missing = [package for command, package in needed if shutil.which(command) is None]
-    return " ".join(missing) or None
+    try:
+        require_compiler(toolchain)
+        require_runner(toolchain)
+    except MissingTool as exc:
+        return exc.package
+    return None
 
 
 def run_quickstart(workdir: Path, console: Console | None, progress_console: Console) -> dict[str, Any]:

@@ -119,9 +119,9 @@ def compile_c(request: CompileRequest) -> CompiledModel:
     build = request.staging / "build"  # scratch: compile_bundle removes what is not shipped
     try:
         objects = compile_objects(toolchain, sources, build, (*flags, *user_flags))
-        libraries = link_libraries(toolchain, objects, request.staging / "lib")
         measured = footprint(toolchain, objects)
         _check_fits(toolchain, measured.flash_bytes)
+        libraries = link_libraries(toolchain, objects, request.staging / "lib")
         harness = build_harness(toolchain, objects, build) if toolchain.triple != HOST_TRIPLE else None
     except BuildFailed as exc:
         kept = Path(tempfile.mkdtemp(prefix=f"edgekit-{info.name}-c-sources-"))
@@ -129,31 +129,31 @@ def compile_c(request: CompileRequest) -> CompiledModel:
         raise BuildFailed(exc.message, f"the generated sources are kept in {kept} for inspection") from exc
 
     primary = libraries[toolchain.primary_library]
-    outputs = 2 if info.task == "classification" and len(info.classes) == 2 else len(info.classes) if info.task == "classification" else 1
+    shipped = {kind: str(path.relative_to(request.staging)) for kind, path in libraries.items()}
     if harness is None:
         from edgekit_runtime.c_predictor import CPredictor
 
         predictor = CPredictor(primary, info.content_hash).predict
     else:
         def predictor(rows: np.ndarray) -> np.ndarray:
-            values = run_harness(toolchain, harness, rows, outputs)
+            values = run_harness(toolchain, harness, rows, info.output_width)
             return values if info.task == "classification" else values.reshape(-1)
 
-    files = sorted(str(path.relative_to(request.staging)) for path in [*source_dir.iterdir(), *libraries.values()])
+    files = sorted([*(f"src/{path.name}" for path in source_dir.iterdir()), *shipped.values()])
     return CompiledModel(
-        model_file=str(primary.relative_to(request.staging)),
+        model_file=shipped[toolchain.primary_library],
         files=files,
         runtime={
             "name": "c",
             "api_version": 1,
             "triple": toolchain.triple,
-            "library": str(primary.relative_to(request.staging)),
-            "libraries": {kind: str(path.relative_to(request.staging)) for kind, path in libraries.items()},
+            "library": shipped[toolchain.primary_library],
+            "libraries": shipped,
             "header": f"src/{HEADER}",
         },
         inputs=[{"name": "row", "dtype": "float32", "shape": [None, len(info.feature_names)]}],
         outputs=[{"name": "probabilities" if info.task == "classification" else "value", "dtype": "float32",
-                  "shape": [None, outputs]}],
+                  "shape": [None, info.output_width]}],
         requirements={
             "runtime": "c",
             "triple": toolchain.triple,

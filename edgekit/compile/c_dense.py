@@ -12,6 +12,7 @@ import numpy as np
 
 from .c_literals import api_constants, array, batch_by_rows, float_literals, int_literals
 from .dense import DenseModel
+from .int_scale import symmetric
 
 ACTIVATIONS = {
     "identity": "",
@@ -19,25 +20,6 @@ ACTIVATIONS = {
     "tanh": "        sum = tanhf(sum);",
     "logistic": "        sum = 1.0f / (1.0f + expf(-sum));",
 }
-
-
-def quantize_weights(weights: np.ndarray) -> tuple[np.ndarray, float]:
-    largest = float(np.max(np.abs(weights), initial=0.0))
-    scale = largest / 127.0 if largest > 0 else 1.0
-    return np.clip(np.rint(weights / scale), -127, 127).astype(np.int64), scale
-
-
-def dense_predict(model: DenseModel, X: np.ndarray, int8: bool) -> np.ndarray:
-    """The model with the weights the C code holds (int8-rounded when asked), for reporting."""
-    from dataclasses import replace
-
-    if not int8:
-        return model.predict(X)
-    layers = []
-    for layer in model.layers:
-        q, scale = quantize_weights(layer.weights)
-        layers.append(replace(layer, weights=q * scale))
-    return replace(model, layers=tuple(layers)).predict(X)
 
 
 def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> str:
@@ -65,7 +47,7 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         inputs, units = layer.weights.shape
         rows = layer.weights.T  # [units][inputs]
         if int8:
-            q, scale = quantize_weights(rows)
+            q, scale = symmetric(rows, "int8")
             lines.append(array("int8_t", f"weight{index}", int_literals(q), inputs * units))
             scaled = f"{float_literals(np.array([scale]))} * sum"
         else:

@@ -89,7 +89,7 @@ def _wrapper(header: Path, tables: TreeTables, fill: np.ndarray | None, model_id
         "",
         f"#define NUM_FEATURES {tables.num_features}u",
         f"#define RESULT_WIDTH {width}u",
-        *api_constants(2 if binary else width, model_id),
+        *api_constants(tables.output_width, model_id),
     ]
     if fill is not None:  # the model's imputer: a missing input takes the imputed value
         lines.append(array("float", "missing_fill", float_literals(fill), "NUM_FEATURES"))

@@ -33,7 +33,6 @@ def table_source(
     origin: str,
     binned: BinnedThresholds | None = None,
     leaves: QuantizedLeaves | None = None,
-    pad: bool = True,
 ) -> str:
     if tables.num_features >= LEAF_MARK:
         raise BadInput(f"{tables.num_features} features; the table layout takes at most {LEAF_MARK - 1}", "reduce features")
@@ -42,14 +41,13 @@ def table_source(
     feature |= np.where(tables.default_left & ~leaf, DEFAULT_LEFT_BIT, 0)
     threshold = np.where(leaf, 0.0, tables.threshold) if binned is None else np.where(leaf, 0, binned.node_bin)
     leaf_values = tables.leaf_values if leaves is None else leaves.values
-    padded = pad_trees(tables) if pad else None
+    padded = pad_trees(tables)
     if padded is not None:  # the complete-tree form: placeholders are feature 0, threshold 0
         real = padded.node >= 0
         feature = np.where(real, feature[np.maximum(padded.node, 0)], 0)
         threshold = np.where(real, threshold[np.maximum(padded.node, 0)], 0)
         offsets = tables.child[padded.leaf][:, None] + np.arange(tables.leaf_width)
         leaf_values = leaf_values[offsets.reshape(-1)]
-    outputs = 2 if tables.postprocessor == "sigmoid" else tables.num_outputs
     per_tree_output = tables.leaf_width == 1 and tables.num_outputs > 1
     walk = f"complete trees of depth {padded.depth}" if padded is not None else "node walk"
     encoding = ("float32 thresholds" if binned is None else f"{binned.dtype} bin thresholds") + ", " + (
@@ -73,7 +71,7 @@ def table_source(
         "#define BLOCK EDGEKIT_BLOCK",
         f"typedef {'float' if leaves is None else 'int32_t'} acc_t;",
         "",
-        *api_constants(outputs, model_id),
+        *api_constants(tables.output_width, model_id),
         "",
         array("uint16_t", "node_feature", int_literals(feature), len(feature)),
     ]

@@ -111,13 +111,12 @@ def compile_onnx(request: CompileRequest) -> CompiledModel:
 
     operators = sorted({(node.domain or "ai.onnx", node.op_type) for node in model.graph.node})
     opsets = {entry.domain or "ai.onnx": int(entry.version) for entry in model.opset_import}
-    columns = len(info.classes) if info.task == "classification" else 1
     return CompiledModel(
         model_file=MODEL_FILE,
         files=files,
         runtime={"name": "onnxruntime", "format": "onnx"},
         inputs=[{"name": INPUT, "dtype": "float32", "shape": [None, features]}],
-        outputs=[{"name": output, "dtype": "float32", "shape": [None, columns]}],
+        outputs=[{"name": output, "dtype": "float32", "shape": [None, info.output_width]}],
         requirements={
             "runtime": "onnxruntime",
             "min_version": ORT_RELEASE_FOR_OPSET.get(opsets.get("ai.onnx", opset), "1.22"),

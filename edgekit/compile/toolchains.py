@@ -38,9 +38,9 @@ class Toolchain:
     def baremetal(self) -> bool:
         return self.board is not None
 
-    @property
-    def size_tool(self) -> str:
-        return self.compiler[: -len("gcc")] + "size"
+    def binutil(self, name: str) -> str:
+        """The binutils program of this toolchain (size, ar), named like its compiler."""
+        return self.compiler[: -len("gcc")] + name
 
     @property
     def primary_library(self) -> str:
@@ -121,11 +121,16 @@ class BuildFailed(CheckFailed):
     """The compiler rejected generated code; the backend keeps the sources and names them."""
 
 
+def _build_failed(command: list[str], task: str, output: str, returncode: int) -> BuildFailed:
+    """The tool's first three lines of complaint, on one line."""
+    lines = [line for line in output.splitlines() if line.strip()][:3]
+    return BuildFailed(f"{Path(command[0]).name} failed to {task}: {' | '.join(lines) or f'exit {returncode}'}")
+
+
 def _run_compiler(command: list[str], what: str) -> None:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()][:3]
-        raise BuildFailed(f"{Path(command[0]).name} failed to build {what}: {' | '.join(lines) or f'exit {result.returncode}'}")
+        raise _build_failed(command, f"build {what}", result.stderr or result.stdout, result.returncode)
 
 
 def compile_objects(
@@ -148,19 +153,17 @@ def compile_objects(
     running: list[tuple[subprocess.Popen[str], list[str]]] = []
     for command, _ in commands:
         while len(running) >= max(1, jobs):
-            _finish(running.pop(0))
+            _finish(*running.pop(0))
         running.append((subprocess.Popen(command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), command))
     while running:
-        _finish(running.pop(0))
+        _finish(*running.pop(0))
     return [obj for _, obj in commands]
 
 
-def _finish(job: tuple[subprocess.Popen[str], list[str]]) -> None:
-    process, command = job
+def _finish(process: subprocess.Popen[str], command: list[str]) -> None:
     _, stderr = process.communicate()
     if process.returncode != 0:
-        lines = [line for line in stderr.splitlines() if line.strip()][:3]
-        raise BuildFailed(f"{Path(command[0]).name} failed to compile {Path(command[-3]).name}: {' | '.join(lines)}")
+        raise _build_failed(command, f"compile {Path(command[-3]).name}", stderr, process.returncode)
 
 
 def link_libraries(toolchain: Toolchain, objects: list[Path], out_dir: Path) -> dict[str, Path]:
@@ -174,7 +177,7 @@ def link_libraries(toolchain: Toolchain, objects: list[Path], out_dir: Path) -> 
         built["shared"] = path
     if "static" in toolchain.libraries:
         path = out_dir / "libedgekit_model.a"
-        archiver = toolchain.compiler[: -len("gcc")] + "ar"
+        archiver = toolchain.binutil("ar")
         _run_compiler([shutil.which(archiver) or archiver, "rcsD", str(path), *map(str, objects)], "the static library")
         built["static"] = path
     return built
@@ -201,35 +204,41 @@ def build_harness(toolchain: Toolchain, objects: list[Path], work: Path) -> Path
 
 @dataclass(frozen=True)
 class Footprint:
-    flash_bytes: int  # text (code + constants) + initialised data
-    ram_bytes: int  # data + bss + worst-case stack
-    stack_bytes: int
-    text: int
+    text: int  # code + constants
     data: int
     bss: int
+    stack_bytes: int  # the deepest call chain
     stack_note: str
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.text + self.data  # initialised data is copied from flash at start-up
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.data + self.bss + self.stack_bytes
 
     def as_dict(self, toolchain: Toolchain) -> dict[str, object]:
         return {
             "flash_bytes": self.flash_bytes,
             "ram_bytes": self.ram_bytes,
             "sections": {"text": self.text, "data": self.data, "bss": self.bss, "stack": self.stack_bytes},
-            "measured": f"{toolchain.size_tool} on the model objects; stack: the deepest call chain from "
+            "measured": f"{toolchain.binutil('size')} on the model objects; stack: the deepest call chain from "
             f"-fcallgraph-info=su ({self.stack_note})",
         }
 
 
 def footprint(toolchain: Toolchain, objects: list[Path]) -> Footprint:
-    size = shutil.which(toolchain.size_tool)
+    size = shutil.which(toolchain.binutil("size"))
     if size is None:
-        raise MissingTool(toolchain.size_tool, toolchain.package)
+        raise MissingTool(toolchain.binutil("size"), toolchain.package)
     result = subprocess.run([size, "--format=berkeley", *map(str, objects)], capture_output=True, text=True, check=True)
     text = data = bss = 0
     for line in result.stdout.splitlines()[1:]:
         fields = line.split()
         text, data, bss = text + int(fields[0]), data + int(fields[1]), bss + int(fields[2])
     stack, note = worst_stack([obj.with_suffix(".ci") for obj in objects])
-    return Footprint(text + data, data + bss + stack, stack, text, data, bss, note)
+    return Footprint(text, data, bss, stack, note)
 
 
 _NODE = re.compile(r'node:\s*\{\s*title:\s*"([^"]+)"\s*label:\s*"([^"]*)"')

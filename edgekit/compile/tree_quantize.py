@@ -18,14 +18,14 @@ an int32 accumulator and scaled once per output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .trees import LEAF, TreeTables
+from .int_scale import symmetric
+from .trees import LEAF, TreeTables, finish_scores
 
 BIN_WIDTHS = {"uint16": 16, "uint8": 8}
-LEAF_WIDTHS = {"int16": 32767, "int8": 127}
 
 
 @dataclass(frozen=True)
@@ -106,24 +106,17 @@ def _nearest(kept: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def quantize_leaves(tables: TreeTables, dtype: str) -> QuantizedLeaves:
-    largest = float(np.max(np.abs(tables.leaf_values), initial=0.0))
-    scale = largest / LEAF_WIDTHS[dtype] if largest > 0 else 1.0
-    values = np.clip(np.rint(tables.leaf_values / scale), -LEAF_WIDTHS[dtype], LEAF_WIDTHS[dtype]).astype(np.int64)
+    values, scale = symmetric(tables.leaf_values, dtype)
     return QuantizedLeaves(dtype=dtype, values=values, scale=scale)
 
 
 def quantized_predict(tables: TreeTables, binned: BinnedThresholds | None, leaves: QuantizedLeaves | None, X: np.ndarray) -> np.ndarray:
     """What the quantized C layout computes, in NumPy: decisions on bins, integer leaf sums."""
-    from dataclasses import replace
-
-    from .trees import finish_scores
-
     X = np.asarray(X, dtype=np.float32)
-    if binned is not None:  # decisions on bins are float decisions against the kept edges
-        threshold = np.where(
-            tables.feature == LEAF, 0.0,
-            binned.edges[np.minimum(binned.edge_begin[np.maximum(tables.feature, 0)] + binned.node_bin, max(len(binned.edges) - 1, 0))],
-        ).astype(np.float32)
+    if binned is not None:  # a decision on bins is the float decision against the node's kept edge
+        split = tables.feature != LEAF
+        threshold = np.zeros(tables.num_nodes, dtype=np.float32)
+        threshold[split] = binned.edges[binned.edge_begin[tables.feature[split]] + binned.node_bin[split]]
         tables = replace(tables, threshold=threshold)
     if leaves is None:
         return tables.predict(X)

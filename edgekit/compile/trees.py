@@ -49,6 +49,11 @@ class TreeTables:
         return int(self.feature.shape[0])
 
     @property
+    def output_width(self) -> int:
+        """Floats per prediction: a sigmoid's one margin becomes [1 - p, p]."""
+        return 2 if self.postprocessor == "sigmoid" else self.num_outputs
+
+    @property
     def num_trees(self) -> int:
         return int(self.roots.shape[0])
 
