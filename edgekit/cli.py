@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -87,6 +88,14 @@ def _emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
 
 
+def _report(as_json: bool, document: Any, show: Callable[[], None]) -> None:
+    """Every reporting command's ending: the document as JSON, or ``show`` for people."""
+    if as_json:
+        _emit_json(document)
+    else:
+        show()
+
+
 @app.command()
 def train(
     data: Annotated[str, typer.Argument(help=f"Training data: {data_sources_help()}.", show_default=False)],
@@ -108,10 +117,7 @@ def train(
             data, out, label=label, family=model, task=task, tune=tune, seed=seed, name=name,
             params=_parse_pairs(param or [], "--param", "e.g. --param max_depth=8"), on_trial=on_trial,
         )
-    if as_json:
-        _emit_json(reporting.bundle_summary(bundle))
-    else:
-        reporting.print_training(stdout, bundle)
+    _report(as_json, reporting.bundle_summary(bundle), lambda: reporting.print_training(stdout, bundle))
 
 
 @app.command()
@@ -123,10 +129,7 @@ def runs(
     from .training import run_registry
 
     rows = run_registry().runs(name)
-    if as_json:
-        _emit_json(rows)
-    else:
-        reporting.print_runs(stdout, rows)
+    _report(as_json, rows, lambda: reporting.print_runs(stdout, rows))
 
 
 @bundle_app.command("show")
@@ -136,10 +139,7 @@ def bundle_show(
 ) -> None:
     """Print what a bundle holds (after verifying its hashes)."""
     bundle = ModelBundle.load(path)
-    if as_json:
-        _emit_json(bundle.info.model_dump())
-    else:
-        reporting.print_bundle(stdout, bundle)
+    _report(as_json, bundle.info.model_dump(), lambda: reporting.print_bundle(stdout, bundle))
 
 
 @bundle_app.command("verify")
@@ -158,13 +158,10 @@ def bundle_verify(
         "reference_rows": int(bundle.reference()["X"].shape[0]),
         "reference_max_abs_diff": difference,
     }
-    if as_json:
-        _emit_json(result)
-    else:
-        stdout.print(
-            f"ok: {path} — {result['files']} files match their hashes; the model reproduces "
-            f"{result['reference_rows']} reference rows (max abs diff {difference:.3g})"
-        )
+    _report(as_json, result, lambda: stdout.print(
+        f"ok: {path} — {result['files']} files match their hashes; the model reproduces "
+        f"{result['reference_rows']} reference rows (max abs diff {difference:.3g})"
+    ))
 
 
 def _parse_pairs(pairs: list[str], flag: str, example: str) -> dict[str, str]:
@@ -202,10 +199,7 @@ def compile_command(
     profile = load_profile(device) if device else None
     with reporting.spinner(stderr, f"compiling {bundle} for {target}"):
         artifact = compile_bundle(bundle, target, out, options=options, device=profile)
-    if as_json:
-        _emit_json(reporting.artifact_summary(artifact))
-    else:
-        reporting.print_artifact(stdout, artifact)
+    _report(as_json, reporting.artifact_summary(artifact), lambda: reporting.print_artifact(stdout, artifact))
 
 
 @artifact_app.command("show")
@@ -217,10 +211,7 @@ def artifact_show(
     from .artifact import Artifact
 
     artifact = Artifact.load(path)
-    if as_json:
-        _emit_json(artifact.info.model_dump())
-    else:
-        reporting.print_artifact(stdout, artifact)
+    _report(as_json, artifact.info.model_dump(), lambda: reporting.print_artifact(stdout, artifact))
 
 
 @artifact_app.command("verify")
@@ -233,13 +224,10 @@ def artifact_verify(
     from .compile.verify import verify_artifact
 
     result = verify_artifact(Artifact.load(path))
-    if as_json:
-        _emit_json(result)
-    else:
-        stdout.print(
-            f"ok: {path} — {result['files']} files match their hashes; {result['rows']} reference rows "
-            f"reproduce their certified outputs (max abs diff {result['max_abs_diff']:.3g}, allowed {result['allowed']:.3g})"
-        )
+    _report(as_json, result, lambda: stdout.print(
+        f"ok: {path} — {result['files']} files match their hashes; {result['rows']} reference rows "
+        f"reproduce their certified outputs (max abs diff {result['max_abs_diff']:.3g}, allowed {result['allowed']:.3g})"
+    ))
 
 
 @app.command()
