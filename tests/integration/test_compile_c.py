@@ -80,6 +80,28 @@ def test_host_artifact_is_certified_and_loads(bundles, name, options, precision,
     _loaded_matches_bundle(artifact, bundle, tolerance)
 
 
+@pytest.mark.parametrize("name", ["xgboost-deep", "regression"])
+def test_single_row_path_matches_the_batch_path(bundles, name, tmp_path):
+    """One row takes its own short path into C; every form of a row must give the batch answer."""
+    require_tool("gcc", "gcc")
+    artifact = compile_bundle(bundles[name].path, "c", tmp_path / "a", options={"layout": "table"})
+    predictor = load(artifact.path)
+    rows = np.asarray(bundles[name].reference()["test_X"][:20], dtype=np.float64)
+    rows[0, 0] = np.nan  # a missing value takes the default direction on both paths
+    expected = predictor.predict(rows)
+    for i, row in enumerate(rows):
+        forms = [row.astype(np.float32), row, row[None, :].astype(np.float32), row[None, :],
+                 np.asfortranarray(np.stack([row, row]).astype(np.float32))[:1], rows[:, ::-1][i, ::-1]]
+        for form in forms:
+            got = predictor.predict(form)
+            assert got.shape == expected[i : i + 1].shape
+            np.testing.assert_array_equal(got, expected[i : i + 1])
+    with pytest.raises(InvalidInput, match="expected rows of"):
+        predictor.predict(rows[0][:, None])  # a column, not a row
+    with pytest.raises(InvalidInput, match="must be numbers"):
+        predictor.predict(np.array([str(v) for v in rows[0]]))
+
+
 def test_exact_quantization_reports_exact_bins(bundles, tmp_path):
     artifact = compile_bundle(bundles["xgboost"].path, "c", tmp_path / "a", options={"quantize": "thresholds"})
     thresholds = artifact.info.options["thresholds"]

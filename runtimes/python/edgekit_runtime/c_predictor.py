@@ -1,8 +1,9 @@
 """Predictions from a host-native C artifact (a shared library implementing edgekit_model.h).
 
 ctypes, not cffi: nothing to install on the device. The call path is kept short because a single
-row is a few hundred nanoseconds of C work: the argument types are declared once, buffers are
-passed as raw addresses, and a batch is one call that loops in C.
+row is a few hundred nanoseconds of C work: the argument types are declared once, the row goes in
+as a bytes copy (ctypes passes a bytes object's buffer without converting it, and ``tobytes`` is
+the cheapest way numpy has to hand over an address), and a batch is one call that loops in C.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ctypes
 import platform
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,36 +53,41 @@ class CPredictor:
         self._batch = self._library.edgekit_predict_batch
         self._batch.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
         self._batch.restype = None
-        self._one = self._library.edgekit_predict
-        self._one.argtypes = None  # called with ready-made c_void_p objects: no conversion per call
+        # One row is a few hundred nanoseconds of C: releasing and retaking the GIL around it (CDLL)
+        # costs more than other threads could gain, so the single-row entry point keeps it (PyDLL).
+        self._one = ctypes.PyDLL(self._library._name).edgekit_predict
+        self._one.argtypes = None  # called with ready-made arguments: no conversion per call
         self._one.restype = None
         self._probabilities = self.outputs > 1
-        self._buffers = threading.local()
+        self.predict = self._single_row_fast_path()
 
-    def _row_buffers(self) -> tuple[np.ndarray, np.ndarray, ctypes.c_void_p, ctypes.c_void_p]:
-        """This thread's input and output buffers for one row, and their addresses (made once)."""
-        row = np.empty((1, self.features), dtype=np.float32)
-        out = np.empty((1, self.outputs) if self._probabilities else (1,), dtype=np.float32)
-        addresses = (ctypes.c_void_p(row.ctypes.data), ctypes.c_void_p(out.ctypes.data))
-        self._buffers.row = buffers = (row, out, *addresses)
-        return buffers
+    def _single_row_fast_path(self) -> Callable[[Any], np.ndarray]:
+        """``predict`` as a closure: one float row skips every attribute lookup on the way to C;
+        anything else goes to the batch path. The output buffer is per thread, made on first use."""
+        one, batch, buffers, ndarray = self._one, self._predict_rows, threading.local(), np.ndarray
+        row_shapes = {(self.features,), (1, self.features)}
+        out_shape = (1, self.outputs) if self.outputs > 1 else (1,)
 
-    def predict(self, rows: Any) -> np.ndarray:
-        if type(rows) is np.ndarray and rows.size == self.features and rows.ndim <= 2 and (rows.dtype is _FLOAT32 or rows.dtype is _FLOAT64):
-            # One row: copied into a buffer this thread owns; the result is the only allocation.
+        def predict(rows: Any) -> np.ndarray:
+            if type(rows) is not ndarray or rows.shape not in row_shapes:
+                return batch(rows)
+            if rows.dtype is not _FLOAT32:
+                if rows.dtype is not _FLOAT64:
+                    return batch(rows)
+                rows = rows.astype(_FLOAT32)
             try:
-                row, out, row_address, out_address = self._buffers.row
+                out, address = buffers.out
             except AttributeError:
-                row, out, row_address, out_address = self._row_buffers()
-            try:
-                row[...] = rows  # (features,) and (1, features) fit; (features, 1) does not
-            except ValueError:
-                return self._predict_rows(rows)
-            self._one(row_address, out_address)
-            return out.copy()
-        return self._predict_rows(rows)
+                out = np.empty(out_shape, dtype=np.float32)
+                address = ctypes.c_void_p(out.ctypes.data)
+                buffers.out = out, address
+            one(rows.tobytes(), address)
+            return out.copy()  # the result is the only allocation besides the row's bytes
+
+        return predict
 
     def _predict_rows(self, rows: Any) -> np.ndarray:
+        """Any number of rows, one C call."""
         array = np.asarray(rows)
         if array.dtype != np.float32 or not array.flags.c_contiguous or array.ndim != 2 or array.shape[1] != self.features:
             array = as_rows(array, self.features)
