@@ -177,7 +177,7 @@ def _parse_pairs(pairs: list[str], flag: str, example: str) -> dict[str, str]:
 @app.command("compile")
 def compile_command(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory (output of edgekit train).")],
-    target: Annotated[str, typer.Option("--target", help="onnx, onnx-fp16, onnx-int8 or c.")],
+    target: Annotated[str, typer.Option("--target", help="onnx, onnx-fp16, onnx-int8, c, tflite or tflite-int8.")],
     out: Annotated[Path, typer.Option("--out", help="Artifact directory (new, empty, or an artifact of this bundle).")],
     device: Annotated[str | None, typer.Option("--device", help="Device profile id: its runtime decides the opset or C triple.")] = None,
     triple: Annotated[str | None, typer.Option("--triple", help="C target: the toolchain triple (default: this machine).")] = None,

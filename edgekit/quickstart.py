@@ -20,11 +20,13 @@ STEPS = (
         ("c", "c", {}),
         ("c-aarch64", "c", {"triple": "aarch64-linux-gnu", "quantize": "int16"}),
         ("c-cortex-m4f", "c", {"triple": "cortex-m4f", "quantize": "int16"}),
+        ("tflite", "tflite", {}),
     )),
     ("digits-mlp", "bundled:digits", "mlp", (
         ("onnx", "onnx", {}),
         ("onnx-int8", "onnx-int8", {}),
         ("c-int8", "c", {"quantize": "int8"}),
+        ("tflite-int8", "tflite-int8", {}),  # what the Android profile's LiteRT runs
     )),
 )
 

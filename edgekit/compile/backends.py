@@ -5,8 +5,9 @@ from __future__ import annotations
 from .c_backend import C_BACKEND
 from .onnx_backend import ONNX_BACKEND
 from .registry import register_backend
+from .tflite_backend import TFLITE_BACKEND
 
-BUILTIN_BACKENDS = (ONNX_BACKEND, C_BACKEND)
+BUILTIN_BACKENDS = (ONNX_BACKEND, C_BACKEND, TFLITE_BACKEND)
 
 
 def register_builtin_backends() -> None:

@@ -45,7 +45,7 @@ class DenseModel:
         values = (X.astype(np.float64) - self.mean) * self.inverse_scale
         values = np.where(np.isnan(values), self.fill, values)
         for layer in self.layers:
-            values = _activate(values @ layer.weights + layer.bias, layer.activation)
+            values = activate(values @ layer.weights + layer.bias, layer.activation)
         if self.output == "binary":
             positive = 1.0 / (1.0 + np.exp(-values[:, 0]))
             return np.column_stack([1.0 - positive, positive])
@@ -55,7 +55,7 @@ class DenseModel:
         return values[:, 0]
 
 
-def _activate(values: np.ndarray, activation: Activation) -> np.ndarray:
+def activate(values: np.ndarray, activation: Activation) -> np.ndarray:
     if activation == "relu":
         return np.maximum(values, 0.0)
     if activation == "tanh":

@@ -33,7 +33,8 @@ def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
     built = set(artifacts) | {entry["artifact"] for entry in summary.get("skipped", [])}
     assert built == {
         "breast-cancer-xgboost-onnx", "breast-cancer-xgboost-c", "breast-cancer-xgboost-c-aarch64",
-        "breast-cancer-xgboost-c-cortex-m4f", "digits-mlp-onnx", "digits-mlp-onnx-int8", "digits-mlp-c-int8",
+        "breast-cancer-xgboost-c-cortex-m4f", "breast-cancer-xgboost-tflite", "digits-mlp-onnx", "digits-mlp-onnx-int8",
+        "digits-mlp-c-int8", "digits-mlp-tflite-int8",
     }
     if STRICT_TOOLS:  # CI has every toolchain: nothing may be skipped
         assert "skipped" not in summary

@@ -9,7 +9,7 @@ from edgekit.errors import BadInput
 
 
 def test_targets_are_listed():
-    assert target_names() == ["c", "onnx", "onnx-fp16", "onnx-int8"]
+    assert target_names() == ["c", "onnx", "onnx-fp16", "onnx-int8", "tflite", "tflite-int8"]
 
 
 def test_registering_a_clashing_backend_is_an_error_unless_asked():

@@ -33,4 +33,10 @@ def load(directory: str | Path, threads: int = 1) -> Predictor:
         if triple != host_triple():
             raise InvalidInput(f"{directory} is built for {triple}; this machine is {host_triple()}", "compile with --triple for this machine")
         return CPredictor(Path(directory) / descriptor["runtime"]["library"], descriptor["bundle"]["content_hash"])
+    if runtime == "litert":
+        from .tflite_predictor import TflitePredictor
+
+        features = int(descriptor["inputs"][0]["shape"][1])
+        probabilities = descriptor["outputs"][0]["name"] == "probabilities"
+        return TflitePredictor(Path(directory) / descriptor["model_file"], features, probabilities, threads)
     raise InvalidInput(f"{directory}: no loader for runtime {runtime!r}", "upgrade edgekit-runtime")

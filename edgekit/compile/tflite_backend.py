@@ -1,0 +1,110 @@
+"""The TFLite backend: targets tflite (float32) and tflite-int8 (full integer), run by LiteRT.
+
+Dense models (tflite_dense) and tree ensembles (tflite_trees) become a TfliteGraph, which
+tflite_writer serialises; no TensorFlow is involved. The parity check runs the real LiteRT
+interpreter through the same loader a device uses.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from edgekit_runtime.tflite_predictor import TflitePredictor
+
+from ..errors import BadInput
+from .dense import dense_from_pipeline
+from .onnx_graphs import output_name
+from .registry import Backend, CompiledModel, CompileRequest, Option
+from .tflite_dense import INPUT, dense_graph
+from .tflite_trees import MAX_DEPTH, tree_graph
+from .trees import tables_from_treelite, treelite_model
+
+MODEL_FILE = "model.tflite"
+TOOL_DISTRIBUTIONS = ("flatbuffers", "tflite", "ai-edge-litert", "treelite")
+# Oldest TFLite runtime that has each builtin op version this backend writes
+# (tensorflow/lite/tools/versioning/runtime_version.cc). Per-channel FULLY_CONNECTED (v12) came
+# with the converter's switch to per-channel dense layers.
+RUNTIME_FOR_OP = {
+    ("ADD", 1): "1.5.0", ("CAST", 1): "1.5.0", ("DEQUANTIZE", 2): "1.14.0", ("FULLY_CONNECTED", 1): "1.5.0",
+    ("FULLY_CONNECTED", 4): "1.14.0", ("FULLY_CONNECTED", 12): "2.16.0", ("GATHER", 1): "1.6.0",
+    ("GATHER", 3): "1.15.0", ("GATHER", 5): "2.5.0", ("GREATER_EQUAL", 1): "1.14.0", ("LOGICAL_AND", 1): "1.11.0",
+    ("LOGICAL_OR", 1): "1.11.0", ("LOGISTIC", 1): "1.14.0", ("LOGISTIC", 2): "1.14.0", ("MUL", 1): "1.5.0",
+    ("NOT_EQUAL", 1): "1.14.0", ("QUANTIZE", 2): "1.15.0", ("SELECT_V2", 1): "2.2.0", ("SOFTMAX", 1): "1.5.0",
+    ("SOFTMAX", 2): "1.14.0", ("SUB", 1): "1.6.0", ("SUM", 1): "1.10.0", ("TANH", 1): "1.14.0", ("TANH", 2): "1.14.0",
+}
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def compile_tflite(request: CompileRequest) -> CompiledModel:
+    bundle, staging = request.bundle, request.staging
+    info = bundle.info
+    features = len(info.feature_names)
+    if info.family_kind == "trees":
+        model, fill = treelite_model(bundle.model, info.family)
+        try:
+            built = tree_graph(tables_from_treelite(model, fill))
+        except ValueError as exc:
+            raise BadInput(str(exc), f"train shallower trees (at most {MAX_DEPTH} levels) or use --target c") from exc
+    else:
+        per_channel = request.options.get("per-channel", "true") == "true"
+        built = dense_graph(dense_from_pipeline(bundle.model, features), bundle.reference()["X"], request.precision == "int8", per_channel)
+    graph = built.graph
+    output = output_name(info.task)
+    graph.tensors[graph.outputs[0]].name = output
+    description = f"edgekit {info.name} v{info.version} ({info.family}) from bundle {info.content_hash[:12]}"
+    path = staging / MODEL_FILE
+    path.write_bytes(graph.serialize(description))
+
+    operators = graph.operator_versions()
+    unknown = [entry for entry in operators if (entry["op"], entry["version"]) not in RUNTIME_FOR_OP]
+    if unknown:  # a writer change must say which runtime it needs
+        raise AssertionError(f"no runtime version known for {unknown}")
+    runtime_needed = max((RUNTIME_FOR_OP[(e["op"], e["version"])] for e in operators), key=_version_key)
+    probabilities = info.task == "classification"
+    return CompiledModel(
+        model_file=MODEL_FILE,
+        files=[MODEL_FILE],
+        runtime={"name": "litert", "format": "tflite"},
+        inputs=[{"name": INPUT, "dtype": "float32", "shape": [None, features]}],
+        outputs=[{"name": output, "dtype": "float32", "shape": [None, built.outputs if probabilities else 1]}],
+        requirements={
+            "runtime": "litert",
+            "min_version": runtime_needed,
+            "operators": operators,
+            "dtypes": sorted({tensor.dtype for tensor in graph.tensors}),
+            "custom_ops": False,
+        },
+        options=built.how,
+        toolchain=_toolchain(),
+        predictor=TflitePredictor(path, features, probabilities).predict,
+        resources={"arena_bytes_per_row_upper_bound": graph.arena_estimate()},
+    )
+
+
+def _toolchain() -> dict[str, str]:
+    versions = {}
+    for name in TOOL_DISTRIBUTIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+TFLITE_BACKEND = Backend(
+    name="tflite",
+    targets={"tflite": "fp32", "tflite-int8": "int8"},
+    kinds={"fp32": frozenset({"trees", "linear", "mlp"}), "int8": frozenset({"linear", "mlp"})},
+    options={
+        "per-channel": Option("int8 weight scales per output channel (true) or one per layer (false, for runtimes "
+                              "without per-channel FULLY_CONNECTED such as older TFLite Micro)", ("true", "false"), "true"),
+    },
+    compile=compile_tflite,
+    refusals={
+        "int8": "int8 tree thresholds would move splits; use --target tflite, or the C target's exact "
+                "quantized layouts (--target c --quantize int16|int8)",
+    },
+)

@@ -1,0 +1,171 @@
+"""Linear, logistic and MLP models as TFLite graphs: float32, or full-integer int8.
+
+float32: NaN -> the imputed value, then FULLY_CONNECTED layers with the standard scaler folded
+into the first one (W' = W / scale, b' = b - mean / scale . W), then the output function.
+
+int8: the scaler is not folded (a feature with a tiny standard deviation would get a huge weight
+and wreck its channel's int8 scale, and uncentred inputs waste the int8 range): the float input
+is filled, standardised and quantized once, every layer runs in int8 with int8 weights scaled per
+output channel and int32 biases, and the result is dequantized. Activation ranges come from
+running the reference rows through the float model (calibration).
+
+Both emit a binary classifier as a two-logit softmax ([0, z] -> [1 - sigmoid(z), sigmoid(z)]), so
+every classifier ends in one SOFTMAX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dense import DenseLayer, DenseModel, activate
+from .tflite_writer import Quantization, TfliteGraph
+
+INPUT, OUTPUT = "features", "outputs"
+_FUSED = {"identity": 0, "relu": 1}  # ActivationFunctionType NONE, RELU
+_SEPARATE = {"tanh": ("TANH", Quantization.of(1 / 128, 0)), "logistic": ("LOGISTIC", Quantization.of(1 / 256, -128))}
+_SOFTMAX_INT8 = Quantization.of(1 / 256, -128)  # the fixed output quantization LiteRT requires
+
+
+@dataclass(frozen=True)
+class DenseGraph:
+    graph: TfliteGraph
+    outputs: int
+    how: dict[str, object]
+
+
+def dense_graph(model: DenseModel, calibration: np.ndarray, int8: bool, per_channel: bool = True) -> DenseGraph:
+    layers = _with_two_logit_output(model)
+    graph = TfliteGraph()
+    x = graph.input(INPUT, (-1, model.n_features), "float32")
+    if int8:
+        how = _int8_layers(graph, x, model, layers, calibration, per_channel)
+    else:
+        how = _float_layers(graph, x, model, layers)
+    return DenseGraph(graph, layers[-1].weights.shape[1], how)
+
+
+def _with_two_logit_output(model: DenseModel) -> list[DenseLayer]:
+    layers = list(model.layers)
+    if model.output == "binary":
+        last = layers[-1]
+        weights = np.column_stack([np.zeros(last.weights.shape[0]), last.weights[:, 0]])
+        layers[-1] = DenseLayer(weights, np.array([0.0, last.bias[0]]), last.activation)
+    return layers
+
+
+def _fill_missing(graph: TfliteGraph, x: int, fill: np.ndarray, features: int) -> int:
+    missing = graph.tensor("missing", (-1, features), "bool")
+    graph.op("NOT_EQUAL", 1, [x, x], [missing])  # NaN is the only value not equal to itself
+    filled = graph.tensor("filled", (-1, features), "float32")
+    graph.op("SELECT_V2", 1, [missing, graph.constant("fill", fill.astype(np.float32)), x], [filled])
+    return filled
+
+
+def _float_layers(graph: TfliteGraph, x: int, model: DenseModel, layers: list[DenseLayer]) -> dict[str, object]:
+    raw_fill = model.mean + model.fill / model.inverse_scale
+    values = _fill_missing(graph, x, raw_fill, model.n_features)
+    first = layers[0]
+    weights = first.weights * model.inverse_scale[:, None]
+    folded = [DenseLayer(weights, first.bias - (model.mean * model.inverse_scale) @ first.weights, first.activation), *layers[1:]]
+    for index, layer in enumerate(folded):
+        width = layer.weights.shape[1]
+        fused = _FUSED.get(layer.activation, 0)
+        out = graph.tensor(f"dense{index}", (-1, width), "float32")
+        w = graph.constant(f"dense{index}/weights", layer.weights.T.astype(np.float32))
+        b = graph.constant(f"dense{index}/bias", layer.bias.astype(np.float32))
+        graph.op("FULLY_CONNECTED", 1, [values, w, b], [out], ("FullyConnectedOptions", {"FusedActivationFunction": fused}))
+        values = out
+        if layer.activation in _SEPARATE:
+            op = _SEPARATE[layer.activation][0]
+            activated = graph.tensor(f"dense{index}/{layer.activation}", (-1, width), "float32")
+            graph.op(op, 1, [values], [activated])
+            values = activated
+    _output(graph, values, model, layers[-1].weights.shape[1], None)
+    return {"scaler": "folded into the first layer", "weights": "float32"}
+
+
+def _int8_layers(
+    graph: TfliteGraph, x: int, model: DenseModel, layers: list[DenseLayer], calibration: np.ndarray, per_channel: bool
+) -> dict[str, object]:
+    features = model.n_features
+    missing = graph.tensor("missing", (-1, features), "bool")
+    graph.op("NOT_EQUAL", 1, [x, x], [missing])  # NaN is the only value not equal to itself
+    centred = graph.tensor("centred", (-1, features), "float32")
+    graph.op("SUB", 1, [x, graph.constant("mean", model.mean.astype(np.float32))], [centred], ("SubOptions", {}))
+    scaled = graph.tensor("scaled", (-1, features), "float32")
+    graph.op("MUL", 1, [centred, graph.constant("inverse_scale", model.inverse_scale.astype(np.float32))], [scaled], ("MulOptions", {}))
+    # Mean imputation fills with exactly 0 in standardised units: one scalar instead of a vector.
+    fill = model.fill.astype(np.float32) if np.any(model.fill) else np.zeros((), np.float32)
+    filled = graph.tensor("standardised", (-1, features), "float32")
+    graph.op("SELECT_V2", 1, [missing, graph.constant("fill", fill), scaled], [filled])
+
+    # Calibration: the float activations of every layer on the reference rows.
+    standard = (np.asarray(calibration, dtype=np.float64) - model.mean) * model.inverse_scale
+    standard = np.where(np.isnan(standard), model.fill, standard)
+    quant = _activation_quantization(standard)
+    q = graph.tensor("standardised/int8", (-1, features), "int8", quant)
+    graph.op("QUANTIZE", 2, [filled], [q])
+    activations = standard
+    for index, layer in enumerate(layers):
+        width = layer.weights.shape[1]
+        pre = activations @ layer.weights + layer.bias
+        fused = _FUSED.get(layer.activation, 0)
+        after = activate(pre, layer.activation)
+        out_quant = _activation_quantization(after if fused else pre)
+        weight_q, weight_scales = _symmetric_int8(layer.weights.T, per_channel)
+        bias_scales = quant.scale[0] * weight_scales
+        bias_q = np.clip(np.rint(layer.bias / bias_scales), -(2**31) + 1, 2**31 - 1).astype(np.int32)
+        w = graph.constant(f"dense{index}/weights", weight_q, Quantization.of(weight_scales, 0, axis=0))
+        b = graph.constant(f"dense{index}/bias", bias_q, Quantization.of(bias_scales, 0, axis=0))
+        out = graph.tensor(f"dense{index}", (-1, width), "int8", out_quant)
+        # Version 12 declares per-channel weight scales, 4 int8 (op_version.cc): a runtime that
+        # predates per-channel FULLY_CONNECTED must refuse the model, not misread its scales.
+        version = 12 if per_channel else 4
+        graph.op("FULLY_CONNECTED", version, [q, w, b], [out], ("FullyConnectedOptions", {"FusedActivationFunction": fused}))
+        q, quant = out, out_quant
+        if layer.activation in _SEPARATE:
+            op, fixed = _SEPARATE[layer.activation]
+            activated = graph.tensor(f"dense{index}/{layer.activation}", (-1, width), "int8", fixed)
+            graph.op(op, 2, [q], [activated])
+            q, quant = activated, fixed
+        activations = after
+    _output(graph, q, model, layers[-1].weights.shape[1], quant)
+    return {
+        "scaler": "float32 standardisation in front of one QUANTIZE",
+        "weights": f"int8, one scale per {'output channel' if per_channel else 'layer'}; int32 biases",
+        "activations": "int8, ranges calibrated on the bundle's reference rows",
+        "calibration_rows": len(calibration),
+    }
+
+
+def _output(graph: TfliteGraph, values: int, model: DenseModel, width: int, quant: Quantization | None) -> None:
+    if model.output in {"binary", "softmax"}:
+        dtype = "float32" if quant is None else "int8"
+        probabilities = graph.tensor("probabilities" if quant is None else "probabilities/int8", (-1, width), dtype,
+                                     None if quant is None else _SOFTMAX_INT8)
+        graph.op("SOFTMAX", 1 if quant is None else 2, [values], [probabilities], ("SoftmaxOptions", {"Beta": 1.0}))
+        values = probabilities
+    if quant is not None:
+        dequantized = graph.tensor(OUTPUT, (-1, width), "float32")
+        graph.op("DEQUANTIZE", 2, [values], [dequantized])
+        values = dequantized
+    graph.tensors[values].name = OUTPUT
+    graph.outputs.append(values)
+
+
+def _activation_quantization(values: np.ndarray) -> Quantization:
+    """Asymmetric int8 over the observed range (widened to include 0, as TFLite requires)."""
+    low, high = min(float(np.min(values)), 0.0), max(float(np.max(values)), 0.0)
+    scale = (high - low) / 255.0 if high > low else 1.0
+    zero_point = int(np.clip(np.rint(-128 - low / scale), -128, 127))
+    return Quantization.of(scale, zero_point)
+
+
+def _symmetric_int8(weights: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """int8 weights [outputs, inputs] with one symmetric scale per output channel, or one in all."""
+    largest = np.max(np.abs(weights), axis=1) if per_channel else np.max(np.abs(weights), keepdims=True).reshape(1)
+    scales = np.where(largest > 0, largest / 127.0, 1.0)
+    q = np.clip(np.rint(weights / scales[:, None]), -127, 127).astype(np.int8)
+    return q, scales.astype(np.float32)

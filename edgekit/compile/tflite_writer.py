@@ -1,0 +1,248 @@
+"""A TFLite flatbuffer writer: tensors, builtin operators and constant buffers, no TensorFlow.
+
+The graph is built in memory (``TfliteGraph``) and serialised with the ``flatbuffers`` package and
+the TFLite schema bindings of the ``tflite`` package. Every operator records the builtin op version
+that its input types and options need, the way TFLite's own converter sets it
+(tensorflow/lite/tools/versioning/op_version.cc), so a device check can compare the list with the
+LiteRT build on the device.
+
+The batch dimension is dynamic: tensors are written with shape 1 and shape_signature -1 in that
+dimension, and the runtime resizes the input to the rows it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = 3
+_DTYPES = {"float32": 0, "int32": 2, "bool": 6, "int8": 9}
+_BUFFER_ALIGNMENT = 16  # LiteRT reads constants in place; SIMD kernels want them aligned
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine int8 quantization: real = scale * (q - zero_point); per channel along ``axis``."""
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    axis: int = 0
+
+    @staticmethod
+    def of(scale: float | Sequence[float], zero_point: int | Sequence[int] = 0, axis: int = 0) -> Quantization:
+        scales = np.atleast_1d(np.asarray(scale, dtype=np.float32))
+        zeros = np.broadcast_to(np.atleast_1d(np.asarray(zero_point, dtype=np.int64)), scales.shape).copy()
+        return Quantization(scales, zeros, axis)
+
+
+@dataclass
+class _Tensor:
+    name: str
+    shape: tuple[int, ...]  # -1: the batch dimension
+    dtype: str
+    buffer: int
+    quantization: Quantization | None
+
+
+@dataclass
+class _Operator:
+    opcode: int
+    inputs: list[int]
+    outputs: list[int]
+    options: tuple[str, dict[str, Any]] | None
+
+
+@dataclass
+class TfliteGraph:
+    """One subgraph with float or int8 tensors; ``serialize`` gives the .tflite bytes."""
+
+    tensors: list[_Tensor] = field(default_factory=list)
+    operators: list[_Operator] = field(default_factory=list)
+    buffers: list[bytes] = field(default_factory=lambda: [b""])  # buffer 0: the empty sentinel
+    opcodes: dict[tuple[str, int], int] = field(default_factory=dict)  # (op, version) -> opcode index
+    inputs: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+
+    def tensor(self, name: str, shape: Sequence[int], dtype: str, quantization: Quantization | None = None) -> int:
+        """An activation tensor (filled at run time)."""
+        if dtype not in _DTYPES:
+            raise ValueError(f"TFLite writer has no dtype {dtype}")
+        self.tensors.append(_Tensor(name, tuple(int(d) for d in shape), dtype, 0, quantization))
+        return len(self.tensors) - 1
+
+    def constant(self, name: str, values: np.ndarray, quantization: Quantization | None = None) -> int:
+        values = np.ascontiguousarray(values)
+        dtype = "bool" if values.dtype == np.bool_ else values.dtype.name
+        self.buffers.append(values.astype(values.dtype.newbyteorder("<"), copy=False).tobytes())
+        self.tensors.append(_Tensor(name, values.shape, dtype, len(self.buffers) - 1, quantization))
+        return len(self.tensors) - 1
+
+    def input(self, name: str, shape: Sequence[int], dtype: str, quantization: Quantization | None = None) -> int:
+        index = self.tensor(name, shape, dtype, quantization)
+        self.inputs.append(index)
+        return index
+
+    def op(
+        self,
+        name: str,
+        version: int,
+        inputs: Sequence[int],
+        outputs: Sequence[int],
+        options: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """A builtin operator, e.g. ``op("FULLY_CONNECTED", 1, [x, w, b], [y], ("FullyConnectedOptions", {}))``;
+        option fields are the schema's names (``FusedActivationFunction``); -1 in inputs means none."""
+        key = (name, version)
+        if key not in self.opcodes:
+            self.opcodes[key] = len(self.opcodes)
+        self.operators.append(_Operator(self.opcodes[key], list(inputs), list(outputs), options))
+
+    def shape_of(self, index: int) -> tuple[int, ...]:
+        return self.tensors[index].shape
+
+    def operator_versions(self) -> list[dict[str, Any]]:
+        return [{"op": op, "version": version} for op, version in sorted(self.opcodes)]
+
+    def arena_estimate(self) -> int:
+        """Bytes of all activation tensors for one row: an upper bound on LiteRT's arena, which
+        reuses memory between tensors whose lifetimes do not overlap."""
+        sizes = {"float32": 4, "int32": 4, "int8": 1, "bool": 1}
+        return sum(
+            int(np.prod([abs(d) for d in t.shape])) * sizes[t.dtype] for t in self.tensors if t.buffer == 0
+        )
+
+    def serialize(self, description: str) -> bytes:
+        import flatbuffers
+        import tflite
+
+        builder = flatbuffers.Builder(1 << 16)
+        vector = _SharedVectors(builder)
+        buffers = [_buffer(builder, tflite, data) for data in self.buffers]
+        tensors = [_tensor(builder, tflite, vector, t) for t in self.tensors]
+        operators = [_operator(builder, tflite, vector, o) for o in self.operators]
+
+        tflite.SubGraphStartTensorsVector(builder, len(tensors))
+        for offset in reversed(tensors):
+            builder.PrependUOffsetTRelative(offset)
+        tensor_vector = builder.EndVector()
+        input_vector = vector(self.inputs)
+        output_vector = vector(self.outputs)
+        tflite.SubGraphStartOperatorsVector(builder, len(operators))
+        for offset in reversed(operators):
+            builder.PrependUOffsetTRelative(offset)
+        operator_vector = builder.EndVector()
+        name = builder.CreateString("main")
+        tflite.SubGraphStart(builder)
+        tflite.SubGraphAddTensors(builder, tensor_vector)
+        tflite.SubGraphAddInputs(builder, input_vector)
+        tflite.SubGraphAddOutputs(builder, output_vector)
+        tflite.SubGraphAddOperators(builder, operator_vector)
+        tflite.SubGraphAddName(builder, name)
+        subgraph = tflite.SubGraphEnd(builder)
+
+        codes = []
+        for (op, version), _ in sorted(self.opcodes.items(), key=lambda item: item[1]):
+            code = getattr(tflite.BuiltinOperator, op)
+            tflite.OperatorCodeStart(builder)
+            tflite.OperatorCodeAddDeprecatedBuiltinCode(builder, min(code, 127))  # what older runtimes read
+            tflite.OperatorCodeAddBuiltinCode(builder, code)
+            tflite.OperatorCodeAddVersion(builder, version)
+            codes.append(tflite.OperatorCodeEnd(builder))
+        tflite.ModelStartOperatorCodesVector(builder, len(codes))
+        for offset in reversed(codes):
+            builder.PrependUOffsetTRelative(offset)
+        code_vector = builder.EndVector()
+        tflite.ModelStartSubgraphsVector(builder, 1)
+        builder.PrependUOffsetTRelative(subgraph)
+        subgraph_vector = builder.EndVector()
+        tflite.ModelStartBuffersVector(builder, len(buffers))
+        for offset in reversed(buffers):
+            builder.PrependUOffsetTRelative(offset)
+        buffer_vector = builder.EndVector()
+        text = builder.CreateString(description)
+        tflite.ModelStart(builder)
+        tflite.ModelAddVersion(builder, SCHEMA_VERSION)
+        tflite.ModelAddOperatorCodes(builder, code_vector)
+        tflite.ModelAddSubgraphs(builder, subgraph_vector)
+        tflite.ModelAddDescription(builder, text)
+        tflite.ModelAddBuffers(builder, buffer_vector)
+        builder.Finish(tflite.ModelEnd(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+
+class _SharedVectors:
+    """Numeric vectors written once and referenced wherever they recur (shapes, zero points):
+    a per-channel int8 layer repeats the same zero points for its weights and its bias."""
+
+    def __init__(self, builder: Any) -> None:
+        self._builder = builder
+        self._written: dict[tuple[str, bytes], int] = {}
+
+    def __call__(self, values: Sequence[int] | np.ndarray, dtype: type = np.int32) -> int:
+        array = np.asarray(values, dtype=dtype)
+        key = (array.dtype.str, array.tobytes())
+        if key not in self._written:
+            self._written[key] = self._builder.CreateNumpyVector(array)
+        return self._written[key]
+
+
+def _buffer(builder: Any, tflite: Any, data: bytes) -> int:
+    vector = None
+    if data:
+        builder.StartVector(1, len(data), _BUFFER_ALIGNMENT)
+        builder.head -= len(data)
+        builder.Bytes[builder.head : builder.head + len(data)] = data
+        vector = builder.EndVector()
+    tflite.BufferStart(builder)
+    if vector is not None:
+        tflite.BufferAddData(builder, vector)
+    return tflite.BufferEnd(builder)
+
+
+def _tensor(builder: Any, tflite: Any, vector: _SharedVectors, tensor: _Tensor) -> int:
+    name = builder.CreateString(tensor.name)
+    shape = vector([1 if d == -1 else d for d in tensor.shape])
+    signature = vector(tensor.shape) if -1 in tensor.shape else None
+    quantization = None
+    if tensor.quantization is not None:
+        q = tensor.quantization
+        scale = vector(q.scale, np.float32)
+        zero = vector(q.zero_point, np.int64)
+        tflite.QuantizationParametersStart(builder)
+        tflite.QuantizationParametersAddScale(builder, scale)
+        tflite.QuantizationParametersAddZeroPoint(builder, zero)
+        tflite.QuantizationParametersAddQuantizedDimension(builder, q.axis)
+        quantization = tflite.QuantizationParametersEnd(builder)
+    tflite.TensorStart(builder)
+    tflite.TensorAddShape(builder, shape)
+    if signature is not None:
+        tflite.TensorAddShapeSignature(builder, signature)
+    tflite.TensorAddType(builder, _DTYPES[tensor.dtype])
+    tflite.TensorAddBuffer(builder, tensor.buffer)
+    tflite.TensorAddName(builder, name)
+    if quantization is not None:
+        tflite.TensorAddQuantization(builder, quantization)
+    return tflite.TensorEnd(builder)
+
+
+def _operator(builder: Any, tflite: Any, vector: _SharedVectors, operator: _Operator) -> int:
+    inputs = vector(operator.inputs)
+    outputs = vector(operator.outputs)
+    options = None
+    if operator.options is not None:
+        table, fields = operator.options
+        getattr(tflite, f"{table}Start")(builder)
+        for key, value in fields.items():
+            getattr(tflite, f"{table}Add{key}")(builder, value)
+        options = getattr(tflite, f"{table}End")(builder)
+    tflite.OperatorStart(builder)
+    tflite.OperatorAddOpcodeIndex(builder, operator.opcode)
+    tflite.OperatorAddInputs(builder, inputs)
+    tflite.OperatorAddOutputs(builder, outputs)
+    if options is not None:
+        tflite.OperatorAddBuiltinOptionsType(builder, getattr(tflite.BuiltinOptions, operator.options[0]))
+        tflite.OperatorAddBuiltinOptions(builder, options)
+    return tflite.OperatorEnd(builder)
