@@ -165,6 +165,11 @@ def print_artifact(console: Console, artifact: Artifact) -> None:
         console.print(f"model: {info.model_file}, {info.precision}; layout {info.options.get('layout')}, "
                       f"quantize {info.options.get('quantize')}")
         console.print(f"needs: {triple} ({requirements['libc']}); {footprint_line(info.resources[triple])}")
+    elif requirements["runtime"] == "litert":
+        operators = ", ".join(f"{op['op']} v{op['version']}" for op in requirements["operators"])
+        console.print(f"model: {info.model_file}, {info.resources['model_bytes']} bytes; {info.precision}; "
+                      f"activations <= {info.resources['arena_bytes_per_row_upper_bound']} bytes per row")
+        console.print(f"needs: TFLite runtime >= {requirements['min_version']} (LiteRT); builtin ops: {operators}")
     else:
         operators = ", ".join(f"{op['domain']}:{op['op_type']}" for op in requirements["operators"])
         console.print(f"model: {info.model_file}, {info.resources['model_bytes']} bytes; {info.precision}; opset {requirements['opset']}")

@@ -8,15 +8,12 @@ first) and ``parallel_comp`` (trees split over several translation units, compil
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from edgekit_runtime.native_stderr import filtered_native_stderr
 
 from ..errors import CheckFailed
 from .c_literals import api_constants, array, batch_by_rows, float_literals
@@ -26,19 +23,6 @@ TREES_PER_UNIT = 50
 WRAPPER = "edgekit_api.c"
 # TL2cgen's generated code declares variables it may not use; those warnings are not ours to fix.
 TL2CGEN_WARNINGS = ("-Wno-unused-variable", "-Wno-unused-parameter", "-Wno-unused-function", "-Wno-sign-compare")
-
-
-@contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """TL2cgen's C++ core logs progress (and a Treelite version notice) straight to fd 2."""
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def ifelse_sources(
@@ -57,7 +41,7 @@ def ifelse_sources(
     units = max(1, tables.num_trees // TREES_PER_UNIT)
     if units > 1:
         params["parallel_comp"] = units
-    with _quiet_native_stderr():
+    with filtered_native_stderr(lambda line: True):  # TL2cgen's progress log and Treelite notices
         if annotation_rows is not None and len(annotation_rows):
             annotation = source_dir.parent / "annotation.json"
             rows = np.asarray(annotation_rows, dtype=np.float32)

@@ -148,3 +148,12 @@ def test_int8_refuses_trees_and_says_what_to_use(cli, trained_bundle, tmp_path):
     result = cli("compile", str(trained_bundle), "--target", "tflite-int8", "--out", str(tmp_path / "a"))
     assert_one_line_error(result, 2, "does not take")
     assert "--target tflite" in result.output and not (tmp_path / "a").exists()
+
+
+def test_cli_compiles_shows_and_verifies(cli, trained_bundle, tmp_path):
+    out = tmp_path / "a"
+    assert cli("compile", str(trained_bundle), "--target", "tflite", "--out", str(out)).exit_code == 0
+    shown = cli("artifact", "show", str(out))
+    assert shown.exit_code == 0 and "GATHER v5" in shown.output and "TFLite runtime >= 2.5.0" in shown.output
+    verified = cli("artifact", "verify", str(out))
+    assert verified.exit_code == 0 and verified.stderr == ""

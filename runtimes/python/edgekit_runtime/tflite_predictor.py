@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidInput, MissingRuntime
+from .native_stderr import filtered_native_stderr
 from .rows import as_rows
 
 FILE_IDENTIFIER = b"TFL3"
@@ -60,8 +61,9 @@ class TflitePredictor:
         session = getattr(self._local, "session", None)
         if session is None:
             try:
-                interpreter = self._interpreter_type(model_content=self._content, num_threads=self._threads)
-                interpreter.allocate_tensors()
+                with filtered_native_stderr(lambda line: line.startswith("INFO: Created TensorFlow Lite")):
+                    interpreter = self._interpreter_type(model_content=self._content, num_threads=self._threads)
+                    interpreter.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
                 reason = " ".join(str(exc).split())[:200]
                 raise InvalidInput(f"LiteRT cannot load the model: {reason}", "recompile the artifact or upgrade LiteRT") from exc
