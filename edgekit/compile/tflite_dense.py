@@ -55,11 +55,15 @@ def _with_two_logit_output(model: DenseModel) -> list[DenseLayer]:
     return layers
 
 
-def _fill_missing(graph: TfliteGraph, x: int, fill: np.ndarray, features: int) -> int:
+def _missing(graph: TfliteGraph, x: int, features: int) -> int:
     missing = graph.tensor("missing", (-1, features), "bool")
     graph.op("NOT_EQUAL", 1, [x, x], [missing])  # NaN is the only value not equal to itself
+    return missing
+
+
+def _fill_missing(graph: TfliteGraph, x: int, fill: np.ndarray, features: int) -> int:
     filled = graph.tensor("filled", (-1, features), "float32")
-    graph.op("SELECT_V2", 1, [missing, graph.constant("fill", fill.astype(np.float32)), x], [filled])
+    graph.op("SELECT_V2", 1, [_missing(graph, x, features), graph.constant("fill", fill.astype(np.float32)), x], [filled])
     return filled
 
 
@@ -90,8 +94,7 @@ def _int8_layers(
     graph: TfliteGraph, x: int, model: DenseModel, layers: list[DenseLayer], calibration: np.ndarray, per_channel: bool
 ) -> dict[str, object]:
     features = model.n_features
-    missing = graph.tensor("missing", (-1, features), "bool")
-    graph.op("NOT_EQUAL", 1, [x, x], [missing])  # NaN is the only value not equal to itself
+    missing = _missing(graph, x, features)
     centred = graph.tensor("centred", (-1, features), "float32")
     graph.op("SUB", 1, [x, graph.constant("mean", model.mean.astype(np.float32))], [centred], ("SubOptions", {}))
     scaled = graph.tensor("scaled", (-1, features), "float32")

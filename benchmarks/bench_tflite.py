@@ -1,0 +1,118 @@
+"""TFLite artifacts in LiteRT vs. the same models in ONNX Runtime and as C, side by side in one run.
+
+  mlp-digits  scikit-learn MLP on bundled:digits: tflite (fp32) and tflite-int8 vs. onnx and
+              onnx-int8: file size, test accuracy, single-row and batch latency
+  xgb-100x6   XGBoost, 100 trees, depth 6, on bench_c's 30-feature table: tflite (the gather walk
+              in stock LiteRT) vs. onnx (ONNX Runtime's TreeEnsemble) vs. the C table layout
+
+Every predictor goes through edgekit_runtime's loader on one thread (LiteRT with its default
+XNNPACK delegate). Single row: median of groups of 20 calls; batch: 10 000 rows, median.
+
+    .venv/bin/python benchmarks/bench_tflite.py [--out benchmarks/results] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from bench_c import MODELS, classification_table
+from timing import timings
+
+BATCH_ROWS = 10_000
+TARGETS = {
+    "mlp-digits": {"onnx": ("onnx", {}), "onnx-int8": ("onnx-int8", {}), "tflite": ("tflite", {}),
+                   "tflite-int8": ("tflite-int8", {})},
+    "xgb-100x6": {"onnx": ("onnx", {}), "c-table": ("c", {"layout": "table"}), "tflite": ("tflite", {})},
+}
+
+
+def measure(name: str, bundle, work: Path, single: int, batches: int) -> dict:
+    from edgekit_runtime import load
+
+    from edgekit import compile_bundle
+
+    reference = bundle.reference()
+    rows = np.ascontiguousarray(reference["test_X"], dtype=np.float32)
+    batch = rows[np.random.default_rng(0).integers(0, len(rows), BATCH_ROWS)]
+    classes = np.asarray(bundle.info.classes)
+    result = {"model": name, "family": bundle.info.family, "artifacts": {}}
+    for label, (target, options) in TARGETS[name].items():
+        artifact = compile_bundle(bundle.path, target, work / f"{name}-{label}", options=options)
+        predict = load(artifact.path, threads=1).predict
+        got = predict(rows)
+        one = rows[:1].copy()
+        result["artifacts"][label] = {
+            "file_bytes": artifact.info.resources["model_bytes"],
+            "test_accuracy": float(np.mean(classes[got.argmax(axis=1)] == reference["test_y"])),
+            "label_agreement": float(np.mean(got.argmax(axis=1) == reference["test_outputs"].argmax(axis=1))),
+            "single_row_us": statistics.median(timings(lambda p=predict, r=one: p(r), single, calls_per_sample=20)),
+            "batch_ms": statistics.median(timings(lambda p=predict: p(batch), batches)) / 1e3,
+            "compile_seconds": artifact.info.compile_seconds,
+        }
+    return result
+
+
+def markdown(results: list[dict], machine: dict) -> str:
+    lines = [
+        "# TFLite artifacts in LiteRT vs. ONNX Runtime and C",
+        "",
+        (f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}, ai-edge-litert "
+         f"{machine['litert']}. One thread everywhere; batch = {BATCH_ROWS} rows; medians (single row: of groups of 20 calls)."),
+        "",
+    ]
+    for result in results:
+        artifacts = result["artifacts"]
+        base = artifacts["tflite"]
+        lines += [
+            f"## {result['model']} ({result['family']})",
+            "",
+            "| artifact | file bytes | vs tflite size | test accuracy | label agreement | single row µs | batch ms | compile s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label, entry in artifacts.items():
+            lines.append(
+                f"| {label} | {entry['file_bytes']:,} | {entry['file_bytes'] / base['file_bytes']:.2f} | "
+                f"{entry['test_accuracy']:.4f} | {entry['label_agreement']:.4f} | {entry['single_row_us']:.2f} | "
+                f"{entry['batch_ms']:.2f} | {entry['compile_seconds']:.2f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from importlib import metadata
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    single, batches = (100, 5) if args.quick else (1000, 20)
+    from edgekit import train_bundle
+
+    machine = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+               "litert": metadata.version("ai-edge-litert")}
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        os.environ.setdefault("EDGEKIT_HOME", str(work / "home"))
+        family, params = MODELS["xgb-100x6"]
+        bundles = {
+            "mlp-digits": train_bundle("bundled:digits", work / "mlp", family="mlp", name="mlp-digits"),
+            "xgb-100x6": train_bundle(classification_table(work), work / "xgb", family=family, name="xgb-100x6", params=params),
+        }
+        results = [measure(name, bundle, work, single, batches) for name, bundle in bundles.items()]
+    stem = "bench_tflite_quick" if args.quick else "bench_tflite"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown(results, machine))
+    print((args.out / f"{stem}.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
