@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from ..errors import CheckFailed
 from .onnx_convert import choose_opset, convert_bundle
 from .onnx_graphs import INPUT, output_name
 from .onnx_quantize import INT8_MODES, PER_CHANNEL, compact_names, to_float16, to_int8
-from .registry import Backend, CompiledModel, CompileRequest, Option
+from .registry import Backend, CompiledModel, CompileRequest, Option, tool_versions
 
 MODEL_FILE = "model.onnx"
 ORT_DIRECTORY = "ort"
@@ -31,16 +30,6 @@ ORT_RELEASE_FOR_OPSET = {
     21: "1.18", 22: "1.21", 23: "1.22",
 }
 TOOL_DISTRIBUTIONS = ("onnx", "onnxruntime", "skl2onnx", "onnxmltools", "onnxconverter-common")
-
-
-def _toolchain() -> dict[str, str]:
-    versions = {}
-    for name in TOOL_DISTRIBUTIONS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def _optimize(model: onnx.ModelProto, work: Path) -> onnx.ModelProto:
@@ -126,7 +115,7 @@ def compile_onnx(request: CompileRequest) -> CompiledModel:
             "custom_ops": False,
         },
         options=made,
-        toolchain=_toolchain(),
+        toolchain=tool_versions(TOOL_DISTRIBUTIONS),
         predictor=OnnxPredictor(model_path, features, output).predict,
     )
 

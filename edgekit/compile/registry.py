@@ -86,6 +86,19 @@ class Backend:
         return precision
 
 
+def tool_versions(distributions: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of the Python packages a backend builds with (for artifact.json)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in distributions:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
 _BACKENDS: dict[str, Backend] = {}
 
 

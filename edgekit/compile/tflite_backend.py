@@ -7,14 +7,12 @@ interpreter through the same loader a device uses.
 
 from __future__ import annotations
 
-from importlib import metadata
-
 from edgekit_runtime.tflite_predictor import TflitePredictor
 
 from ..errors import BadInput
 from .dense import dense_from_pipeline
 from .onnx_graphs import output_name
-from .registry import Backend, CompiledModel, CompileRequest, Option
+from .registry import Backend, CompiledModel, CompileRequest, Option, tool_versions
 from .tflite_dense import INPUT, dense_graph
 from .tflite_trees import MAX_DEPTH, tree_graph
 from .trees import tables_from_treelite, treelite_model
@@ -78,20 +76,10 @@ def compile_tflite(request: CompileRequest) -> CompiledModel:
             "custom_ops": False,
         },
         options=built.how,
-        toolchain=_toolchain(),
+        toolchain=tool_versions(TOOL_DISTRIBUTIONS),
         predictor=TflitePredictor(path, features, probabilities).predict,
         resources={"arena_bytes_per_row_upper_bound": graph.arena_estimate()},
     )
-
-
-def _toolchain() -> dict[str, str]:
-    versions = {}
-    for name in TOOL_DISTRIBUTIONS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 TFLITE_BACKEND = Backend(

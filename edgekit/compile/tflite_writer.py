@@ -124,16 +124,10 @@ class TfliteGraph:
         tensors = [_tensor(builder, tflite, vector, t) for t in self.tensors]
         operators = [_operator(builder, tflite, vector, o) for o in self.operators]
 
-        tflite.SubGraphStartTensorsVector(builder, len(tensors))
-        for offset in reversed(tensors):
-            builder.PrependUOffsetTRelative(offset)
-        tensor_vector = builder.EndVector()
+        tensor_vector = _tables(builder, tensors)
         input_vector = vector(self.inputs)
         output_vector = vector(self.outputs)
-        tflite.SubGraphStartOperatorsVector(builder, len(operators))
-        for offset in reversed(operators):
-            builder.PrependUOffsetTRelative(offset)
-        operator_vector = builder.EndVector()
+        operator_vector = _tables(builder, operators)
         name = builder.CreateString("main")
         tflite.SubGraphStart(builder)
         tflite.SubGraphAddTensors(builder, tensor_vector)
@@ -151,17 +145,9 @@ class TfliteGraph:
             tflite.OperatorCodeAddBuiltinCode(builder, code)
             tflite.OperatorCodeAddVersion(builder, version)
             codes.append(tflite.OperatorCodeEnd(builder))
-        tflite.ModelStartOperatorCodesVector(builder, len(codes))
-        for offset in reversed(codes):
-            builder.PrependUOffsetTRelative(offset)
-        code_vector = builder.EndVector()
-        tflite.ModelStartSubgraphsVector(builder, 1)
-        builder.PrependUOffsetTRelative(subgraph)
-        subgraph_vector = builder.EndVector()
-        tflite.ModelStartBuffersVector(builder, len(buffers))
-        for offset in reversed(buffers):
-            builder.PrependUOffsetTRelative(offset)
-        buffer_vector = builder.EndVector()
+        code_vector = _tables(builder, codes)
+        subgraph_vector = _tables(builder, [subgraph])
+        buffer_vector = _tables(builder, buffers)
         text = builder.CreateString(description)
         tflite.ModelStart(builder)
         tflite.ModelAddVersion(builder, SCHEMA_VERSION)
@@ -171,6 +157,14 @@ class TfliteGraph:
         tflite.ModelAddBuffers(builder, buffer_vector)
         builder.Finish(tflite.ModelEnd(builder), file_identifier=b"TFL3")
         return bytes(builder.Output())
+
+
+def _tables(builder: Any, offsets: list[int]) -> int:
+    """A vector of tables (tensors, operators, buffers, ...), in order."""
+    builder.StartVector(4, len(offsets), 4)
+    for offset in reversed(offsets):
+        builder.PrependUOffsetTRelative(offset)
+    return builder.EndVector()
 
 
 class _SharedVectors:
