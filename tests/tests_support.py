@@ -28,3 +28,31 @@ def assert_one_line_error(result, code: int, *fragments: str) -> None:
     assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+# The data every compile target is tested on: (data, label, task) per case.
+COMPILE_DATASETS = {
+    "binary": ("bundled:breast-cancer", None, None),
+    "multiclass": ("bundled:wine", None, None),
+    "regression": ("synthetic:sensors?rows=1500&missing=0", "temperature_c", "regression"),
+    "missing": ("synthetic:sensors?rows=2000&missing=0.05", None, None),
+}
+DENSE_FAMILIES = {"logistic", "linear", "mlp"}
+
+
+def bundle_cache(root):
+    """get(dataset, family) -> bundle path, trained once under ``root`` on COMPILE_DATASETS."""
+    from edgekit import train_bundle
+
+    cache = {}
+
+    def get(dataset: str, family: str):
+        if (dataset, family) not in cache:
+            data, label, task = COMPILE_DATASETS[dataset]
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("EDGEKIT_HOME", str(root / "home"))
+                bundle = train_bundle(data, root / f"{dataset}-{family}", family=family, label=label, task=task)
+            cache[(dataset, family)] = bundle.path
+        return cache[(dataset, family)]
+
+    return get

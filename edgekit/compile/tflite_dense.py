@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dense import DenseLayer, DenseModel, activate
+from .int_scale import symmetric, symmetric_rows
 from .tflite_writer import Quantization, TfliteGraph
 
 INPUT, OUTPUT = "features", "outputs"
@@ -117,7 +118,7 @@ def _int8_layers(
         fused = _FUSED.get(layer.activation, 0)
         after = activate(pre, layer.activation)
         out_quant = _activation_quantization(after if fused else pre)
-        weight_q, weight_scales = _symmetric_int8(layer.weights.T, per_channel)
+        weight_q, weight_scales = _int8_weights(layer.weights.T, per_channel)
         bias_scales = quant.scale[0] * weight_scales
         bias_q = np.clip(np.rint(layer.bias / bias_scales), -(2**31) + 1, 2**31 - 1).astype(np.int32)
         w = graph.constant(f"dense{index}/weights", weight_q, Quantization.of(weight_scales, 0, axis=0))
@@ -166,9 +167,11 @@ def _activation_quantization(values: np.ndarray) -> Quantization:
     return Quantization.of(scale, zero_point)
 
 
-def _symmetric_int8(weights: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+def _int8_weights(weights: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
     """int8 weights [outputs, inputs] with one symmetric scale per output channel, or one in all."""
-    largest = np.max(np.abs(weights), axis=1) if per_channel else np.max(np.abs(weights), keepdims=True).reshape(1)
-    scales = np.where(largest > 0, largest / 127.0, 1.0)
-    q = np.clip(np.rint(weights / scales[:, None]), -127, 127).astype(np.int8)
-    return q, scales.astype(np.float32)
+    if per_channel:
+        q, scales = symmetric_rows(weights, "int8")
+    else:
+        q, scale = symmetric(weights, "int8")
+        scales = np.array([scale])
+    return q.astype(np.int8), scales.astype(np.float32)

@@ -91,10 +91,11 @@ def _scores(graph: TfliteGraph, tables: TreeTables, node: int) -> int:
     width = 2 if sigmoid else outputs
     base = tables.base_scores * (tables.sigmoid_alpha if sigmoid else 1.0)
     base = np.concatenate([[0.0], base]) if sigmoid else base
+    # Leaf values indexed by node (a leaf's child field is its offset into leaf_values).
+    leaf = tables.feature == LEAF
+    values = np.zeros((tables.num_nodes, tables.leaf_width), np.float32)
+    values[leaf] = tables.leaf_values.reshape(-1, tables.leaf_width)[tables.child[leaf] // tables.leaf_width]
     if tables.leaf_width > 1:  # vector leaves (scikit-learn classifiers): [n, trees, classes] summed over trees
-        values = np.zeros((tables.num_nodes, tables.leaf_width), np.float32)
-        leaf = tables.feature == LEAF
-        values[leaf] = tables.leaf_values.reshape(-1, tables.leaf_width)[tables.child[leaf] // tables.leaf_width]
         gathered = graph.tensor("leaf/values", (-1, trees, outputs), "float32")
         graph.op("GATHER", 1, [graph.constant("node/leaf_values", values * share.astype(np.float32)), node], [gathered],
                  ("GatherOptions", {"Axis": 0}))
@@ -103,11 +104,8 @@ def _scores(graph: TfliteGraph, tables: TreeTables, node: int) -> int:
         scores = graph.tensor("scores", (-1, outputs), "float32")
         graph.op("ADD", 1, [summed, graph.constant("base_scores", base.astype(np.float32))], [scores], ("AddOptions", {}))
     else:
-        values = np.zeros(tables.num_nodes, np.float32)
-        leaf = tables.feature == LEAF
-        values[leaf] = tables.leaf_values[tables.child[leaf]]
         gathered = graph.tensor("leaf/values", (-1, trees), "float32")
-        graph.op("GATHER", 1, [graph.constant("node/leaf_value", values), node], [gathered], ("GatherOptions", {"Axis": 0}))
+        graph.op("GATHER", 1, [graph.constant("node/leaf_value", values[:, 0]), node], [gathered], ("GatherOptions", {"Axis": 0}))
         # Which output each tree adds to (and with what weight): [width, trees] for FULLY_CONNECTED.
         routing = np.zeros((width, trees), np.float32)
         column = tables.tree_output + (1 if sigmoid else 0)

@@ -1,25 +1,19 @@
 """Every family compiles to ONNX at every precision that applies, and passes its parity tolerance
 in the real ONNX Runtime: binary, multi-class, regression, and data with missing values."""
 
-from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 from edgekit_runtime import load
+from tests_support import COMPILE_DATASETS, DENSE_FAMILIES, bundle_cache
 
 from edgekit import train_bundle
 from edgekit.compile import compile_bundle
 from edgekit.train.families import family_names, get_family
 
-DATASETS = {
-    "binary": ("bundled:breast-cancer", None, None),
-    "multiclass": ("bundled:wine", None, None),
-    "regression": ("synthetic:sensors?rows=1500&missing=0", "temperature_c", "regression"),
-    "missing": ("synthetic:sensors?rows=2000&missing=0.05", None, None),
-}
-DENSE = {"logistic", "linear", "mlp"}
+DATASETS, DENSE = COMPILE_DATASETS, DENSE_FAMILIES
 
 
 def _cases():
@@ -34,19 +28,7 @@ def _cases():
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
-    root = tmp_path_factory.mktemp("onnx-bundles")
-    cache: dict[tuple[str, str], Path] = {}
-
-    def get(dataset: str, family: str) -> Path:
-        if (dataset, family) not in cache:
-            data, label, task = DATASETS[dataset]
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setenv("EDGEKIT_HOME", str(root / "home"))
-                bundle = train_bundle(data, root / f"{dataset}-{family}", family=family, label=label, task=task)
-            cache[(dataset, family)] = bundle.path
-        return cache[(dataset, family)]
-
-    return get
+    return bundle_cache(tmp_path_factory.mktemp("onnx-bundles"))
 
 
 @pytest.mark.parametrize("dataset, family, target", list(_cases()))
