@@ -1,7 +1,8 @@
 """TFLite artifacts in LiteRT vs. the same models in ONNX Runtime and as C, side by side in one run.
 
-  mlp-digits  scikit-learn MLP on bundled:digits: tflite (fp32) and tflite-int8 vs. onnx and
-              onnx-int8: file size, test accuracy, single-row and batch latency
+  mlp-digits  scikit-learn MLP on bundled:digits: tflite (fp32) and tflite-int8 (float I/O, int8
+              I/O, int8 I/O with per-layer scales) vs. onnx and onnx-int8: file size, test
+              accuracy, single-row and batch latency (int8 I/O: including the encoding in numpy)
   xgb-100x6   XGBoost, 100 trees, depth 6, on bench_c's 30-feature table: tflite (the gather walk
               in stock LiteRT) vs. onnx (ONNX Runtime's TreeEnsemble) vs. the C table layout
 
@@ -28,7 +29,8 @@ from timing import timings
 BATCH_ROWS = 10_000
 TARGETS = {
     "mlp-digits": {"onnx": ("onnx", {}), "onnx-int8": ("onnx-int8", {}), "tflite": ("tflite", {}),
-                   "tflite-int8": ("tflite-int8", {})},
+                   "tflite-int8": ("tflite-int8", {}), "tflite-int8 io=int8": ("tflite-int8", {"io": "int8"}),
+                   "tflite-int8 io=int8 per-layer": ("tflite-int8", {"io": "int8", "per-channel": "false"})},
     "xgb-100x6": {"onnx": ("onnx", {}), "c-table": ("c", {"layout": "table"}), "tflite": ("tflite", {})},
 }
 
@@ -44,7 +46,7 @@ def measure(name: str, bundle, work: Path, single: int, batches: int) -> dict:
     classes = np.asarray(bundle.info.classes)
     result = {"model": name, "family": bundle.info.family, "artifacts": {}}
     for label, (target, options) in TARGETS[name].items():
-        artifact = compile_bundle(bundle.path, target, work / f"{name}-{label}", options=options)
+        artifact = compile_bundle(bundle.path, target, work / f"{name}-{label}".replace(" ", "-"), options=options)
         predict = load(artifact.path, threads=1).predict
         got = predict(rows)
         one = rows[:1].copy()
@@ -65,6 +67,9 @@ def markdown(results: list[dict], machine: dict) -> str:
         "",
         (f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}, ai-edge-litert "
          f"{machine['litert']}. One thread everywhere; batch = {BATCH_ROWS} rows; medians (single row: of groups of 20 calls)."),
+        "",
+        ("`io=int8` times include edgekit_runtime encoding float rows to int8 and decoding the result in numpy "
+         "(~6 µs of per-call overhead for one row); an app feeding int8 itself does not pay it."),
         "",
     ]
     for result in results:

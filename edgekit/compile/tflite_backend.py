@@ -7,6 +7,7 @@ interpreter through the same loader a device uses.
 
 from __future__ import annotations
 
+from edgekit_runtime.int8_io import Int8Io
 from edgekit_runtime.tflite_predictor import TflitePredictor
 
 from ..errors import BadInput
@@ -48,7 +49,11 @@ def compile_tflite(request: CompileRequest) -> CompiledModel:
             raise BadInput(str(exc), f"train shallower trees (at most {MAX_DEPTH} levels) or use --target c") from exc
     else:
         per_channel = request.options.get("per-channel", "true") == "true"
-        built = dense_graph(dense_from_pipeline(bundle.model, features), bundle.reference()["X"], request.precision == "int8", per_channel)
+        int8_io = request.options.get("io", "float32") == "int8"
+        if int8_io and request.precision != "int8":
+            raise BadInput("--option io=int8 needs an int8 model", "use --target tflite-int8 --option io=int8")
+        model = dense_from_pipeline(bundle.model, features)
+        built = dense_graph(model, bundle.reference()["X"], request.precision == "int8", per_channel, int8_io)
     graph = built.graph
     output = output_name(info.task)
     graph.tensors[graph.outputs[0]].name = output
@@ -62,12 +67,17 @@ def compile_tflite(request: CompileRequest) -> CompiledModel:
         raise AssertionError(f"no runtime version known for {unknown}")
     runtime_needed = max((RUNTIME_FOR_OP[(e["op"], e["version"])] for e in operators), key=_version_key)
     probabilities = info.task == "classification"
+    io = built.int8_io or {"input": {}, "output": {}}
+    dtype = "int8" if built.int8_io else "float32"
+    inputs = [{"name": INPUT, "dtype": dtype, "shape": [None, features], **io["input"]}]
+    outputs = [{"name": output, "dtype": dtype, "shape": [None, built.outputs if probabilities else 1], **io["output"]}]
+    codec = Int8Io.from_descriptor(inputs[0], outputs[0]) if built.int8_io else None  # read back as a device would
     return CompiledModel(
         model_file=MODEL_FILE,
         files=[MODEL_FILE],
         runtime={"name": "litert", "format": "tflite"},
-        inputs=[{"name": INPUT, "dtype": "float32", "shape": [None, features]}],
-        outputs=[{"name": output, "dtype": "float32", "shape": [None, built.outputs if probabilities else 1]}],
+        inputs=inputs,
+        outputs=outputs,
         requirements={
             "runtime": "litert",
             "min_version": runtime_needed,
@@ -77,7 +87,7 @@ def compile_tflite(request: CompileRequest) -> CompiledModel:
         },
         options=built.how,
         toolchain=tool_versions(TOOL_DISTRIBUTIONS),
-        predictor=TflitePredictor(path, features, probabilities).predict,
+        predictor=TflitePredictor(path, features, probabilities, io=codec).predict,
         resources={"arena_bytes_per_row_upper_bound": graph.arena_estimate()},
     )
 
@@ -89,6 +99,8 @@ TFLITE_BACKEND = Backend(
     options={
         "per-channel": Option("int8 weight scales per output channel (true) or one per layer (false, for runtimes "
                               "without per-channel FULLY_CONNECTED such as older TFLite Micro)", ("true", "false"), "true"),
+        "io": Option("int8 models: float32 input and output converted inside the model (float32), or int8 input and "
+                     "output that the device encodes and decodes as artifact.json says (int8)", ("float32", "int8"), "float32"),
     },
     compile=compile_tflite,
     refusals={

@@ -7,7 +7,9 @@ int8: the scaler is not folded (a feature with a tiny standard deviation would g
 and wreck its channel's int8 scale, and uncentred inputs waste the int8 range): the float input
 is filled, standardised and quantized once, every layer runs in int8 with int8 weights scaled per
 output channel and int32 biases, and the result is dequantized. Activation ranges come from
-running the reference rows through the float model (calibration).
+running the reference rows through the float model (calibration). With int8 I/O the float ends
+are left out: the model takes standardised, quantized int8 features and returns int8 results,
+and ``DenseGraph.int8_io`` says how to convert both (the device, or edgekit_runtime.int8_io, does).
 
 Both emit a binary classifier as a two-logit softmax ([0, z] -> [1 - sigmoid(z), sigmoid(z)]), so
 every classifier ends in one SOFTMAX.
@@ -34,17 +36,20 @@ class DenseGraph:
     graph: TfliteGraph
     outputs: int
     how: dict[str, object]
+    int8_io: dict[str, dict[str, object]] | None = None  # input encoding and output quantization
 
 
-def dense_graph(model: DenseModel, calibration: np.ndarray, int8: bool, per_channel: bool = True) -> DenseGraph:
+def dense_graph(
+    model: DenseModel, calibration: np.ndarray, int8: bool, per_channel: bool = True, int8_io: bool = False
+) -> DenseGraph:
     layers = _with_two_logit_output(model)
     graph = TfliteGraph()
-    x = graph.input(INPUT, (-1, model.n_features), "float32")
-    if int8:
-        how = _int8_layers(graph, x, model, layers, calibration, per_channel)
-    else:
-        how = _float_layers(graph, x, model, layers)
-    return DenseGraph(graph, layers[-1].weights.shape[1], how)
+    width = layers[-1].weights.shape[1]
+    if not int8:
+        x = graph.input(INPUT, (-1, model.n_features), "float32")
+        return DenseGraph(graph, width, _float_layers(graph, x, model, layers))
+    how, io = _int8_layers(graph, model, layers, calibration, per_channel, int8_io)
+    return DenseGraph(graph, width, how, io)
 
 
 def _with_two_logit_output(model: DenseModel) -> list[DenseLayer]:
@@ -92,25 +97,18 @@ def _float_layers(graph: TfliteGraph, x: int, model: DenseModel, layers: list[De
 
 
 def _int8_layers(
-    graph: TfliteGraph, x: int, model: DenseModel, layers: list[DenseLayer], calibration: np.ndarray, per_channel: bool
-) -> dict[str, object]:
-    features = model.n_features
-    missing = _missing(graph, x, features)
-    centred = graph.tensor("centred", (-1, features), "float32")
-    graph.op("SUB", 1, [x, graph.constant("mean", model.mean.astype(np.float32))], [centred], ("SubOptions", {}))
-    scaled = graph.tensor("scaled", (-1, features), "float32")
-    graph.op("MUL", 1, [centred, graph.constant("inverse_scale", model.inverse_scale.astype(np.float32))], [scaled], ("MulOptions", {}))
-    # Mean imputation fills with exactly 0 in standardised units: one scalar instead of a vector.
-    fill = model.fill.astype(np.float32) if np.any(model.fill) else np.zeros((), np.float32)
-    filled = graph.tensor("standardised", (-1, features), "float32")
-    graph.op("SELECT_V2", 1, [missing, graph.constant("fill", fill), scaled], [filled])
-
+    graph: TfliteGraph, model: DenseModel, layers: list[DenseLayer], calibration: np.ndarray, per_channel: bool, int8_io: bool
+) -> tuple[dict[str, object], dict[str, dict[str, object]] | None]:
     # Calibration: the float activations of every layer on the reference rows.
     standard = (np.asarray(calibration, dtype=np.float64) - model.mean) * model.inverse_scale
     standard = np.where(np.isnan(standard), model.fill, standard)
     quant = _activation_quantization(standard)
-    q = graph.tensor("standardised/int8", (-1, features), "int8", quant)
-    graph.op("QUANTIZE", 2, [filled], [q])
+    if int8_io:
+        q = graph.input(INPUT, (-1, model.n_features), "int8", quant)
+    else:
+        q = graph.tensor("standardised/int8", (-1, model.n_features), "int8", quant)
+        graph.op("QUANTIZE", 2, [_standardised(graph, model)], [q])
+    input_quant = quant
     activations = standard
     for index, layer in enumerate(layers):
         width = layer.weights.shape[1]
@@ -135,28 +133,60 @@ def _int8_layers(
             graph.op(op, 2, [q], [activated])
             q, quant = activated, fixed
         activations = after
-    _output(graph, q, model, layers[-1].weights.shape[1], quant)
-    return {
-        "scaler": "float32 standardisation in front of one QUANTIZE",
+    output_quant = _output(graph, q, model, layers[-1].weights.shape[1], quant, dequantize=not int8_io)
+    how = {
+        "scaler": "in the device's encoding of the int8 input" if int8_io else "float32 standardisation in front of one QUANTIZE",
         "weights": f"int8, one scale per {'output channel' if per_channel else 'layer'}; int32 biases",
         "activations": "int8, ranges calibrated on the bundle's reference rows",
         "calibration_rows": len(calibration),
+        "io": "int8" if int8_io else "float32",
     }
+    if not int8_io:
+        return how, None
+    encoding = {
+        "formula": "q = clip(round_half_away((where(isnan(x), fill, (x - mean) * inverse_scale)) / scale) + zero_point, -128, 127)",
+        "mean": model.mean.astype(np.float32).tolist(),
+        "inverse_scale": model.inverse_scale.astype(np.float32).tolist(),
+        "fill": np.broadcast_to(model.fill, model.mean.shape).astype(np.float32).tolist(),
+    }
+    return how, {"input": {"quantization": input_quant.describe(), "encoding": encoding},
+                 "output": {"quantization": output_quant.describe()}}
 
 
-def _output(graph: TfliteGraph, values: int, model: DenseModel, width: int, quant: Quantization | None) -> None:
+def _standardised(graph: TfliteGraph, model: DenseModel) -> int:
+    """float32 features -> standardised float32 with missing values filled, inside the model."""
+    features = model.n_features
+    x = graph.input(INPUT, (-1, features), "float32")
+    missing = _missing(graph, x, features)
+    centred = graph.tensor("centred", (-1, features), "float32")
+    graph.op("SUB", 1, [x, graph.constant("mean", model.mean.astype(np.float32))], [centred], ("SubOptions", {}))
+    scaled = graph.tensor("scaled", (-1, features), "float32")
+    graph.op("MUL", 1, [centred, graph.constant("inverse_scale", model.inverse_scale.astype(np.float32))], [scaled], ("MulOptions", {}))
+    # Mean imputation fills with exactly 0 in standardised units: one scalar instead of a vector.
+    fill = model.fill.astype(np.float32) if np.any(model.fill) else np.zeros((), np.float32)
+    filled = graph.tensor("standardised", (-1, features), "float32")
+    graph.op("SELECT_V2", 1, [missing, graph.constant("fill", fill), scaled], [filled])
+    return filled
+
+
+def _output(
+    graph: TfliteGraph, values: int, model: DenseModel, width: int, quant: Quantization | None, dequantize: bool = True
+) -> Quantization | None:
+    """The output function (SOFTMAX for classifiers), then float32 unless the output stays int8;
+    returns the int8 output's quantization."""
     if model.output in {"binary", "softmax"}:
         dtype = "float32" if quant is None else "int8"
         probabilities = graph.tensor("probabilities" if quant is None else "probabilities/int8", (-1, width), dtype,
                                      None if quant is None else _SOFTMAX_INT8)
         graph.op("SOFTMAX", 1 if quant is None else 2, [values], [probabilities], ("SoftmaxOptions", {"Beta": 1.0}))
-        values = probabilities
-    if quant is not None:
+        values, quant = probabilities, None if quant is None else _SOFTMAX_INT8
+    if quant is not None and dequantize:
         dequantized = graph.tensor(OUTPUT, (-1, width), "float32")
         graph.op("DEQUANTIZE", 2, [values], [dequantized])
         values = dequantized
     graph.tensors[values].name = OUTPUT
     graph.outputs.append(values)
+    return quant
 
 
 def _activation_quantization(values: np.ndarray) -> Quantization:

@@ -37,6 +37,12 @@ class Quantization:
         zeros = np.broadcast_to(np.atleast_1d(np.asarray(zero_point, dtype=np.int64)), scales.shape).copy()
         return Quantization(scales, zeros, axis)
 
+    def describe(self) -> dict[str, float | int]:
+        """A per-tensor quantization as artifact.json records it."""
+        if self.scale.size != 1:
+            raise ValueError("only a per-tensor quantization has one scale to describe")
+        return {"scale": float(self.scale[0]), "zero_point": int(self.zero_point[0])}
+
 
 @dataclass
 class _Tensor:

@@ -9,6 +9,7 @@ import pytest
 import tflite
 from edgekit_runtime import load
 from edgekit_runtime.errors import InvalidInput
+from edgekit_runtime.int8_io import Int8Io
 from edgekit_runtime.tflite_predictor import TflitePredictor
 from tests_support import COMPILE_DATASETS, DENSE_FAMILIES, assert_one_line_error, bundle_cache
 
@@ -85,6 +86,38 @@ def test_int8_digits_mlp_keeps_accuracy_in_a_smaller_file(tmp_path):
     assert {"op": "FULLY_CONNECTED", "version": 12} in int8.info.requirements["operators"]
     per_layer = compile_bundle(bundle.path, "tflite-int8", tmp_path / "per-layer", options={"per-channel": "false"})
     assert {"op": "FULLY_CONNECTED", "version": 4} in per_layer.info.requirements["operators"]
+
+
+@pytest.mark.parametrize("dataset, family", [("binary", "logistic"), ("multiclass", "mlp"), ("regression", "linear"), ("missing", "mlp")])
+def test_int8_io_runs_the_same_integers_without_float_ends(bundles, dataset, family, tmp_path):
+    """io=int8 drops the in-model standardise/QUANTIZE/DEQUANTIZE; the runtime's encoding from
+    artifact.json must feed the int8 layers exactly what the float-ended model computes itself."""
+    bundle_path = bundles(dataset, family)
+    inside = compile_bundle(bundle_path, "tflite-int8", tmp_path / "inside")
+    outside = compile_bundle(bundle_path, "tflite-int8", tmp_path / "outside", options={"io": "int8"})
+    assert outside.info.parity["passed"], outside.info.parity["failures"]
+    ops = {entry["op"] for entry in outside.info.requirements["operators"]}
+    assert ops.isdisjoint({"QUANTIZE", "DEQUANTIZE", "SUB", "MUL", "SELECT_V2", "NOT_EQUAL"})
+    assert outside.info.requirements["dtypes"] == ["int32", "int8"]
+    assert outside.info.inputs[0]["dtype"] == "int8" and outside.info.outputs[0]["dtype"] == "int8"
+    assert outside.info.resources["model_bytes"] < inside.info.resources["model_bytes"]
+    interpreter = tflite.Model.GetRootAsModel(outside.model_path.read_bytes(), 0).Subgraphs(0)
+    assert interpreter.Tensors(interpreter.Inputs(0)).Type() == tflite.TensorType.INT8
+    rows = _certified(inside)["X"]
+    if dataset == "missing":
+        assert np.isnan(rows).any()
+    np.testing.assert_array_equal(load(outside.path).predict(rows), load(inside.path).predict(rows))
+
+
+def test_int8_io_needs_an_int8_target_and_a_usable_encoding(cli, bundles, tmp_path):
+    bundle_path = bundles("binary", "logistic")
+    result = cli("compile", str(bundle_path), "--target", "tflite", "--option", "io=int8", "--out", str(tmp_path / "a"))
+    assert_one_line_error(result, 2, "io=int8 needs an int8 model")
+    assert not (tmp_path / "a").exists()
+    artifact = compile_bundle(bundle_path, "tflite-int8", tmp_path / "b", options={"io": "int8"})
+    inputs = dict(artifact.info.inputs[0], encoding={"mean": [0.0]})  # one value for 30 features
+    with pytest.raises(InvalidInput, match="without a usable encoding"):
+        Int8Io.from_descriptor(inputs, artifact.info.outputs[0])
 
 
 def test_predictor_is_safe_to_share_between_threads(bundles, tmp_path):

@@ -34,9 +34,11 @@ def load(directory: str | Path, threads: int = 1) -> Predictor:
             raise InvalidInput(f"{directory} is built for {triple}; this machine is {host_triple()}", "compile with --triple for this machine")
         return CPredictor(Path(directory) / descriptor["runtime"]["library"], descriptor["bundle"]["content_hash"])
     if runtime == "litert":
+        from .int8_io import Int8Io
         from .tflite_predictor import TflitePredictor
 
-        features = int(descriptor["inputs"][0]["shape"][1])
-        probabilities = descriptor["outputs"][0]["name"] == "probabilities"
-        return TflitePredictor(Path(directory) / descriptor["model_file"], features, probabilities, threads)
+        inputs, outputs = descriptor["inputs"][0], descriptor["outputs"][0]
+        io = Int8Io.from_descriptor(inputs, outputs) if inputs.get("dtype") == "int8" else None
+        probabilities = outputs["name"] == "probabilities"
+        return TflitePredictor(Path(directory) / descriptor["model_file"], int(inputs["shape"][1]), probabilities, threads, io)
     raise InvalidInput(f"{directory}: no loader for runtime {runtime!r}", "upgrade edgekit-runtime")

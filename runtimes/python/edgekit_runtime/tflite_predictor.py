@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidInput, MissingRuntime
+from .int8_io import Int8Io
 from .native_stderr import filtered_native_stderr
 from .rows import as_rows
 
@@ -43,9 +44,12 @@ def check_tflite_bytes(content: bytes, source: str) -> None:
 
 class TflitePredictor:
     """One interpreter per thread (a LiteRT interpreter is not thread-safe). ``predict`` returns
-    probabilities [n, classes] or values [n]."""
+    probabilities [n, classes] or values [n]. A model with int8 inputs and outputs gets ``io``,
+    which converts float rows in and int8 results out."""
 
-    def __init__(self, model_path: str | Path, features: int, probabilities: bool, threads: int = 1) -> None:
+    def __init__(
+        self, model_path: str | Path, features: int, probabilities: bool, threads: int = 1, io: Int8Io | None = None
+    ) -> None:
         self._content = Path(model_path).read_bytes()
         check_tflite_bytes(self._content, str(model_path))
         self._interpreter_type = _interpreter_class()
@@ -53,6 +57,7 @@ class TflitePredictor:
         self._local = threading.local()
         self.features = features
         self._probabilities = probabilities
+        self._io = io
         interpreter = self._session()[0]  # fail now, not on the first prediction
         self.outputs = int(interpreter.get_output_details()[0]["shape"][-1]) if probabilities else 1
 
@@ -73,6 +78,8 @@ class TflitePredictor:
 
     def predict(self, rows: Any) -> np.ndarray:
         array = as_rows(rows, self.features)
+        if self._io is not None:
+            array = self._io.encode(array)
         if array.shape[0] == 0:
             return np.empty((0, self.outputs) if self._probabilities else (0,), np.float32)
         interpreter, source, target, sized = self._session()
@@ -83,4 +90,6 @@ class TflitePredictor:
         interpreter.set_tensor(source, array)
         interpreter.invoke()
         result = interpreter.get_tensor(target)
+        if self._io is not None:
+            result = self._io.decode(result)
         return result.copy() if self._probabilities else result.reshape(-1).copy()
