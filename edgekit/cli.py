@@ -64,6 +64,8 @@ bundle_app = typer.Typer(help="Inspect and verify model bundles.", no_args_is_he
 app.add_typer(bundle_app, name="bundle")
 artifact_app = typer.Typer(help="Inspect and verify compiled artifacts.", no_args_is_help=True)
 app.add_typer(artifact_app, name="artifact")
+devices_app = typer.Typer(help="List and show the device profiles in device_configs/.", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
@@ -177,19 +179,25 @@ def _parse_pairs(pairs: list[str], flag: str, example: str) -> dict[str, str]:
 @app.command("compile")
 def compile_command(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory (output of edgekit train).")],
-    target: Annotated[str, typer.Option("--target", help="onnx, onnx-fp16, onnx-int8, c, tflite or tflite-int8.")],
+    target: Annotated[str, typer.Option("--target", help="onnx, onnx-fp16, onnx-int8, c, tflite, tflite-int8, or auto (with --device).")],
     out: Annotated[Path, typer.Option("--out", help="Artifact directory (new, empty, or an artifact of this bundle).")],
     device: Annotated[str | None, typer.Option("--device", help="Device profile id: its runtime decides the opset or C triple.")] = None,
     triple: Annotated[str | None, typer.Option("--triple", help="C target: the toolchain triple (default: this machine).")] = None,
     layout: Annotated[str | None, typer.Option("--layout", help="C target, trees: table (default) or ifelse (TL2cgen).")] = None,
     quantize: Annotated[str | None, typer.Option("--quantize", help="C target: none, thresholds, int16 or int8.")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="Backend option KEY=VALUE (repeatable).")] = None,
+    prefer: Annotated[str, typer.Option("--prefer", help="--target auto: keep the smallest (size) or fastest (speed) build that fits.")] = "size",
     as_json: JsonFlag = False,
 ) -> None:
     """Compile a bundle for a target and prove parity with the original model."""
     from .compile import compile_bundle
     from .devices import load_profile
 
+    if target == "auto":
+        if device is None or triple or layout or quantize or option:
+            raise BadInput("--target auto needs --device and chooses the build itself", "drop --triple/--layout/--quantize/--option, add --device ID")
+        _fit(bundle, load_profile(device), out, prefer, as_json)
+        return
     options = _parse_pairs(option or [], "--option", "e.g. --option int8=dynamic")
     for key, value in (("triple", triple), ("layout", layout), ("quantize", quantize)):
         if value is not None:
@@ -200,6 +208,16 @@ def compile_command(
     with reporting.spinner(stderr, f"compiling {bundle} for {target}"):
         artifact = compile_bundle(bundle, target, out, options=options, device=profile)
     _report(as_json, reporting.artifact_summary(artifact), lambda: reporting.print_artifact(stdout, artifact))
+
+
+def _fit(bundle: Path, profile: Any, out: Path, prefer: str, as_json: bool) -> None:
+    from .devices.autofit import fit_to_device
+    from .devices.console import print_fit
+
+    with reporting.spinner(stderr, f"fitting {bundle} to {profile.id}: compiling and checking every build it can run"):
+        result = fit_to_device(bundle, profile, out, prefer)
+    _report(as_json, {**result.as_dict(), "artifact": reporting.artifact_summary(result.chosen)},
+            lambda: print_fit(stdout, result))
 
 
 @artifact_app.command("show")
@@ -228,6 +246,54 @@ def artifact_verify(
         f"ok: {path} — {result['files']} files match their hashes; {result['rows']} reference rows "
         f"reproduce their certified outputs (max abs diff {result['max_abs_diff']:.3g}, allowed {result['allowed']:.3g})"
     ))
+
+
+@devices_app.command("list")
+def devices_list(as_json: JsonFlag = False) -> None:
+    """A table of every device profile and its key figures."""
+    from .devices import all_profiles
+    from .devices.console import print_profiles, profile_summary
+
+    profiles = all_profiles()
+    _report(as_json, [profile_summary(profile) for profile in profiles], lambda: print_profiles(stdout, profiles))
+
+
+@devices_app.command("show")
+def devices_show(
+    device_id: Annotated[str, typer.Argument(metavar="ID", help="Device id (edgekit devices list).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Everything one profile says, with its sources."""
+    from .devices import load_profile
+    from .devices.console import print_profile, profile_summary
+
+    profile = load_profile(device_id)
+    _report(as_json, profile_summary(profile), lambda: print_profile(stdout, profile))
+
+
+@app.command("check")
+def check_command(
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory.")],
+    device: Annotated[list[str] | None, typer.Option("--device", help="Device id (repeatable).")] = None,
+    all_devices: Annotated[bool, typer.Option("--all", help="Check every profile and print a matrix.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Will ARTIFACT run on these devices? One verdict per device; exit 1 if any fails."""
+    from .artifact import Artifact
+    from .devices import all_profiles, load_profile
+    from .devices.check import check_descriptor
+    from .devices.console import print_matrix, print_reports
+
+    if bool(device) == all_devices:
+        raise BadInput("name devices with --device ID (repeatable) or check them all with --all", "see edgekit devices list")
+    profiles = all_profiles() if all_devices else [load_profile(device_id) for device_id in dict.fromkeys(device or [])]
+    loaded = Artifact.load(artifact)
+    reports = check_descriptor(loaded.info.model_dump(), profiles)
+    show = print_matrix if all_devices else print_reports
+    _report(as_json, {"artifact": str(artifact), "devices": [report.as_dict() for report in reports]},
+            lambda: show(stdout, str(artifact), reports))
+    if any(report.verdict == "fail" for report in reports):
+        raise typer.Exit(1)
 
 
 @app.command()

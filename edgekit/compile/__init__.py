@@ -21,6 +21,7 @@ from .backends import register_builtin_backends
 from .parity import certificate, edge_rows, parity_scale
 from .registry import CompileRequest, backend_for, target_names
 from .thresholds import split_thresholds
+from .work import work_per_row
 
 if TYPE_CHECKING:  # a profile is data handed in; compile does not load profiles itself
     from ..devices.profiles import DeviceProfile
@@ -102,6 +103,7 @@ def compile_bundle(
                 "model_bytes": files[compiled.model_file]["size"],
                 "files_bytes": sum(entry["size"] for entry in files.values()),
                 "measured": "file sizes on disk",
+                "work_per_row": work_per_row(bundle),
                 **compiled.resources,
             },
             "parity": parity,

@@ -8,6 +8,8 @@ first) and ``parallel_comp`` (trees split over several translation units, compil
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,9 @@ def ifelse_sources(
     units = max(1, tables.num_trees // TREES_PER_UNIT)
     if units > 1:
         params["parallel_comp"] = units
-    with filtered_native_stderr(lambda line: True):  # TL2cgen's progress log and Treelite notices
+    # TL2cgen's progress log comes through a Python print() (stdout, where --json goes) and
+    # Treelite's notices through fd 2: neither is the user's business.
+    with filtered_native_stderr(lambda line: True), contextlib.redirect_stdout(io.StringIO()):
         if annotation_rows is not None and len(annotation_rows):
             annotation = source_dir.parent / "annotation.json"
             rows = np.asarray(annotation_rows, dtype=np.float32)

@@ -1,5 +1,5 @@
 """Device profiles (``device_configs/``) and the rules that match artifacts to devices."""
 
-from .profiles import DeviceProfile, load_profile, profile_ids, read_profile
+from .profiles import DeviceProfile, all_profiles, load_profile, profile_ids, read_profile
 
-__all__ = ["DeviceProfile", "load_profile", "profile_ids", "read_profile"]
+__all__ = ["DeviceProfile", "all_profiles", "load_profile", "profile_ids", "read_profile"]

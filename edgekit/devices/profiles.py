@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import BadInput
 
@@ -23,30 +23,53 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_SIMD = Literal["neon", "fp16", "dotprod", "i8mm", "sve", "sse4.2", "avx2", "avx512", "vnni", "dsp", "mve", "pie"]
+_MICROCONTROLLER_ARCHS = {"armv6m", "armv7m", "armv7em", "armv8m", "xtensa"}
+_TRIPLE_PREFIX = {  # a C toolchain triple must start with one of these for the CPU's architecture
+    "aarch64": ("aarch64-",), "armv7": ("arm-", "armv7"), "x86_64": ("x86_64-",),
+    "armv6m": ("arm-none-eabi",), "armv7m": ("arm-none-eabi",), "armv7em": ("arm-none-eabi",),
+    "armv8m": ("arm-none-eabi",), "xtensa": ("xtensa-",),
+}
+
+
 class Cpu(_Strict):
-    arch: Literal["aarch64", "armv7", "armv6m", "armv7m", "armv7em", "x86_64", "xtensa"]
+    arch: Literal["aarch64", "armv7", "armv6m", "armv7m", "armv7em", "armv8m", "x86_64", "xtensa"]
     triple: str
     core: str
     mhz: int = Field(gt=0, le=10_000)
     cores: int = Field(ge=1, le=256)
     fpu: Literal["none", "single", "double"]
-    simd: list[str] = []
+    simd: list[_SIMD] = []
 
 
 class Memory(_Strict):
-    ram_bytes: int = Field(gt=0)
-    flash_bytes: int | None = Field(default=None, gt=0)
-    storage_bytes: int | None = Field(default=None, gt=0)
+    ram_bytes: int = Field(ge=2048)  # smaller than any device that runs a model: a unit mistake
+    flash_bytes: int | None = Field(default=None, ge=16384)
+    storage_bytes: int | None = Field(default=None, ge=1_000_000)
 
 
-class OnnxRuntimeSpec(_Strict):
-    version: str
-    opset: int = Field(ge=7, le=40)
+class _Runtime(_Strict):
+    """What a model runtime costs on the device, for the flash, RAM and latency rules."""
+
+    library_bytes: int = Field(gt=0)  # the runtime's shared library (or its share of the app)
+    ram_overhead_bytes: int = Field(gt=0)  # the runtime's own heap, before any model
+    call_overhead_us: float = Field(gt=0)  # one inference call with no model work
+
+
+class OnnxRuntimeSpec(_Runtime):
+    version: str = Field(pattern=r"^\d+\.\d+(\.\d+)?$")
+    opset: int = Field(ge=7, le=40)  # the default (ai.onnx) domain
+    ml_opset: int = Field(ge=1, le=10)  # ai.onnx.ml: the tree-ensemble and linear operators
     build: Literal["full", "minimal"]
+    # A minimal (reduced-operator) build: the domain:op pairs it was built with, and it reads only
+    # the ORT format (.ort), not .onnx files.
+    operators: list[str] | None = None
+    dtypes: list[Literal["float32", "float16", "int8", "uint8", "int32", "int64"]]
 
 
-class LiteRtSpec(_Strict):
-    version: str
+class LiteRtSpec(_Runtime):
+    package: str  # what is installed, e.g. "ai-edge-litert 1.2.0" or "com.google.ai.edge.litert:litert 1.4.0"
+    tflite_version: str = Field(pattern=r"^\d+\.\d+(\.\d+)?$")  # the TensorFlow Lite release it matches
 
 
 class CToolchainSpec(_Strict):
@@ -63,7 +86,7 @@ class Runtimes(_Strict):
 class Budgets(_Strict):
     artifact_bytes: int = Field(gt=0)
     ram_bytes: int = Field(gt=0)
-    p99_latency_ms: float = Field(gt=0)
+    p99_latency_ms: float = Field(gt=0, le=60_000)
 
 
 class Emulation(_Strict):
@@ -74,7 +97,11 @@ class Emulation(_Strict):
 
 
 class CostModel(_Strict):
-    cycles_per_instruction: float = Field(gt=0, le=20)
+    """Cycles per unit of model work on this core, for latency estimates when nothing was measured."""
+
+    cycles_per_node_visit: float = Field(gt=0, le=10_000)  # one tree node in edgekit's C table walk
+    cycles_per_mac: float = Field(gt=0, le=10_000)  # one float multiply-accumulate of a dense layer
+    soft_float_factor: float = Field(default=1.0, ge=1, le=100)  # float work emulated in software
     source: str
 
 
@@ -86,8 +113,29 @@ class DeviceProfile(_Strict):
     runtimes: Runtimes
     budgets: Budgets
     emulation: Emulation
-    cost_model: CostModel | None = None
+    cost_model: CostModel
     sources: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeviceProfile:
+        """Values each field accepts alone but no real device has together."""
+        microcontroller = self.cpu.arch in _MICROCONTROLLER_ARCHS
+        if microcontroller and self.memory.flash_bytes is None:
+            raise ValueError("memory.flash_bytes: a microcontroller needs its flash size")
+        if self.budgets.ram_bytes > self.memory.ram_bytes:
+            raise ValueError("budgets.ram_bytes: larger than memory.ram_bytes")
+        space = self.memory.flash_bytes if microcontroller else (self.memory.storage_bytes or self.memory.flash_bytes)
+        if space is not None and self.budgets.artifact_bytes > space:
+            raise ValueError("budgets.artifact_bytes: larger than the device's flash or storage")
+        c = self.runtimes.c
+        if c is not None and not c.triple.startswith(_TRIPLE_PREFIX[self.cpu.arch]):
+            raise ValueError(f"runtimes.c.triple: {c.triple} is not a {self.cpu.arch} toolchain")
+        if self.cpu.fpu == "none" and "fp16" in self.cpu.simd:
+            raise ValueError("cpu.simd: fp16 arithmetic needs an FPU")
+        ort = self.runtimes.onnxruntime
+        if ort is not None and (ort.build == "minimal") != (ort.operators is not None):
+            raise ValueError("runtimes.onnxruntime.operators: list them for a minimal build, and only then")
+        return self
 
     def c_triple(self) -> str:
         """The toolchain triple edgekit builds this device's C for (Cortex-M: the core, e.g. cortex-m4f)."""
@@ -106,6 +154,10 @@ class DeviceProfile(_Strict):
             )
         return self.runtimes.onnxruntime.opset
 
+    @property
+    def microcontroller(self) -> bool:
+        return self.cpu.arch in _MICROCONTROLLER_ARCHS
+
 
 def configs_directory() -> Path:
     """$EDGEKIT_DEVICE_CONFIGS, else the device_configs/ folder beside the edgekit package."""
@@ -115,6 +167,11 @@ def configs_directory() -> Path:
 
 def profile_ids() -> list[str]:
     return sorted(path.stem for path in configs_directory().glob("*.yaml"))
+
+
+def all_profiles() -> list[DeviceProfile]:
+    """Every profile; the first broken one is a BadInput naming its file and field."""
+    return [load_profile(device_id) for device_id in profile_ids()]
 
 
 def load_profile(device_id: str) -> DeviceProfile:
@@ -138,7 +195,11 @@ def read_profile(path: Path) -> DeviceProfile:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        raise BadInput(f"{path}: field '{field}': {first['msg']}", "fix the profile; units are in the field names") from exc
+        if not field:  # a cross-field rule: its message starts with the field it blames
+            field, _, message = first["msg"].removeprefix("Value error, ").partition(": ")
+        else:
+            message = first["msg"]
+        raise BadInput(f"{path}: field '{field}': {message}", "fix the profile; units are in the field names") from exc
     if profile.id != path.stem:
         raise BadInput(f"{path}: id '{profile.id}' does not match the file name", f"set id: {path.stem}")
     return profile

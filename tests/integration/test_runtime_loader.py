@@ -1,12 +1,10 @@
-"""The device loader: verified loading, input validation, threads; and profile validation."""
+"""The device loader: verified loading, input validation, threads."""
 
 import numpy as np
 import pytest
 from edgekit_runtime import IntegrityError, InvalidInput, load
 
 from edgekit.compile import compile_bundle
-from edgekit.devices import read_profile
-from edgekit.errors import BadInput
 
 
 @pytest.fixture(scope="module")
@@ -43,40 +41,3 @@ def test_a_tampered_artifact_does_not_load(onnx_artifact, tmp_path):
     (copy / "model.onnx").write_bytes(b"\x00" * 10)
     with pytest.raises(IntegrityError, match="model.onnx"):
         load(copy)
-
-
-def _profile(tmp_path, text):
-    path = tmp_path / "board.yaml"
-    path.write_text(text)
-    return path
-
-
-VALID = """
-id: board
-name: A board
-cpu: {arch: aarch64, triple: aarch64-linux-gnu, core: Cortex-A53, mhz: 1200, cores: 4, fpu: double}
-memory: {ram_bytes: 1073741824}
-runtimes: {onnxruntime: {version: "1.18.0", opset: 21, build: minimal}}
-budgets: {artifact_bytes: 1000000, ram_bytes: 1000000, p99_latency_ms: 5}
-emulation: {mode: qemu-user, binary: qemu-aarch64}
-sources: ["datasheet"]
-"""
-
-
-def test_a_valid_profile_loads(tmp_path):
-    assert read_profile(_profile(tmp_path, VALID)).onnx_opset() == 21
-
-
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        (("ram_bytes: 1073741824", "ram_bytes: 1073741824, ram_mb: 1024"), "field 'memory.ram_mb'"),
-        (("mhz: 1200", "mhz: 1.2GHz"), "field 'cpu.mhz'"),
-        (("cores: 4", "cores: 0"), "field 'cpu.cores'"),
-        (("sources: [\"datasheet\"]", ""), "field 'sources'"),
-        (("id: board", "id: other"), "does not match the file name"),
-    ],
-)
-def test_bad_profiles_name_the_file_and_field(tmp_path, change, message):
-    with pytest.raises(BadInput, match=message):
-        read_profile(_profile(tmp_path, VALID.replace(*change)))
