@@ -9,25 +9,30 @@ from rich.console import Console
 
 from . import reporting
 from .compile import compile_bundle
+from .devices import all_profiles, load_profile
+from .devices.autofit import fit_to_device
+from .devices.check import check_descriptor
+from .devices.console import print_artifact_matrix, print_fit
 from .errors import MissingTool
 from .training import train_bundle
 
-# (step name, data, family, builds): what the quickstart trains and compiles; a build is
-# (artifact suffix, target, options). C builds for other ISAs run when their toolchain is here.
+# (step name, data, family, builds, board to auto-fit): what the quickstart trains and compiles; a
+# build is (artifact suffix, target, options, device it is compiled for). C builds for other ISAs
+# run when their toolchain is here.
 STEPS = (
     ("breast-cancer-xgboost", "bundled:breast-cancer", "xgboost", (
-        ("onnx", "onnx", {}),
-        ("c", "c", {}),
-        ("c-aarch64", "c", {"triple": "aarch64-linux-gnu", "quantize": "int16"}),
-        ("c-cortex-m4f", "c", {"triple": "cortex-m4f", "quantize": "int16"}),
-        ("tflite", "tflite", {}),
-    )),
+        ("onnx", "onnx", {}, "raspberry-pi-4b"),
+        ("c", "c", {}, None),
+        ("c-aarch64", "c", {"triple": "aarch64-linux-gnu", "quantize": "int16"}, None),
+        ("c-cortex-m4f", "c", {"triple": "cortex-m4f", "quantize": "int16"}, None),
+        ("tflite", "tflite", {}, None),
+    ), "stm32f407"),
     ("digits-mlp", "bundled:digits", "mlp", (
-        ("onnx", "onnx", {}),
-        ("onnx-int8", "onnx-int8", {}),
-        ("c-int8", "c", {"quantize": "int8"}),
-        ("tflite-int8", "tflite-int8", {}),  # what the Android profile's LiteRT runs
-    )),
+        ("onnx", "onnx", {}, "raspberry-pi-4b"),
+        ("onnx-int8", "onnx-int8", {}, "raspberry-pi-4b"),
+        ("c-int8", "c", {"quantize": "int8"}, None),
+        ("tflite-int8", "tflite-int8", {}, "android-midrange-arm64"),  # what the Android profile's LiteRT runs
+    ), None),
 )
 
 
@@ -48,7 +53,8 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
     """Train and verify each step's bundle under ``workdir``; print as it goes unless console is None."""
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"workdir": str(workdir.resolve()), "bundles": [], "artifacts": []}
-    for name, data, family, builds in STEPS:
+    profiles = all_profiles()
+    for name, data, family, builds, board in STEPS:
         with reporting.training_progress(progress_console, family, 0) as on_trial:
             bundle = train_bundle(data, workdir / name, family=family, name=name, on_trial=on_trial)
         difference = bundle.check_reference()
@@ -56,7 +62,8 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
         if console is not None:
             reporting.print_training(console, bundle)
             console.print(f"verified: hashes match and the model reproduces its reference rows (max abs diff {difference:.3g})")
-        for suffix, target, options in builds:
+        artifacts = {}
+        for suffix, target, options, device in builds:
             missing = _missing_toolchain(options) if target == "c" else None
             if missing:
                 results.setdefault("skipped", []).append({"artifact": f"{name}-{suffix}", "install": missing})
@@ -64,18 +71,42 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
                     console.print(f"skipped {suffix}: its toolchain is not installed (apt-get install {missing})")
                 continue
             with reporting.spinner(progress_console, f"compiling {name} for {suffix}"):
-                artifact = compile_bundle(bundle.path, target, workdir / f"{name}-{suffix}", options=options)
+                profile = load_profile(device) if device else None
+                artifact = compile_bundle(bundle.path, target, workdir / f"{name}-{suffix}", options=options, device=profile)
+            artifacts[suffix] = artifact
             results["artifacts"].append(reporting.artifact_summary(artifact))
             if console is not None:
                 console.print(f"compiled {suffix}: {artifact.path}; {_size_line(artifact)}; " + reporting.parity_line(artifact.info.parity))
+        verdicts = {suffix: check_descriptor(artifact.info.model_dump(), profiles) for suffix, artifact in artifacts.items()}
+        results.setdefault("checks", {}).update(
+            {f"{name}-{suffix}": {report.device: report.verdict for report in reports} for suffix, reports in verdicts.items()})
+        if console is not None:
+            print_artifact_matrix(console, name, verdicts)
+        if board is not None:
+            _fit(bundle.path, load_profile(board), workdir / f"{name}-{board}", results, console, progress_console)
         if console is not None:
             console.print()
     if console is not None:
         console.print(
             f"done: bundles and artifacts in {results['workdir']}. Next: `edgekit artifact show "
-            f"{workdir / STEPS[1][0]}-onnx-int8`, `edgekit runs`."
+            f"{workdir / STEPS[1][0]}-onnx-int8`, `edgekit check {workdir / STEPS[0][0]}-onnx --all`, `edgekit runs`."
         )
     return results
+
+
+def _fit(bundle: Path, profile: Any, out: Path, results: dict[str, Any], console: Console | None, progress: Console) -> None:
+    """Auto-fit the bundle to a microcontroller board, when its toolchain is here."""
+    missing = _missing_toolchain({"triple": profile.c_triple()})
+    if missing:
+        results.setdefault("skipped", []).append({"artifact": out.name, "install": missing})
+        if console is not None:
+            console.print(f"skipped auto-fit for {profile.id}: its toolchain is not installed (apt-get install {missing})")
+        return
+    with reporting.spinner(progress, f"fitting {bundle.name} to {profile.id}"):
+        fitted = fit_to_device(bundle, profile, out)
+    results.setdefault("fits", []).append(fitted.as_dict())
+    if console is not None:
+        print_fit(console, fitted)
 
 
 def _size_line(artifact: Any) -> str:

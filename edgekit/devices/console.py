@@ -132,3 +132,15 @@ def print_fit(console: Console, result: FitResult) -> None:
     for attempt in result.attempts:
         console.print(attempt_line(attempt))
     console.print(f"written to {result.chosen.path}")
+
+
+def print_artifact_matrix(console: Console, bundle: str, verdicts: dict[str, list[DeviceReport]]) -> None:
+    """One bundle's artifacts (columns) on every device (rows): what runs where."""
+    table = Table(title=f"{bundle}: edgekit check --all", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("device", no_wrap=True)
+    for suffix in verdicts:
+        table.add_column(suffix, justify="center", min_width=len(suffix))
+    devices = [report.device for report in next(iter(verdicts.values()), [])]
+    for row, device in enumerate(devices):
+        table.add_row(device, *(_SHORT[reports[row].verdict] for reports in verdicts.values()))
+    console.print(table)

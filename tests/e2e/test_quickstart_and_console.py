@@ -16,7 +16,7 @@ def _script(name: str) -> str:
 
 
 def _run(*args, cwd=None):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([str(a) for a in args], check=False, capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.mark.slow
@@ -30,12 +30,25 @@ def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
     for entry in bundles.values():
         assert _run(_script("edgekit-runtime"), "verify", entry["bundle"]).returncode == 0
     artifacts = {Path(entry["artifact"]).name: entry for entry in summary["artifacts"]}
-    built = set(artifacts) | {entry["artifact"] for entry in summary.get("skipped", [])}
-    assert built == {
+    skipped = {entry["artifact"] for entry in summary.get("skipped", [])}
+    expected = {
         "breast-cancer-xgboost-onnx", "breast-cancer-xgboost-c", "breast-cancer-xgboost-c-aarch64",
         "breast-cancer-xgboost-c-cortex-m4f", "breast-cancer-xgboost-tflite", "digits-mlp-onnx", "digits-mlp-onnx-int8",
         "digits-mlp-c-int8", "digits-mlp-tflite-int8",
     }
+    assert set(artifacts) == expected - skipped
+    assert skipped <= expected | {"breast-cancer-xgboost-stm32f407"}  # the auto-fit needs arm-none-eabi too
+    # Every artifact checked on every device: the ONNX build for the Pi 4 runs there, and the
+    # Android profile's LiteRT runs the int8 MLP; nothing edgekit builds runs on the ESP32-S3.
+    checks = summary["checks"]
+    assert set(checks) == set(artifacts)
+    assert checks["breast-cancer-xgboost-onnx"]["raspberry-pi-4b"] == "pass"
+    assert checks["digits-mlp-tflite-int8"]["android-midrange-arm64"] == "pass"
+    assert all(verdicts["esp32-s3"] == "fail" for verdicts in checks.values())
+    if "breast-cancer-xgboost-stm32f407" not in skipped:
+        fit = summary["fits"][0]
+        assert fit["device"] == "stm32f407" and any(attempt["outcome"] == "chosen" for attempt in fit["attempts"])
+        assert _run(_script("edgekit"), "check", fit["chosen"], "--device", "stm32f407").returncode == 0
     if STRICT_TOOLS:  # CI has every toolchain: nothing may be skipped
         assert "skipped" not in summary
     assert all(entry["parity"]["passed"] for entry in artifacts.values())
@@ -59,5 +72,5 @@ def test_errors_from_the_real_process_are_one_line_with_the_documented_code(tmp_
 
 def test_help_lists_every_stage_built_so_far():
     result = _run(_script("edgekit"), "--help")
-    for command in ("train", "runs", "bundle", "compile", "artifact", "quickstart"):
+    for command in ("train", "runs", "bundle", "compile", "artifact", "devices", "check", "quickstart"):
         assert command in result.stdout
