@@ -198,6 +198,8 @@ def compile_command(
             raise BadInput("--target auto needs --device and chooses the build itself", "drop --triple/--layout/--quantize/--option, add --device ID")
         _fit(bundle, load_profile(device), out, prefer, as_json)
         return
+    if prefer != "size":
+        raise BadInput("--prefer is for --target auto", "drop --prefer, or use --target auto --device ID")
     options = _parse_pairs(option or [], "--option", "e.g. --option int8=dynamic")
     for key, value in (("triple", triple), ("layout", layout), ("quantize", quantize)):
         if value is not None:

@@ -9,7 +9,6 @@ nearest miss (the smallest overshoot of a budget) is reported.
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from .profiles import DeviceProfile
 from .rules import ArtifactFacts, estimated_latency_ms, flash_needed, ram_needed
 
 Prefer = Literal["size", "speed"]
-_SHORT_BY = re.compile(r"([\d ]+) B short")
 
 
 @dataclass(frozen=True)
@@ -103,11 +101,9 @@ def _measure(attempt: Attempt, artifact: Artifact, profile: DeviceProfile) -> No
         return
     attempt.outcome = "rejected"
     attempt.reason = "; ".join(f"{f.rule}: {f.reason}" for f in failures)
-    budgets = {"flash": profile.budgets.artifact_bytes, "ram": profile.budgets.ram_bytes}
-    # Nearest miss: a build over a size budget by a fraction; any other failure ranks behind.
-    over = [int(match.group(1).replace(" ", "")) / budgets[f.rule] for f in failures
-            if f.rule in budgets and (match := _SHORT_BY.search(f.reason))]
-    attempt.overshoot = sum(over) if len(over) == len(failures) else float("inf")
+    # Nearest miss: the build least over its size budgets; any other failure ranks behind.
+    sized = all(finding.over_budget > 0 for finding in failures)
+    attempt.overshoot = sum(finding.over_budget for finding in failures) if sized else float("inf")
 
 
 def fit_to_device(

@@ -43,8 +43,8 @@ class Cpu(_Strict):
 
 
 class Memory(_Strict):
-    ram_bytes: int = Field(ge=2048)  # smaller than any device that runs a model: a unit mistake
-    flash_bytes: int | None = Field(default=None, ge=16384)
+    ram_bytes: int = Field(ge=512)  # below the smallest Cortex-M parts (1 KB SRAM): a unit mistake
+    flash_bytes: int | None = Field(default=None, ge=1024)
     storage_bytes: int | None = Field(default=None, ge=1_000_000)
 
 

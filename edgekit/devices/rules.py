@@ -66,6 +66,7 @@ class Finding:
     verdict: Verdict
     reason: str
     fix: str = ""
+    over_budget: float = 0.0  # a failed size rule: how far past its budget, as a fraction of it
 
 
 Rule = Callable[[ArtifactFacts, DeviceProfile], "Finding | None"]
@@ -230,17 +231,19 @@ def flash_needed(facts: ArtifactFacts, profile: DeviceProfile) -> tuple[int, str
     return facts.model_bytes + spec.library_bytes, f"model {_bytes(facts.model_bytes)} + runtime {_bytes(spec.library_bytes)}"
 
 
+def _within_budget(name: str, needed: int, how: str, budget: int, fix: str) -> Finding:
+    if needed > budget:
+        return Finding(name, "fail", f"needs {_bytes(needed)} ({how}), budget {_bytes(budget)}: {_bytes(needed - budget)} short",
+                       fix, over_budget=(needed - budget) / budget)
+    return Finding(name, "pass", f"{_bytes(needed)} of {_bytes(budget)} ({how})")
+
+
 @rule("flash")
 def flash(facts: ArtifactFacts, profile: DeviceProfile) -> Finding:
-    needed, how = flash_needed(facts, profile)
-    budget = profile.budgets.artifact_bytes
-    if needed > budget:
-        fix = ("compile with --target c --quantize int16 (a table of 16-bit bins is 4-5x smaller than ONNX), "
-               f"or let edgekit choose: --device {profile.id} --target auto") if facts.family_kind == "trees" else (
-               f"compile with --target c --quantize int8 or --target tflite-int8, or --device {profile.id} --target auto")
-        return Finding("flash", "fail", f"needs {_bytes(needed)} ({how}), budget {_bytes(budget)}: "
-                       f"{_bytes(needed - budget)} short", fix)
-    return Finding("flash", "pass", f"{_bytes(needed)} of {_bytes(budget)} ({how})")
+    fix = ("compile with --target c --quantize int16 (a table of 16-bit bins is 4-5x smaller than ONNX), "
+           f"or let edgekit choose: --device {profile.id} --target auto") if facts.family_kind == "trees" else (
+           f"compile with --target c --quantize int8 or --target tflite-int8, or --device {profile.id} --target auto")
+    return _within_budget("flash", *flash_needed(facts, profile), profile.budgets.artifact_bytes, fix)
 
 
 def ram_needed(facts: ArtifactFacts, profile: DeviceProfile) -> tuple[int, str]:
@@ -259,12 +262,8 @@ def ram_needed(facts: ArtifactFacts, profile: DeviceProfile) -> tuple[int, str]:
 
 @rule("ram")
 def ram(facts: ArtifactFacts, profile: DeviceProfile) -> Finding:
-    needed, how = ram_needed(facts, profile)
-    budget = profile.budgets.ram_bytes
-    if needed > budget:
-        return Finding("ram", "fail", f"needs {_bytes(needed)} ({how}), budget {_bytes(budget)}: {_bytes(needed - budget)} short",
-                       "use a quantized build (--quantize int16 or int8) or fewer/smaller trees or layers")
-    return Finding("ram", "pass", f"{_bytes(needed)} of {_bytes(budget)} ({how})")
+    return _within_budget("ram", *ram_needed(facts, profile), profile.budgets.ram_bytes,
+                          "use a quantized build (--quantize int16 or int8) or fewer/smaller trees or layers")
 
 
 def estimated_latency_ms(facts: ArtifactFacts, profile: DeviceProfile) -> float | None:
