@@ -10,7 +10,6 @@ nearest miss (the smallest overshoot of a budget) is reported.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +18,7 @@ from ..artifact import Artifact, check_artifact_output
 from ..bundle import ModelBundle
 from ..compile import compile_bundle
 from ..compile.toolchains import TOOLCHAINS
-from ..errors import BadInput, CheckFailed, EdgekitError
+from ..errors import BadInput, CheckFailed, MissingTool
 from ..storage import move_into_place, staging_directory
 from .check import DeviceReport, check_facts
 from .profiles import DeviceProfile
@@ -111,11 +110,11 @@ def fit_to_device(
     profile: DeviceProfile,
     out: str | Path,
     prefer: Prefer = "size",
-    on_attempt: Callable[[Attempt], None] | None = None,
 ) -> FitResult:
     """Try every candidate for ``profile``, move the best passing one into ``out``.
 
-    Raises CheckFailed (``out`` untouched) naming the nearest miss when nothing fits.
+    Raises CheckFailed (``out`` untouched) naming the nearest miss when nothing fits, or the
+    MissingTool that kept a candidate from being tried when nothing else fits either.
     """
     if prefer not in ("size", "speed"):
         raise BadInput(f"--prefer {prefer} is not size or speed", "use --prefer size (smallest) or --prefer speed")
@@ -124,6 +123,7 @@ def fit_to_device(
     check_artifact_output(out, bundle.info.name)
     kind = "trees" if bundle.info.family_kind == "trees" else "dense"
     attempts: list[Attempt] = []
+    missing: MissingTool | None = None
     with staging_directory(out) as scratch:
         built: dict[str, Artifact] = {}
         for candidate, skip in candidates(profile, kind):
@@ -132,15 +132,17 @@ def fit_to_device(
                 try:
                     artifact = compile_bundle(bundle_path, candidate.target, scratch / candidate.label.replace(" ", "-"),
                                               options=candidate.options, device=profile)
-                except EdgekitError as exc:  # parity out of tolerance, too big for the board, ...
+                except MissingTool as exc:  # cannot be tried here: say what to install
+                    attempt.reason, missing = exc.one_line(), exc
+                except (BadInput, CheckFailed) as exc:  # parity out of tolerance, too big for the board, ...
                     attempt.outcome, attempt.reason = "rejected", exc.one_line()
                 else:
                     built[candidate.label] = artifact
                     _measure(attempt, artifact, profile)
             attempts.append(attempt)
-            if on_attempt is not None:
-                on_attempt(attempt)
         passing = [attempt for attempt in attempts if attempt.outcome == "passed"]
+        if not passing and missing is not None:
+            raise missing
         if not passing:
             tried = [attempt for attempt in attempts if attempt.outcome == "rejected"]
             if not tried:

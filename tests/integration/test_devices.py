@@ -178,3 +178,12 @@ def test_auto_needs_a_device_and_no_hand_picked_options(cli, trained_bundle, tmp
                               "--out", tmp_path / "a"), 2, "--target auto")
     assert_one_line_error(cli("compile", trained_bundle, "--target", "auto", "--device", "rp2040", "--prefer", "cheap",
                               "--out", tmp_path / "a"), 2, "--prefer cheap")
+
+
+def test_auto_fit_with_the_toolchain_missing_is_exit_3_naming_the_package(cli, tmp_path, monkeypatch):
+    bundle = tmp_path / "bundle"
+    assert cli("train", "bundled:breast-cancer", "--out", bundle).exit_code == 0
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no compiler on the PATH
+    result = cli("compile", bundle, "--device", "stm32f407", "--target", "auto", "--out", tmp_path / "fitted")
+    assert_one_line_error(result, 3, "arm-none-eabi-gcc", "gcc-arm-none-eabi")
+    assert not (tmp_path / "fitted").exists()
