@@ -254,10 +254,10 @@ def artifact_verify(
 def devices_list(as_json: JsonFlag = False) -> None:
     """A table of every device profile and its key figures."""
     from .devices import all_profiles
-    from .devices.console import print_profiles, profile_summary
+    from .devices.console import print_profiles
 
     profiles = all_profiles()
-    _report(as_json, [profile_summary(profile) for profile in profiles], lambda: print_profiles(stdout, profiles))
+    _report(as_json, [profile.model_dump() for profile in profiles], lambda: print_profiles(stdout, profiles))
 
 
 @devices_app.command("show")
@@ -267,10 +267,10 @@ def devices_show(
 ) -> None:
     """Everything one profile says, with its sources."""
     from .devices import load_profile
-    from .devices.console import print_profile, profile_summary
+    from .devices.console import print_profile
 
     profile = load_profile(device_id)
-    _report(as_json, profile_summary(profile), lambda: print_profile(stdout, profile))
+    _report(as_json, profile.model_dump(), lambda: print_profile(stdout, profile))
 
 
 @app.command("check")

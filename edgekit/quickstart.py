@@ -72,7 +72,7 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
                 continue
             with reporting.spinner(progress_console, f"compiling {name} for {suffix}"):
                 profile = load_profile(device) if device else None
-                artifact = compile_bundle(bundle.path, target, workdir / f"{name}-{suffix}", options=options, device=profile)
+                artifact = compile_bundle(bundle, target, workdir / f"{name}-{suffix}", options=options, device=profile)
             artifacts[suffix] = artifact
             results["artifacts"].append(reporting.artifact_summary(artifact))
             if console is not None:

@@ -36,7 +36,7 @@ __all__ = ["compile_bundle", "target_names"]
 
 
 def compile_bundle(
-    bundle_path: str | Path,
+    bundle_path: str | Path | ModelBundle,
     target: str,
     out: str | Path,
     *,
@@ -46,12 +46,13 @@ def compile_bundle(
 ) -> Artifact:
     """Compile, prove parity with the original model, and move the artifact into ``out``.
 
-    ``device`` (a profile) lets the backend build for it: its ONNX opset, its C triple.
+    ``device`` (a profile) lets the backend build for it: its ONNX opset, its C triple. A loaded
+    ModelBundle may stand for the path (several builds of one bundle then load and verify it once).
     Raises CheckFailed (and leaves ``out`` untouched) when parity breaks the precision's tolerance.
     """
     options = dict(options or {})
     backend = backend_for(target)
-    bundle = ModelBundle.load(bundle_path)
+    bundle = bundle_path if isinstance(bundle_path, ModelBundle) else ModelBundle.load(bundle_path)
     info = bundle.info
     precision = backend.check(target, info.family, info.family_kind, options)
     out = Path(out)

@@ -41,7 +41,7 @@ from .toolchains import (
     toolchain_for,
 )
 from .tree_quantize import bin_thresholds, quantize_leaves
-from .trees import tables_from_treelite, treelite_model
+from .trees import bundle_trees
 
 LAYOUTS = ("table", "ifelse")
 QUANTIZE = ("none", "thresholds", "int16", "int8")
@@ -75,8 +75,8 @@ def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: 
         made["weights"] = "int8, one scale per layer" if quantize == "int8" else "float32"
         return [source_dir / "model.c"], (), made
 
-    tl_model, fill = treelite_model(bundle.model, info.family)
-    tables = tables_from_treelite(tl_model, fill)
+    trees = bundle_trees(bundle)
+    tl_model, fill, tables = trees.treelite, trees.fill, trees.tables
     made.update(trees=tables.num_trees, nodes=tables.num_nodes)
     if layout == "ifelse":
         if quantize in ("int16", "int8"):

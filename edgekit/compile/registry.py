@@ -86,6 +86,11 @@ class Backend:
         return precision
 
 
+def release_key(version: str) -> tuple[int, ...]:
+    """A runtime release ("1.20.1", "2.16.0") as numbers that compare in release order."""
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
 def tool_versions(distributions: tuple[str, ...]) -> dict[str, str]:
     """Installed versions of the Python packages a backend builds with (for artifact.json)."""
     from importlib import metadata

@@ -13,10 +13,10 @@ from edgekit_runtime.tflite_predictor import TflitePredictor
 from ..errors import BadInput
 from .dense import dense_from_pipeline
 from .onnx_graphs import output_name
-from .registry import Backend, CompiledModel, CompileRequest, Option, tool_versions
+from .registry import Backend, CompiledModel, CompileRequest, Option, release_key, tool_versions
 from .tflite_dense import INPUT, dense_graph
 from .tflite_trees import MAX_DEPTH, tree_graph
-from .trees import tables_from_treelite, treelite_model
+from .trees import bundle_trees
 
 MODEL_FILE = "model.tflite"
 TOOL_DISTRIBUTIONS = ("flatbuffers", "tflite", "ai-edge-litert", "treelite")
@@ -33,18 +33,13 @@ RUNTIME_FOR_OP = {
 }
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
-
-
 def compile_tflite(request: CompileRequest) -> CompiledModel:
     bundle, staging = request.bundle, request.staging
     info = bundle.info
     features = len(info.feature_names)
     if info.family_kind == "trees":
-        model, fill = treelite_model(bundle.model, info.family)
         try:
-            built = tree_graph(tables_from_treelite(model, fill))
+            built = tree_graph(bundle_trees(bundle).tables)
         except ValueError as exc:
             raise BadInput(str(exc), f"train shallower trees (at most {MAX_DEPTH} levels) or use --target c") from exc
     else:
@@ -65,7 +60,7 @@ def compile_tflite(request: CompileRequest) -> CompiledModel:
     unknown = [entry for entry in operators if (entry["op"], entry["version"]) not in RUNTIME_FOR_OP]
     if unknown:  # a writer change must say which runtime it needs
         raise AssertionError(f"no runtime version known for {unknown}")
-    runtime_needed = max((RUNTIME_FOR_OP[(e["op"], e["version"])] for e in operators), key=_version_key)
+    runtime_needed = max((RUNTIME_FOR_OP[(e["op"], e["version"])] for e in operators), key=release_key)
     probabilities = info.task == "classification"
     io = built.int8_io or {"input": {}, "output": {}}
     dtype = "int8" if built.int8_io else "float32"

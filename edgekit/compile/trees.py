@@ -14,6 +14,7 @@ The C table layout (c_table.py) writes these arrays out as they are.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +119,27 @@ def treelite_model(model: Any, family: str) -> tuple[Any, np.ndarray | None]:
         return treelite.sklearn.import_model(estimator), fill
     except treelite.TreeliteError as exc:
         raise BadInput(f"Treelite cannot import {type(estimator).__name__}: {exc}", "use the onnx target") from exc
+
+
+@dataclass(frozen=True)
+class BundleTrees:
+    treelite: Any  # treelite.Model (TL2cgen's input)
+    fill: np.ndarray | None  # imputer fill values, or None
+    tables: TreeTables
+
+
+# One conversion per loaded bundle: a compile needs the tables in its backend and again for the
+# work figures, and auto-fit compiles the same bundle for several candidates.
+_CONVERTED: weakref.WeakKeyDictionary[Any, BundleTrees] = weakref.WeakKeyDictionary()
+
+
+def bundle_trees(bundle: Any) -> BundleTrees:
+    """A tree bundle's model as Treelite sees it and as edgekit's tables, converted once."""
+    converted = _CONVERTED.get(bundle)
+    if converted is None:
+        model, fill = treelite_model(bundle.model, bundle.info.family)
+        converted = _CONVERTED[bundle] = BundleTrees(model, fill, tables_from_treelite(model, fill))
+    return converted
 
 
 def tables_from_treelite(model: Any, fill: np.ndarray | None = None) -> TreeTables:

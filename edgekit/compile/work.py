@@ -13,14 +13,13 @@ from typing import Any
 from ..bundle import ModelBundle
 from .dense import dense_from_pipeline
 from .tree_padding import tree_depths
-from .trees import tables_from_treelite, treelite_model
+from .trees import bundle_trees
 
 
 def work_per_row(bundle: ModelBundle) -> dict[str, Any]:
     info = bundle.info
     if info.family_kind == "trees":
-        model, fill = treelite_model(bundle.model, info.family)
-        tables = tables_from_treelite(model, fill)
+        tables = bundle_trees(bundle).tables
         depths = tree_depths(tables)
         return {"tree_node_visits": int(depths.sum() + len(depths)), "trees": tables.num_trees, "macs": 0,
                 "activation_bytes": 4 * (tables.num_features + tables.num_trees + tables.output_width),

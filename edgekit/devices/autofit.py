@@ -20,7 +20,7 @@ from ..compile import compile_bundle
 from ..compile.toolchains import TOOLCHAINS
 from ..errors import BadInput, CheckFailed, MissingTool
 from ..storage import move_into_place, staging_directory
-from .check import DeviceReport, check_facts
+from .check import check_facts
 from .profiles import DeviceProfile
 from .rules import ArtifactFacts, estimated_latency_ms, flash_needed, ram_needed
 
@@ -42,7 +42,6 @@ class Attempt:
     flash_bytes: int | None = None
     ram_bytes: int | None = None
     p99_ms: float | None = None
-    report: DeviceReport | None = None
     overshoot: float = float("inf")  # how far past its budgets a rejected build is (nearest miss)
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,7 +89,6 @@ def candidates(profile: DeviceProfile, kind: str) -> list[tuple[Candidate, str |
 def _measure(attempt: Attempt, artifact: Artifact, profile: DeviceProfile) -> None:
     facts = ArtifactFacts.from_descriptor(artifact.info.model_dump())
     report = check_facts(facts, profile)
-    attempt.report = report
     attempt.flash_bytes = flash_needed(facts, profile)[0]  # with the runtime library: what the device pays
     attempt.ram_bytes = ram_needed(facts, profile)[0]
     attempt.p99_ms = estimated_latency_ms(facts, profile)
@@ -130,7 +128,7 @@ def fit_to_device(
             attempt = Attempt(candidate, "skipped", skip or "")
             if skip is None:
                 try:
-                    artifact = compile_bundle(bundle_path, candidate.target, scratch / candidate.label.replace(" ", "-"),
+                    artifact = compile_bundle(bundle, candidate.target, scratch / candidate.label.replace(" ", "-"),
                                               options=candidate.options, device=profile)
                 except MissingTool as exc:  # cannot be tried here: say what to install
                     attempt.reason, missing = exc.one_line(), exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -39,10 +39,6 @@ def runtimes_line(profile: DeviceProfile) -> str:
     if runtimes.c:
         parts.append(f"c {profile.c_triple()}")
     return ", ".join(parts) or "—"
-
-
-def profile_summary(profile: DeviceProfile) -> dict[str, Any]:
-    return {"id": profile.id, **profile.model_dump(exclude={"id"})}
 
 
 def print_profiles(console: Console, profiles: list[DeviceProfile]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..compile.registry import release_key
 from ..compile.tflite_backend import RUNTIME_FOR_OP
 from ..compile.toolchains import TOOLCHAINS
 from .profiles import DeviceProfile
@@ -29,7 +30,6 @@ TREE_RUNTIME_FACTOR = {"c": 1.0, "onnxruntime": 9.4, "litert": 26.0}
 class ArtifactFacts:
     """What the rules read from artifact.json (built from the dict, so tests need no files)."""
 
-    target: str
     precision: str
     runtime: str
     family_kind: str  # trees, dense, or unknown (an artifact from before work figures)
@@ -43,7 +43,6 @@ class ArtifactFacts:
     def from_descriptor(descriptor: dict[str, Any]) -> ArtifactFacts:
         work = descriptor["resources"].get("work_per_row")
         return ArtifactFacts(
-            target=descriptor["target"],
             precision=descriptor["precision"],
             runtime=descriptor["runtime"]["name"],
             family_kind="unknown" if work is None else "trees" if work["trees"] else "dense",
@@ -81,11 +80,7 @@ def rule(name: str) -> Callable[[Rule], Rule]:
     return register
 
 
-def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split(".") if part.isdigit())
-
-
-def runs_here(profile: DeviceProfile) -> list[str]:
+def _runs_here(profile: DeviceProfile) -> list[str]:
     """The targets this device can run, for fixes that point elsewhere."""
     targets = []
     if profile.runtimes.onnxruntime:
@@ -98,7 +93,7 @@ def runs_here(profile: DeviceProfile) -> list[str]:
 
 
 def _elsewhere(profile: DeviceProfile) -> str:
-    targets = runs_here(profile)
+    targets = _runs_here(profile)
     if not targets:
         return f"edgekit cannot build anything that {profile.id} runs (no runtime or toolchain it has is supported here)"
     return f"compile with --device {profile.id} --target auto (it runs: {', '.join(targets)})"
@@ -121,7 +116,7 @@ def runtime_present(facts: ArtifactFacts, profile: DeviceProfile) -> Finding:
     needed = facts.requirements.get("min_version", "0")
     have = spec.version if name == "onnxruntime" else spec.tflite_version
     label = f"{RUNTIME_NAMES[name]} {have}" + (f" ({spec.package})" if name == "litert" else "")
-    if version_key(have) < version_key(needed):
+    if release_key(have) < release_key(needed):
         hint = "--option per-channel=false keeps FULLY_CONNECTED at v4" if name == "litert" else f"--device {profile.id}"
         return Finding("runtime", "fail", f"needs {RUNTIME_NAMES[name]} >= {needed}, {profile.id} has {label}",
                        f"upgrade the runtime on the device, or recompile for it ({hint})")
@@ -185,11 +180,11 @@ def tflite_operators(facts: ArtifactFacts, profile: DeviceProfile) -> Finding | 
     litert = profile.runtimes.litert
     if facts.runtime != "litert" or litert is None:
         return None
-    have = version_key(litert.tflite_version)
+    have = release_key(litert.tflite_version)
     newer = []
     for entry in facts.requirements.get("operators", []):
         needed = RUNTIME_FOR_OP.get((entry["op"], entry["version"]))
-        if needed is None or version_key(needed) > have:
+        if needed is None or release_key(needed) > have:
             newer.append(f"{entry['op']} v{entry['version']} (TFLite {needed or 'unknown'})")
     if facts.requirements.get("custom_ops"):
         newer.append("custom operators")

@@ -52,14 +52,14 @@ def profile(base: dict, **changes) -> DeviceProfile:
 def onnx(model_bytes: int = 300_000, **requirements) -> ArtifactFacts:
     needs = {"runtime": "onnxruntime", "min_version": "1.9", "opset": {"ai.onnx": 15, "ai.onnx.ml": 1},
              "operators": [{"domain": "ai.onnx.ml", "op_type": "TreeEnsembleClassifier"}], "dtypes": []}
-    return ArtifactFacts("onnx", "fp32", "onnxruntime", "trees", {**needs, **requirements},
+    return ArtifactFacts("fp32", "onnxruntime", "trees", {**needs, **requirements},
                          {"model_bytes": model_bytes, "work_per_row": TREES}, {}, model_bytes)
 
 
 def c_artifact(triple: str = "aarch64-linux-gnu", precision: str = "fp32", flash: int = 50_000, ram: int = 400) -> ArtifactFacts:
     libc = "newlib (expf, tanhf only)" if triple.startswith("cortex") else "glibc (libm)"
     footprint = {"flash_bytes": flash, "ram_bytes": ram}
-    return ArtifactFacts("c", precision, "c", "trees", {"runtime": "c", "triple": triple, "libc": libc},
+    return ArtifactFacts(precision, "c", "trees", {"runtime": "c", "triple": triple, "libc": libc},
                          {"model_bytes": flash, "work_per_row": TREES, triple: footprint}, {}, flash)
 
 
@@ -68,7 +68,7 @@ def tflite(operators: list[tuple[str, int]], min_version: str = "2.5.0") -> Arti
              "operators": [{"op": op, "version": version} for op, version in operators]}
     resources = {"model_bytes": 9000, "arena_bytes_per_row_upper_bound": 1300,
                  "work_per_row": {"tree_node_visits": 0, "trees": 0, "macs": 4800, "activation_bytes": 600}}
-    return ArtifactFacts("tflite-int8", "int8", "litert", "dense", needs, resources, {}, 9000)
+    return ArtifactFacts("int8", "litert", "dense", needs, resources, {}, 9000)
 
 
 def findings(facts: ArtifactFacts, device: DeviceProfile) -> dict[str, Finding]:
