@@ -135,34 +135,31 @@ class TfliteGraph:
         output_vector = vector(self.outputs)
         operator_vector = _tables(builder, operators)
         name = builder.CreateString("main")
-        tflite.SubGraphStart(builder)
-        tflite.SubGraphAddTensors(builder, tensor_vector)
-        tflite.SubGraphAddInputs(builder, input_vector)
-        tflite.SubGraphAddOutputs(builder, output_vector)
-        tflite.SubGraphAddOperators(builder, operator_vector)
-        tflite.SubGraphAddName(builder, name)
-        subgraph = tflite.SubGraphEnd(builder)
-
+        subgraph = _table(builder, tflite, "SubGraph", Tensors=tensor_vector, Inputs=input_vector, Outputs=output_vector,
+                          Operators=operator_vector, Name=name)
         codes = []
         for (op, version), _ in sorted(self.opcodes.items(), key=lambda item: item[1]):
-            code = getattr(tflite.BuiltinOperator, op)
-            tflite.OperatorCodeStart(builder)
-            tflite.OperatorCodeAddDeprecatedBuiltinCode(builder, min(code, 127))  # what older runtimes read
-            tflite.OperatorCodeAddBuiltinCode(builder, code)
-            tflite.OperatorCodeAddVersion(builder, version)
-            codes.append(tflite.OperatorCodeEnd(builder))
+            code = getattr(tflite.BuiltinOperator, op)  # DeprecatedBuiltinCode: what older runtimes read
+            codes.append(_table(builder, tflite, "OperatorCode", DeprecatedBuiltinCode=min(code, 127), BuiltinCode=code,
+                                Version=version))
         code_vector = _tables(builder, codes)
         subgraph_vector = _tables(builder, [subgraph])
         buffer_vector = _tables(builder, buffers)
         text = builder.CreateString(description)
-        tflite.ModelStart(builder)
-        tflite.ModelAddVersion(builder, SCHEMA_VERSION)
-        tflite.ModelAddOperatorCodes(builder, code_vector)
-        tflite.ModelAddSubgraphs(builder, subgraph_vector)
-        tflite.ModelAddDescription(builder, text)
-        tflite.ModelAddBuffers(builder, buffer_vector)
-        builder.Finish(tflite.ModelEnd(builder), file_identifier=b"TFL3")
+        model = _table(builder, tflite, "Model", Version=SCHEMA_VERSION, OperatorCodes=code_vector, Subgraphs=subgraph_vector,
+                       Description=text, Buffers=buffer_vector)
+        builder.Finish(model, file_identifier=b"TFL3")
         return bytes(builder.Output())
+
+
+def _table(builder: Any, tflite: Any, name: str, **fields: Any) -> int:
+    """One table of the schema, e.g. ``_table(b, tflite, "Buffer", Data=vector)``: the bindings'
+    ``{name}Start``, ``{name}Add{Field}`` for every field given (None: left out), ``{name}End``."""
+    getattr(tflite, f"{name}Start")(builder)
+    for field_name, value in fields.items():
+        if value is not None:
+            getattr(tflite, f"{name}Add{field_name}")(builder, value)
+    return getattr(tflite, f"{name}End")(builder)
 
 
 def _tables(builder: Any, offsets: list[int]) -> int:
@@ -196,10 +193,7 @@ def _buffer(builder: Any, tflite: Any, data: bytes) -> int:
         builder.head -= len(data)
         builder.Bytes[builder.head : builder.head + len(data)] = data
         vector = builder.EndVector()
-    tflite.BufferStart(builder)
-    if vector is not None:
-        tflite.BufferAddData(builder, vector)
-    return tflite.BufferEnd(builder)
+    return _table(builder, tflite, "Buffer", Data=vector)
 
 
 def _tensor(builder: Any, tflite: Any, vector: _SharedVectors, tensor: _Tensor) -> int:
@@ -211,38 +205,18 @@ def _tensor(builder: Any, tflite: Any, vector: _SharedVectors, tensor: _Tensor) 
         q = tensor.quantization
         scale = vector(q.scale, np.float32)
         zero = vector(q.zero_point, np.int64)
-        tflite.QuantizationParametersStart(builder)
-        tflite.QuantizationParametersAddScale(builder, scale)
-        tflite.QuantizationParametersAddZeroPoint(builder, zero)
-        tflite.QuantizationParametersAddQuantizedDimension(builder, q.axis)
-        quantization = tflite.QuantizationParametersEnd(builder)
-    tflite.TensorStart(builder)
-    tflite.TensorAddShape(builder, shape)
-    if signature is not None:
-        tflite.TensorAddShapeSignature(builder, signature)
-    tflite.TensorAddType(builder, _DTYPES[tensor.dtype])
-    tflite.TensorAddBuffer(builder, tensor.buffer)
-    tflite.TensorAddName(builder, name)
-    if quantization is not None:
-        tflite.TensorAddQuantization(builder, quantization)
-    return tflite.TensorEnd(builder)
+        quantization = _table(builder, tflite, "QuantizationParameters", Scale=scale, ZeroPoint=zero, QuantizedDimension=q.axis)
+    return _table(builder, tflite, "Tensor", Shape=shape, ShapeSignature=signature, Type=_DTYPES[tensor.dtype],
+                  Buffer=tensor.buffer, Name=name, Quantization=quantization)
 
 
 def _operator(builder: Any, tflite: Any, vector: _SharedVectors, operator: _Operator) -> int:
     inputs = vector(operator.inputs)
     outputs = vector(operator.outputs)
-    options = None
+    kind = options = None
     if operator.options is not None:
         table, fields = operator.options
-        getattr(tflite, f"{table}Start")(builder)
-        for key, value in fields.items():
-            getattr(tflite, f"{table}Add{key}")(builder, value)
-        options = getattr(tflite, f"{table}End")(builder)
-    tflite.OperatorStart(builder)
-    tflite.OperatorAddOpcodeIndex(builder, operator.opcode)
-    tflite.OperatorAddInputs(builder, inputs)
-    tflite.OperatorAddOutputs(builder, outputs)
-    if options is not None:
-        tflite.OperatorAddBuiltinOptionsType(builder, getattr(tflite.BuiltinOptions, operator.options[0]))
-        tflite.OperatorAddBuiltinOptions(builder, options)
-    return tflite.OperatorEnd(builder)
+        options = _table(builder, tflite, table, **fields)
+        kind = getattr(tflite.BuiltinOptions, table)
+    return _table(builder, tflite, "Operator", OpcodeIndex=operator.opcode, Inputs=inputs, Outputs=outputs,
+                  BuiltinOptionsType=kind, BuiltinOptions=options)
