@@ -18,17 +18,15 @@ model file; compile time per layout; label agreement on the test split. JSON plu
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from timing import single_threaded, timings
+from timing import arguments, single_threaded, timings, write_results
 
 BATCH_ROWS = 10_000
 MODELS = {
@@ -192,10 +190,7 @@ def markdown(results: list[dict], machine: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, only the 100x6 model, no ifelse")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], "fewer repeats, only the 100x6 model, no ifelse")
     single, batches = (200, 5) if args.quick else (1000, 20)
     from edgekit import train_bundle
 
@@ -210,15 +205,9 @@ def main() -> None:
             bundle = train_bundle(data, work / name, family=family, name=name, params=params)
             results.append(measure(name, bundle, work, single, batches, args.quick))
             print(f"measured {name}", flush=True)
-            _write(args.out, "bench_c_quick" if args.quick else "bench_c", results)  # a partial run still leaves results
-    print((args.out / ("bench_c_quick.md" if args.quick else "bench_c.md")).read_text())
-
-
-def _write(out: Path, stem: str, results: list[dict]) -> None:
-    machine = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    (out / f"{stem}.md").write_text(markdown(results, machine))
+            # a partial run still leaves results
+            written = write_results(args.out, "bench_c_quick" if args.quick else "bench_c", results, markdown)
+    print(written.read_text())
 
 
 if __name__ == "__main__":

@@ -14,17 +14,14 @@ XNNPACK delegate). Single row: median of groups of 20 calls; batch: 10 000 rows,
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import statistics
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from bench_c import MODELS, classification_table
-from timing import timings
+from timing import arguments, timings, write_results
 
 BATCH_ROWS = 10_000
 TARGETS = {
@@ -94,15 +91,10 @@ def markdown(results: list[dict], machine: dict) -> str:
 def main() -> None:
     from importlib import metadata
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], "fewer repeats")
     single, batches = (100, 5) if args.quick else (1000, 20)
     from edgekit import train_bundle
 
-    machine = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-               "litert": metadata.version("ai-edge-litert")}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         os.environ.setdefault("EDGEKIT_HOME", str(work / "home"))
@@ -113,10 +105,7 @@ def main() -> None:
         }
         results = [measure(name, bundle, work, single, batches) for name, bundle in bundles.items()]
     stem = "bench_tflite_quick" if args.quick else "bench_tflite"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    (args.out / f"{stem}.md").write_text(markdown(results, machine))
-    print((args.out / f"{stem}.md").read_text())
+    print(write_results(args.out, stem, results, markdown, litert=metadata.version("ai-edge-litert")).read_text())
 
 
 if __name__ == "__main__":

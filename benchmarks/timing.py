@@ -1,8 +1,15 @@
-"""Timing helpers the benchmark scripts share (they import it as a sibling module)."""
+"""Helpers the benchmark scripts share (they import it as a sibling module): timing, one thread,
+their command line and where their results go."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import platform
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -27,3 +34,21 @@ def single_threaded(model: Any) -> Any:
     if hasattr(estimator, "n_jobs"):
         estimator.set_params(n_jobs=1)
     return model
+
+
+def arguments(description: str, quick: str) -> argparse.Namespace:
+    """--out (default benchmarks/results) and --quick (what it leaves out: ``quick``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--quick", action="store_true", help=quick)
+    return parser.parse_args()
+
+
+def write_results(out: Path, stem: str, results: list[dict], markdown: Callable[[list[dict], dict], str],
+                  **machine: str) -> Path:
+    """``stem``.json (machine + results) and ``stem``.md in ``out``; returns the Markdown file."""
+    machine = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(), **machine}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(markdown(results, machine))
+    return out / f"{stem}.md"

@@ -40,6 +40,18 @@ COMPILE_DATASETS = {
 DENSE_FAMILIES = {"logistic", "linear", "mlp"}
 
 
+def compile_cases(every_family: tuple[str, ...], dense_only: tuple[str, ...]):
+    """(dataset, family, target) for every family that does the dataset's task: the targets
+    every family takes, then those only dense models take."""
+    from edgekit.train.families import family_names, get_family
+
+    for dataset, (_, _, task) in COMPILE_DATASETS.items():
+        for family in family_names():
+            if (task or "classification") in get_family(family).tasks:
+                targets = every_family + (dense_only if family in DENSE_FAMILIES else ())
+                yield from ((dataset, family, target) for target in targets)
+
+
 def bundle_cache(root):
     """get(dataset, family) -> bundle path, trained once under ``root`` on COMPILE_DATASETS."""
     from edgekit import train_bundle

@@ -7,23 +7,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 from edgekit_runtime import load
-from tests_support import COMPILE_DATASETS, DENSE_FAMILIES, bundle_cache
+from tests_support import DENSE_FAMILIES, bundle_cache, compile_cases
 
 from edgekit import train_bundle
 from edgekit.compile import compile_bundle
-from edgekit.train.families import family_names, get_family
 
-DATASETS, DENSE = COMPILE_DATASETS, DENSE_FAMILIES
-
-
-def _cases():
-    for dataset, (_, _, task) in DATASETS.items():
-        for family in family_names():
-            if (task or "classification") not in get_family(family).tasks:
-                continue
-            for target in ("onnx", "onnx-fp16", "onnx-int8"):
-                if target == "onnx" or family in DENSE:
-                    yield dataset, family, target
+DENSE = DENSE_FAMILIES
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +20,7 @@ def bundles(tmp_path_factory):
     return bundle_cache(tmp_path_factory.mktemp("onnx-bundles"))
 
 
-@pytest.mark.parametrize("dataset, family, target", list(_cases()))
+@pytest.mark.parametrize("dataset, family, target", list(compile_cases(("onnx",), ("onnx-fp16", "onnx-int8"))))
 def test_family_compiles_and_passes_parity(bundles, dataset, family, target, tmp_path):
     artifact = compile_bundle(bundles(dataset, family), target, tmp_path / "a")
     parity = artifact.info.parity

@@ -11,23 +11,12 @@ from edgekit_runtime import load
 from edgekit_runtime.errors import InvalidInput
 from edgekit_runtime.int8_io import Int8Io
 from edgekit_runtime.tflite_predictor import TflitePredictor
-from tests_support import COMPILE_DATASETS, DENSE_FAMILIES, assert_one_line_error, bundle_cache
+from tests_support import DENSE_FAMILIES, assert_one_line_error, bundle_cache, compile_cases
 
 from edgekit import train_bundle
 from edgekit.compile import compile_bundle
-from edgekit.train.families import family_names, get_family
 
-DATASETS, DENSE = COMPILE_DATASETS, DENSE_FAMILIES
-
-
-def _cases():
-    for dataset, (_, _, task) in DATASETS.items():
-        for family in family_names():
-            if (task or "classification") not in get_family(family).tasks:
-                continue
-            yield dataset, family, "tflite"
-            if family in DENSE:
-                yield dataset, family, "tflite-int8"
+DENSE = DENSE_FAMILIES
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +37,7 @@ def _operators_in_file(path: Path) -> list[dict]:
     return sorted(({"op": names[code.BuiltinCode()], "version": code.Version()} for code in codes), key=lambda e: (e["op"], e["version"]))
 
 
-@pytest.mark.parametrize("dataset, family, target", list(_cases()))
+@pytest.mark.parametrize("dataset, family, target", list(compile_cases(("tflite",), ("tflite-int8",))))
 def test_family_compiles_and_runs_in_litert(bundles, dataset, family, target, tmp_path):
     bundle_path = bundles(dataset, family)
     artifact = compile_bundle(bundle_path, target, tmp_path / "a")
