@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from edgekit_runtime.input_schema import SCHEMA_FILE
 from edgekit_runtime.integrity import describe_files
 from edgekit_runtime.smoke import REFERENCE_FILE
 
@@ -76,7 +77,9 @@ def compile_bundle(
             original_outputs=reference["outputs"][:SMOKE_ROWS],
             artifact_outputs=compiled.predictor(smoke_rows),
         )
-        shipped = [*compiled.files, REFERENCE_FILE]
+        # The device validates every input against the schema the model was trained on.
+        shutil.copyfile(bundle.path / SCHEMA_FILE, staging / SCHEMA_FILE)
+        shipped = [*compiled.files, REFERENCE_FILE, SCHEMA_FILE]
         files = describe_files(staging, shipped)
         descriptor = {
             "format_version": ARTIFACT_FORMAT,

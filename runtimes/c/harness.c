@@ -4,6 +4,10 @@
  *   harness               predict every row read (empty field or "nan" = missing)
  *   harness --bench N     read the rows, then time N passes over them; print ns per row
  *                         (hosted builds only: a bare-metal image has no clock to read)
+ *   harness --count N     read the rows, predict each row on its own N times over, print the
+ *                         last pass's outputs. Reads no clock, so an emulator's instruction count
+ *                         of the run repeats exactly; count(N+1) - count(N) is one pass of
+ *                         single-row calls, with reading and printing subtracted out.
  *
  * Built with -DEDGEKIT_STDIN_FILE="rows.csv" (the bare-metal images), it reads that file instead of
  * stdin: under qemu-system-arm with semihosting, the file is opened on the host.
@@ -48,7 +52,6 @@ static void print_outputs(const float *out) {
     putchar('\n');
 }
 
-#if defined(__unix__)
 static int read_all(float **rows, size_t *count) {
     static char line[LINE_MAX_BYTES];
     size_t capacity = 1024, n = 0;
@@ -73,6 +76,22 @@ static int read_all(float **rows, size_t *count) {
     return 0;
 }
 
+static int count_mode(long passes) {
+    float *rows;
+    size_t n;
+    if (read_all(&rows, &n) != 0 || passes < 1) return 2;
+    float *out = malloc(edgekit_num_outputs * sizeof(float));
+    if (!out) return 2;
+    for (size_t i = 0; i < n; ++i) {
+        for (long p = 0; p < passes; ++p) edgekit_predict(rows + i * edgekit_num_features, out);
+        print_outputs(out);
+    }
+    free(rows);
+    free(out);
+    return 0;
+}
+
+#if defined(__unix__)
 static int bench(long passes) {
     float *rows;
     size_t n;
@@ -98,16 +117,14 @@ int main(int argc, char **argv) {
         return 2;
     }
 #endif
+    if (argc == 3 && strcmp(argv[1], "--count") == 0) return count_mode(atol(argv[2]));
 #if defined(__unix__)
     if (argc == 3 && strcmp(argv[1], "--bench") == 0) return bench(atol(argv[2]));
+#endif
     if (argc != 1) {
-        fprintf(stderr, "usage: %s [--bench N] < rows.csv\n", argv[0]);
+        fprintf(stderr, "usage: %s [--bench N | --count N] < rows.csv\n", argv[0]);
         return 2;
     }
-#else
-    (void)argv;
-    if (argc != 1) return 2;
-#endif
     static char line[LINE_MAX_BYTES];
     float row[4096], out[1024];
     if (edgekit_num_features > 4096 || edgekit_num_outputs > 1024) {

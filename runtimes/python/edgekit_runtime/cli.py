@@ -7,8 +7,10 @@ import json
 import sys
 import traceback
 
+from pathlib import Path
+
 from ._version import __version__
-from .errors import RuntimeFailure
+from .errors import InvalidInput, RuntimeFailure
 from .manifest import verify_directory
 
 
@@ -23,6 +25,76 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from .loader import load
+
+    model = load(args.artifact, threads=args.threads)
+    if args.input is None:  # real time: JSON lines on stdin, answers on stdout
+        from .stream import serve_lines
+
+        counts = serve_lines(model, sys.stdin.buffer, sys.stdout)
+        if counts["errors"]:
+            print(f"edgekit-runtime: {counts['errors']} of {counts['answered']} lines were refused (see their error field)",
+                  file=sys.stderr)
+        return 0
+    from .batch import predict_file, summary
+
+    result = predict_file(model, Path(args.input), Path(args.output) if args.output else None)
+    if args.json:
+        print(json.dumps(summary(result, model)), file=sys.stderr if args.output is None else sys.stdout)
+    if result.rejected:
+        raise InvalidInput(
+            f"{result.rejected} of {result.rows} rows were refused ({result.first_error})",
+            "their prediction is empty and the reason is in the error column; the other rows were predicted",
+        )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .loader import load
+    from .rest import Limits, PredictionServer
+
+    model = load(args.artifact, threads=args.threads)
+    try:
+        server = PredictionServer(model, args.host, args.port, Limits(args.max_body_bytes, args.max_rows))
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {args.host}:{args.port} ({exc.strerror})", "choose another --port") from exc
+    print(f"edgekit-runtime: serving {args.artifact} on {server.url}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from .benchmark import benchmark
+    from .loader import load
+    from .smoke import REFERENCE_FILE
+
+    started = time.perf_counter()
+    model = load(args.artifact, threads=args.threads)
+    load_seconds = time.perf_counter() - started
+    with np.load(Path(args.artifact) / REFERENCE_FILE, allow_pickle=False) as archive:
+        rows = archive["X"]
+    result = benchmark(model, rows, args.runs, args.warmup, args.batch, checked=not args.no_input_checks)
+    result.update(load_seconds=load_seconds, threads=args.threads, runtime=model.runtime)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        single = result["single_row_us"]
+        print(f"{args.artifact}: one row p50 {single['p50']:.2f} us, p99 {single['p99']:.2f} us; "
+              f"{result['batch']['rows_per_second']:.0f} rows/s in batches of {args.batch}; "
+              f"peak RSS {result['peak_rss_bytes'] / 2**20:.1f} MiB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgekit-runtime", description="edgekit's device-side runtime.")
     parser.add_argument("--version", action="version", version=f"edgekit-runtime {__version__}")
@@ -32,6 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("directory")
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(handler=_verify)
+
+    predict = commands.add_parser("predict", help="predictions for a file of rows, or for JSON lines on stdin")
+    predict.add_argument("artifact")
+    predict.add_argument("--input", help="rows.csv (with a header naming the features) or rows.parquet; "
+                         "without it, read one JSON row per line on stdin and answer one JSON line each")
+    predict.add_argument("--output", help="predictions CSV (default: stdout)")
+    predict.add_argument("--threads", type=int, default=1)
+    predict.add_argument("--json", action="store_true", help="print a summary with the input-violation counters")
+    predict.set_defaults(handler=_predict)
+
+    serve = commands.add_parser("serve", help="a local REST endpoint: POST /v1/predict")
+    serve.add_argument("artifact")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: apps on this device only")
+    serve.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed on start)")
+    serve.add_argument("--threads", type=int, default=1)
+    serve.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    serve.add_argument("--max-rows", type=int, default=10_000)
+    serve.set_defaults(handler=_serve)
+
+    bench = commands.add_parser("bench", help="time the artifact here on its reference rows")
+    bench.add_argument("artifact")
+    bench.add_argument("--runs", type=int, default=2000, help="timed single-row calls")
+    bench.add_argument("--warmup", type=int, default=200)
+    bench.add_argument("--batch", type=int, default=1000, help="rows per call for the throughput figure")
+    bench.add_argument("--threads", type=int, default=1)
+    bench.add_argument("--no-input-checks", action="store_true", help="time the runtime alone")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=_bench)
     return parser
 
 

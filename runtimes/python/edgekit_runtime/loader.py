@@ -1,4 +1,5 @@
-"""One entry point for every artifact: ``load(directory)`` returns a verified predictor."""
+"""One entry point for every artifact: ``load(directory)`` returns a verified model whose
+``predict`` checks every input against the bundle's schema and counts what training never saw."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import InvalidInput
+from .input_monitor import InputMonitor
+from .input_schema import SCHEMA_FILE, InputSchema
 from .manifest import verify_directory
+from .rows import as_rows
 
 
 class Predictor(Protocol):
@@ -17,9 +21,62 @@ class Predictor(Protocol):
     def predict(self, rows: Any) -> np.ndarray: ...
 
 
-def load(directory: str | Path, threads: int = 1) -> Predictor:
+class LoadedModel:
+    """A verified artifact, ready to predict: its runtime's predictor, the input schema (when the
+    artifact carries one) and the counters of what the inputs held. ``predict(rows)`` takes float
+    rows in feature order and returns probabilities [n, classes] or values [n]."""
+
+    def __init__(self, directory: Path, descriptor: dict[str, Any], predictor: Predictor, schema: InputSchema | None) -> None:
+        self.directory = directory
+        self.descriptor = descriptor
+        self.runtime: str = descriptor["runtime"]["name"]
+        self.features = predictor.features
+        self.task: str = descriptor["bundle"].get("task", "classification")
+        self.classes: list[str] = [str(name) for name in descriptor["bundle"].get("classes") or []]
+        self.feature_names: list[str] = list(descriptor["bundle"].get("feature_names") or [])
+        self.schema = schema
+        self.monitor = InputMonitor(schema) if schema is not None else None
+        self.runtime_predict = predictor.predict  # the runtime alone: no input checks, no counters
+        self.predict = self._checked(predictor.predict)
+
+    def _checked(self, inner: Any) -> Any:
+        features, monitor, ndarray, float32 = self.features, self.monitor, np.ndarray, np.dtype(np.float32)
+        if monitor is None:
+            return inner
+
+        def predict(rows: Any) -> np.ndarray:
+            if not (type(rows) is ndarray and rows.dtype is float32 and rows.ndim == 2 and rows.shape[1] == features
+                    and rows.flags.c_contiguous):
+                rows = as_rows(rows, features)
+            if rows.shape[0] == 1:
+                monitor.defer(rows)  # checked with the next rows: one NumPy pass for many
+            else:
+                monitor.observe(rows)
+            return inner(rows)
+
+        return predict
+
+    def predict_encoded(self, rows: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+        """Rows an InputSchema encoded from records, with the cells whose category was unknown."""
+        if self.monitor is not None:
+            self.monitor.observe(rows, unknown if unknown.any() else None)
+        return self.runtime_predict(rows)
+
+    def input_report(self) -> dict[str, Any]:
+        return self.monitor.report() if self.monitor is not None else {"rows": None, "note": "the artifact has no schema.json"}
+
+
+def load(directory: str | Path, threads: int = 1) -> LoadedModel:
     """Verify the artifact's files against its manifest, then open it with its runtime."""
     descriptor = verify_directory(directory)
+    predictor = _open(Path(directory), descriptor, threads)
+    schema = InputSchema.load(Path(directory) / SCHEMA_FILE) if SCHEMA_FILE in descriptor["files"] else None
+    if schema is not None and schema.features != predictor.features:
+        raise InvalidInput(f"{directory}: schema.json has {schema.features} features, the model {predictor.features}", "recompile the artifact")
+    return LoadedModel(Path(directory), descriptor, predictor, schema)
+
+
+def _open(directory: Path, descriptor: dict[str, Any], threads: int) -> Predictor:
     runtime = descriptor.get("runtime", {}).get("name")
     if runtime == "onnxruntime":
         from .onnx_predictor import OnnxPredictor
