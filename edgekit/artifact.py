@@ -7,6 +7,7 @@ compile options and toolchain; plus sha256 + size of each file and a content has
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,49 @@ class Artifact:
     def load(cls, path: str | os.PathLike[str]) -> Artifact:
         path = Path(path)
         return cls(path, load_verified(path, DESCRIPTOR, ArtifactInfo, "artifact", "pass the --out directory of edgekit compile"))
+
+
+# --- benchmark results ------------------------------------------------------------------------
+# Measurements describe an artifact; they are not part of it. They live beside artifact.json in
+# bench.json, outside the manifest and the content hash (a benchmark does not change the model's
+# identity), and name the content hash they were measured for: results of an older build that
+# shared the directory are ignored, never attributed to a new one.
+
+BENCH_FILE = "bench.json"
+BENCH_FORMAT = 1
+
+
+def read_benchmarks(artifact: Artifact) -> dict[str, Any]:
+    """This artifact's recorded results: {"native": ..., "devices": {id: ...}}; empty if none."""
+    path = artifact.path / BENCH_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"{path}: unreadable ({exc.__class__.__name__})", f"delete it and rerun edgekit bench {artifact.path}") from exc
+    if not isinstance(document, dict) or document.get("format_version") != BENCH_FORMAT:
+        raise BadInput(f"{path}: not a bench.json this edgekit reads", f"delete it and rerun edgekit bench {artifact.path}")
+    if document.get("content_hash") != artifact.info.content_hash:
+        return {}  # measured on another build
+    return document
+
+
+def record_benchmarks(artifact: Artifact, results: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``results`` into bench.json (a device's new figures replace its old ones), atomically."""
+    document = read_benchmarks(artifact) or {"format_version": BENCH_FORMAT, "content_hash": artifact.info.content_hash}
+    for key, value in results.items():
+        if isinstance(value, dict) and isinstance(document.get(key), dict):
+            document[key] = {**document[key], **value}
+        else:
+            document[key] = value
+    temporary = artifact.path / f".{BENCH_FILE}.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(document, indent=2))
+    os.replace(temporary, artifact.path / BENCH_FILE)
+    return document
+
+
+def device_latencies(artifact: Artifact) -> dict[str, Any]:
+    """What the latency rule reads: device id -> {"p99_ms", "how"} from bench.json."""
+    devices = read_benchmarks(artifact).get("devices", {})
+    return {device: entry for device, entry in devices.items() if isinstance(entry, dict) and "p99_ms" in entry}

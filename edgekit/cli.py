@@ -281,7 +281,7 @@ def check_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Will ARTIFACT run on these devices? One verdict per device; exit 1 if any fails."""
-    from .artifact import Artifact
+    from .artifact import Artifact, device_latencies
     from .devices import all_profiles, load_profile
     from .devices.check import check_descriptor
     from .devices.console import print_matrix, print_reports
@@ -290,11 +290,48 @@ def check_command(
         raise BadInput("name devices with --device ID (repeatable) or check them all with --all", "see edgekit devices list")
     profiles = all_profiles() if all_devices else [load_profile(device_id) for device_id in dict.fromkeys(device or [])]
     loaded = Artifact.load(artifact)
-    reports = check_descriptor(loaded.info.model_dump(), profiles)
+    # p99 figures recorded by edgekit bench take the place of the cost model's estimates
+    reports = check_descriptor({**loaded.info.model_dump(), "benchmarks": device_latencies(loaded)}, profiles)
     show = print_matrix if all_devices else print_reports
     _report(as_json, {"artifact": str(artifact), "devices": [report.as_dict() for report in reports]},
             lambda: show(stdout, str(artifact), reports))
     if any(report.verdict == "fail" for report in reports):
+        raise typer.Exit(1)
+
+
+@app.command("bench")
+def bench_command(
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory.")],
+    device: Annotated[list[str] | None, typer.Option("--device", help="Device id (repeatable).")] = None,
+    emulate: Annotated[bool, typer.Option("--emulate", help="Count instructions per inference on each device's "
+                                          "emulated ISA (C artifacts) and estimate its latency.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
+    runs: Annotated[int, typer.Option("--runs", min=10, help="Timed single-row calls per native run.")] = 2000,
+    as_json: JsonFlag = False,
+) -> None:
+    """How fast is ARTIFACT here and on each device? Results are kept in ARTIFACT/bench.json for check."""
+    from .bench.console import print_bench
+    from .bench.native import NativeSettings
+    from .bench.run import bench_artifact
+    from .devices import load_profile
+
+    if emulate and not device:
+        raise BadInput("--emulate needs at least one --device ID", "see edgekit devices list")
+    profiles = [load_profile(device_id) for device_id in dict.fromkeys(device or [])]
+    if report is not None and not report.parent.is_dir():
+        raise BadInput(f"{report.parent}: directory does not exist", "create it or choose another --report path")
+    steps = 1 + sum(not profile.microcontroller for profile in profiles) + (len(profiles) if emulate else 0)
+    with reporting.steps_progress(stderr, "benchmarking", steps) as advance:
+        result = bench_artifact(artifact, profiles, emulate, NativeSettings(runs=runs, warmup=max(10, runs // 10)), advance)
+    if report is not None:
+        from .bench.report import write_report
+
+        write_report(report, [result])
+    _report(as_json, result.as_dict(), lambda: print_bench(stdout, result))
+    differing = [entry.device for entry in result.devices if entry.emulated and not entry.emulated["matches_reference"]]
+    if differing:
+        stderr.print(f"error: the emulated {', '.join(differing)} build does not reproduce the certified outputs; "
+                     "do not ship it there; report the artifact")
         raise typer.Exit(1)
 
 

@@ -176,3 +176,19 @@ def print_artifact(console: Console, artifact: Artifact) -> None:
         console.print(f"needs: {requirements['runtime']} >= {requirements['min_version']}; operators: {operators}")
     console.print(parity_line(info.parity))
     console.print(f"written to {artifact.path} in {info.compile_seconds:.2f} s")
+
+
+@contextmanager
+def steps_progress(console: Console, label: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A bar over ``total`` steps; yields ``advance(description)`` to call as each step starts."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(label, total=total)
+        started = [False]
+
+        def advance(description: str) -> None:
+            progress.update(task, advance=1 if started[0] else 0, description=f"{label}: {description}")
+            started[0] = True
+
+        yield advance
+        progress.update(task, completed=total)

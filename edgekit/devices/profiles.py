@@ -101,6 +101,7 @@ class CostModel(_Strict):
 
     cycles_per_node_visit: float = Field(gt=0, le=10_000)  # one tree node in edgekit's C table walk
     cycles_per_mac: float = Field(gt=0, le=10_000)  # one float multiply-accumulate of a dense layer
+    cycles_per_instruction: float = Field(gt=0, le=20)  # turns an emulator's instruction count into cycles
     soft_float_factor: float = Field(default=1.0, ge=1, le=100)  # float work emulated in software
     source: str
 

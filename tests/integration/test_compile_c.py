@@ -199,7 +199,7 @@ def test_model_too_big_for_any_microcontroller_says_how_much_it_needs(cli, bundl
         "memory: {ram_bytes: 1024, flash_bytes: 4096}\nruntimes: {c: {triple: arm-none-eabi, libc: newlib}}\n"
         "budgets: {artifact_bytes: 2048, ram_bytes: 512, p99_latency_ms: 10}\n"
         "emulation: {mode: qemu-system, binary: qemu-system-arm, machine: mps2-an385, cpu: cortex-m3}\n"
-        "cost_model: {cycles_per_node_visit: 16, cycles_per_mac: 8, source: test}\n"
+        "cost_model: {cycles_per_node_visit: 16, cycles_per_mac: 8, cycles_per_instruction: 1.5, source: test}\n"
         "sources: [test profile]\n"
     )
     monkeypatch.setenv("EDGEKIT_DEVICE_CONFIGS", str(configs))

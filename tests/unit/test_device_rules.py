@@ -24,7 +24,7 @@ BOARD = {
     },
     "budgets": {"artifact_bytes": 50_000_000, "ram_bytes": 256 << 20, "p99_latency_ms": 10},
     "emulation": {"mode": "qemu-user", "binary": "qemu-aarch64"},
-    "cost_model": {"cycles_per_node_visit": 3, "cycles_per_mac": 0.5, "source": "estimate"},
+    "cost_model": {"cycles_per_node_visit": 3, "cycles_per_mac": 0.5, "cycles_per_instruction": 0.7, "source": "estimate"},
 }
 MCU = {
     "id": "mcu", "name": "A Cortex-M0+ board", "sources": ["datasheet"],
@@ -33,7 +33,7 @@ MCU = {
     "runtimes": {"c": {"triple": "arm-none-eabi", "libc": "newlib"}},
     "budgets": {"artifact_bytes": 1 << 20, "ram_bytes": 65_536, "p99_latency_ms": 5},
     "emulation": {"mode": "qemu-system", "binary": "qemu-system-arm", "machine": "mps2-an385"},
-    "cost_model": {"cycles_per_node_visit": 16, "cycles_per_mac": 8, "soft_float_factor": 8, "source": "estimate"},
+    "cost_model": {"cycles_per_node_visit": 16, "cycles_per_mac": 8, "cycles_per_instruction": 1.6, "soft_float_factor": 8, "source": "estimate"},
 }
 TREES = {"tree_node_visits": 700, "trees": 100, "macs": 0, "activation_bytes": 1000}
 
@@ -164,7 +164,7 @@ def test_latency_uses_a_benchmark_when_the_artifact_has_one():
     slow = profile(BOARD, budgets={**BOARD["budgets"], "p99_latency_ms": 0.01})
     estimated = findings(onnx(), slow)["latency"]
     assert estimated.verdict == "fail" and "estimate" in estimated.reason
-    measured = ArtifactFacts(**{**onnx().__dict__, "benchmarks": {"board": {"p99_ms": 0.005, "how": "qemu"}}})
+    measured = ArtifactFacts(**{**onnx().__dict__, "benchmarks": {"board": {"p99_ms": 0.005, "how": "measured: edgekit bench on the board"}}})
     assert findings(measured, slow)["latency"].verdict == "pass" and "measured" in findings(measured, slow)["latency"].reason
     unknown = ArtifactFacts(**{**onnx().__dict__, "resources": {"model_bytes": 300_000}})
     assert findings(unknown, profile(BOARD))["latency"].verdict == "warn"

@@ -15,6 +15,19 @@ import numpy as np
 from .loader import LoadedModel
 
 
+def peak_resident_bytes() -> int:
+    """This process's peak resident memory. Linux: VmHWM, which belongs to the process image; the
+    rusage maximum would include the parent's memory when the parent spawned us with vfork."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
 def benchmark(model: LoadedModel, rows: np.ndarray, runs: int = 2000, warmup: int = 200, batch: int = 1000,
               checked: bool = True) -> dict[str, Any]:
     """Latency of single-row calls in µs (p50/p90/p99/mean/max), batch throughput in rows/s, and the
@@ -39,7 +52,6 @@ def benchmark(model: LoadedModel, rows: np.ndarray, runs: int = 2000, warmup: in
         predict(block)
         repeats += 1
     batch_seconds = (clock() - started) / 1e9 / repeats
-    rss_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     return {
         "single_row_us": {
             "p50": float(np.percentile(micros, 50)),
@@ -50,7 +62,8 @@ def benchmark(model: LoadedModel, rows: np.ndarray, runs: int = 2000, warmup: in
             "runs": runs,
             "warmup": warmup,
         },
+        "quantiles_us": {"percent": list(range(0, 101, 2)), "values": np.percentile(micros, range(0, 101, 2)).round(4).tolist()},
         "batch": {"rows": batch, "seconds": batch_seconds, "rows_per_second": batch / batch_seconds, "repeats": repeats},
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * rss_unit,
+        "peak_rss_bytes": peak_resident_bytes(),
         "input_checks": checked,
     }
