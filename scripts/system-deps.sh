@@ -24,6 +24,7 @@ TEST_TOOLS=(
   "arm-none-eabi-gcc gcc-arm-none-eabi"
   "qemu-aarch64 qemu-user"
   "qemu-system-arm qemu-system-arm"
+  "chromium chromium"
 )
 
 # Files (not commands) the tests need: "path package".

@@ -37,6 +37,17 @@ def _png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _plain_log(axis, *names: str) -> None:
+    """Log axes labelled 0.01, 1, 30 rather than 10^-2 and crowded minor-tick powers."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for name in names:
+        scale = getattr(axis, f"{name}axis")
+        axis.set_xscale("log") if name == "x" else axis.set_yscale("log")
+        scale.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        scale.set_minor_formatter(NullFormatter())
+
+
 def _latency_distribution(reports: list[BenchReport]) -> str | None:
     runs = [(report, report.native) for report in reports if report.native and "quantiles_us" in report.native]
     if not runs:
@@ -47,7 +58,7 @@ def _latency_distribution(reports: list[BenchReport]) -> str | None:
         quantiles = native["quantiles_us"]
         axis.plot(quantiles["values"], quantiles["percent"], color=COLORS[index % len(COLORS)], linewidth=2,
                   label=f"{Path(report.artifact).name} ({report.runtime})")
-    axis.set_xscale("log")
+    _plain_log(axis, "x")
     axis.set_xlabel("single-row latency on this machine (µs, log scale)")
     axis.set_ylabel("calls at or below (%)")
     axis.set_ylim(0, 100)
@@ -73,9 +84,9 @@ def _device_latencies(reports: list[BenchReport]) -> str | None:
     axis.scatter([budget for _, _, budget, _ in bars], positions, marker="|", s=400, color="black", label="p99 budget", zorder=3)
     axis.set_yticks(list(positions), [label for label, *_ in bars], fontsize=8)
     axis.invert_yaxis()
-    axis.set_xscale("log")
+    _plain_log(axis, "x")
     axis.set_xlabel("estimated latency per inference (ms, log scale); hatched: cost model, plain: emulated count")
-    axis.legend(loc="lower right", fontsize=8)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     axis.set_title("Estimated device latency against each device's budget")
     return _png(figure)
 
@@ -93,8 +104,7 @@ def _size_against_latency(reports: list[BenchReport]) -> str | None:
     for report, entry in devices:
         axis.scatter(report.model_bytes, entry.p99_ms * 1000, marker="^", s=50, color="#7f7f7f")
         axis.annotate(entry.device, (report.model_bytes, entry.p99_ms * 1000), fontsize=7, xytext=(4, 2), textcoords="offset points")
-    axis.set_xscale("log")
-    axis.set_yscale("log")
+    _plain_log(axis, "x", "y")
     axis.set_xlabel("model file size (bytes, log scale)")
     axis.set_ylabel("latency per inference (µs, log scale)")
     axis.grid(True, which="both", alpha=0.3)
