@@ -9,6 +9,7 @@ from rich.console import Console
 
 from . import reporting
 from .compile import compile_bundle
+from .artifact import device_latencies
 from .devices import all_profiles, load_profile
 from .devices.autofit import fit_to_device
 from .devices.check import check_descriptor
@@ -16,9 +17,10 @@ from .devices.console import print_artifact_matrix, print_fit
 from .errors import MissingTool
 from .training import train_bundle
 
-# (step name, data, family, builds, board to auto-fit): what the quickstart trains and compiles; a
-# build is (artifact suffix, target, options, device it is compiled for). C builds for other ISAs
-# run when their toolchain is here.
+# (step name, data, family, builds, board to auto-fit, benchmarks): what the quickstart trains and
+# compiles; a build is (artifact suffix, target, options, device it is compiled for). C builds for
+# other ISAs run when their toolchain is here. Benchmarks: (artifacts timed here, the artifact
+# emulated on devices, those devices: one ARM Linux board, one Cortex-M).
 STEPS = (
     ("breast-cancer-xgboost", "bundled:breast-cancer", "xgboost", (
         ("onnx", "onnx", {}, "raspberry-pi-4b"),
@@ -26,13 +28,13 @@ STEPS = (
         ("c-aarch64", "c", {"triple": "aarch64-linux-gnu", "quantize": "int16"}, None),
         ("c-cortex-m4f", "c", {"triple": "cortex-m4f", "quantize": "int16"}, None),
         ("tflite", "tflite", {}, None),
-    ), "stm32f407"),
+    ), "stm32f407", (("onnx", "c", "tflite"), "c", ("raspberry-pi-4b", "stm32f407"))),
     ("digits-mlp", "bundled:digits", "mlp", (
         ("onnx", "onnx", {}, "raspberry-pi-4b"),
         ("onnx-int8", "onnx-int8", {}, "raspberry-pi-4b"),
         ("c-int8", "c", {"quantize": "int8"}, None),
         ("tflite-int8", "tflite-int8", {}, "android-midrange-arm64"),  # what the Android profile's LiteRT runs
-    ), None),
+    ), None, None),
 )
 
 
@@ -54,7 +56,7 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"workdir": str(workdir.resolve()), "bundles": [], "artifacts": []}
     profiles = all_profiles()
-    for name, data, family, builds, board in STEPS:
+    for name, data, family, builds, board, benchmarks in STEPS:
         with reporting.training_progress(progress_console, family, 0) as on_trial:
             bundle = train_bundle(data, workdir / name, family=family, name=name, on_trial=on_trial)
         difference = bundle.check_reference()
@@ -77,7 +79,10 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
             results["artifacts"].append(reporting.artifact_summary(artifact))
             if console is not None:
                 console.print(f"compiled {suffix}: {artifact.path}; {_size_line(artifact)}; " + reporting.parity_line(artifact.info.parity))
-        verdicts = {suffix: check_descriptor(artifact.info.model_dump(), profiles) for suffix, artifact in artifacts.items()}
+        if benchmarks is not None:
+            _bench(name, artifacts, benchmarks, workdir / "bench.html", results, console, progress_console)
+        verdicts = {suffix: check_descriptor({**artifact.info.model_dump(), "benchmarks": device_latencies(artifact)}, profiles)
+                    for suffix, artifact in artifacts.items()}
         results.setdefault("checks", {}).update(
             {f"{name}-{suffix}": {report.device: report.verdict for report in reports} for suffix, reports in verdicts.items()})
         if console is not None:
@@ -107,6 +112,32 @@ def _fit(bundle: Path, profile: Any, out: Path, results: dict[str, Any], console
     results.setdefault("fits", []).append(fitted.as_dict())
     if console is not None:
         print_fit(console, fitted)
+
+
+def _bench(name: str, artifacts: dict[str, Any], benchmarks: tuple[Any, ...], report_path: Path, results: dict[str, Any],
+           console: Console | None, progress: Console) -> None:
+    """Time the artifacts here, emulate the C one on the boards whose toolchains are here, write the report."""
+    from .bench.console import bench_rows, print_bench_table
+    from .bench.native import NativeSettings
+    from .bench.report import write_report
+    from .bench.run import bench_artifact
+
+    native_suffixes, emulated_suffix, boards = benchmarks
+    profiles = [load_profile(board) for board in boards]
+    reachable = [profile for profile in profiles if not _missing_toolchain({"triple": profile.c_triple()})]
+    settings = NativeSettings(runs=500, warmup=50, batch=1000)
+    reports = []
+    with reporting.steps_progress(progress, "benchmarking", len(native_suffixes) + len(reachable)) as advance:
+        for suffix in native_suffixes:
+            if suffix in artifacts:
+                devices = reachable if suffix == emulated_suffix else []
+                reports.append(bench_artifact(artifacts[suffix].path, devices, bool(devices), settings, advance))
+    write_report(report_path, reports)
+    results["benchmarks"] = bench_rows(reports)
+    results["bench_report"] = str(report_path.resolve())
+    if console is not None:
+        print_bench_table(console, reports, prefix=name)
+        console.print(f"benchmark report: {report_path}")
 
 
 def _size_line(artifact: Any) -> str:

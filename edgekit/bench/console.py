@@ -43,3 +43,32 @@ def print_bench(console: Console, report: BenchReport) -> None:
     for entry in report.devices:
         if entry.native is not None:
             console.print(f"  this machine with {entry.device}'s threads and RAM budget: {native_line(entry.native)}")
+
+
+def bench_rows(reports: list[BenchReport]) -> list[dict[str, Any]]:
+    """One row per (artifact, where it ran): this machine natively, or a device's emulated estimate."""
+    rows = []
+    for report in reports:
+        name = report.artifact.rstrip("/").rsplit("/", 1)[-1]
+        if report.native is not None and "single_row_us" in report.native:
+            single = report.native["single_row_us"]
+            rows.append({"artifact": name, "where": "this machine", "p50_us": single["p50"], "p99_us": single["p99"],
+                         "rows_per_second": report.native["batch"]["rows_per_second"], "how": "measured"})
+        for entry in report.devices:
+            if entry.p99_ms is not None:
+                rows.append({"artifact": name, "where": entry.device, "p50_us": None, "p99_us": entry.p99_ms * 1000,
+                             "rows_per_second": None, "how": f"estimate: {entry.emulated['instructions_per_inference']:,.0f} "
+                             f"instr, {entry.source}"})
+    return rows
+
+
+def print_bench_table(console: Console, reports: list[BenchReport], prefix: str = "") -> None:
+    """The rows of ``bench_rows``; ``prefix`` (the bundle's name) is left off artifact names."""
+    table = Table(title=f"benchmarks of {prefix or 'the artifacts'}: one row per call", show_edge=False, pad_edge=False,
+                  title_justify="left")
+    for column in ("artifact", "where", "p50 µs", "p99 µs", "rows/s batched", "how"):
+        table.add_column(column, justify="right" if column[0] in "pr" else "left")
+    for row in bench_rows(reports):
+        table.add_row(row["artifact"].removeprefix(f"{prefix}-") if prefix else row["artifact"], row["where"], "-" if row["p50_us"] is None else f"{row['p50_us']:.2f}",
+                      f"{row['p99_us']:.2f}", "-" if row["rows_per_second"] is None else f"{row['rows_per_second']:,.0f}", row["how"])
+    console.print(table)

@@ -19,5 +19,5 @@ def latency_from_count(run: EmulatedRun, profile: DeviceProfile) -> dict[str, An
         how += f"; {run.library}"
     # The count is a mean over the reference rows. Dense layers and padded tree tables run the same
     # instructions for every row; unpadded trees vary with the path, which a mean understates.
-    short = f"{run.emulator}, CPI {cpi:g} @ {profile.cpu.mhz:g} MHz" + (" (rebuilt from src/)" if run.rebuilt else "")
+    short = f"{run.emulator.split()[0]} count x CPI {cpi:g} / {profile.cpu.mhz:g} MHz"
     return {"p99_ms": micros / 1000.0, "mean_us": micros, "how": how, "short": short, "estimate": True}

@@ -56,6 +56,15 @@ def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
         assert artifacts["breast-cancer-xgboost-c-cortex-m4f"]["resources"]["cortex-m4f"]["flash_bytes"] > 0
     for entry in artifacts.values():
         assert _run(_script("edgekit"), "artifact", "verify", entry["artifact"]).returncode == 0
+    # Benchmarks: three runtimes timed here, the C artifact emulated on an ARM Linux board and a Cortex-M.
+    where = {(row["artifact"], row["where"]): row for row in summary["benchmarks"]}
+    for suffix in ("onnx", "c", "tflite"):
+        row = where[(f"breast-cancer-xgboost-{suffix}", "this machine")]
+        assert 0 < row["p50_us"] <= row["p99_us"] and row["rows_per_second"] > 0
+    for board, emulator in (("raspberry-pi-4b", "qemu-aarch64"), ("stm32f407", "qemu-system-arm")):
+        if STRICT_TOOLS or ("breast-cancer-xgboost-c", board) in where:
+            assert emulator in where[("breast-cancer-xgboost-c", board)]["how"]
+    assert Path(summary["bench_report"]).read_text().count("data:image/png;base64,") == 3
     runs = json.loads(_run(_script("edgekit"), "runs", "--json").stdout)
     assert {run["name"] for run in runs} == set(bundles)
     human = _run(_script("edgekit"), "quickstart", "--workdir", tmp_path / "qs")
@@ -72,5 +81,5 @@ def test_errors_from_the_real_process_are_one_line_with_the_documented_code(tmp_
 
 def test_help_lists_every_stage_built_so_far():
     result = _run(_script("edgekit"), "--help")
-    for command in ("train", "runs", "bundle", "compile", "artifact", "devices", "check", "quickstart"):
+    for command in ("train", "runs", "bundle", "compile", "artifact", "devices", "check", "bench", "quickstart"):
         assert command in result.stdout
