@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Console
 
 from . import reporting
-from .compile import compile_bundle
 from .artifact import device_latencies
+from .compile import compile_bundle
 from .devices import all_profiles, load_profile
 from .devices.autofit import fit_to_device
 from .devices.check import check_descriptor

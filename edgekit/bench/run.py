@@ -64,10 +64,11 @@ def native_unavailable(artifact: Artifact) -> str | None:
 
 
 def bench_artifact(
-    path: Path, profiles: list[DeviceProfile], emulate_devices: bool, settings: NativeSettings = NativeSettings(),
+    path: Path, profiles: list[DeviceProfile], emulate_devices: bool, settings: NativeSettings | None = None,
     advance: Callable[[str], None] = lambda step: None,
 ) -> BenchReport:
     """Run every benchmark asked for, record the device figures in bench.json, return the report."""
+    settings = settings or NativeSettings()
     artifact = Artifact.load(path)
     cannot_run_here = native_unavailable(artifact)
     report = BenchReport(str(path), artifact.info.target, artifact.info.runtime["name"],

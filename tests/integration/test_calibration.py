@@ -5,7 +5,6 @@ land within 2x of the published figure. Each source is also cited in the device'
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 from tests_support import require_tool
 
 from edgekit import train_bundle

@@ -3,13 +3,14 @@
 from ._version import __version__
 from .errors import IntegrityError, InvalidInput, MissingRuntime, RuntimeFailure, UnsupportedFormat
 from .integrity import describe_files, sha256_file, verify_files
-from .loader import Predictor, load
+from .loader import LoadedModel, Predictor, load
 from .manifest import read_descriptor, verify_directory
 from .smoke import SmokeTestFailed, smoke_test
 
 __all__ = [
     "IntegrityError",
     "InvalidInput",
+    "LoadedModel",
     "MissingRuntime",
     "Predictor",
     "RuntimeFailure",

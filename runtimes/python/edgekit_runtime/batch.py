@@ -62,7 +62,7 @@ def _read_csv(path: Path) -> tuple[dict[str, np.ndarray], int, np.ndarray]:
 
 def _read_parquet(path: Path) -> tuple[dict[str, np.ndarray], int, np.ndarray]:
     try:
-        import pyarrow.parquet as parquet
+        from pyarrow import parquet
     except ImportError as exc:
         raise MissingRuntime("reading Parquet needs pyarrow", "pip install pyarrow, or pass a CSV file") from exc
     try:

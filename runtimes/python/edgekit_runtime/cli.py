@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import traceback
-
 from pathlib import Path
 
 from ._version import __version__

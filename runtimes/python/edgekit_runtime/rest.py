@@ -57,10 +57,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: PredictionServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request would drown the device's log; counters say what happened
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         routes = {"/healthz": lambda: {"ok": True}, "/v1/model": self.server.model_summary,
                   "/v1/inputs": self.server.model.input_report}
         route = routes.get(self.path.split("?")[0])
@@ -69,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.OK, route())
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path.split("?")[0] != "/v1/predict":
             self._send(HTTPStatus.NOT_FOUND, {"error": "POST to /v1/predict"}, drain=True)
             return
