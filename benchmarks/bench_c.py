@@ -19,14 +19,12 @@ model file; compile time per layout; label agreement on the test split. JSON plu
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from timing import arguments, single_threaded, timings, write_results
+from timing import arguments, scratch, single_threaded, timings, write_results
 
 BATCH_ROWS = 10_000
 MODELS = {
@@ -58,6 +56,18 @@ def classification_table(work: Path) -> str:
     header = ",".join([f"f{i}" for i in range(30)] + ["label"])
     np.savetxt(path, np.column_stack([X, y]), delimiter=",", header=header, comments="", fmt="%.7g")
     return str(path)
+
+
+def xgb_and_mlp_bundles(work: Path) -> dict:
+    """The two bundles bench_tflite and bench_harness compare runtimes on: XGBoost 100x6 on the
+    30-feature table, and the scikit-learn MLP on bundled:digits."""
+    from edgekit import train_bundle
+
+    family, params = MODELS["xgb-100x6"]
+    return {
+        "xgb-100x6": train_bundle(classification_table(work), work / "xgb", family=family, name="xgb-100x6", params=params),
+        "mlp-digits": train_bundle("bundled:digits", work / "mlp", family="mlp", name="mlp-digits"),
+    }
 
 
 def _tl2cgen_predictor(bundle, work: Path):
@@ -194,9 +204,7 @@ def main() -> None:
     single, batches = (200, 5) if args.quick else (1000, 20)
     from edgekit import train_bundle
 
-    with tempfile.TemporaryDirectory() as scratch:
-        work = Path(scratch)
-        os.environ.setdefault("EDGEKIT_HOME", str(work / "home"))
+    with scratch() as work:
         data = classification_table(work)
         results = []
         for name, (family, params) in MODELS.items():

@@ -16,14 +16,12 @@ single row: median of groups of 20 calls; batch: 10 000 rows, median.
 from __future__ import annotations
 
 import ctypes
-import os
 import statistics
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_c import MODELS, classification_table
-from timing import arguments, timings, write_results
+from bench_c import xgb_and_mlp_bundles
+from timing import arguments, scratch, timings, write_results
 
 BATCH_ROWS = 10_000
 TARGETS = ("onnx", "c", "tflite")
@@ -123,16 +121,8 @@ def markdown(results: list[dict], machine: dict) -> str:
 def main() -> None:
     args = arguments(__doc__.splitlines()[0], "fewer repeats")
     single, batches = (100, 5) if args.quick else (1000, 20)
-    from edgekit import train_bundle
-
-    with tempfile.TemporaryDirectory() as scratch:
-        work = Path(scratch)
-        os.environ.setdefault("EDGEKIT_HOME", str(work / "home"))
-        family, params = MODELS["xgb-100x6"]
-        bundles = {
-            "xgb-100x6": train_bundle(classification_table(work), work / "xgb", family=family, name="xgb-100x6", params=params),
-            "mlp-digits": train_bundle("bundled:digits", work / "mlp", family="mlp", name="mlp-digits"),
-        }
+    with scratch() as work:
+        bundles = xgb_and_mlp_bundles(work)
         results = [measure(name, bundle, work, single, batches) for name, bundle in bundles.items()]
     stem = "bench_harness_quick" if args.quick else "bench_harness"
     print(write_results(args.out, stem, results, markdown).read_text())

@@ -14,14 +14,12 @@ XNNPACK delegate). Single row: median of groups of 20 calls; batch: 10 000 rows,
 
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_c import MODELS, classification_table
-from timing import arguments, timings, write_results
+from bench_c import xgb_and_mlp_bundles
+from timing import arguments, scratch, timings, write_results
 
 BATCH_ROWS = 10_000
 TARGETS = {
@@ -93,16 +91,8 @@ def main() -> None:
 
     args = arguments(__doc__.splitlines()[0], "fewer repeats")
     single, batches = (100, 5) if args.quick else (1000, 20)
-    from edgekit import train_bundle
-
-    with tempfile.TemporaryDirectory() as scratch:
-        work = Path(scratch)
-        os.environ.setdefault("EDGEKIT_HOME", str(work / "home"))
-        family, params = MODELS["xgb-100x6"]
-        bundles = {
-            "mlp-digits": train_bundle("bundled:digits", work / "mlp", family="mlp", name="mlp-digits"),
-            "xgb-100x6": train_bundle(classification_table(work), work / "xgb", family=family, name="xgb-100x6", params=params),
-        }
+    with scratch() as work:
+        bundles = xgb_and_mlp_bundles(work)
         results = [measure(name, bundle, work, single, batches) for name, bundle in bundles.items()]
     stem = "bench_tflite_quick" if args.quick else "bench_tflite"
     print(write_results(args.out, stem, results, markdown, litert=metadata.version("ai-edge-litert")).read_text())

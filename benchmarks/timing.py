@@ -7,8 +7,10 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,12 @@ def write_results(out: Path, stem: str, results: list[dict], markdown: Callable[
     (out / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
     (out / f"{stem}.md").write_text(markdown(results, machine))
     return out / f"{stem}.md"
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    """A temporary working directory, with EDGEKIT_HOME in it unless set: runs leave no trace."""
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as directory:
+        work = Path(directory)
+        os.environ.setdefault("EDGEKIT_HOME", str(work / "home"))
+        yield work

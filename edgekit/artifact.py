@@ -109,16 +109,25 @@ def read_benchmarks(artifact: Artifact) -> dict[str, Any]:
 
 
 def record_benchmarks(artifact: Artifact, results: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``results`` into bench.json (a device's new figures replace its old ones), atomically."""
-    document = read_benchmarks(artifact) or {"format_version": BENCH_FORMAT, "content_hash": artifact.info.content_hash}
+    """Merge ``results`` into bench.json (a device's new figures replace its old ones), atomically.
+    An unreadable bench.json is replaced: it holds nothing but earlier measurements."""
+    try:
+        document = read_benchmarks(artifact)
+    except BadInput:
+        document = {}
+    document = document or {"format_version": BENCH_FORMAT, "content_hash": artifact.info.content_hash}
     for key, value in results.items():
         if isinstance(value, dict) and isinstance(document.get(key), dict):
             document[key] = {**document[key], **value}
         else:
             document[key] = value
     temporary = artifact.path / f".{BENCH_FILE}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(document, indent=2))
-    os.replace(temporary, artifact.path / BENCH_FILE)
+    try:
+        temporary.write_text(json.dumps(document, indent=2))
+        os.replace(temporary, artifact.path / BENCH_FILE)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise BadInput(f"{artifact.path}: cannot write {BENCH_FILE} ({exc.strerror})", "bench a writable copy of the artifact") from exc
     return document
 
 

@@ -36,7 +36,8 @@ def print_bench(console: Console, report: BenchReport) -> None:
             source = f"estimate: {entry.source}" + ("" if entry.emulated["matches_reference"] else "; [red]OUTPUTS DIFFER[/red]")
         else:
             figure = "-" if entry.cost_model_ms is None else f"{entry.cost_model_ms:.3g}"
-            source, count = f"cost model ({entry.skipped})", "-"
+            source = f"cost model ({entry.skipped})" if entry.cost_model_ms is not None else entry.skipped
+            count = "-"
         verdict = {True: "[green]within[/green]", False: "[red]over[/red]", None: "?"}[entry.within_budget]
         table.add_row(entry.device, count, figure, f"{entry.budget_ms:g}", verdict, source)
     console.print(table)

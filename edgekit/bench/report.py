@@ -123,7 +123,7 @@ def _rows(report: BenchReport) -> str:
                 how += " — OUTPUTS DIFFER FROM THE REFERENCE"
         else:
             figure = "–" if entry.cost_model_ms is None else f"{entry.cost_model_ms:.3g}"
-            how = f"cost-model estimate (not emulated: {entry.skipped})"
+            how = f"cost-model estimate (not emulated: {entry.skipped})" if entry.cost_model_ms is not None else entry.skipped
         verdict = {True: "within", False: "over", None: "?"}[entry.within_budget]
         cells.append(f"<tr><td>{html.escape(entry.device)}</td><td class=num>{figure}</td><td class=num>{entry.budget_ms:g}</td>"
                      f"<td class={verdict}>{verdict}</td><td>{html.escape(how)}</td></tr>")

@@ -59,7 +59,7 @@ class BenchReport:
 def native_unavailable(artifact: Artifact) -> str | None:
     runtime = artifact.info.runtime
     if runtime["name"] == "c" and runtime.get("triple") != host_triple():
-        return f"built for {runtime.get('triple')}; this machine is {host_triple()} (use --emulate)"
+        return f"built for {runtime.get('triple')}; this machine is {host_triple()} (use --device ID --emulate)"
     return None
 
 
@@ -78,8 +78,13 @@ def bench_artifact(
         report.native = run_native(path, settings)
     facts = ArtifactFacts.from_descriptor(artifact.info.model_dump())
     for profile in profiles:
+        runs_there = facts.runtime == "c" or getattr(profile.runtimes, facts.runtime, None) is not None
         entry = DeviceBench(profile.id, profile.name, profile.budgets.p99_latency_ms,
-                            cost_model_ms=estimated_latency_ms(facts, profile))
+                            cost_model_ms=estimated_latency_ms(facts, profile) if runs_there else None)
+        if not runs_there:
+            entry.skipped = f"{profile.id} has no {facts.runtime} runtime (see edgekit check)"
+            report.devices.append(entry)
+            continue
         if cannot_run_here is None and not profile.microcontroller:
             advance(f"native as {profile.id} ({profile.cpu.cores} threads, {profile.budgets.ram_bytes // 2**20} MiB cap)")
             entry.native = run_native(path, NativeSettings(profile.cpu.cores, profile.budgets.ram_bytes, settings.runs,

@@ -79,6 +79,15 @@ def test_figures_of_another_build_are_ignored_and_a_damaged_file_is_a_clear_erro
     assert "stale" not in latency["reason"] and "cost model" in latency["reason"]
     bench.write_text("{truncated")
     assert_one_line_error(cli("check", artifact_copy, "--device", "stm32f407"), 2, "bench.json: unreadable", "rerun edgekit bench")
+    rerun = cli("bench", artifact_copy, "--runs", "50", "--json")  # a new run replaces the damaged file
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads(bench.read_text())["native"]["single_row_us"]["runs"] == 50
+
+
+def test_bench_that_cannot_write_its_results_says_so(cli, artifact_copy):
+    (artifact_copy / "bench.json").mkdir()  # in the way even for root
+    assert_one_line_error(cli("bench", artifact_copy, "--runs", "50"), 2, "cannot write bench.json")
+    assert not list(artifact_copy.glob(".bench.json.*"))
 
 
 def test_a_linux_device_runs_natively_with_its_threads_and_a_memory_cap(artifact_copy):
