@@ -67,6 +67,16 @@ app.add_typer(artifact_app, name="artifact")
 devices_app = typer.Typer(help="List and show the device profiles in device_configs/.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 
+
+def _add_delivery_commands() -> None:
+    """server, publish and rollout live in edgekit.fleet.commands (imported lazily inside each)."""
+    from .fleet.commands import publish, rollout_app, server_app
+
+    app.add_typer(server_app, name="server")
+    app.add_typer(rollout_app, name="rollout")
+    app.command("publish")(publish)
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
@@ -346,6 +356,9 @@ def quickstart(
     result = run_quickstart(workdir, stdout if not as_json else None, stderr)
     if as_json:
         _emit_json(result)
+
+
+_add_delivery_commands()
 
 
 def main() -> None:

@@ -1,0 +1,72 @@
+"""Who is calling: an admin or operator API key, or a device token (``Authorization: Bearer …``).
+A device token opens only that device's own records; the operator key reads, the admin key writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import select
+
+from .db import ApiKey, Device, utcnow
+from .tokens import token_hash
+
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # admin, operator or device
+    name: str  # "admin:<key id>", "device:<id>"
+    device_id: str | None = None
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "send Authorization: Bearer <token>", headers=CHALLENGE)
+    return token.strip()
+
+
+def api_key(request: Request, roles: tuple[str, ...]) -> Actor:
+    token = _bearer(request)
+    state = request.app.state
+    with state.database.session() as session:
+        key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(state.settings.token_secret, token)))
+        if key is None or key.revoked:
+            raise HTTPException(401, "unknown or revoked API key", headers=CHALLENGE)
+        if key.role not in roles:
+            raise HTTPException(403, f"this endpoint needs the {' or '.join(roles)} key; this is a {key.role} key")
+        return Actor(key.role, f"{key.role}:{key.key_id}")
+
+
+def admin(request: Request) -> Actor:
+    return api_key(request, ("admin",))
+
+
+def reader(request: Request) -> Actor:
+    return api_key(request, ("admin", "operator"))
+
+
+def device(request: Request, device_id: str) -> Actor:
+    """The device the token belongs to; it must be the one in the path. Rate-limited per device."""
+    token = _bearer(request)
+    state = request.app.state
+    with state.database.session() as session:
+        found = session.scalar(select(Device).where(Device.token_hash == token_hash(state.settings.token_secret, token)))
+        if found is None or found.revoked:
+            raise HTTPException(401, "unknown or revoked device token", headers=CHALLENGE)
+        if found.token_expires < utcnow():
+            raise HTTPException(401, "the device token has expired; enroll the device again", headers=CHALLENGE)
+        if found.id != device_id:
+            raise HTTPException(403, "a device token opens only its own device's records")
+    wait = state.device_buckets.take(device_id)
+    if wait:
+        raise HTTPException(429, "too many requests from this device", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+    return Actor("device", f"device:{device_id}", device_id)
+
+
+AdminActor = Annotated[Actor, Depends(admin)]
+ReaderActor = Annotated[Actor, Depends(reader)]

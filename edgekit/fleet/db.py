@@ -1,0 +1,192 @@
+"""The server's database (SQLAlchemy 2): SQLite in the server's home by default, PostgreSQL when
+several server processes share one fleet. Nothing connects at import time.
+
+The first schema is created with ``create_all``; a later change to it comes with an Alembic
+migration. Writes that change signed metadata take the ``metadata`` row lock first, so one writer
+at a time signs, across processes and machines (a row lock in PostgreSQL, the write lock in SQLite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # stored naive, always UTC
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Lock(Base):
+    __tablename__ = "locks"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    taken: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TufMetadata(Base):
+    """Every signed version of every role, as the exact bytes served (hashes refer to these bytes)."""
+
+    __tablename__ = "tuf_metadata"
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    expires: Mapped[datetime] = mapped_column(DateTime)
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Release(Base):
+    __tablename__ = "releases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    target: Mapped[str] = mapped_column(String(40))  # the compile target (onnx, c, tflite-int8, ...)
+    profiles: Mapped[list] = mapped_column(JSON)  # device profile ids it is meant for
+    target_path: Mapped[str] = mapped_column(String(300), unique=True)  # its TUF target name
+    sha256: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(BigInteger)
+    artifact: Mapped[dict] = mapped_column(JSON)  # identity: bundle, content hash, precision, runtime, triple
+    parity: Mapped[dict] = mapped_column(JSON)
+    bench: Mapped[dict] = mapped_column(JSON)
+    pins: Mapped[list] = mapped_column(JSON, default=list)  # device ids pinned to this release
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (Index("ix_release_model_version", "model", "version", unique=True),)
+
+
+class Rollout(Base):
+    __tablename__ = "rollouts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # active, paused, complete, rolled_back
+    stages: Mapped[list] = mapped_column(JSON)  # percentages, e.g. [1, 10, 50, 100]
+    stage: Mapped[int] = mapped_column(Integer, default=0)  # index into stages
+    salt: Mapped[str] = mapped_column(String(32))
+    profiles: Mapped[list] = mapped_column(JSON)  # empty: every profile the release is for
+    tags: Mapped[list] = mapped_column(JSON)  # empty: every device
+    history: Mapped[list] = mapped_column(JSON)  # [{"at", "action", "by", "percent"}]
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def percent(self) -> float:
+        return float(self.stages[self.stage])
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(64), index=True)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_expires: Mapped[datetime] = mapped_column(DateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    enrolled: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    installed: Mapped[str | None] = mapped_column(String(300), nullable=True)  # TUF target path
+    last_result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class EnrollmentToken(Base):
+    __tablename__ = "enrollment_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uses_left: Mapped[int] = mapped_column(Integer)
+    expires: Mapped[datetime] = mapped_column(DateTime)
+    profile: Mapped[str | None] = mapped_column(String(64), nullable=True)  # None: the device says
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)  # shown in the audit log
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin or operator
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # "admin:<key id>", "cli", ...
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict] = mapped_column(JSON)
+
+
+class TelemetryReport(Base):
+    __tablename__ = "telemetry"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    received: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    release: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        sqlite = url.startswith("sqlite")
+        self.engine: Engine = create_engine(
+            url, connect_args={"timeout": 30} if sqlite else {}, pool_pre_ping=not sqlite,
+            **({} if sqlite else {"pool_size": 10, "max_overflow": 20}))
+        if sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+        with self.session() as session:
+            if session.get(Lock, "metadata") is None:
+                session.add(Lock(name="metadata", taken=0))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def take_metadata_lock(self, session: Session) -> None:
+        """Serialize every writer of signed metadata until this transaction ends."""
+        session.execute(update(Lock).where(Lock.name == "metadata").values(taken=Lock.taken + 1))
+
+    def ready(self) -> bool:
+        try:
+            with self.session() as session:
+                session.execute(select(Lock.name).limit(1))
+            return True
+        except Exception:  # noqa: BLE001 - readiness answers no for any database failure
+            return False
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+__all__ = ["ApiKey", "AuditEntry", "Database", "Device", "EnrollmentToken", "Release", "Rollout", "TelemetryReport",
+           "TufMetadata", "utcnow"]

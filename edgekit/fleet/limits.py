@@ -1,0 +1,108 @@
+"""Request limits: body size (413 before the body is read when Content-Length says so, or as soon
+as a streamed body passes the limit) and rate limits per key (token buckets; 429 with Retry-After).
+
+Rate limits are per server process: with N processes behind a load balancer a client gets at most
+N times the rate, which still bounds a misbehaving device or address.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class TokenBuckets:
+    """``rate`` requests per second with bursts of ``burst``, per key; bounded memory (LRU)."""
+
+    def __init__(self, rate: float, burst: int, max_keys: int = 200_000) -> None:
+        self.rate, self.burst, self.max_keys = rate, burst, max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 if the request may go ahead, else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.pop(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1 if tokens >= 1 else tokens, now)
+            if len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+async def _reply(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps({"error": message}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    raw += [(key.encode(), value.encode()) for key, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RequestLimits:
+    """ASGI middleware: body limits per path prefix, and a rate limit per client address on the API
+    (signed metadata and artifacts are exempt: they are static, cacheable and cheap)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], default_limit: int, limits: dict[str, int],
+                 per_ip: TokenBuckets, rate_limited_prefix: str = "/v1/") -> None:
+        self.app, self.default_limit, self.limits, self.per_ip, self.prefix = app, default_limit, limits, per_ip, rate_limited_prefix
+
+    def _limit(self, path: str) -> int:
+        return next((limit for prefix, limit in self.limits.items() if path.startswith(prefix)), self.default_limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path.startswith(self.prefix):
+            client = (scope.get("client") or ("unknown", 0))[0]
+            wait = self.per_ip.take(client)
+            if wait:
+                await _reply(send, 429, "too many requests from this address", {"retry-after": str(math.ceil(wait))})
+                return
+        limit = self._limit(path)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _reply(send, 400, "Content-Length is not a number")
+                return
+            if int(declared) > limit:
+                await _reply(send, 413, f"the body of {int(declared)} bytes is over this endpoint's limit of {limit}")
+                return
+        received = 0
+        started = False
+
+        async def counting_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _reply(send, 413, f"the body is over this endpoint's limit of {limit} bytes")

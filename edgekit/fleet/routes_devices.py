@@ -1,0 +1,83 @@
+"""The device API: enrollment with a one-time token, then a device's own record, status and
+telemetry with its device token. Nothing here reads or writes another device's records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from sqlalchemy import select
+
+from . import auth
+from .audit import record
+from .db import Device, EnrollmentToken, TelemetryReport, utcnow
+from .schemas import DeviceOut, EnrollRequest, EnrollResponse, StatusReport
+from .schemas import TelemetryReport as TelemetryIn
+from .tokens import new_id, new_token, token_hash
+
+router = APIRouter(prefix="/v1/devices", tags=["devices"])
+
+
+def _this_device(request: Request, device_id: str) -> auth.Actor:
+    return auth.device(request, device_id)
+
+
+ThisDevice = Annotated[auth.Actor, Depends(_this_device)]
+
+
+@router.post("", status_code=201, response_model=EnrollResponse)
+def enroll(body: EnrollRequest, request: Request) -> EnrollResponse:
+    state = request.app.state
+    secret = state.settings.token_secret
+    with state.database.session() as session:
+        grant = session.get(EnrollmentToken, token_hash(secret, body.enrollment_token), with_for_update=True)
+        if grant is None or grant.uses_left < 1 or grant.expires < utcnow():
+            raise HTTPException(401, "unknown, used up or expired enrollment token")
+        profile = grant.profile or body.profile
+        if profile is None:
+            raise HTTPException(422, "profile: the enrollment token names none, so the device must send its profile")
+        if grant.profile and body.profile and body.profile != grant.profile:
+            raise HTTPException(422, f"profile: this enrollment token is for {grant.profile}")
+        grant.uses_left -= 1
+        token = new_token("d")
+        device = Device(id=f"dev-{new_id(16)}", profile=profile, tags=sorted({*grant.tags, *body.tags}),
+                        token_hash=token_hash(secret, token), token_expires=utcnow() + timedelta(days=state.settings.device_token_days))
+        session.add(device)
+        record(session, f"device:{device.id}", "enroll", {"profile": profile, "tags": device.tags})
+    return EnrollResponse(device_id=device.id, device_token=token, token_expires=device.token_expires,
+                          profile=device.profile, tags=device.tags)
+
+
+@router.get("/{device_id}", response_model=DeviceOut)
+def own_record(device_id: str, actor: ThisDevice, request: Request) -> DeviceOut:
+    with request.app.state.database.session() as session:
+        device = session.get(Device, device_id)
+        device.last_seen = utcnow()
+        return DeviceOut.model_validate(device, from_attributes=True)
+
+
+@router.put("/{device_id}/status", status_code=204)
+def report_status(device_id: str, body: StatusReport, actor: ThisDevice, request: Request) -> None:
+    with request.app.state.database.session() as session:
+        device = session.get(Device, device_id)
+        device.last_seen = utcnow()
+        device.installed = body.installed
+        if body.result is not None:
+            device.last_result = {**body.result.model_dump(), "at": utcnow().isoformat()}
+
+
+@router.post("/{device_id}/telemetry", status_code=202)
+def report_telemetry(device_id: str, body: TelemetryIn, actor: ThisDevice, request: Request) -> dict[str, bool]:
+    with request.app.state.database.session() as session:
+        device = session.get(Device, device_id)
+        if body.release is not None and body.release != device.installed:
+            raise HTTPException(409, "telemetry for a release this device has not reported installed; report status first")
+        device.last_seen = utcnow()
+        session.add(TelemetryReport(device_id=device_id, release=body.release, payload=body.model_dump(mode="json")))
+    return {"accepted": True}
+
+
+def devices_page(session, limit: int, after: str | None) -> list[Device]:
+    query = select(Device).order_by(Device.id).limit(limit)
+    return list(session.scalars(query.where(Device.id > after) if after else query))

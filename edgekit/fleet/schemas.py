@@ -1,0 +1,116 @@
+"""Request and response bodies of the server's API. Input models are never output models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Tag = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnrollRequest(_Input):
+    enrollment_token: str = Field(min_length=8, max_length=200)
+    profile: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    tags: list[str] = Field(default_factory=list, max_length=32)
+
+
+class UpdateResult(_Input):
+    outcome: Literal["installed", "rolled_back", "rejected", "failed", "unchanged"]
+    target: str | None = Field(default=None, max_length=300)
+    detail: str = Field(default="", max_length=2000)
+
+
+class StatusReport(_Input):
+    installed: str | None = Field(default=None, max_length=300)
+    result: UpdateResult | None = None
+
+
+class TelemetryReport(_Input):
+    release: str | None = Field(default=None, max_length=300)
+    period_seconds: float = Field(default=0, ge=0, le=86_400 * 31)
+    counters: dict[str, float] = Field(default_factory=dict, max_length=256)
+    features: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=1024)
+
+
+class EnrollmentTokenRequest(_Input):
+    uses: int = Field(default=1, ge=1, le=1_000_000)
+    expires_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+    profile: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    tags: list[str] = Field(default_factory=list, max_length=32)
+
+
+class ReleaseRequest(_Input):
+    model: str = Field(min_length=1, max_length=64)
+    upload: str = Field(pattern=r"^[0-9a-f]{64}$")
+    profiles: list[str] = Field(default_factory=list, max_length=64)
+    bench: dict[str, Any] = Field(default_factory=dict)
+
+
+class RolloutRequest(_Input):
+    model: str = Field(min_length=1, max_length=64)
+    release: int | None = Field(default=None, ge=1)
+    stages: list[float] = Field(default_factory=lambda: [1.0, 10.0, 50.0, 100.0], min_length=1, max_length=20)
+    profiles: list[str] = Field(default_factory=list, max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+
+
+class PinRequest(_Input):
+    model: str = Field(min_length=1, max_length=64)
+    release: int = Field(ge=1)
+    device_id: str = Field(min_length=1, max_length=40)
+    unpin: bool = False
+
+
+class EnrollResponse(BaseModel):
+    device_id: str
+    device_token: str
+    token_expires: datetime
+    profile: str
+    tags: list[str]
+
+
+class DeviceOut(BaseModel):
+    id: str
+    profile: str
+    tags: list[str]
+    enrolled: datetime
+    last_seen: datetime | None
+    installed: str | None
+    last_result: dict[str, Any] | None
+
+
+class UploadOut(BaseModel):
+    sha256: str
+    length: int
+    target: str
+    precision: str
+    content_hash: str
+    bundle: dict[str, Any]
+
+
+class ReleaseOut(BaseModel):
+    model: str
+    version: int
+    target: str
+    profiles: list[str]
+    target_path: str
+    sha256: str
+    length: int
+    artifact: dict[str, Any]
+    parity: dict[str, Any]
+    pins: list[str]
+    created: datetime
+
+
+class TokenOut(BaseModel):
+    token: str
+    uses: int
+    expires: datetime
+    profile: str | None
+    tags: list[str]

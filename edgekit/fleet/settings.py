@@ -1,0 +1,95 @@
+"""The server's settings: one class, read from ``HOME/server.json`` (written by ``server init``) and
+overridden by environment variables ``EDGEKIT_…`` (e.g. ``EDGEKIT_DB_URL``, ``EDGEKIT_PORT``).
+
+Every limit lives here. The token secret (the HMAC key that token hashes are made with) has no
+usable default: the server refuses to start with a missing, short or documented example secret.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..errors import BadInput
+
+CONFIG_FILE = "server.json"
+EXAMPLE_SECRETS = frozenset({"", "change-me", "changeme", "secret", "edgekit"})
+MIN_SECRET_CHARS = 32
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDGEKIT_", extra="ignore")
+
+    home: Path
+    db_url: str = ""  # default: sqlite in HOME
+    token_secret: str = "change-me"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    # metadata expiry (days) and how early the timestamp is re-signed
+    root_expiry_days: int = Field(default=365, ge=1)
+    targets_expiry_days: int = Field(default=90, ge=1)
+    snapshot_expiry_days: int = Field(default=30, ge=1)
+    timestamp_expiry_seconds: int = Field(default=86_400, ge=60)
+    timestamp_refresh_seconds: int = Field(default=43_200, ge=30)  # re-sign when fewer seconds than this remain
+    timestamp_check_seconds: float = Field(default=60.0, gt=0)
+    metadata_cache_seconds: float = Field(default=1.0, ge=0)  # how stale a replica's view of timestamp.json may be
+    # request limits
+    max_artifact_bytes: int = Field(default=64 << 20, ge=1024)
+    max_body_bytes: int = Field(default=256 << 10, ge=1024)
+    max_telemetry_bytes: int = Field(default=64 << 10, ge=256)
+    device_rate_per_second: float = Field(default=2.0, gt=0)
+    device_burst: int = Field(default=20, ge=1)
+    ip_rate_per_second: float = Field(default=50.0, gt=0)
+    ip_burst: int = Field(default=200, ge=1)
+    device_token_days: int = Field(default=365, ge=1)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.home / 'server.db').resolve()}"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.home / "targets"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    def check_secrets(self) -> None:
+        if self.token_secret in EXAMPLE_SECRETS or len(self.token_secret) < MIN_SECRET_CHARS:
+            raise BadInput(
+                "the server's token secret is missing, an example value or shorter than 32 characters",
+                f"run edgekit server init, or set EDGEKIT_TOKEN_SECRET to {MIN_SECRET_CHARS}+ random characters",
+            )
+
+
+def load_settings(home: Path, **overrides: Any) -> ServerSettings:
+    """Settings for the server in ``home``: its server.json, then EDGEKIT_* variables, then ``overrides``."""
+    config = home / CONFIG_FILE
+    if not config.is_file():
+        raise BadInput(f"{home}: not an edgekit server home (no {CONFIG_FILE})", "create one with edgekit server init --home DIR")
+    try:
+        stored = json.loads(config.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BadInput(f"{config}: unreadable ({exc.__class__.__name__})", "restore it from a backup or init a new home") from exc
+    try:
+        # Environment variables win over the file: pydantic-settings gives init arguments priority,
+        # so only the file's keys that no variable sets are passed in.
+        environment = ServerSettings.model_fields.keys() & {key.removeprefix("EDGEKIT_").lower() for key in _environment()}
+        base = {key: value for key, value in stored.items() if key not in environment}
+        settings = ServerSettings(**{**base, "home": home, **{k: v for k, v in overrides.items() if v is not None}})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise BadInput(f"server setting {'.'.join(map(str, error['loc']))}: {error['msg']}", "fix server.json or the EDGEKIT_ variable") from exc
+    return settings
+
+
+def _environment() -> list[str]:
+    import os
+
+    return [key for key in os.environ if key.startswith("EDGEKIT_")]
