@@ -49,10 +49,6 @@ async def _reply(send: Send, status: int, message: str, headers: dict[str, str] 
     await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class RequestLimits:
     """ASGI middleware: body limits per path prefix, and a rate limit per client address on the API
     (signed metadata and artifacts are exempt: they are static, cacheable and cheap)."""
@@ -84,25 +80,27 @@ class RequestLimits:
             if int(declared) > limit:
                 await _reply(send, 413, f"the body of {int(declared)} bytes is over this endpoint's limit of {limit}")
                 return
-        received = 0
-        started = False
+        received, started, refused = 0, False, False
 
         async def counting_receive() -> dict[str, Any]:
-            nonlocal received
+            # Past the limit, answer 413 now and tell the app the client left: frameworks turn an
+            # exception raised while reading the body into their own 400, so none is raised.
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
+                if received > limit and not refused:
+                    refused = True
+                    if not started:
+                        await _reply(send, 413, f"the body is over this endpoint's limit of {limit} bytes")
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: dict[str, Any]) -> None:
+        async def guarded_send(message: dict[str, Any]) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 is the answer; drop what the app says about the lost body
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _reply(send, 413, f"the body is over this endpoint's limit of {limit} bytes")
+        await self.app(scope, counting_receive, guarded_send)

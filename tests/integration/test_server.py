@@ -1,0 +1,354 @@
+"""The update server as devices and operators meet it: a real uvicorn process on 127.0.0.1, the
+CLI, and python-tuf's own client verifying what it serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import httpx
+import pytest
+from edgekit_runtime.archive import pack
+from edgekit_runtime.rollout_rule import DeviceIdentity, choose_release
+from tuf.api.exceptions import RepositoryError
+from tuf.ngclient import Updater
+
+from edgekit.compile import compile_bundle
+from edgekit.devices import load_profile
+
+MODEL = "breast-cancer"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def edgekit_script() -> str:
+    return str(Path(sys.executable).parent / "edgekit")
+
+
+def start_server(home: Path, env: dict[str, str] | None = None, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    port = port or free_port()
+    process = subprocess.Popen([edgekit_script(), "server", "run", "--home", str(home), "--port", str(port)],
+                               env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read().decode())
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the server did not come up")
+
+
+@pytest.fixture(scope="module")
+def fleet(trained_bundle, tmp_path_factory):
+    """A server home, a running server, an admin key, and two ONNX artifacts for raspberry-pi-4b."""
+    root = tmp_path_factory.mktemp("server")
+    pi = load_profile("raspberry-pi-4b")
+    artifacts = [compile_bundle(trained_bundle, "onnx", root / f"onnx-{index}", device=pi).path for index in range(2)]
+    init = subprocess.run([edgekit_script(), "server", "init", "--home", str(root / "home"), "--json"],
+                          capture_output=True, text=True, check=True)
+    admin_key = json.loads(init.stdout)["admin_key"]
+    env = {"EDGEKIT_IP_RATE_PER_SECOND": "400", "EDGEKIT_IP_BURST": "800", "EDGEKIT_METADATA_CACHE_SECONDS": "0"}
+    process, url = start_server(root / "home", env)
+    yield {"root": root, "home": root / "home", "url": url, "admin": admin_key, "artifacts": artifacts}
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def admin(fleet) -> httpx.Client:
+    return httpx.Client(base_url=fleet["url"], headers={"Authorization": f"Bearer {fleet['admin']}"}, timeout=30)
+
+
+def run_cli(*args: str | Path, key: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EDGEKIT_ADMIN_KEY": key} if key else dict(os.environ)
+    return subprocess.run([edgekit_script(), *map(str, args)], capture_output=True, text=True, env=env, timeout=120)
+
+
+def tuf_client(fleet, directory: Path) -> Updater:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "targets").mkdir(exist_ok=True)
+    root = urllib.request.urlopen(f"{fleet['url']}/metadata/1.root.json").read()  # the root a device is provisioned with
+    return Updater(str(directory), f"{fleet['url']}/metadata/", str(directory / "targets"), f"{fleet['url']}/targets/",
+                   bootstrap=root)
+
+
+def assigned_fraction(updater: Updater, devices: int = 2000) -> float:
+    updater.refresh()
+    pairs = [(path, target.custom) for path, target in updater._trusted_set["targets"].targets.items()]
+    chosen = [choose_release(pairs, MODEL, DeviceIdentity(f"dev-{index}", "raspberry-pi-4b")) for index in range(devices)]
+    return sum(path == f"{MODEL}/2/onnx.tar" for path in chosen) / devices
+
+
+def enroll(fleet, **token_options) -> dict:
+    with admin(fleet) as client:
+        token = client.post("/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b", **token_options}).json()["token"]
+    response = httpx.post(f"{fleet['url']}/v1/devices", json={"enrollment_token": token}, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+# --- publishing and rollouts ------------------------------------------------------------------
+
+def test_publish_and_a_staged_rollout_reach_a_verifying_tuf_client(fleet, tmp_path):
+    url, key = fleet["url"], fleet["admin"]
+    for artifact in fleet["artifacts"]:
+        published = run_cli("publish", artifact, "--server", url, "--model", MODEL, "--device-profile", "raspberry-pi-4b", "--json", key=key)
+        assert published.returncode == 0, published.stderr
+    release = json.loads(published.stdout)
+    assert release["version"] == 2 and release["target_path"] == f"{MODEL}/2/onnx.tar"
+    assert assigned_fraction(tuf_client(fleet, tmp_path / "before")) == 0  # published, assigned to nobody yet
+    started = run_cli("rollout", "start", "--server", url, "--model", MODEL, "--release", "1", "--stages", "100", "--json", key=key)
+    assert json.loads(started.stdout)["state"] == "complete"
+    start = json.loads(run_cli("rollout", "start", "--server", url, "--model", MODEL, "--stages", "10,50", "--json", key=key).stdout)
+    rollout = str(start["id"])
+    assert 0.07 < assigned_fraction(tuf_client(fleet, tmp_path / "ten")) < 0.13
+    assert json.loads(run_cli("rollout", "promote", rollout, "--server", url, "--json", key=key).stdout)["percent"] == 50
+    assert 0.45 < assigned_fraction(tuf_client(fleet, tmp_path / "fifty")) < 0.55
+    assert json.loads(run_cli("rollout", "pause", rollout, "--server", url, "--json", key=key).stdout)["state"] == "paused"
+    refused = run_cli("rollout", "pause", rollout, "--server", url, key=key)
+    assert refused.returncode == 2 and "it cannot pause" in refused.stderr and refused.stderr.count("\n") == 1
+    assert json.loads(run_cli("rollout", "resume", rollout, "--server", url, "--json", key=key).stdout)["state"] == "active"
+    assert json.loads(run_cli("rollout", "rollback", rollout, "--server", url, "--json", key=key).stdout)["state"] == "rolled_back"
+    updater = tuf_client(fleet, tmp_path / "rolled-back")
+    assert assigned_fraction(updater) == 0
+    info = updater.get_targetinfo(f"{MODEL}/1/onnx.tar")  # every device is back on release 1: download and verify it
+    assert Path(updater.download_target(info)).read_bytes() == pack(fleet["artifacts"][0])
+    status = json.loads(run_cli("rollout", "status", "--server", url, "--model", MODEL, "--json", key=key).stdout)
+    assert [entry["state"] for entry in status] == ["complete", "rolled_back"]
+    actions = [entry["action"] for entry in admin(fleet).get("/v1/admin/audit").json()]
+    for action in ("publish", "rollout.start", "rollout.promote", "rollout.pause", "rollout.resume", "rollout.rollback"):
+        assert action in actions
+
+
+def test_a_pin_sends_one_device_to_a_release(fleet):
+    device = enroll(fleet)
+    with admin(fleet) as client:
+        response = client.post("/v1/admin/pins", json={"model": MODEL, "release": 2, "device_id": device["device_id"]})
+        assert response.status_code == 200 and device["device_id"] in response.json()["pins"]
+        assert client.post("/v1/admin/pins", json={"model": MODEL, "release": 2, "device_id": "dev-nobody"}).status_code == 422
+
+
+# --- HTTP done right --------------------------------------------------------------------------
+
+def test_metadata_has_etags_304_and_cache_control_and_a_missing_root_is_404(fleet):
+    first = httpx.get(f"{fleet['url']}/metadata/timestamp.json")
+    assert first.status_code == 200 and first.headers["cache-control"] == "public, max-age=0, must-revalidate"
+    again = httpx.get(f"{fleet['url']}/metadata/timestamp.json", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    root = httpx.get(f"{fleet['url']}/metadata/1.root.json")
+    assert "immutable" in root.headers["cache-control"]
+    for missing in ("999.root.json", "timestamp.json.bak", "..%2F..%2Fserver.json", "1.root.json%00"):
+        assert httpx.get(f"{fleet['url']}/metadata/{missing}").status_code == 404
+
+
+def test_artifacts_support_ranges_and_refuse_paths_outside_the_store(fleet, tmp_path):
+    updater = tuf_client(fleet, tmp_path / "ranges")
+    updater.refresh()
+    info = updater.get_targetinfo(f"{MODEL}/1/onnx.tar")
+    url = f"{fleet['url']}/targets/{MODEL}/1/{info.hashes['sha256']}.onnx.tar"
+    whole = httpx.get(url)
+    part = httpx.get(url, headers={"Range": "bytes=100-199"})
+    assert whole.status_code == 200 and part.status_code == 206 and part.content == whole.content[100:200]
+    assert whole.headers["etag"] and "immutable" in whole.headers["cache-control"]
+    for bad in ("../../home/server.json", "%2e%2e/%2e%2e/server.json", "/etc/passwd", f"{MODEL}/1/{'0' * 64}.onnx.tar",
+                "x%00y/1/a.tar"):
+        assert httpx.get(f"{fleet['url']}/targets/{bad}").status_code in (404, 422)
+
+
+def test_health_readiness_metrics_and_openapi(fleet):
+    assert httpx.get(f"{fleet['url']}/readyz").json() == {"ready": True}
+    metrics = httpx.get(f"{fleet['url']}/metrics").text
+    assert "edgekit_http_requests_total" in metrics and "edgekit_devices " in metrics
+    assert '/metadata/{name}' in metrics  # labelled by route template, not raw path
+    schema = httpx.get(f"{fleet['url']}/openapi.json").json()
+    assert "/v1/devices" in schema["paths"] and "/v1/admin/releases" in schema["paths"]
+
+
+# --- devices ----------------------------------------------------------------------------------
+
+def test_enrollment_status_and_telemetry_of_a_device(fleet):
+    device = enroll(fleet, tags=["canary"])
+    headers = {"Authorization": f"Bearer {device['device_token']}"}
+    base = f"{fleet['url']}/v1/devices/{device['device_id']}"
+    assert device["profile"] == "raspberry-pi-4b" and device["tags"] == ["canary"]
+    status = {"installed": f"{MODEL}/1/onnx.tar", "result": {"outcome": "installed", "target": f"{MODEL}/1/onnx.tar"}}
+    assert httpx.put(f"{base}/status", json=status, headers=headers).status_code == 204
+    telemetry = {"release": f"{MODEL}/1/onnx.tar", "period_seconds": 60, "counters": {"predictions": 12}}
+    assert httpx.post(f"{base}/telemetry", json=telemetry, headers=headers).status_code == 202
+    record = httpx.get(base, headers=headers).json()
+    assert record["installed"] == f"{MODEL}/1/onnx.tar" and record["last_result"]["outcome"] == "installed"
+    wrong_release = {**telemetry, "release": f"{MODEL}/2/onnx.tar"}
+    assert httpx.post(f"{base}/telemetry", json=wrong_release, headers=headers).status_code == 409
+
+
+def test_an_enrollment_token_is_used_once(fleet):
+    with admin(fleet) as client:
+        token = client.post("/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b"}).json()["token"]
+    assert httpx.post(f"{fleet['url']}/v1/devices", json={"enrollment_token": token}).status_code == 201
+    again = httpx.post(f"{fleet['url']}/v1/devices", json={"enrollment_token": token})
+    assert again.status_code == 401 and "used up" in again.json()["error"]
+
+
+@pytest.mark.parametrize("case", ["no token", "another device's token", "revoked token", "expired token", "garbage token"])
+def test_device_records_need_that_devices_valid_token(fleet, case):
+    mine, other = enroll(fleet), enroll(fleet)
+    token = {"no token": None, "another device's token": other["device_token"], "garbage token": "ekd_nothing",
+             "revoked token": mine["device_token"], "expired token": mine["device_token"]}[case]
+    if case == "revoked token":
+        assert admin(fleet).post(f"/v1/admin/devices/{mine['device_id']}/revoke").status_code == 200
+    if case == "expired token":  # time passes: the token's expiry is moved into the past
+        with sqlite3.connect(fleet["home"] / "server.db") as db:
+            db.execute("UPDATE devices SET token_expires = '2020-01-01 00:00:00' WHERE id = ?", (mine["device_id"],))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{fleet['url']}/v1/devices/{mine['device_id']}", headers=headers)
+    assert response.status_code == (403 if case == "another device's token" else 401), response.text
+    assert "error" in response.json()
+    write = httpx.put(f"{fleet['url']}/v1/devices/{mine['device_id']}/status", json={"installed": "x"}, headers=headers)
+    assert write.status_code == response.status_code
+
+
+def test_the_operator_key_reads_but_cannot_act(fleet):
+    created = subprocess.run([edgekit_script(), "server", "api-key", "--home", str(fleet["home"]), "--role", "operator", "--json"],
+                             capture_output=True, text=True, check=True)
+    operator = {"Authorization": f"Bearer {json.loads(created.stdout)['key']}"}
+    assert httpx.get(f"{fleet['url']}/v1/admin/devices", headers=operator).status_code == 200
+    assert httpx.get(f"{fleet['url']}/v1/admin/rollouts", headers=operator).status_code == 200
+    refused = httpx.post(f"{fleet['url']}/v1/admin/enrollment-tokens", json={}, headers=operator)
+    assert refused.status_code == 403 and "admin" in refused.json()["error"]
+    assert httpx.post(f"{fleet['url']}/v1/admin/rollouts/1/promote", headers=operator).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status",
+    [
+        ("POST", "/v1/devices", b"{not json", 422),
+        ("POST", "/v1/devices", b'{"enrollment_token": 5}', 422),
+        ("POST", "/v1/devices", b'{"enrollment_token": "ekeXXXXXXXXXXXXXXXXX", "extra": 1}', 422),
+        ("POST", "/v1/admin/rollouts", b'{"model": "breast-cancer", "stages": [50, 10]}', 422),
+        ("POST", "/v1/admin/rollouts", b'{"model": "no-such-model"}', 422),
+        ("POST", "/v1/admin/releases", b'{"model": "x", "upload": "' + b"a" * 64 + b'"}', 404),
+        ("POST", "/v1/admin/rollouts/1/explode", b"", 404),
+        ("POST", "/v1/admin/enrollment-tokens", b"[]", 422),
+    ],
+)
+def test_malformed_requests_get_a_4xx_with_a_reason(fleet, method, path, body, status):
+    response = admin(fleet).request(method, path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    assert response.json()["error"]
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(fleet):
+    big = b'{"enrollment_token": "' + b"x" * (300 << 10) + b'"}'
+    assert httpx.post(f"{fleet['url']}/v1/devices", content=big, headers={"Content-Type": "application/json"}).status_code == 413
+
+    def chunks():  # no Content-Length: the limit applies as the body streams in
+        for _ in range(400):
+            yield b"x" * 1024
+
+    assert httpx.post(f"{fleet['url']}/v1/devices", content=chunks()).status_code == 413
+
+
+def test_an_upload_that_does_not_match_its_artifact_json_is_refused(fleet, tmp_path):
+    copy = tmp_path / "tampered"
+    shutil.copytree(fleet["artifacts"][0], copy)
+    model = bytearray((copy / "model.onnx").read_bytes())
+    model[len(model) // 2] ^= 0xFF  # one byte: the archive no longer matches its artifact.json
+    (copy / "model.onnx").write_bytes(bytes(model))
+    response = admin(fleet).post("/v1/admin/uploads", content=pack(copy))
+    assert response.status_code == 422 and "sha256 does not match" in response.json()["error"]
+    assert admin(fleet).post("/v1/admin/uploads", content=b"not a tar at all").status_code == 422
+
+
+def test_an_interrupted_upload_stores_nothing_and_registers_nothing(fleet):
+    before = sorted(path.name for path in (fleet["home"] / "targets").iterdir())
+    releases = len(admin(fleet).get("/v1/admin/releases").json())
+    data = pack(fleet["artifacts"][1])
+    with socket.create_connection(("127.0.0.1", int(fleet["url"].rsplit(":", 1)[1]))) as raw:
+        raw.sendall(f"POST /v1/admin/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {fleet['admin']}\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n".encode() + data[: len(data) // 2])
+    time.sleep(0.5)
+    assert sorted(path.name for path in (fleet["home"] / "targets").iterdir()) == before
+    assert len(admin(fleet).get("/v1/admin/releases").json()) == releases
+
+
+def test_a_device_that_floods_gets_429_with_retry_after(fleet):
+    device = enroll(fleet)
+    headers = {"Authorization": f"Bearer {device['device_token']}"}
+    statuses = [httpx.get(f"{fleet['url']}/v1/devices/{device['device_id']}", headers=headers) for _ in range(30)]
+    limited = [response for response in statuses if response.status_code == 429]
+    assert limited and int(limited[0].headers["retry-after"]) >= 1
+
+
+# --- keys and secrets -------------------------------------------------------------------------
+
+def test_rotating_online_and_root_keys_is_followed_by_clients_provisioned_with_root_v1(fleet, tmp_path):
+    early = tuf_client(fleet, tmp_path / "early")
+    early.refresh()
+    for role in ("timestamp", "root"):
+        rotated = run_cli("server", "rotate-keys", role, "--home", fleet["home"], "--json")
+        assert rotated.returncode == 0, rotated.stderr
+    assert json.loads(rotated.stdout)["root_version"] == 3
+    late = tuf_client(fleet, tmp_path / "late")  # bootstrapped with 1.root.json: walks 2 and 3
+    late.refresh()
+    assert late._trusted_set.root.version == 3
+    retired = list((fleet["root"] / "home-root-keys" / "retired").rglob("root-*.pem"))
+    assert len(retired) == 3
+
+
+def test_a_tampered_root_version_is_rejected_by_the_client(fleet, tmp_path):
+    home = fleet["home"]
+    with sqlite3.connect(home / "server.db") as db:
+        version, data = db.execute("SELECT version, data FROM tuf_metadata WHERE role = 'root' ORDER BY version DESC").fetchone()
+        document = json.loads(data)
+        document["signed"]["expires"] = "2099-01-01T00:00:00Z"  # a change without the root keys' signatures
+        db.execute("INSERT INTO tuf_metadata (role, version, data, expires, created) VALUES ('root', ?, ?, '2099-01-01', '2026-01-01')",
+                   (version + 1, json.dumps({**document, "signed": {**document["signed"], "version": version + 1}}).encode()))
+    try:
+        with pytest.raises(RepositoryError):
+            tuf_client(fleet, tmp_path / "victim").refresh()
+    finally:
+        with sqlite3.connect(home / "server.db") as db:
+            db.execute("DELETE FROM tuf_metadata WHERE role = 'root' AND version = ?", (version + 1,))
+
+
+def test_the_server_refuses_to_start_with_a_default_secret(fleet):
+    result = subprocess.run([edgekit_script(), "server", "run", "--home", str(fleet["home"]), "--port", "0"],
+                            env={**os.environ, "EDGEKIT_TOKEN_SECRET": "change-me"}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "token secret" in result.stderr
+
+
+def test_init_refuses_a_used_directory_and_a_bad_threshold(tmp_path):
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "notes.txt").write_text("mine")
+    used = run_cli("server", "init", "--home", tmp_path / "used")
+    assert used.returncode == 2 and "exists and is not empty" in used.stderr and used.stderr.count("\n") == 1
+    assert (tmp_path / "used" / "notes.txt").read_text() == "mine"
+    bad = run_cli("server", "init", "--home", tmp_path / "new", "--root-key-count", "1", "--root-threshold", "2")
+    assert bad.returncode == 2 and "root threshold" in bad.stderr
+    assert not (tmp_path / "new").exists() and not (tmp_path / "new-root-keys").exists()
+
+
+def test_publish_without_a_key_or_server_is_a_one_line_error(fleet, tmp_path):
+    no_key = subprocess.run([edgekit_script(), "publish", str(fleet["artifacts"][0]), "--server", fleet["url"], "--model", "m"],
+                            capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "EDGEKIT_ADMIN_KEY"})
+    assert no_key.returncode == 2 and "no admin key" in no_key.stderr
+    down = run_cli("publish", fleet["artifacts"][0], "--server", f"http://127.0.0.1:{free_port()}", "--model", "m", key="k")
+    assert down.returncode == 2 and "cannot reach the server" in down.stderr and down.stderr.count("\n") == 1
+    wrong = run_cli("publish", fleet["artifacts"][0], "--server", fleet["url"], "--model", "m", key="ekx_wrong")
+    assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr
