@@ -49,6 +49,8 @@ need_tests() {
     set -- $entry
     [ -e "$1" ] || missing+=("$2")
   done
+  # The multi-replica server tests start a private PostgreSQL cluster with the server programs.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=("postgresql")
 }
 
 case "${1:-tests}" in

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +70,91 @@ def bundle_cache(root):
         return cache[(dataset, family)]
 
     return get
+
+
+def postgres_binaries() -> Path:
+    """The directory of PostgreSQL's server programs (Debian: /usr/lib/postgresql/<major>/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        message = "PostgreSQL is not installed (Debian package postgresql)"
+        if STRICT_TOOLS:
+            pytest.fail(message + " and EDGEKIT_STRICT_TOOLS=1")
+        pytest.skip(message)
+    return found[-1].parent
+
+
+@contextlib.contextmanager
+def postgres_server():
+    """A private PostgreSQL cluster on 127.0.0.1 for one test module; yields its SQLAlchemy URL.
+    As root the server runs as the postgres user (PostgreSQL refuses to run as root), in a
+    directory of its own (pytest's are closed to other users)."""
+    import socket
+    import subprocess
+    import tempfile
+
+    binaries = postgres_binaries()
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    directory = Path(tempfile.mkdtemp(prefix="edgekit-postgres-"))
+    data, sockets = directory / "data", directory / "sockets"
+    sockets.mkdir(exist_ok=True)
+    if as_user:
+        shutil.chown(directory, "postgres")
+        shutil.chown(sockets, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run([*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "edgekit", "-A", "trust", "--no-sync"],
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l", str(directory / "log"), "start"],
+                   check=True, capture_output=True)
+    try:
+        subprocess.run([*as_user, str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "edgekit", "fleet"],
+                       check=True, capture_output=True)
+        yield f"postgresql+psycopg://edgekit@127.0.0.1:{port}/fleet"
+    finally:
+        subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- the update server, as a real process ------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def edgekit_script() -> str:
+    import sys
+
+    return str(Path(sys.executable).parent / "edgekit")
+
+
+def start_server(home: Path, env: dict[str, str] | None = None, port: int | None = None):
+    """``edgekit server run`` on 127.0.0.1; returns (process, url) once /healthz answers."""
+    import subprocess
+    import tempfile
+    import time
+
+    import httpx
+
+    port = port or free_port()
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on a full pipe
+    process = subprocess.Popen([edgekit_script(), "server", "run", "--home", str(home), "--port", str(port)],
+                               env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise AssertionError(log.read().decode(errors="replace"))
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the server did not come up")

@@ -72,8 +72,8 @@ def create_api_key(database: Database, settings: ServerSettings, role: str, acto
 def _shown(url: str) -> str:
     """A database URL without its password."""
     scheme, _, rest = url.partition("://")
-    if "@" in rest:
-        credentials, _, host = rest.rpartition("@")
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
         rest = f"{credentials.split(':')[0]}:***@{host}"
     return f"{scheme}://{rest}"
 

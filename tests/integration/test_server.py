@@ -9,7 +9,6 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from edgekit_runtime.archive import pack
 from edgekit_runtime.rollout_rule import DeviceIdentity, choose_release
+from tests_support import edgekit_script, free_port, start_server
 from tuf.api.exceptions import RepositoryError
 from tuf.ngclient import Updater
 
@@ -25,34 +25,6 @@ from edgekit.compile import compile_bundle
 from edgekit.devices import load_profile
 
 MODEL = "breast-cancer"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def edgekit_script() -> str:
-    return str(Path(sys.executable).parent / "edgekit")
-
-
-def start_server(home: Path, env: dict[str, str] | None = None, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    port = port or free_port()
-    process = subprocess.Popen([edgekit_script(), "server", "run", "--home", str(home), "--port", str(port)],
-                               env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stderr.read().decode())
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the server did not come up")
 
 
 @pytest.fixture(scope="module")
