@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime
 import urllib.request
 from pathlib import Path
 
@@ -324,3 +325,25 @@ def test_publish_without_a_key_or_server_is_a_one_line_error(fleet, tmp_path):
     assert down.returncode == 2 and "cannot reach the server" in down.stderr and down.stderr.count("\n") == 1
     wrong = run_cli("publish", fleet["artifacts"][0], "--server", fleet["url"], "--model", "m", key="ekx_wrong")
     assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr
+
+
+def test_the_server_re_signs_the_timestamp_before_it_expires(tmp_path):
+    init = run_cli("server", "init", "--home", tmp_path / "home", "--root-key-count", "1", "--root-threshold", "1")
+    assert init.returncode == 0, init.stderr
+    # init signs a timestamp valid for a day; a refresh window of 25 h makes it due at once, and
+    # the re-signed one (valid ~27.8 h) is not due again
+    env = {"EDGEKIT_TIMESTAMP_CHECK_SECONDS": "0.2", "EDGEKIT_TIMESTAMP_REFRESH_SECONDS": "90000",
+           "EDGEKIT_TIMESTAMP_EXPIRY_SECONDS": "100000", "EDGEKIT_METADATA_CACHE_SECONDS": "0"}
+    process, url = start_server(tmp_path / "home", env)
+    try:
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/metadata/timestamp.json").json()["signed"]["version"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # several more checks: none may sign again
+        signed = httpx.get(f"{url}/metadata/timestamp.json").json()["signed"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert signed["version"] == 2
+    expires = datetime.strptime(signed["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert 99_000 < (expires - datetime.now(UTC)).total_seconds() <= 100_000
