@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekit_runtime.archive import pack
 from rich.console import Console
 
 from . import reporting
-from .artifact import device_latencies
+from .artifact import Artifact, device_latencies, read_benchmarks
 from .compile import compile_bundle
 from .devices import all_profiles, load_profile
 from .devices.autofit import fit_to_device
 from .devices.check import check_descriptor
 from .devices.console import print_artifact_matrix, print_fit
-from .errors import MissingTool
+from .errors import BadInput, MissingTool
 from .training import train_bundle
 
 # (step name, data, family, builds, board to auto-fit, benchmarks): what the quickstart trains and
@@ -56,6 +57,7 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"workdir": str(workdir.resolve()), "bundles": [], "artifacts": []}
     profiles = all_profiles()
+    shipped: dict[str, list[Any]] = {}
     for name, data, family, builds, board, benchmarks in STEPS:
         with reporting.training_progress(progress_console, family, 0) as on_trial:
             bundle = train_bundle(data, workdir / name, family=family, name=name, on_trial=on_trial)
@@ -87,10 +89,13 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
             {f"{name}-{suffix}": {report.device: report.verdict for report in reports} for suffix, reports in verdicts.items()})
         if console is not None:
             print_artifact_matrix(console, name, verdicts)
+        shipped[name] = list(artifacts.values())
         if board is not None:
-            _fit(bundle.path, load_profile(board), workdir / f"{name}-{board}", results, console, progress_console)
+            fitted = _fit(bundle.path, load_profile(board), workdir / f"{name}-{board}", results, console, progress_console)
+            shipped[name] += [fitted] if fitted is not None else []
         if console is not None:
             console.print()
+    _deliver(workdir / "server", shipped, results, console, progress_console)
     if console is not None:
         console.print(
             f"done: bundles and artifacts in {results['workdir']}. Next: `edgekit artifact show "
@@ -99,19 +104,63 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
     return results
 
 
-def _fit(bundle: Path, profile: Any, out: Path, results: dict[str, Any], console: Console | None, progress: Console) -> None:
-    """Auto-fit the bundle to a microcontroller board, when its toolchain is here."""
+def _fit(bundle: Path, profile: Any, out: Path, results: dict[str, Any], console: Console | None, progress: Console) -> Any:
+    """Auto-fit the bundle to a microcontroller board, when its toolchain is here; the artifact kept."""
     missing = _missing_toolchain({"triple": profile.c_triple()})
     if missing:
         results.setdefault("skipped", []).append({"artifact": out.name, "install": missing})
         if console is not None:
             console.print(f"skipped auto-fit for {profile.id}: its toolchain is not installed (apt-get install {missing})")
-        return
+        return None
     with reporting.spinner(progress, f"fitting {bundle.name} to {profile.id}"):
         fitted = fit_to_device(bundle, profile, out)
     results.setdefault("fits", []).append(fitted.as_dict())
     if console is not None:
         print_fit(console, fitted)
+    return Artifact.load(out)
+
+
+ROLLOUT = ("breast-cancer-xgboost", "raspberry-pi-4b", "10,50,100")  # (model, profile, stages) of the demo rollout
+
+
+def _deliver(home: Path, shipped: dict[str, list[Any]], results: dict[str, Any], console: Console | None, progress: Console) -> None:
+    """A local update server: publish every artifact that runs on some device, then start a 10 %
+    rollout of the XGBoost model to Raspberry Pi 4s. The home is the quickstart's: made afresh."""
+    import shutil
+
+    from .fleet.client import AdminClient
+    from .fleet.commands import rollout_line
+    from .fleet.local import local_server
+    from .fleet.manage import init_home
+
+    for path in (home, home.parent / f"{home.name}-root-keys"):
+        shutil.rmtree(path, ignore_errors=True)
+    created = init_home(home, None, 3, 2, None)
+    published, skipped = [], []
+    with reporting.spinner(progress, "publishing to a local update server"), local_server(home) as url:
+        client = AdminClient(url, created["admin_key"])
+        for model, artifacts in shipped.items():
+            for artifact in artifacts:
+                try:
+                    upload = client.upload(pack(artifact.path))
+                    published.append(client.request("POST", "/v1/admin/releases", json={
+                        "model": model, "upload": upload["sha256"], "bench": read_benchmarks(artifact)}))
+                except BadInput as exc:  # e.g. a host build that runs on no device profile
+                    skipped.append({"artifact": artifact.path.name, "reason": exc.message})
+        model, profile, stages = ROLLOUT
+        candidates = [release for release in published if release["model"] == model and profile in release["profiles"]]
+        rollout = client.request("POST", "/v1/admin/rollouts", json={
+            "model": model, "release": candidates[0]["version"], "stages": [float(stage) for stage in stages.split(",")],
+            "profiles": [profile]}) if candidates else None
+        client.close()
+    results["server"] = {"home": str(home.resolve()), "releases": published, "not_published": skipped, "rollout": rollout}
+    if console is not None:
+        for release in published:
+            console.print(f"published {release['model']} release {release['version']} ({release['target']}) "
+                          f"for {', '.join(release['profiles'])}")
+        if rollout is not None:
+            console.print(rollout_line(rollout))
+        console.print(f"update server: edgekit server run --home {home} (admin key: {created['admin_key']})")
 
 
 def _bench(name: str, artifacts: dict[str, Any], benchmarks: tuple[Any, ...], report_path: Path, results: dict[str, Any],

@@ -157,7 +157,7 @@ def publish(
                             f"next: edgekit rollout start --server {server} --model {model}")
 
 
-def _status_line(status: dict[str, Any]) -> str:
+def rollout_line(status: dict[str, Any]) -> str:
     devices = status["devices"]
     return (f"rollout {status['id']}: {status['model']} release {status['release']} {status['state']} at {status['percent']:g} % "
             f"(stages {', '.join(f'{stage:g}' for stage in status['stages'])}); profiles {', '.join(status['profiles'])}"
@@ -182,7 +182,7 @@ def rollout_start(
 
     body = {"model": model, "release": release, "stages": parse_stages(stages), "profiles": profile or [], "tags": tag or []}
     status = AdminClient(server, admin_key).request("POST", "/v1/admin/rollouts", json=body)
-    _emit(as_json, status, _status_line(status))
+    _emit(as_json, status, rollout_line(status))
 
 
 @rollout_app.command("status")
@@ -196,7 +196,7 @@ def rollout_status(
     from .client import AdminClient
 
     statuses = AdminClient(server, admin_key).request("GET", "/v1/admin/rollouts", params={"model": model} if model else None)
-    _emit(as_json, statuses, "\n".join(_status_line(status) for status in statuses) or "no rollouts")
+    _emit(as_json, statuses, "\n".join(rollout_line(status) for status in statuses) or "no rollouts")
 
 
 def _change(action: str):
@@ -209,7 +209,7 @@ def _change(action: str):
         from .client import AdminClient
 
         status = AdminClient(server, admin_key).request("POST", f"/v1/admin/rollouts/{rollout}/{action}")
-        _emit(as_json, status, _status_line(status))
+        _emit(as_json, status, rollout_line(status))
 
     command.__doc__ = {
         "promote": "Move the rollout to its next stage (at 100 % it is complete).",
