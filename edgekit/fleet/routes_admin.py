@@ -4,9 +4,9 @@ to what devices should run re-signs targets, snapshot and timestamp in the same 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from starlette.requests import ClientDisconnect
@@ -21,6 +21,7 @@ from .db import AuditEntry, Device, EnrollmentToken, Release, Rollout, utcnow
 from .releases import register
 from .routes_devices import devices_page
 from .schemas import (
+    MAX_ID,
     DeviceOut,
     EnrollmentTokenRequest,
     PinRequest,
@@ -33,6 +34,8 @@ from .schemas import (
 from .tokens import new_token, token_hash
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
+RolloutId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
 ACTIONS = tuple(rollouts.TRANSITIONS)
 
 
@@ -121,7 +124,7 @@ def list_rollouts(request: Request, actor: ReaderActor, model: str | None = None
 
 
 @router.get("/rollouts/{rollout_id}")
-def rollout_status(rollout_id: int, request: Request, actor: ReaderActor) -> dict[str, Any]:
+def rollout_status(rollout_id: RolloutId, request: Request, actor: ReaderActor) -> dict[str, Any]:
     with request.app.state.database.session() as session:
         rollout = session.get(Rollout, rollout_id)
         if rollout is None:
@@ -130,7 +133,7 @@ def rollout_status(rollout_id: int, request: Request, actor: ReaderActor) -> dic
 
 
 @router.post("/rollouts/{rollout_id}/{action}")
-def change_rollout(rollout_id: int, action: str, request: Request, actor: AdminActor) -> dict[str, Any]:
+def change_rollout(rollout_id: RolloutId, action: str, request: Request, actor: AdminActor) -> dict[str, Any]:
     if action not in ACTIONS:
         raise HTTPException(404, f"no action {action[:40]!r}; one of {', '.join(ACTIONS)}")
     state = request.app.state
@@ -177,9 +180,7 @@ def create_enrollment_token(body: EnrollmentTokenRequest, request: Request, acto
 
 
 @router.get("/devices", response_model=list[DeviceOut])
-def list_devices(request: Request, actor: ReaderActor, limit: int = 100, after: str | None = None) -> list[DeviceOut]:
-    if not 1 <= limit <= 1000:
-        raise HTTPException(422, "limit: between 1 and 1000")
+def list_devices(request: Request, actor: ReaderActor, limit: Limit = 100, after: str | None = None) -> list[DeviceOut]:
     with request.app.state.database.session() as session:
         return [DeviceOut.model_validate(device, from_attributes=True) for device in devices_page(session, limit, after)]
 
@@ -196,9 +197,7 @@ def revoke_device(device_id: str, request: Request, actor: AdminActor) -> dict[s
 
 
 @router.get("/audit")
-def audit_log(request: Request, actor: ReaderActor, limit: int = 100) -> list[dict[str, Any]]:
-    if not 1 <= limit <= 1000:
-        raise HTTPException(422, "limit: between 1 and 1000")
+def audit_log(request: Request, actor: ReaderActor, limit: Limit = 100) -> list[dict[str, Any]]:
     with request.app.state.database.session() as session:
         entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
         return [{"at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action, "detail": entry.detail} for entry in entries]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Tag = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+MAX_ID = 2**31 - 1  # database integers: larger numbers name nothing
+Text64 = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class _Input(BaseModel):
@@ -17,7 +18,7 @@ class _Input(BaseModel):
 class EnrollRequest(_Input):
     enrollment_token: str = Field(min_length=8, max_length=200)
     profile: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
-    tags: list[str] = Field(default_factory=list, max_length=32)
+    tags: list[Text64] = Field(default_factory=list, max_length=32)
 
 
 class UpdateResult(_Input):
@@ -42,27 +43,27 @@ class EnrollmentTokenRequest(_Input):
     uses: int = Field(default=1, ge=1, le=1_000_000)
     expires_hours: float = Field(default=24.0, gt=0, le=24 * 365)
     profile: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
-    tags: list[str] = Field(default_factory=list, max_length=32)
+    tags: list[Text64] = Field(default_factory=list, max_length=32)
 
 
 class ReleaseRequest(_Input):
     model: str = Field(min_length=1, max_length=64)
     upload: str = Field(pattern=r"^[0-9a-f]{64}$")
-    profiles: list[str] = Field(default_factory=list, max_length=64)
+    profiles: list[Text64] = Field(default_factory=list, max_length=64)
     bench: dict[str, Any] = Field(default_factory=dict)
 
 
 class RolloutRequest(_Input):
     model: str = Field(min_length=1, max_length=64)
-    release: int | None = Field(default=None, ge=1)
+    release: int | None = Field(default=None, ge=1, le=MAX_ID)
     stages: list[float] = Field(default_factory=lambda: [1.0, 10.0, 50.0, 100.0], min_length=1, max_length=20)
-    profiles: list[str] = Field(default_factory=list, max_length=64)
-    tags: list[str] = Field(default_factory=list, max_length=32)
+    profiles: list[Text64] = Field(default_factory=list, max_length=64)
+    tags: list[Text64] = Field(default_factory=list, max_length=32)
 
 
 class PinRequest(_Input):
     model: str = Field(min_length=1, max_length=64)
-    release: int = Field(ge=1)
+    release: int = Field(ge=1, le=MAX_ID)
     device_id: str = Field(min_length=1, max_length=40)
     unpin: bool = False
 

@@ -65,6 +65,12 @@ def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
         if STRICT_TOOLS or ("breast-cancer-xgboost-c", board) in where:
             assert emulator in where[("breast-cancer-xgboost-c", board)]["how"]
     assert Path(summary["bench_report"]).read_text().count("data:image/png;base64,") == 3
+    # Delivery: every artifact that runs on some device is published; a 10 % rollout to Pi 4s starts.
+    server = summary["server"]
+    published = {(release["model"], release["target"]) for release in server["releases"]}
+    assert ("breast-cancer-xgboost", "onnx") in published and ("digits-mlp", "tflite-int8") in published
+    rollout = server["rollout"]
+    assert rollout["state"] == "active" and rollout["percent"] == 10 and rollout["profiles"] == ["raspberry-pi-4b"]
     runs = json.loads(_run(_script("edgekit"), "runs", "--json").stdout)
     assert {run["name"] for run in runs} == set(bundles)
     human = _run(_script("edgekit"), "quickstart", "--workdir", tmp_path / "qs")
@@ -81,5 +87,6 @@ def test_errors_from_the_real_process_are_one_line_with_the_documented_code(tmp_
 
 def test_help_lists_every_stage_built_so_far():
     result = _run(_script("edgekit"), "--help")
-    for command in ("train", "runs", "bundle", "compile", "artifact", "devices", "check", "bench", "quickstart"):
+    for command in ("train", "runs", "bundle", "compile", "artifact", "devices", "check", "bench", "quickstart", "server",
+                    "publish", "rollout"):
         assert command in result.stdout
