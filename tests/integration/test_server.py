@@ -39,7 +39,15 @@ def fleet(trained_bundle, tmp_path_factory):
     admin_key = json.loads(init.stdout)["admin_key"]
     env = {"EDGEKIT_IP_RATE_PER_SECOND": "400", "EDGEKIT_IP_BURST": "800", "EDGEKIT_METADATA_CACHE_SECONDS": "0"}
     process, url = start_server(root / "home", env)
-    yield {"root": root, "home": root / "home", "url": url, "admin": admin_key, "artifacts": artifacts}
+    for artifact in artifacts:  # releases 1 and 2; release 1 runs on every Pi 4
+        published = run_cli("publish", artifact, "--server", url, "--model", MODEL, "--device-profile", "raspberry-pi-4b",
+                            "--json", key=admin_key)
+        assert published.returncode == 0, published.stderr
+    started = run_cli("rollout", "start", "--server", url, "--model", MODEL, "--release", "1", "--stages", "100", "--json",
+                      key=admin_key)
+    assert json.loads(started.stdout)["state"] == "complete"
+    yield {"root": root, "home": root / "home", "url": url, "admin": admin_key, "artifacts": artifacts,
+           "release": json.loads(published.stdout)}
     process.terminate()
     process.wait(timeout=10)
 
@@ -80,14 +88,9 @@ def enroll(fleet, **token_options) -> dict:
 
 def test_publish_and_a_staged_rollout_reach_a_verifying_tuf_client(fleet, tmp_path):
     url, key = fleet["url"], fleet["admin"]
-    for artifact in fleet["artifacts"]:
-        published = run_cli("publish", artifact, "--server", url, "--model", MODEL, "--device-profile", "raspberry-pi-4b", "--json", key=key)
-        assert published.returncode == 0, published.stderr
-    release = json.loads(published.stdout)
+    release = fleet["release"]
     assert release["version"] == 2 and release["target_path"] == f"{MODEL}/2/onnx.tar"
     assert assigned_fraction(tuf_client(fleet, tmp_path / "before")) == 0  # published, assigned to nobody yet
-    started = run_cli("rollout", "start", "--server", url, "--model", MODEL, "--release", "1", "--stages", "100", "--json", key=key)
-    assert json.loads(started.stdout)["state"] == "complete"
     start = json.loads(run_cli("rollout", "start", "--server", url, "--model", MODEL, "--stages", "10,50", "--json", key=key).stdout)
     rollout = str(start["id"])
     assert 0.07 < assigned_fraction(tuf_client(fleet, tmp_path / "ten")) < 0.13
@@ -146,6 +149,7 @@ def test_artifacts_support_ranges_and_refuse_paths_outside_the_store(fleet, tmp_
 
 def test_health_readiness_metrics_and_openapi(fleet):
     assert httpx.get(f"{fleet['url']}/readyz").json() == {"ready": True}
+    assert httpx.get(f"{fleet['url']}/metadata/timestamp.json").status_code == 200
     metrics = httpx.get(f"{fleet['url']}/metrics").text
     assert "edgekit_http_requests_total" in metrics and "edgekit_devices " in metrics
     assert '/metadata/{name}' in metrics  # labelled by route template, not raw path
@@ -273,13 +277,14 @@ def test_a_device_that_floods_gets_429_with_retry_after(fleet):
 def test_rotating_online_and_root_keys_is_followed_by_clients_provisioned_with_root_v1(fleet, tmp_path):
     early = tuf_client(fleet, tmp_path / "early")
     early.refresh()
-    for role in ("timestamp", "root"):
+    for role in ("timestamp", "targets", "snapshot", "root"):
         rotated = run_cli("server", "rotate-keys", role, "--home", fleet["home"], "--json")
         assert rotated.returncode == 0, rotated.stderr
-    assert json.loads(rotated.stdout)["root_version"] == 3
-    late = tuf_client(fleet, tmp_path / "late")  # bootstrapped with 1.root.json: walks 2 and 3
+    assert json.loads(rotated.stdout)["root_version"] == 5
+    late = tuf_client(fleet, tmp_path / "late")  # bootstrapped with 1.root.json: walks 2 to 5
     late.refresh()
-    assert late._trusted_set.root.version == 3
+    assert late._trusted_set.root.version == 5
+    assert late.get_targetinfo(f"{MODEL}/1/onnx.tar") is not None  # targets and snapshot signed by their new keys
     retired = list((fleet["root"] / "home-root-keys" / "retired").rglob("root-*.pem"))
     assert len(retired) == 3
 
@@ -347,3 +352,18 @@ def test_the_server_re_signs_the_timestamp_before_it_expires(tmp_path):
     assert signed["version"] == 2
     expires = datetime.strptime(signed["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert 99_000 < (expires - datetime.now(UTC)).total_seconds() <= 100_000
+
+
+def test_an_address_that_floods_the_api_gets_429_but_metadata_stays_open(tmp_path):
+    assert run_cli("server", "init", "--home", tmp_path / "home", "--root-key-count", "1", "--root-threshold", "1").returncode == 0
+    process, url = start_server(tmp_path / "home", {"EDGEKIT_IP_RATE_PER_SECOND": "5", "EDGEKIT_IP_BURST": "10"})
+    try:
+        with httpx.Client(base_url=url) as client:
+            api = [client.post("/v1/devices", json={"enrollment_token": "ekeNOPE-NOPE-NOPE"}) for _ in range(30)]
+            polls = [client.get("/metadata/timestamp.json").status_code for _ in range(30)]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    limited = [response for response in api if response.status_code == 429]
+    assert len(limited) >= 15 and int(limited[0].headers["retry-after"]) >= 1 and "too many requests" in limited[0].json()["error"]
+    assert polls == [200] * 30
