@@ -162,8 +162,8 @@ def markdown(results: list[dict], machine: dict) -> str:
             lines += ["## Publishing and rollout changes", "",
                       f"- enrolling {DEVICES:,} devices into the database: {result['enroll_seconds']:.1f} s",
                       f"- publish (upload + verify + register + re-sign): {result['publish_seconds']:.3f} s",
-                      f"- rollout start: {result['rollout_start_seconds']:.3f} s; promote: {result['rollout_promote_seconds']:.3f} s;"
-                      f" status over {result['devices_in_scope']:,} devices: {result['rollout_status_seconds']:.3f} s", ""]
+                      (f"- rollout start: {result['rollout_start_seconds']:.3f} s; promote: {result['rollout_promote_seconds']:.3f} s;"
+                       f" status over {result['devices_in_scope']:,} devices: {result['rollout_status_seconds']:.3f} s"), ""]
             continue
         lines += [f"## {result['workers']} worker(s)", "",
                   "| load | connections | requests/s | p50 ms | p90 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|---:|"]

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edgekit_runtime.atomic import write_atomically
 from edgekit_runtime.errors import IntegrityError, UnsupportedFormat
 from edgekit_runtime.manifest import read_descriptor
 from pydantic import BaseModel, ConfigDict
@@ -121,12 +122,9 @@ def record_benchmarks(artifact: Artifact, results: dict[str, Any]) -> dict[str, 
             document[key] = {**document[key], **value}
         else:
             document[key] = value
-    temporary = artifact.path / f".{BENCH_FILE}.{os.getpid()}.tmp"
     try:
-        temporary.write_text(json.dumps(document, indent=2))
-        os.replace(temporary, artifact.path / BENCH_FILE)
+        write_atomically(artifact.path / BENCH_FILE, json.dumps(document, indent=2))
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise BadInput(f"{artifact.path}: cannot write {BENCH_FILE} ({exc.strerror})", "bench a writable copy of the artifact") from exc
     return document
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from datetime import UTC, datetime
 from pathlib import Path
+
+from edgekit_runtime.atomic import write_atomically
 
 from .._version import __version__
 from .console import native_line
@@ -168,6 +169,4 @@ cost model. Generated {stamp} by edgekit {__version__}.</p>
 
 def write_report(path: Path, reports: list[BenchReport]) -> None:
     """Write the page beside its final name and rename it into place."""
-    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    temporary.write_text(render(reports), encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomically(path, render(reports))

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgekit_runtime.archive import unpack
+from edgekit_runtime.atomic import write_atomically
 from edgekit_runtime.errors import RuntimeFailure
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -62,22 +62,9 @@ class BlobStore:
             "descriptor": info.model_dump(),
         }
         self.directory.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.path(sha256), data)  # the archive first: a summary never names a missing file
-        _write_atomically(self.path(sha256).with_suffix(".json"), json.dumps(summary).encode())
+        write_atomically(self.path(sha256), data)  # the archive first: a summary never names a missing file
+        write_atomically(self.path(sha256).with_suffix(".json"), json.dumps(summary).encode())
         return summary
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def register(session: Session, summary: dict[str, Any], model: str, profiles: list[str], bench: dict[str, Any], actor: str) -> Release:

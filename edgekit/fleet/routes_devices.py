@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from . import auth
 from .audit import record
@@ -30,16 +30,21 @@ ThisDevice = Annotated[auth.Actor, Depends(_this_device)]
 def enroll(body: EnrollRequest, request: Request) -> EnrollResponse:
     state = request.app.state
     secret = state.settings.token_secret
+    hashed = token_hash(secret, body.enrollment_token)
     with state.database.session() as session:
-        grant = session.get(EnrollmentToken, token_hash(secret, body.enrollment_token), with_for_update=True)
-        if grant is None or grant.uses_left < 1 or grant.expires < utcnow():
+        grant = session.get(EnrollmentToken, hashed)
+        if grant is not None:
+            profile = grant.profile or body.profile
+            if profile is None:
+                raise HTTPException(422, "profile: the enrollment token names none, so the device must send its profile")
+            if grant.profile and body.profile and body.profile != grant.profile:
+                raise HTTPException(422, f"profile: this enrollment token is for {grant.profile}")
+        # One atomic conditional update spends a use: two devices racing for the last use cannot both win.
+        spent = session.execute(update(EnrollmentToken).where(
+            EnrollmentToken.token_hash == hashed, EnrollmentToken.uses_left > 0, EnrollmentToken.expires > utcnow(),
+        ).values(uses_left=EnrollmentToken.uses_left - 1)).rowcount
+        if grant is None or spent != 1:
             raise HTTPException(401, "unknown, used up or expired enrollment token")
-        profile = grant.profile or body.profile
-        if profile is None:
-            raise HTTPException(422, "profile: the enrollment token names none, so the device must send its profile")
-        if grant.profile and body.profile and body.profile != grant.profile:
-            raise HTTPException(422, f"profile: this enrollment token is for {grant.profile}")
-        grant.uses_left -= 1
         token = new_token("d")
         device = Device(id=f"dev-{new_id(16)}", profile=profile, tags=sorted({*grant.tags, *body.tags}),
                         token_hash=token_hash(secret, token), token_expires=utcnow() + timedelta(days=state.settings.device_token_days))

@@ -114,6 +114,9 @@ def test_publish_and_a_staged_rollout_reach_a_verifying_tuf_client(fleet, tmp_pa
 
 def test_a_pin_sends_one_device_to_a_release(fleet):
     device = enroll(fleet)
+    pinned = run_cli("rollout", "pin", "--server", fleet["url"], "--model", MODEL, "--release", "1", "--device", device["device_id"],
+                     key=fleet["admin"])
+    assert pinned.returncode == 0 and f"pinned {device['device_id']} to {MODEL} release 1" in pinned.stdout
     with admin(fleet) as client:
         response = client.post("/v1/admin/pins", json={"model": MODEL, "release": 2, "device_id": device["device_id"]})
         assert response.status_code == 200 and device["device_id"] in response.json()["pins"]
@@ -180,6 +183,20 @@ def test_an_enrollment_token_is_used_once(fleet):
     assert httpx.post(f"{fleet['url']}/v1/devices", json={"enrollment_token": token}).status_code == 201
     again = httpx.post(f"{fleet['url']}/v1/devices", json={"enrollment_token": token})
     assert again.status_code == 401 and "used up" in again.json()["error"]
+
+
+def test_devices_racing_for_an_enrollment_token_get_exactly_its_uses(fleet):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with admin(fleet) as client:
+        token = client.post("/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b", "uses": 3}).json()["token"]
+
+    def attempt(_: int) -> int:
+        return httpx.post(f"{fleet['url']}/v1/devices", json={"enrollment_token": token}, timeout=30).status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = sorted(pool.map(attempt, range(10)))
+    assert statuses == [201] * 3 + [401] * 7
 
 
 @pytest.mark.parametrize("case", ["no token", "another device's token", "revoked token", "expired token", "garbage token"])
@@ -354,11 +371,16 @@ def test_the_server_re_signs_the_timestamp_before_it_expires(tmp_path):
     assert 99_000 < (expires - datetime.now(UTC)).total_seconds() <= 100_000
 
 
-def test_an_address_that_floods_the_api_gets_429_but_metadata_stays_open(tmp_path):
-    assert run_cli("server", "init", "--home", tmp_path / "home", "--root-key-count", "1", "--root-threshold", "1").returncode == 0
-    process, url = start_server(tmp_path / "home", {"EDGEKIT_IP_RATE_PER_SECOND": "5", "EDGEKIT_IP_BURST": "10"})
+def test_an_address_that_floods_the_api_gets_429_but_metadata_stays_open_and_uploads_have_a_size_limit(fleet, tmp_path):
+    init = run_cli("server", "init", "--home", tmp_path / "home", "--root-key-count", "1", "--root-threshold", "1", "--json")
+    key = json.loads(init.stdout)["admin_key"]
+    process, url = start_server(tmp_path / "home", {"EDGEKIT_IP_RATE_PER_SECOND": "5", "EDGEKIT_IP_BURST": "10",
+                                                    "EDGEKIT_MAX_ARTIFACT_BYTES": "4096"})
     try:
         with httpx.Client(base_url=url) as client:
+            too_big = client.post("/v1/admin/uploads", content=pack(fleet["artifacts"][0]), headers={"Authorization": f"Bearer {key}"})
+            assert too_big.status_code == 413 and "limit of 4096" in too_big.json()["error"]
+            assert not list((tmp_path / "home").glob("targets/*"))
             api = [client.post("/v1/devices", json={"enrollment_token": "ekeNOPE-NOPE-NOPE"}) for _ in range(30)]
             polls = [client.get("/metadata/timestamp.json").status_code for _ in range(30)]
     finally:

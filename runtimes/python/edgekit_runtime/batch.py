@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic import write_atomically
 from .errors import InvalidInput, MissingRuntime
 from .loader import LoadedModel
 from .predictions import output_columns, schema_of
@@ -115,16 +114,7 @@ def _predictions_csv(model: LoadedModel, count: int, good: np.ndarray, outputs: 
 def _write_atomically(destination: Path, text: str) -> None:
     if not destination.parent.is_dir():
         raise InvalidInput(f"{destination.parent}: directory does not exist", "create it or choose another --output")
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(destination, text)
 
 
 def summary(result: BatchResult, model: LoadedModel) -> dict[str, Any]:
