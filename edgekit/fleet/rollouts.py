@@ -57,15 +57,24 @@ def target_files(session: Session) -> dict[str, TargetFile]:
     for rollout in session.scalars(select(Rollout).order_by(Rollout.id)):
         rollouts[rollout.release_id] = rollout  # the newest one wins
     files = {}
+    budgets = _latency_budgets()
     for release in session.scalars(select(Release).order_by(Release.id)):
         target = TargetFile(release.length, {"sha256": release.sha256}, release.target_path)
         target.unrecognized_fields["custom"] = {"edgekit": {
             "model": release.model, "release": release.version, "target": release.target,
             "profiles": list(release.profiles), "artifact": release.artifact, "pins": list(release.pins),
             "rollout": rule(rollouts.get(release.id)),
+            # integers in ms (canonical JSON): the agent's smoke test refuses an absurdly slow model
+            "latency_budget_ms": {profile: budgets[profile] for profile in release.profiles if profile in budgets},
         }}
         files[release.target_path] = target
     return files
+
+
+def _latency_budgets() -> dict[str, int]:
+    from ..devices.profiles import all_profiles
+
+    return {profile.id: max(1, round(profile.budgets.p99_latency_ms)) for profile in all_profiles()}
 
 
 def find_release(session: Session, model: str, version: int | None) -> Release:

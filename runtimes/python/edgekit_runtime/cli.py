@@ -94,6 +94,41 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent_enroll(args: argparse.Namespace) -> int:
+    from .agent.config import AgentConfig
+    from .agent.server_api import DeviceApi
+    from .agent.state import Identity, StateDir
+
+    state = StateDir(args.state_dir)
+    if (state.root / "identity.json").exists():
+        raise InvalidInput(f"{args.state_dir}: a device is already enrolled here", "choose another --state-dir")
+    api = DeviceApi(args.server, AgentConfig())
+    trusted_root = Path(args.root).read_bytes() if args.root else api.trusted_root()
+    enrolled = api.enroll(args.token, args.profile, args.tag or [])
+    identity = Identity(enrolled["device_id"], args.server.rstrip("/"), enrolled["profile"], args.model, tuple(enrolled["tags"]))
+    state.save_identity(identity, enrolled["device_token"], trusted_root)
+    summary = {"device_id": identity.device_id, "profile": identity.profile, "model": identity.model, "state_dir": args.state_dir}
+    print(json.dumps(summary) if args.json else f"enrolled {identity.device_id} ({identity.profile}) following {identity.model}")
+    return 0
+
+
+def _agent_cycle(args: argparse.Namespace) -> int:
+    from .agent.config import AgentConfig
+    from .agent.loop import run_forever
+    from .agent.state import StateDir
+    from .agent.update import Agent
+
+    config = AgentConfig(poll_seconds=args.poll_seconds) if args.command_name == "run" else AgentConfig()
+    agent = Agent(StateDir(args.state_dir), config)
+
+    def show(result) -> None:
+        line = json.dumps(result.as_report()) if args.json else f"{result.outcome}: {result.target or '-'} {result.detail}".strip()
+        print(line, flush=True)
+
+    run_forever(agent, show, cycles=1 if args.command_name == "once" else None)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgekit-runtime", description="edgekit's device-side runtime.")
     parser.add_argument("--version", action="version", version=f"edgekit-runtime {__version__}")
@@ -131,6 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-input-checks", action="store_true", help="time the runtime alone")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=_bench)
+
+    agent = commands.add_parser("agent", help="the OTA agent: enroll, then keep the right model installed")
+    agent_commands = agent.add_subparsers(dest="agent_command", required=True)
+    enroll = agent_commands.add_parser("enroll", help="enroll this device and store its identity and trusted root")
+    enroll.add_argument("--server", required=True)
+    enroll.add_argument("--token", required=True, help="the enrollment token")
+    enroll.add_argument("--profile", help="this device's profile id (if the token does not name one)")
+    enroll.add_argument("--model", required=True, help="the model name this device runs")
+    enroll.add_argument("--tag", action="append", help="a device tag (repeatable)")
+    enroll.add_argument("--root", help="the trusted root metadata file (default: the server's 1.root.json, trusted on first use)")
+    enroll.add_argument("--state-dir", required=True)
+    enroll.add_argument("--json", action="store_true")
+    enroll.set_defaults(handler=_agent_enroll)
+    for name, text in (("once", "one update cycle"), ("run", "update cycles forever (jittered interval, backoff)")):
+        cycle = agent_commands.add_parser(name, help=text)
+        cycle.add_argument("--state-dir", required=True)
+        cycle.add_argument("--poll-seconds", type=float, default=600.0)
+        cycle.add_argument("--json", action="store_true")
+        cycle.set_defaults(handler=_agent_cycle, command_name=name)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The OTA agent: keeps the right model installed on the device (edgekit-runtime agent ...)."""

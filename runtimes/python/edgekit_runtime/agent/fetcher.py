@@ -1,0 +1,49 @@
+"""python-tuf's network layer with a deadline: a trickling server cannot hold an update cycle
+forever. A transfer must average at least ``min_bytes_per_second`` after a grace period, and any
+single read waits at most the request timeout; every failure is one tuf DownloadError."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import urllib3
+from tuf.api import exceptions
+from tuf.ngclient import FetcherInterface
+
+from .config import AgentConfig
+
+
+class DeadlineFetcher(FetcherInterface):
+    def __init__(self, config: AgentConfig, user_agent: str = "edgekit-agent") -> None:
+        self.config = config
+        timeout = urllib3.Timeout(connect=config.request_timeout_seconds, read=config.request_timeout_seconds)
+        self._pool = urllib3.PoolManager(timeout=timeout, retries=urllib3.Retry(total=1, redirect=0), headers={"User-Agent": user_agent})
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        try:
+            response = self._pool.request("GET", url, preload_content=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise exceptions.DownloadError(f"cannot fetch {url}: {exc.__class__.__name__}") from exc
+        if response.status >= 400:
+            response.release_conn()
+            raise exceptions.DownloadHTTPError(f"{url}: HTTP {response.status}", response.status)
+        return self._chunks(response, url)
+
+    def _chunks(self, response: urllib3.BaseHTTPResponse, url: str) -> Iterator[bytes]:
+        started, received = time.monotonic(), 0
+        try:
+            while True:
+                try:
+                    chunk = response.read(64 << 10)
+                except (urllib3.exceptions.HTTPError, OSError) as exc:  # a read timeout among them
+                    raise exceptions.SlowRetrievalError(f"{url}: {exc.__class__.__name__}") from exc
+                if not chunk:
+                    return
+                received += len(chunk)
+                elapsed = time.monotonic() - started
+                if elapsed > self.config.download_grace_seconds and received / elapsed < self.config.min_download_bytes_per_second:
+                    raise exceptions.SlowRetrievalError(f"{url}: {received} bytes in {elapsed:.0f} s is too slow")
+                yield chunk
+        finally:
+            response.release_conn()

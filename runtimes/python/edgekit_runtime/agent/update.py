@@ -1,0 +1,190 @@
+"""One update cycle: refresh the signed metadata, evaluate the rollout rule for this device,
+download and verify the release, unpack it into a new slot, smoke-test it, switch, report.
+
+The device never installs what TUF did not verify, never leaves the current model for one that
+fails its smoke test, and remembers a release it refused (or rolled back from) so the next cycle
+does not install it again; a different release, or the same one published again, is tried anew.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tuf.api import exceptions as tuf_errors
+from tuf.api.metadata import Metadata
+from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
+
+from ..archive import unpack
+from ..atomic import write_atomically
+from ..errors import RuntimeFailure
+from ..loader import load
+from ..rollout_rule import DeviceIdentity, choose_release
+from ..smoke import REFERENCE_FILE, smoke_test
+from .config import AgentConfig
+from .fetcher import DeadlineFetcher
+from .server_api import DeviceApi, ServerUnavailable
+from .state import StateDir
+
+SLOT_MARKER = ".edgekit-target.json"  # in each slot: the TUF target it holds
+REFUSED_FILE = "refused.json"
+PROBATION_FILE = "probation.json"
+UNHEALTHY_FILE = "unhealthy"
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    outcome: str  # unchanged, installed, rejected, failed, offline, rolled_back
+    target: str | None
+    detail: str = ""
+
+    def as_report(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "target": self.target, "detail": self.detail[:2000]}
+
+
+class Agent:
+    def __init__(self, state: StateDir, config: AgentConfig | None = None, fetcher: FetcherInterface | None = None,
+                 api: DeviceApi | None = None) -> None:
+        self.state = state
+        self.config = config = config or AgentConfig()
+        self.identity = state.identity()
+        self.fetcher = fetcher or DeadlineFetcher(config)
+        self.api = api or DeviceApi(self.identity.server, config, state.token())
+
+    # --- what is installed ---------------------------------------------------------------------
+    def current_target(self) -> str | None:
+        slot = self.state.pointer("current")
+        return _slot_target(slot)["path"] if slot is not None and (slot / SLOT_MARKER).is_file() else None
+
+    def _refused(self) -> dict[str, str]:
+        path = self.state.root / REFUSED_FILE
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def _refuse(self, target: str, sha256: str) -> None:
+        write_atomically(self.state.root / REFUSED_FILE, json.dumps({**self._refused(), target: sha256}))
+
+    # --- the cycle -----------------------------------------------------------------------------
+    def once(self) -> CycleResult:
+        """One cycle, reported to the server when something happened (never raises for the
+        network, the server or a refused update: the current model keeps serving)."""
+        self.state.recover()
+        result = self.check_probation() or self._update()
+        if result.outcome != "offline":
+            try:
+                self.api.report_status(self.identity.device_id, self.current_target(), result.as_report())
+            except (ServerUnavailable, RuntimeFailure):
+                pass  # the next cycle reports again
+        return result
+
+    def _update(self) -> CycleResult:
+        try:
+            updater = Updater(str(self.state.tuf), f"{self.identity.server}/metadata/", str(self.state.incoming),
+                              f"{self.identity.server}/targets/", self.fetcher, self._tuf_config(),
+                              bootstrap=self.state.trusted_root())
+            updater.refresh()
+        except tuf_errors.DownloadError as exc:
+            return CycleResult("offline", None, f"metadata unavailable: {exc.__class__.__name__}: {exc}")
+        except (tuf_errors.RepositoryError, OSError) as exc:
+            return CycleResult("rejected", None, f"metadata refused: {exc.__class__.__name__}: {exc}")
+        signed_targets = Metadata.from_file(str(self.state.tuf / "targets.json")).signed.targets  # verified by refresh
+        device = DeviceIdentity(self.identity.device_id, self.identity.profile, frozenset(self.identity.tags))
+        refused = self._refused()
+        chosen = choose_release(((path, target.custom) for path, target in signed_targets.items()
+                                 if refused.get(path) != target.hashes.get("sha256")), self.identity.model, device)
+        current = self.current_target()
+        if chosen is None or chosen == current:
+            return CycleResult("unchanged", current, "no release assigned" if chosen is None else "")
+        return self._install(updater, chosen)
+
+    def _install(self, updater: Updater, chosen: str) -> CycleResult:
+        info = None
+        try:
+            info = updater.get_targetinfo(chosen)
+            if info is None:
+                return CycleResult("rejected", chosen, "the target vanished from the signed metadata")
+            if info.length > self.config.max_artifact_bytes:
+                return CycleResult("rejected", chosen, f"{info.length} bytes is over the agent's limit")
+            sha256 = info.hashes["sha256"]
+            slot = self.state.slot(sha256)
+            if not (slot / SLOT_MARKER).is_file():
+                archive = self.state.incoming / f"{sha256}.tar"
+                updater.download_target(info, str(archive))  # length and hash verified against the signed metadata
+                unpacked = self.state.incoming / sha256
+                unpack(archive.read_bytes(), unpacked, max_bytes=self.config.max_artifact_bytes * 4)
+                write_atomically(unpacked / SLOT_MARKER, json.dumps({"path": chosen, "sha256": sha256, "custom": info.custom}))
+                shutil.rmtree(slot, ignore_errors=True)
+                unpacked.rename(slot)
+        except tuf_errors.DownloadError as exc:
+            return CycleResult("offline", chosen, f"download failed: {exc.__class__.__name__}: {exc}")
+        except (tuf_errors.RepositoryError, RuntimeFailure) as exc:
+            self._refuse(chosen, info.hashes.get("sha256", "") if info is not None else "")
+            return CycleResult("rejected", chosen, f"{exc.__class__.__name__}: {exc}")
+        except OSError as exc:  # disk full, permissions: nothing was switched
+            shutil.rmtree(self.state.incoming, ignore_errors=True)
+            return CycleResult("failed", chosen, f"cannot store the release: {exc.strerror or exc}")
+        problem = self.smoke(slot, info.custom)
+        if problem:
+            self._refuse(chosen, sha256)
+            return CycleResult("failed", chosen, f"smoke test: {problem}")
+        self.state.switch(slot)
+        write_atomically(self.state.root / PROBATION_FILE, json.dumps({"target": chosen, "sha256": sha256,
+                                                                      "until": time.time() + self.config.probation_seconds}))
+        (self.state.root / UNHEALTHY_FILE).unlink(missing_ok=True)
+        self.state.prune()
+        return CycleResult("installed", chosen)
+
+    def smoke(self, slot: Path, custom: dict[str, Any] | None) -> str:
+        """'' when the slot loads, reproduces its certified outputs here and is not absurdly slow."""
+        try:
+            smoke_test(slot)
+            model = load(slot)
+            with np.load(slot / REFERENCE_FILE, allow_pickle=False) as archive:
+                row = archive["X"][:1]
+            model.predict(row)
+            started = time.perf_counter()
+            model.predict(row)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+        except RuntimeFailure as exc:
+            return exc.one_line()
+        except Exception as exc:  # noqa: BLE001 - a runtime crashing on a new model must not take the agent down
+            return f"{exc.__class__.__name__}: {exc}"
+        budget = ((custom or {}).get("edgekit", {}).get("latency_budget_ms") or {}).get(self.identity.profile)
+        if budget and elapsed_ms > self.config.latency_sanity_factor * float(budget):
+            return f"one row took {elapsed_ms:.1f} ms; the profile's budget is {budget} ms"
+        return ""
+
+    def check_probation(self) -> CycleResult | None:
+        """Within the probation after a switch, the application's unhealthy report switches back."""
+        probation = self.state.root / PROBATION_FILE
+        if not probation.is_file():
+            return None
+        record = json.loads(probation.read_text())
+        unhealthy = self.state.root / UNHEALTHY_FILE
+        if time.time() > record["until"]:
+            probation.unlink(missing_ok=True)
+            unhealthy.unlink(missing_ok=True)
+            return None
+        if not unhealthy.is_file():
+            return None
+        reason = unhealthy.read_text(errors="replace")[:500] or "the application reported the model unhealthy"
+        self._refuse(record["target"], record["sha256"])
+        restored = self.state.roll_back()
+        probation.unlink(missing_ok=True)
+        unhealthy.unlink(missing_ok=True)
+        return CycleResult("rolled_back", _slot_target(restored)["path"] if restored else None,
+                           f"{record['target']} rolled back: {reason}")
+
+    def _tuf_config(self) -> UpdaterConfig:
+        return UpdaterConfig(targets_max_length=self.config.max_metadata_bytes, snapshot_max_length=self.config.max_metadata_bytes,
+                             app_user_agent=f"edgekit-agent/{self.identity.device_id}")
+
+
+def _slot_target(slot: Path) -> dict[str, Any]:
+    return json.loads((slot / SLOT_MARKER).read_text())
+
+

@@ -1,0 +1,42 @@
+"""What the application on the device calls: ``current_model(state_dir)`` returns the installed,
+verified model and picks up the agent's switches without a restart; ``report_unhealthy`` tells
+the agent, during a new model's probation, to switch back."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from .atomic import write_atomically
+from .errors import InvalidInput
+from .loader import LoadedModel, load
+
+RECHECK_SECONDS = 1.0  # how often the current pointer is looked at again
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, str, LoadedModel]] = {}
+
+
+def current_model(state_dir: str | Path, threads: int = 1) -> LoadedModel:
+    """The model the agent installed, loaded and verified once per switch (cached per state dir)."""
+    key = str(Path(state_dir).resolve())
+    now = time.monotonic()
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None and now - cached[0] < RECHECK_SECONDS:
+            return cached[2]
+        if not (Path(key) / "current").exists():
+            raise InvalidInput(f"{state_dir}: no model is installed yet", "run edgekit-runtime agent once (or agent run)")
+        target = os.path.realpath(Path(key) / "current")
+        if cached is not None and cached[1] == target:
+            _cache[key] = (now, target, cached[2])
+            return cached[2]
+        model = load(target, threads)  # hashes verified on every (re)load; raises if nothing is installed
+        _cache[key] = (now, target, model)
+        return model
+
+
+def report_unhealthy(state_dir: str | Path, reason: str) -> None:
+    """Ask the agent to switch back to the previous model (honoured during the new one's probation)."""
+    write_atomically(Path(state_dir) / "unhealthy", reason[:500])
