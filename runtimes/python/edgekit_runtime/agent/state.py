@@ -119,15 +119,18 @@ class StateDir:
 
     def recover(self) -> None:
         """At start: drop half-finished downloads and unpackings, and pointers to missing slots."""
-        for directory in (self.tuf, self.slots, self.incoming):
+        for directory in (self.tuf, self.slots):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        shutil.rmtree(self.incoming, ignore_errors=True)
-        self.incoming.mkdir(mode=0o700)
+        self.clear_incoming()
         for name in POINTERS:
             link = self.root / name
             if link.is_symlink() and self.pointer(name) is None:
                 link.unlink()
             (self.root / f".{name}.tmp").unlink(missing_ok=True)
+
+    def clear_incoming(self) -> None:
+        shutil.rmtree(self.incoming, ignore_errors=True)
+        self.incoming.mkdir(mode=0o700)
 
     def prune(self) -> None:
         keep = {path for path in (self.pointer(name) for name in POINTERS) if path is not None}

@@ -125,7 +125,7 @@ class Agent:
             self._refuse(chosen, info.hashes.get("sha256", "") if info is not None else "")
             return CycleResult("rejected", chosen, f"{exc.__class__.__name__}: {exc}")
         except OSError as exc:  # disk full, permissions: nothing was switched
-            shutil.rmtree(self.state.incoming, ignore_errors=True)
+            self.state.clear_incoming()
             return CycleResult("failed", chosen, f"cannot store the release: {exc.strerror or exc}")
         problem = self.smoke(slot, info.custom)
         if problem:

@@ -1,0 +1,175 @@
+"""The device agent against a real server on 127.0.0.1: install, refuse a broken release, switch
+back on the application's word, keep serving when the server is gone or the disk is full."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from edgekit_runtime import app_api
+from edgekit_runtime.agent.config import AgentConfig
+from edgekit_runtime.agent.loop import next_wait
+from edgekit_runtime.agent.state import StateDir
+from edgekit_runtime.agent.update import Agent
+from edgekit_runtime.app_api import current_model, report_unhealthy
+from edgekit_runtime.integrity import sha256_file
+from tests_support import edgekit_script, free_port, start_server
+
+from edgekit.compile import compile_bundle
+from edgekit.devices import load_profile
+from edgekit.storage import content_hash
+
+MODEL = "bc"
+RUNTIME = [sys.executable, "-m", "edgekit_runtime.cli"]
+
+
+def broken_copy(source: Path, target: Path) -> Path:
+    """A self-consistent artifact (manifest and content hash rewritten) whose certified outputs its
+    model does not reproduce: the server accepts it, a device's smoke test must not."""
+    shutil.copytree(source, target)
+    with np.load(target / "reference.npz") as archive:
+        data = dict(archive)
+    data["artifact_outputs"] = data["artifact_outputs"] + np.float32(0.25)
+    np.savez_compressed(target / "reference.npz", **data)
+    descriptor = json.loads((target / "artifact.json").read_text())
+    descriptor["files"]["reference.npz"] = {"sha256": sha256_file(target / "reference.npz"), "size": (target / "reference.npz").stat().st_size}
+    descriptor["content_hash"] = content_hash(descriptor)
+    (target / "artifact.json").write_text(json.dumps(descriptor, indent=2))
+    return target
+
+
+@pytest.fixture(scope="module")
+def server(trained_bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("agent")
+    pi = load_profile("raspberry-pi-4b")
+    good = [compile_bundle(trained_bundle, "onnx", root / f"good-{index}", device=pi).path for index in range(2)]
+    broken = broken_copy(good[0], root / "broken")
+    init = subprocess.run([edgekit_script(), "server", "init", "--home", str(root / "home"), "--json"],
+                          capture_output=True, text=True, check=True)
+    key = json.loads(init.stdout)["admin_key"]
+    env = {"EDGEKIT_METADATA_CACHE_SECONDS": "0", "EDGEKIT_IP_RATE_PER_SECOND": "1000", "EDGEKIT_IP_BURST": "2000",
+           "EDGEKIT_DEVICE_BURST": "100"}
+    process, url = start_server(root / "home", env)
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    for artifact in [*good, broken]:  # releases 1, 2 (good) and 3 (broken)
+        published = subprocess.run([edgekit_script(), "publish", str(artifact), "--server", url, "--model", MODEL, "--device-profile",
+                                    "raspberry-pi-4b"], capture_output=True, text=True, env={**os.environ, "EDGEKIT_ADMIN_KEY": key})
+        assert published.returncode == 0, published.stderr
+    assert admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]}).status_code == 201
+    yield {"url": url, "admin": admin, "root": root}
+    admin.close()
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def enroll(server, directory: Path, tags: tuple[str, ...] = ()) -> StateDir:
+    token = server["admin"].post("/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b"}).json()["token"]
+    command = [*RUNTIME, "agent", "enroll", "--server", server["url"], "--token", token, "--model", MODEL,
+               "--state-dir", str(directory), *[part for tag in tags for part in ("--tag", tag)]]
+    enrolled = subprocess.run(command, capture_output=True, text=True)
+    assert enrolled.returncode == 0, enrolled.stderr
+    return StateDir(directory)
+
+
+def once(directory: Path, env: dict[str, str] | None = None, preexec=None) -> dict:  # noqa: ANN001
+    result = subprocess.run([*RUNTIME, "agent", "once", "--state-dir", str(directory), "--json"], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})}, preexec_fn=preexec, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def pin(server, device: str, release: int, unpin: bool = False) -> None:
+    response = server["admin"].post("/v1/admin/pins", json={"model": MODEL, "release": release, "device_id": device, "unpin": unpin})
+    assert response.status_code == 200, response.text
+
+
+def test_the_agent_installs_its_release_and_the_app_sees_it(server, tmp_path):
+    state = enroll(server, tmp_path / "device")
+    first = once(state.root)
+    assert first == {"outcome": "installed", "target": f"{MODEL}/1/onnx.tar", "detail": ""}
+    with np.load(state.pointer("current") / "reference.npz") as archive:
+        rows = archive["X"]
+    assert current_model(state.root).predict(rows).shape == (len(rows), 2)
+    assert once(state.root)["outcome"] == "unchanged"
+    device = server["admin"].get("/v1/admin/devices", params={"limit": 1000}).json()
+    mine = next(entry for entry in device if entry["id"] == state.identity().device_id)
+    assert mine["installed"] == f"{MODEL}/1/onnx.tar" and mine["last_result"]["outcome"] == "unchanged"
+
+
+def test_a_release_that_fails_its_smoke_test_is_refused_and_not_retried(server, tmp_path):
+    state = enroll(server, tmp_path / "device")
+    assert once(state.root)["outcome"] == "installed"
+    pin(server, state.identity().device_id, 3)  # the broken release
+    failed = once(state.root)
+    assert failed["outcome"] == "failed" and "smoke test" in failed["detail"] and "outputs moved" in failed["detail"]
+    assert once(state.root) == {"outcome": "unchanged", "target": f"{MODEL}/1/onnx.tar", "detail": ""}
+    assert current_model(state.root).predict(np.zeros((1, 30), np.float32)).shape == (1, 2)
+
+
+def test_the_app_reporting_unhealthy_during_probation_switches_back(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(app_api, "RECHECK_SECONDS", 0.0)
+    state = enroll(server, tmp_path / "device")
+    assert once(state.root)["target"] == f"{MODEL}/1/onnx.tar"
+    first_slot = state.pointer("current")
+    assert current_model(state.root).directory == first_slot
+    pin(server, state.identity().device_id, 2)
+    assert once(state.root) == {"outcome": "installed", "target": f"{MODEL}/2/onnx.tar", "detail": ""}
+    assert current_model(state.root).directory != first_slot  # picked up without a restart
+    report_unhealthy(state.root, "accuracy alarm from the application")
+    back = once(state.root)
+    assert back["outcome"] == "rolled_back" and back["target"] == f"{MODEL}/1/onnx.tar" and "accuracy alarm" in back["detail"]
+    assert current_model(state.root).directory == first_slot
+    assert once(state.root)["outcome"] == "unchanged"  # release 2 is still assigned to it: not reinstalled
+
+
+def test_a_server_that_is_down_leaves_the_current_model_serving(server, tmp_path):
+    state = enroll(server, tmp_path / "device")
+    assert once(state.root)["outcome"] == "installed"
+    identity = json.loads((state.root / "identity.json").read_text())
+    (state.root / "identity.json").write_text(json.dumps({**identity, "server": f"http://127.0.0.1:{free_port()}"}))
+    before = state.pointer("current")
+    result = once(state.root)
+    assert result["outcome"] == "offline" and state.pointer("current") == before
+
+
+def _small_files() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+
+def test_a_full_disk_aborts_the_update_cleanly(server, tmp_path):
+    """The file-size limit stands in for a full disk: the download cannot be written."""
+    state = enroll(server, tmp_path / "device")
+    assert once(state.root)["outcome"] == "installed"
+    pin(server, state.identity().device_id, 2)
+    before = state.pointer("current")
+    result = once(state.root, preexec=_small_files)
+    assert result["outcome"] in ("failed", "offline") and state.pointer("current") == before
+    assert not any(state.incoming.iterdir())
+    assert once(state.root)["outcome"] == "installed"  # with room again, the next cycle completes
+
+
+def test_waits_are_jittered_and_back_off():
+    import random
+
+    config = AgentConfig(poll_seconds=100, jitter=0.2, backoff_max_seconds=1000)
+    rng = random.Random(1)
+    waits = [next_wait(config, 0, rng) for _ in range(200)]
+    assert 80 <= min(waits) < 90 and 110 < max(waits) <= 120
+    assert 160 <= next_wait(config, 1, rng) <= 240 and next_wait(config, 30, rng) <= 1200
+
+
+def test_enrolling_twice_into_one_state_dir_is_refused(server, tmp_path):
+    enroll(server, tmp_path / "device")
+    again = subprocess.run([*RUNTIME, "agent", "enroll", "--server", server["url"], "--token", "eke_x", "--model", MODEL,
+                            "--state-dir", str(tmp_path / "device")], capture_output=True, text=True)
+    assert again.returncode == 2 and "already enrolled" in again.stderr and again.stderr.count("\n") == 1
