@@ -19,7 +19,6 @@ from edgekit_runtime import app_api
 from edgekit_runtime.agent.config import AgentConfig
 from edgekit_runtime.agent.loop import next_wait
 from edgekit_runtime.agent.state import StateDir
-from edgekit_runtime.agent.update import Agent
 from edgekit_runtime.app_api import current_model, report_unhealthy
 from edgekit_runtime.integrity import sha256_file
 from tests_support import edgekit_script, free_port, start_server
@@ -80,7 +79,7 @@ def enroll(server, directory: Path, tags: tuple[str, ...] = ()) -> StateDir:
     return StateDir(directory)
 
 
-def once(directory: Path, env: dict[str, str] | None = None, preexec=None) -> dict:  # noqa: ANN001
+def once(directory: Path, env: dict[str, str] | None = None, preexec=None) -> dict:
     result = subprocess.run([*RUNTIME, "agent", "once", "--state-dir", str(directory), "--json"], capture_output=True, text=True,
                             env={**os.environ, **(env or {})}, preexec_fn=preexec, timeout=120)
     assert result.returncode == 0, result.stderr

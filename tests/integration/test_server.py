@@ -10,8 +10,8 @@ import socket
 import sqlite3
 import subprocess
 import time
-from datetime import UTC, datetime
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx

@@ -35,7 +35,7 @@ class DeadlineFetcher(FetcherInterface):
         try:
             while True:
                 try:
-                    chunk = response.read(64 << 10)
+                    chunk = response.read1(64 << 10)  # whatever arrived: a trickle is seen as it trickles
                 except (urllib3.exceptions.HTTPError, OSError) as exc:  # a read timeout among them
                     raise exceptions.SlowRetrievalError(f"{url}: {exc.__class__.__name__}") from exc
                 if not chunk:

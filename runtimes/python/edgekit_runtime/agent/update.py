@@ -31,6 +31,8 @@ from .fetcher import DeadlineFetcher
 from .server_api import DeviceApi, ServerUnavailable
 from .state import StateDir
 
+# What an attacker or a broken mirror causes (as opposed to a network that is simply down).
+ATTACKS = (tuf_errors.RepositoryError, tuf_errors.DownloadLengthMismatchError, tuf_errors.SlowRetrievalError)
 SLOT_MARKER = ".edgekit-target.json"  # in each slot: the TUF target it holds
 REFUSED_FILE = "refused.json"
 PROBATION_FILE = "probation.json"
@@ -87,10 +89,12 @@ class Agent:
                               f"{self.identity.server}/targets/", self.fetcher, self._tuf_config(),
                               bootstrap=self.state.trusted_root())
             updater.refresh()
+        except ATTACKS as exc:
+            return CycleResult("rejected", None, f"metadata refused: {exc.__class__.__name__}: {exc}")
         except tuf_errors.DownloadError as exc:
             return CycleResult("offline", None, f"metadata unavailable: {exc.__class__.__name__}: {exc}")
-        except (tuf_errors.RepositoryError, OSError) as exc:
-            return CycleResult("rejected", None, f"metadata refused: {exc.__class__.__name__}: {exc}")
+        except OSError as exc:  # the metadata cache cannot be written (disk full)
+            return CycleResult("failed", None, f"cannot store metadata: {exc.strerror or exc}")
         signed_targets = Metadata.from_file(str(self.state.tuf / "targets.json")).signed.targets  # verified by refresh
         device = DeviceIdentity(self.identity.device_id, self.identity.profile, frozenset(self.identity.tags))
         refused = self._refused()
@@ -119,9 +123,11 @@ class Agent:
                 write_atomically(unpacked / SLOT_MARKER, json.dumps({"path": chosen, "sha256": sha256, "custom": info.custom}))
                 shutil.rmtree(slot, ignore_errors=True)
                 unpacked.rename(slot)
+        except ATTACKS as exc:  # the bytes are not what was signed: try again next cycle, from any mirror
+            return CycleResult("rejected", chosen, f"{exc.__class__.__name__}: {exc}")
         except tuf_errors.DownloadError as exc:
             return CycleResult("offline", chosen, f"download failed: {exc.__class__.__name__}: {exc}")
-        except (tuf_errors.RepositoryError, RuntimeFailure) as exc:
+        except RuntimeFailure as exc:  # what was signed is not a valid artifact: never install it
             self._refuse(chosen, info.hashes.get("sha256", "") if info is not None else "")
             return CycleResult("rejected", chosen, f"{exc.__class__.__name__}: {exc}")
         except OSError as exc:  # disk full, permissions: nothing was switched
