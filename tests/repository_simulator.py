@@ -45,6 +45,8 @@ class RepositorySimulator:
         self.reports: list[dict] = []  # the agent's status reports, in order
         self.tamper: dict[str, Callable[[bytes], bytes]] = {}  # served path -> what the attacker does to it
         self.trickle_seconds = 0.0  # delay between the 1-byte chunks of an artifact download
+        self.throttle_seconds = 0.0  # delay between the chunks of an artifact download ...
+        self.throttle_chunk_bytes = 2048  # ... of this size
         self._sign_root()
         self.publish()
 
@@ -130,17 +132,19 @@ def serve(simulator: RepositorySimulator) -> Iterator[str]:
             if data is None:
                 self._answer(404, b'{"error": "not found"}')
                 return
-            if simulator.trickle_seconds and path.startswith("targets/"):
+            slow = simulator.trickle_seconds or simulator.throttle_seconds
+            if slow and path.startswith("targets/"):
+                step = 1 if simulator.trickle_seconds else simulator.throttle_chunk_bytes
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 try:
-                    for index in range(len(data)):
-                        self.wfile.write(data[index : index + 1])
+                    for index in range(0, len(data), step):
+                        self.wfile.write(data[index : index + step])
                         self.wfile.flush()
-                        time.sleep(simulator.trickle_seconds)
+                        time.sleep(slow)
                 except OSError:
-                    pass  # the client gave up, as it should
+                    pass  # the client gave up (or was killed), as it may
                 return
             self._answer(200, data)
 

@@ -75,7 +75,10 @@ class Agent:
         """One cycle, reported to the server when something happened (never raises for the
         network, the server or a refused update: the current model keeps serving)."""
         self.state.recover()
-        result = self.check_probation() or self._update()
+        try:
+            result = self.check_probation() or self._update()
+        finally:
+            self.state.clear_incoming()  # the archive is unpacked (or refused): nothing to keep
         if result.outcome != "offline":
             try:
                 self.api.report_status(self.identity.device_id, self.current_target(), result.as_report())
