@@ -25,6 +25,7 @@ TEST_TOOLS=(
   "qemu-aarch64 qemu-user"
   "qemu-system-arm qemu-system-arm"
   "chromium chromium"
+  "faketime faketime"
 )
 
 # Files (not commands) the tests need: "path package".

@@ -18,6 +18,7 @@ from edgekit_runtime.agent.state import Identity, StateDir
 from edgekit_runtime.agent.update import SLOT_MARKER, Agent
 from edgekit_runtime.archive import pack
 from repository_simulator import RepositorySimulator, serve
+from tests_support import require_tool
 
 from edgekit.compile import compile_bundle
 from edgekit.devices import load_profile
@@ -77,3 +78,22 @@ def test_sigkill_at_random_points_never_leaves_the_device_without_a_working_mode
         shutil.rmtree(state.root)
     # the seeded kills land on both sides of the switch
     assert outcomes["before_switch"] >= 5 and outcomes["after_switch"] >= 5, outcomes
+
+
+@pytest.mark.parametrize("shift, outcome", [("+1825d", "rejected"), ("-1825d", "installed")])
+def test_a_clock_years_off_never_bricks_the_device(world, tmp_path, shift, outcome):
+    """Years ahead, every signature looks expired: updates are refused (and reported), the current
+    model keeps serving, and the first cycle after the clock is fixed updates. Years behind, TUF has
+    no not-before to check: freshness rests on version numbers, which never go back."""
+    faketime = require_tool("faketime", "faketime")
+    state = StateDir(shutil.copytree(world["template"], tmp_path / "device", symlinks=True))
+    env = {**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    skewed = subprocess.run([faketime, "-f", shift, *RUNTIME, "agent", "once", "--state-dir", str(state.root), "--json"],
+                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert skewed.returncode == 0, skewed.stderr
+    result = json.loads(skewed.stdout.strip().splitlines()[-1])
+    assert result["outcome"] == outcome, result
+    if outcome == "rejected":
+        assert "expired" in result["detail"].lower() and assert_one_working_model(state) == f"{MODEL}/1/onnx.tar"
+        assert Agent(state).once().outcome == "installed"  # the clock is right again
+    assert assert_one_working_model(state) == f"{MODEL}/2/onnx.tar"
