@@ -12,6 +12,7 @@ import numpy as np
 from edgekit_runtime.input_schema import SCHEMA_FILE
 from edgekit_runtime.integrity import describe_files
 from edgekit_runtime.smoke import REFERENCE_FILE
+from edgekit_runtime.telemetry import BASELINE_FILE
 
 from .._version import __version__
 from ..artifact import ARTIFACT_FORMAT, DESCRIPTOR, Artifact, ArtifactInfo, check_artifact_output
@@ -77,9 +78,11 @@ def compile_bundle(
             original_outputs=reference["outputs"][:SMOKE_ROWS],
             artifact_outputs=compiled.predictor(smoke_rows),
         )
-        # The device validates every input against the schema the model was trained on.
-        shutil.copyfile(bundle.path / SCHEMA_FILE, staging / SCHEMA_FILE)
-        shipped = [*compiled.files, REFERENCE_FILE, SCHEMA_FILE]
+        # The device validates every input against the schema the model was trained on, and counts
+        # what it sees on the training baseline's bins (telemetry for drift detection).
+        for name in (SCHEMA_FILE, BASELINE_FILE):
+            shutil.copyfile(bundle.path / name, staging / name)
+        shipped = [*compiled.files, REFERENCE_FILE, SCHEMA_FILE, BASELINE_FILE]
         files = describe_files(staging, shipped)
         descriptor = {
             "format_version": ARTIFACT_FORMAT,

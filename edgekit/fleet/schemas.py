@@ -37,6 +37,8 @@ class TelemetryReport(_Input):
     period_seconds: float = Field(default=0, ge=0, le=86_400 * 31)
     counters: dict[str, float] = Field(default_factory=dict, max_length=256)
     features: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=1024)
+    predictions: dict[str, Any] = Field(default_factory=dict)
+    latency_us: dict[str, Any] = Field(default_factory=dict)
 
 
 class EnrollmentTokenRequest(_Input):

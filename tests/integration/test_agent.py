@@ -172,3 +172,34 @@ def test_enrolling_twice_into_one_state_dir_is_refused(server, tmp_path):
     again = subprocess.run([*RUNTIME, "agent", "enroll", "--server", server["url"], "--token", "eke_x", "--model", MODEL,
                             "--state-dir", str(tmp_path / "device")], capture_output=True, text=True)
     assert again.returncode == 2 and "already enrolled" in again.stderr and again.stderr.count("\n") == 1
+
+
+def test_the_apps_counters_reach_the_server_as_bounded_telemetry(server, tmp_path):
+    import sqlite3
+
+    from edgekit_runtime.app_api import flush_telemetry
+
+    state = enroll(server, tmp_path / "device")
+    assert once(state.root)["outcome"] == "installed"
+    model = current_model(state.root)
+    with np.load(state.pointer("current") / "reference.npz") as archive:
+        rows = archive["X"].copy()
+    rows[0, 0] = 1e6  # one value far above the training maximum
+    for row in rows:
+        model.predict(row)
+    flush_telemetry(state.root)
+    assert once(state.root)["outcome"] == "unchanged"
+    with sqlite3.connect(server["root"] / "home" / "server.db") as db:
+        reports = [json.loads(payload) for (payload,) in db.execute(
+            "SELECT payload FROM telemetry WHERE device_id = ? ORDER BY id", (state.identity().device_id,))]
+    assert len(reports) == 1
+    report = reports[0]
+    assert report["release"] == f"{MODEL}/1/onnx.tar" and report["counters"]["rows"] == len(rows)
+    assert report["counters"]["above_max"] == 1 and report["features"]["mean_radius"]["violations"] == {"above_max": 1}
+    assert sum(report["features"]["mean_texture"]["counts"]) == len(rows)
+    assert sum(report["predictions"]["counts"]) == len(rows) and sum(report["latency_us"]["counts"]) == len(rows)
+    raw = json.dumps(report)
+    assert str(float(rows[1, 1])) not in raw  # counts only: no input value leaves the device
+    assert once(state.root)["outcome"] == "unchanged"  # nothing new: nothing sent
+    with sqlite3.connect(server["root"] / "home" / "server.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM telemetry WHERE device_id = ?", (state.identity().device_id,)).fetchone()[0] == 1

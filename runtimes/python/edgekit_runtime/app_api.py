@@ -4,6 +4,7 @@ the agent, during a new model's probation, to switch back."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -13,7 +14,8 @@ from .atomic import write_atomically
 from .errors import InvalidInput
 from .loader import LoadedModel, load
 
-RECHECK_SECONDS = 1.0  # how often the current pointer is looked at again
+RECHECK_SECONDS = 1.0  # how often the current pointer is looked at again (and telemetry written)
+TELEMETRY_DIR = "telemetry"
 _lock = threading.Lock()
 _cache: dict[str, tuple[float, str, LoadedModel]] = {}
 
@@ -26,6 +28,8 @@ def current_model(state_dir: str | Path, threads: int = 1) -> LoadedModel:
         cached = _cache.get(key)
         if cached is not None and now - cached[0] < RECHECK_SECONDS:
             return cached[2]
+        if cached is not None:
+            _write_telemetry(Path(key), cached[2])
         if not (Path(key) / "current").exists():
             raise InvalidInput(f"{state_dir}: no model is installed yet", "run edgekit-runtime agent once (or agent run)")
         target = os.path.realpath(Path(key) / "current")
@@ -40,3 +44,25 @@ def current_model(state_dir: str | Path, threads: int = 1) -> LoadedModel:
 def report_unhealthy(state_dir: str | Path, reason: str) -> None:
     """Ask the agent to switch back to the previous model (honoured during the new one's probation)."""
     write_atomically(Path(state_dir) / "unhealthy", reason[:500])
+
+
+def flush_telemetry(state_dir: str | Path) -> None:
+    """Write this process's counters for the agent to report now (current_model does it each second)."""
+    key = str(Path(state_dir).resolve())
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _write_telemetry(Path(key), cached[2])
+
+
+def _write_telemetry(state_dir: Path, model: LoadedModel) -> None:
+    """This process's cumulative counters for the model it runs: one small file per process and
+    release, which the agent turns into deltas and reports (nothing raw is written)."""
+    marker = model.directory / ".edgekit-target.json"
+    if model.monitor is None or not marker.is_file():
+        return
+    target = json.loads(marker.read_text())
+    directory = state_dir / TELEMETRY_DIR
+    directory.mkdir(exist_ok=True)
+    document = {"release": target["path"], "pid": os.getpid(), "written": time.time(), "report": model.input_report()}
+    write_atomically(directory / f"{os.getpid()}-{target['sha256'][:16]}.json", json.dumps(document))

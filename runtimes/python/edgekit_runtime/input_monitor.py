@@ -17,14 +17,16 @@ from typing import Any
 import numpy as np
 
 from .input_schema import InputSchema
+from .telemetry import Histograms
 
 KINDS = ("missing", "below_min", "above_max", "unknown_category")
 DEFERRED_ROWS = 256
 
 
 class InputMonitor:
-    def __init__(self, schema: InputSchema) -> None:
+    def __init__(self, schema: InputSchema, histograms: Histograms | None = None) -> None:
         self.schema = schema
+        self.histograms = histograms
         self._low, self._high = schema.low, schema.high
         self._missing_expected = schema.missing_seen
         self._category_columns = np.asarray(sorted(schema.categories), dtype=np.intp)
@@ -33,11 +35,14 @@ class InputMonitor:
         self.rows_with_violations = 0
         self.counts = {kind: np.zeros(schema.features, dtype=np.int64) for kind in KINDS}
         self._pending: list[bytes] = []
+        self._pending_outputs: list[bytes] = []
 
-    def defer(self, row: np.ndarray) -> None:
-        """Count one float32 row [1, features] later, with the next DEFERRED_ROWS - 1 rows."""
+    def defer(self, row: np.ndarray, output: np.ndarray | None = None) -> None:
+        """Count one float32 row [1, features] (and its output) later, with the next rows."""
         with self._lock:
             self._pending.append(row.tobytes())
+            if output is not None and self.histograms is not None:
+                self._pending_outputs.append(output.astype(np.float32, copy=False).tobytes())
             full = len(self._pending) >= DEFERRED_ROWS
         if full:
             self.flush()
@@ -45,13 +50,18 @@ class InputMonitor:
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
+            outputs, self._pending_outputs = self._pending_outputs, []
         if pending:
-            self.observe(np.frombuffer(b"".join(pending), dtype=np.float32).reshape(len(pending), self.schema.features))
+            rows = np.frombuffer(b"".join(pending), dtype=np.float32).reshape(len(pending), self.schema.features)
+            values = np.frombuffer(b"".join(outputs), dtype=np.float32).reshape(len(pending), -1) if len(outputs) == len(pending) else None
+            self.observe(rows, outputs=values)
 
-    def observe(self, rows: np.ndarray, unknown: np.ndarray | None = None) -> None:
+    def observe(self, rows: np.ndarray, unknown: np.ndarray | None = None, outputs: np.ndarray | None = None) -> None:
         """Count the violations in ``rows`` (float32 [n, features]). ``unknown`` marks the cells
         where an encoder met an unknown category (bool [n, features]): they reach the rows as NaN,
         and count as unknown categories, not as missing values."""
+        if self.histograms is not None:
+            self.histograms.add(rows, outputs)
         # Fast path: every value in range (NaN fails both comparisons) and nothing unknown.
         inside = (rows >= self._low) & (rows <= self._high)
         if unknown is None and not self._category_columns.size and inside.all():
@@ -83,9 +93,12 @@ class InputMonitor:
             seen = {kind: int(counts[kind][index]) for kind in KINDS if counts[kind][index]}
             if seen:
                 features[name] = seen
-        return {
+        report = {
             "rows": rows,
             "rows_with_violations": flagged,
             "violations": {kind: int(counts[kind].sum()) for kind in KINDS},
             "features": features,
         }
+        if self.histograms is not None:
+            report["histograms"] = self.histograms.snapshot()
+        return report

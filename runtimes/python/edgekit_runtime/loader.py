@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,6 +14,7 @@ from .input_monitor import InputMonitor
 from .input_schema import SCHEMA_FILE, InputSchema
 from .manifest import verify_directory
 from .rows import as_rows
+from .telemetry import Histograms
 
 
 class Predictor(Protocol):
@@ -35,7 +37,7 @@ class LoadedModel:
         self.classes: list[str] = [str(name) for name in descriptor["bundle"].get("classes") or []]
         self.feature_names: list[str] = list(descriptor["bundle"].get("feature_names") or [])
         self.schema = schema
-        self.monitor = InputMonitor(schema) if schema is not None else None
+        self.monitor = InputMonitor(schema, Histograms.load(directory)) if schema is not None else None
         self.runtime_predict = predictor.predict  # the runtime alone: no input checks, no counters
         self.predict = self._checked(predictor.predict)
 
@@ -43,24 +45,30 @@ class LoadedModel:
         features, monitor, ndarray, float32 = self.features, self.monitor, np.ndarray, np.dtype(np.float32)
         if monitor is None:
             return inner
+        histograms, clock = monitor.histograms, time.perf_counter_ns
 
         def predict(rows: Any) -> np.ndarray:
             if not (type(rows) is ndarray and rows.dtype is float32 and rows.ndim == 2 and rows.shape[1] == features
                     and rows.flags.c_contiguous):
                 rows = as_rows(rows, features)
+            started = clock()
+            outputs = inner(rows)
+            if histograms is not None:
+                histograms.add_latency((clock() - started) / 1000)
             if rows.shape[0] == 1:
-                monitor.defer(rows)  # checked with the next rows: one NumPy pass for many
+                monitor.defer(rows, outputs)  # checked and counted with the next rows: one NumPy pass for many
             else:
-                monitor.observe(rows)
-            return inner(rows)
+                monitor.observe(rows, outputs=outputs)
+            return outputs
 
         return predict
 
     def predict_encoded(self, rows: np.ndarray, unknown: np.ndarray) -> np.ndarray:
         """Rows an InputSchema encoded from records, with the cells whose category was unknown."""
+        outputs = self.runtime_predict(rows)
         if self.monitor is not None:
-            self.monitor.observe(rows, unknown if unknown.any() else None)
-        return self.runtime_predict(rows)
+            self.monitor.observe(rows, unknown if unknown.any() else None, outputs)
+        return outputs
 
     def input_report(self) -> dict[str, Any]:
         return self.monitor.report() if self.monitor is not None else {"rows": None, "note": "the artifact has no schema.json"}

@@ -30,6 +30,7 @@ from .config import AgentConfig
 from .fetcher import DeadlineFetcher
 from .server_api import DeviceApi, ServerUnavailable
 from .state import StateDir
+from .telemetry_report import mark_sent, pending_reports
 
 # What an attacker or a broken mirror causes (as opposed to a network that is simply down).
 ATTACKS = (tuf_errors.RepositoryError, tuf_errors.DownloadLengthMismatchError, tuf_errors.SlowRetrievalError)
@@ -82,9 +83,24 @@ class Agent:
         if result.outcome != "offline":
             try:
                 self.api.report_status(self.identity.device_id, self.current_target(), result.as_report())
+                self.send_telemetry()
             except (ServerUnavailable, RuntimeFailure):
                 pass  # the next cycle reports again
         return result
+
+    def send_telemetry(self) -> int:
+        """Report the application's counters since the last report; returns how many were sent."""
+        sent = 0
+        for name, payload in pending_reports(self.state.root, self.config.max_telemetry_bytes):
+            try:
+                self.api.report_telemetry(self.identity.device_id, payload)
+            except RuntimeFailure as exc:
+                if isinstance(exc, ServerUnavailable):
+                    raise
+                # refused (e.g. counters of a release the server no longer has this device on): drop them
+            mark_sent(self.state.root, name)
+            sent += 1
+        return sent
 
     def _update(self) -> CycleResult:
         try:
