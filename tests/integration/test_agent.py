@@ -19,6 +19,7 @@ from edgekit_runtime import app_api
 from edgekit_runtime.agent.config import AgentConfig
 from edgekit_runtime.agent.loop import next_wait
 from edgekit_runtime.agent.state import StateDir
+from edgekit_runtime.agent.update import Agent
 from edgekit_runtime.app_api import current_model, report_unhealthy
 from edgekit_runtime.integrity import sha256_file
 from tests_support import edgekit_script, free_port, start_server
@@ -203,3 +204,23 @@ def test_the_apps_counters_reach_the_server_as_bounded_telemetry(server, tmp_pat
     assert once(state.root)["outcome"] == "unchanged"  # nothing new: nothing sent
     with sqlite3.connect(server["root"] / "home" / "server.db") as db:
         assert db.execute("SELECT COUNT(*) FROM telemetry WHERE device_id = ?", (state.identity().device_id,)).fetchone()[0] == 1
+
+
+def test_agent_run_acts_on_an_unhealthy_report_during_the_wait(server, tmp_path):
+    from edgekit_runtime.agent.loop import run_forever
+
+    state = enroll(server, tmp_path / "device")
+    assert once(state.root)["outcome"] == "installed"
+    pin(server, state.identity().device_id, 2)
+    agent = Agent(state, AgentConfig(poll_seconds=600))
+    seen, slept = [], []
+
+    def sleep(seconds: float) -> None:  # the application complains during the first short nap
+        slept.append(seconds)
+        if len(slept) == 1:
+            report_unhealthy(state.root, "the app saw garbage")
+
+    run_forever(agent, seen.append, sleep=sleep, cycles=2, seed=3)
+    assert [result.outcome for result in seen][:2] == ["installed", "rolled_back"]
+    assert slept[0] == 5.0 and sum(slept) < 2 * 600 * 1.2  # short naps while on probation, then the normal wait
+    assert agent.current_target() == f"{MODEL}/1/onnx.tar"

@@ -1,5 +1,6 @@
 """``agent run``: update cycles forever, spaced by the poll interval with jitter, backing off
-exponentially (with jitter) while the server is unreachable."""
+exponentially (with jitter) while the server is unreachable. While a new model is on probation
+the agent wakes every few seconds, so an unhealthy report from the application is acted on at once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ def next_wait(config: AgentConfig, failures: int, rng: random.Random) -> float:
     return base * (1 + rng.uniform(-config.jitter, config.jitter))
 
 
+PROBATION_CHECK_SECONDS = 5.0
+
+
 def run_forever(agent: Agent, on_cycle: Callable[[CycleResult], None], sleep: Callable[[float], None] = time.sleep,
                 cycles: int | None = None, seed: int | None = None) -> None:
     rng = random.Random(seed)
@@ -27,4 +31,18 @@ def run_forever(agent: Agent, on_cycle: Callable[[CycleResult], None], sleep: Ca
         failures = failures + 1 if result.outcome == "offline" else 0
         done += 1
         if cycles is None or done < cycles:
-            sleep(next_wait(agent.config, failures, rng))
+            wait(agent, next_wait(agent.config, failures, rng), on_cycle, sleep)
+
+
+def wait(agent: Agent, seconds: float, on_cycle: Callable[[CycleResult], None], sleep: Callable[[float], None]) -> None:
+    """Sleep ``seconds``, in short steps while a model is on probation, switching back (and
+    reporting it) as soon as the application says the new model is unhealthy."""
+    remaining = seconds
+    while remaining > 0:
+        step = min(remaining, PROBATION_CHECK_SECONDS) if agent.on_probation() else remaining
+        sleep(step)
+        remaining -= step
+        result = agent.check_probation() if agent.on_probation() else None
+        if result is not None:
+            agent.report(result)
+            on_cycle(result)

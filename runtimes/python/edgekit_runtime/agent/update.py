@@ -81,12 +81,19 @@ class Agent:
         finally:
             self.state.clear_incoming()  # the archive is unpacked (or refused): nothing to keep
         if result.outcome != "offline":
-            try:
-                self.api.report_status(self.identity.device_id, self.current_target(), result.as_report())
-                self.send_telemetry()
-            except (ServerUnavailable, RuntimeFailure):
-                pass  # the next cycle reports again
+            self.report(result)
         return result
+
+    def report(self, result: CycleResult) -> None:
+        """Status (and the app's telemetry) to the server; a failure waits for the next cycle."""
+        try:
+            self.api.report_status(self.identity.device_id, self.current_target(), result.as_report())
+            self.send_telemetry()
+        except (ServerUnavailable, RuntimeFailure):
+            pass
+
+    def on_probation(self) -> bool:
+        return (self.state.root / PROBATION_FILE).is_file()
 
     def send_telemetry(self) -> int:
         """Report the application's counters since the last report; returns how many were sent."""
