@@ -224,3 +224,23 @@ def test_agent_run_acts_on_an_unhealthy_report_during_the_wait(server, tmp_path)
     assert [result.outcome for result in seen][:2] == ["installed", "rolled_back"]
     assert slept[0] == 5.0 and sum(slept) < 2 * 600 * 1.2  # short naps while on probation, then the normal wait
     assert agent.current_target() == f"{MODEL}/1/onnx.tar"
+
+
+@pytest.mark.parametrize("with_previous", [True, False])
+def test_a_corrupted_slot_on_disk_is_never_run(server, tmp_path, with_previous):
+    state = enroll(server, tmp_path / "device")
+    assert once(state.root)["outcome"] == "installed"
+    if with_previous:
+        pin(server, state.identity().device_id, 2)
+        assert once(state.root)["target"] == f"{MODEL}/2/onnx.tar"
+    model_file = state.pointer("current") / "model.onnx"
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # bit rot in the running model
+    model_file.write_bytes(bytes(data))
+    result = once(state.root)
+    if with_previous:  # back to the previous, sound slot
+        assert result["outcome"] == "rolled_back" and "corrupted on disk" in result["detail"]
+        assert result["target"] == f"{MODEL}/1/onnx.tar"
+    else:  # nothing sound on disk: the assigned release is installed afresh
+        assert result == {"outcome": "installed", "target": f"{MODEL}/1/onnx.tar", "detail": ""}
+    assert current_model(state.root).predict(np.zeros((1, 30), np.float32)).shape == (1, 2)

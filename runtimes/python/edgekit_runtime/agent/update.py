@@ -24,6 +24,7 @@ from ..archive import unpack
 from ..atomic import write_atomically
 from ..errors import RuntimeFailure
 from ..loader import load
+from ..manifest import verify_directory
 from ..rollout_rule import DeviceIdentity, choose_release
 from ..smoke import REFERENCE_FILE, smoke_test
 from .config import AgentConfig
@@ -66,7 +67,10 @@ class Agent:
 
     def _refused(self) -> dict[str, str]:
         path = self.state.root / REFUSED_FILE
-        return json.loads(path.read_text()) if path.is_file() else {}
+        try:
+            return json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, json.JSONDecodeError):
+            return {}  # a damaged list: at worst a refused release is tried (and refused) again
 
     def _refuse(self, target: str, sha256: str) -> None:
         write_atomically(self.state.root / REFUSED_FILE, json.dumps({**self._refused(), target: sha256}))
@@ -77,7 +81,7 @@ class Agent:
         network, the server or a refused update: the current model keeps serving)."""
         self.state.recover()
         try:
-            result = self.check_probation() or self._update()
+            result = self.check_probation() or self.repair() or self._update()
         finally:
             self.state.clear_incoming()  # the archive is unpacked (or refused): nothing to keep
         if result.outcome != "offline":
@@ -190,6 +194,22 @@ class Agent:
             return f"one row took {elapsed_ms:.1f} ms; the profile's budget is {budget} ms"
         return ""
 
+    def repair(self) -> CycleResult | None:
+        """A current slot whose files no longer match its manifest (bit rot, a stray write) is not
+        run: switch back to the previous slot if that one verifies, else drop the pointer so this
+        cycle installs the assigned release afresh."""
+        current = self.state.pointer("current")
+        if current is None or _verifies(current):
+            return None
+        broken = _slot_target(current)["path"] if (current / SLOT_MARKER).is_file() else current.name
+        previous = self.state.pointer("previous")
+        shutil.rmtree(current, ignore_errors=True)
+        if previous is not None and _verifies(previous):
+            self.state.roll_back()
+            return CycleResult("rolled_back", _slot_target(previous)["path"], f"the slot of {broken} is corrupted on disk")
+        (self.state.root / "current").unlink(missing_ok=True)
+        return None  # nothing sound to run: the update below reinstalls
+
     def check_probation(self) -> CycleResult | None:
         """Within the probation after a switch, the application's unhealthy report switches back."""
         probation = self.state.root / PROBATION_FILE
@@ -214,6 +234,14 @@ class Agent:
     def _tuf_config(self) -> UpdaterConfig:
         return UpdaterConfig(targets_max_length=self.config.max_metadata_bytes, snapshot_max_length=self.config.max_metadata_bytes,
                              app_user_agent=f"edgekit-agent/{self.identity.device_id}")
+
+
+def _verifies(slot: Path) -> bool:
+    try:
+        verify_directory(slot)
+        return (slot / SLOT_MARKER).is_file()
+    except RuntimeFailure:
+        return False
 
 
 def _slot_target(slot: Path) -> dict[str, Any]:
