@@ -158,3 +158,13 @@ def start_server(home: Path, env: dict[str, str] | None = None, port: int | None
             time.sleep(0.1)
     process.kill()
     raise AssertionError("the server did not come up")
+
+
+def init_server(home: Path, *options: str) -> dict:
+    """``edgekit server init --home HOME`` (plus ``options``); its JSON result (admin_key, database, ...)."""
+    import json
+    import subprocess
+
+    result = subprocess.run([edgekit_script(), "server", "init", "--home", str(home), *options, "--json"],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)

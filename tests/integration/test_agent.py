@@ -22,7 +22,7 @@ from edgekit_runtime.agent.state import StateDir
 from edgekit_runtime.agent.update import Agent
 from edgekit_runtime.app_api import current_model, report_unhealthy
 from edgekit_runtime.integrity import sha256_file
-from tests_support import edgekit_script, free_port, start_server
+from tests_support import edgekit_script, free_port, init_server, start_server
 
 from edgekit.compile import compile_bundle
 from edgekit.devices import load_profile
@@ -53,9 +53,7 @@ def server(trained_bundle, tmp_path_factory):
     pi = load_profile("raspberry-pi-4b")
     good = [compile_bundle(trained_bundle, "onnx", root / f"good-{index}", device=pi).path for index in range(2)]
     broken = broken_copy(good[0], root / "broken")
-    init = subprocess.run([edgekit_script(), "server", "init", "--home", str(root / "home"), "--json"],
-                          capture_output=True, text=True, check=True)
-    key = json.loads(init.stdout)["admin_key"]
+    key = init_server(root / "home")["admin_key"]
     env = {"EDGEKIT_METADATA_CACHE_SECONDS": "0", "EDGEKIT_IP_RATE_PER_SECOND": "1000", "EDGEKIT_IP_BURST": "2000",
            "EDGEKIT_DEVICE_BURST": "100"}
     process, url = start_server(root / "home", env)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from tests_support import edgekit_script, postgres_server, start_server
+from tests_support import edgekit_script, init_server, postgres_server, start_server
 
 from edgekit.compile import compile_bundle
 from edgekit.devices import load_profile
@@ -22,12 +22,11 @@ def replicas(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("replicas")
     artifact = compile_bundle(trained_bundle, "onnx", root / "onnx", device=load_profile("raspberry-pi-4b")).path
     with postgres_server() as url:
-        init = subprocess.run([edgekit_script(), "server", "init", "--home", str(root / "home"), "--db", url, "--json"],
-                              capture_output=True, text=True, check=True)
+        init = init_server(root / "home", "--db", url)
         started = [start_server(root / "home") for _ in range(2)]
         try:
-            yield {"urls": [url for _, url in started], "admin": json.loads(init.stdout)["admin_key"], "artifact": artifact,
-                   "database": json.loads(init.stdout)["database"]}
+            yield {"urls": [url for _, url in started], "admin": init["admin_key"], "artifact": artifact,
+                   "database": init["database"]}
         finally:
             for process, _ in started:
                 process.terminate()

@@ -3,14 +3,13 @@ device) against a real server on 127.0.0.1: no request may get a server error.""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from tests_support import edgekit_script, start_server
+from tests_support import edgekit_script, init_server, start_server
 
 from edgekit.compile import compile_bundle
 from edgekit.devices import load_profile
@@ -20,9 +19,7 @@ from edgekit.devices import load_profile
 def served(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("schemathesis")
     artifact = compile_bundle(trained_bundle, "onnx", root / "onnx", device=load_profile("raspberry-pi-4b")).path
-    init = subprocess.run([edgekit_script(), "server", "init", "--home", str(root / "home"), "--json"],
-                          capture_output=True, text=True, check=True)
-    key = json.loads(init.stdout)["admin_key"]
+    key = init_server(root / "home")["admin_key"]
     env = {"EDGEKIT_IP_RATE_PER_SECOND": "100000", "EDGEKIT_IP_BURST": "100000", "EDGEKIT_DEVICE_RATE_PER_SECOND": "100000",
            "EDGEKIT_DEVICE_BURST": "100000"}
     process, url = start_server(root / "home", env)
