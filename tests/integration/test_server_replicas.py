@@ -5,6 +5,7 @@ never sign two metadata versions with the same number."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,10 @@ def replicas(trained_bundle, tmp_path_factory):
     with postgres_server() as url:
         init = init_server(root / "home", "--db", url)
         started = [start_server(root / "home") for _ in range(2)]
+        published = subprocess.run([edgekit_script(), "publish", str(artifact), "--server", started[0][1], "--model", "bc",
+                                    "--device-profile", "raspberry-pi-4b", "--json"], capture_output=True, text=True,
+                                   env={**os.environ, "EDGEKIT_ADMIN_KEY": init["admin_key"]}, check=False)
+        assert published.returncode == 0, published.stderr
         try:
             yield {"urls": [url for _, url in started], "admin": init["admin_key"], "artifact": artifact,
                    "database": init["database"]}
@@ -47,11 +52,7 @@ def wait_for_version(url: str, version: int, seconds: float = 5.0) -> int:
 def test_a_rollout_made_through_one_process_is_served_by_the_other(replicas):
     first, second = replicas["urls"]
     assert replicas["database"].startswith("postgresql+psycopg://edgekit@127.0.0.1")
-    key = {"EDGEKIT_ADMIN_KEY": replicas["admin"]}
-    env = {**__import__("os").environ, **key}
-    published = subprocess.run([edgekit_script(), "publish", str(replicas["artifact"]), "--server", first, "--model", "bc",
-                                "--device-profile", "raspberry-pi-4b", "--json"], capture_output=True, text=True, env=env)
-    assert published.returncode == 0, published.stderr
+    env = {**os.environ, "EDGEKIT_ADMIN_KEY": replicas["admin"]}
     started = subprocess.run([edgekit_script(), "rollout", "start", "--server", first, "--model", "bc", "--stages", "10,100",
                               "--json"], capture_output=True, text=True, env=env)
     assert started.returncode == 0, started.stderr
