@@ -69,11 +69,12 @@ app.add_typer(devices_app, name="devices")
 
 
 def _add_delivery_commands() -> None:
-    """server, publish and rollout live in edgekit.fleet.commands (imported lazily inside each)."""
-    from .fleet.commands import publish, rollout_app, server_app
+    """server, publish, rollout and fleet live in edgekit.fleet.commands (imported lazily inside each)."""
+    from .fleet.commands import fleet_app, publish, rollout_app, server_app
 
     app.add_typer(server_app, name="server")
     app.add_typer(rollout_app, name="rollout")
+    app.add_typer(fleet_app, name="fleet")
     app.command("publish")(publish)
 
 

@@ -16,6 +16,7 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 server_app = typer.Typer(help="Create and run the update server (a TUF repository of model releases).", no_args_is_help=True)
 rollout_app = typer.Typer(help="Stage a release out to the fleet, and stop or undo it.", no_args_is_help=True)
+fleet_app = typer.Typer(help="Simulated fleets for rollout demos and load tests.", no_args_is_help=True)
 
 HomeOption = Annotated[Path, typer.Option("--home", help="The server's home directory.")]
 ServerOption = Annotated[str, typer.Option("--server", help="The server's URL, e.g. http://127.0.0.1:8080.")]
@@ -224,6 +225,38 @@ for _action in ("promote", "pause", "resume", "rollback"):
     rollout_app.command(_action)(_change(_action))
 
 
+@fleet_app.command("simulate")
+def fleet_simulate(
+    server: ServerOption,
+    devices: Annotated[int, typer.Option("--devices", min=1, max=100_000, help="How many devices to simulate.")],
+    profile: Annotated[str, typer.Option("--profile", help="Their device profile.")],
+    model: Annotated[str, typer.Option("--model", help="The model they run.")],
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag every simulated device carries.")] = None,
+    token: Annotated[str | None, typer.Option("--enrollment-token", help="Default: one made with the admin key.")] = None,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.05)] = 1.0,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="Stop after this long.")] = 300.0,
+    until_converged: Annotated[bool, typer.Option("--until-converged", help="Stop once every device runs its release.")] = False,
+    admin_key: KeyOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run DEVICES simulated agents against SERVER: enroll, poll, install what the rollouts assign, report."""
+    import asyncio
+
+    from .client import AdminClient
+    from .simulate import served_requests, simulate
+
+    if token is None:
+        token = AdminClient(server, admin_key).request("POST", "/v1/admin/enrollment-tokens", json={
+            "uses": devices, "expires_hours": 24, "profile": profile, "tags": tag or []})["token"]
+    before = served_requests(server)
+    run = asyncio.run(simulate(server, devices, model, profile, tag or [], token, poll_seconds, seconds, until_converged,
+                               None if as_json else lambda snapshot: stderr.print(f"  {snapshot['seconds']:7.2f} s  {snapshot['installed']}")))
+    result = {**run.as_dict(), "server_requests": served_requests(server) - before}
+    _emit(as_json, result, (f"{devices} simulated devices: {'converged' if run.converged else 'not converged'} in {run.seconds:.1f} s; "
+                            f"running {run.installed}; smoke-test refusals {run.failed or 'none'}; "
+                            f"{result['server_requests']:,} requests served by the server"))
+
+
 @rollout_app.command("pin")
 def rollout_pin(
     server: ServerOption,
@@ -242,4 +275,4 @@ def rollout_pin(
     _emit(as_json, result, f"{'unpinned' if unpin else 'pinned'} {device} {'from' if unpin else 'to'} {model} release {release}")
 
 
-__all__ = ["publish", "rollout_app", "server_app"]
+__all__ = ["fleet_app", "publish", "rollout_app", "server_app"]

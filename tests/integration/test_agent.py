@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,30 +20,13 @@ from edgekit_runtime.agent.loop import next_wait
 from edgekit_runtime.agent.state import StateDir
 from edgekit_runtime.agent.update import Agent
 from edgekit_runtime.app_api import current_model, report_unhealthy
-from edgekit_runtime.integrity import sha256_file
-from tests_support import edgekit_script, free_port, init_server, start_server
+from tests_support import broken_copy, edgekit_script, free_port, init_server, start_server
 
 from edgekit.compile import compile_bundle
 from edgekit.devices import load_profile
-from edgekit.storage import content_hash
 
 MODEL = "bc"
 RUNTIME = [sys.executable, "-m", "edgekit_runtime.cli"]
-
-
-def broken_copy(source: Path, target: Path) -> Path:
-    """A self-consistent artifact (manifest and content hash rewritten) whose certified outputs its
-    model does not reproduce: the server accepts it, a device's smoke test must not."""
-    shutil.copytree(source, target)
-    with np.load(target / "reference.npz") as archive:
-        data = dict(archive)
-    data["artifact_outputs"] = data["artifact_outputs"] + np.float32(0.25)
-    np.savez_compressed(target / "reference.npz", **data)
-    descriptor = json.loads((target / "artifact.json").read_text())
-    descriptor["files"]["reference.npz"] = {"sha256": sha256_file(target / "reference.npz"), "size": (target / "reference.npz").stat().st_size}
-    descriptor["content_hash"] = content_hash(descriptor)
-    (target / "artifact.json").write_text(json.dumps(descriptor, indent=2))
-    return target
 
 
 @pytest.fixture(scope="module")

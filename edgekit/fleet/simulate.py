@@ -1,0 +1,219 @@
+"""``edgekit fleet simulate``: N lightweight devices in one process (asyncio), for rollout demos and
+load tests against a real server.
+
+Each simulated device enrolls, then polls timestamp.json with its ETag like an agent. The signed
+metadata is verified once per version by one python-tuf client shared by the fleet (verifying it
+a thousand times would measure this process, not the server); each device evaluates the signed
+rollout rule for itself, downloads the release it is assigned (checking the signed sha256), and
+reports its status. Whether a release passes its smoke test is decided once per release by the
+real harness (unpack, verify, smoke test), and every device that installs it reports that outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from edgekit_runtime.archive import unpack
+from edgekit_runtime.errors import RuntimeFailure
+from edgekit_runtime.rollout_rule import DeviceIdentity, choose_release
+from edgekit_runtime.smoke import smoke_test
+
+from ..errors import BadInput
+
+
+@dataclass
+class SimulatedDevice:
+    device_id: str
+    token: str
+    profile: str
+    tags: frozenset[str]
+    installed: str | None = None
+    refused: set[str] = field(default_factory=set)
+    etag: str | None = None
+
+
+@dataclass
+class FleetRun:
+    devices: int
+    seconds: float
+    requests: int
+    converged: bool
+    installed: dict[str, int]  # target path (or "none") -> devices running it
+    failed: dict[str, int]  # target path -> devices whose smoke test refused it
+    timeline: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+class SignedView:
+    """The fleet's shared, verified view of the repository (python-tuf), refreshed per timestamp."""
+
+    def __init__(self, server: str, work: Path) -> None:
+        import urllib.request
+
+        from tuf.ngclient import Updater
+
+        self.server, self.work = server, work
+        self._root = urllib.request.urlopen(f"{server}/metadata/1.root.json", timeout=10).read()
+        self._updater_type = Updater
+        self.version: int | None = None
+        self.targets: dict[str, Any] = {}
+        self.smoke: dict[str, str] = {}  # sha256 -> "" (passes) or the reason it fails
+
+    def refresh(self) -> None:
+        from tuf.api.metadata import Metadata
+
+        metadata = self.work / "tuf"
+        metadata.mkdir(parents=True, exist_ok=True)
+        updater = self._updater_type(str(metadata), f"{self.server}/metadata/", str(self.work), f"{self.server}/targets/",
+                                     bootstrap=self._root)
+        updater.refresh()
+        self.targets = Metadata.from_file(str(metadata / "targets.json")).signed.targets
+        self.version = Metadata.from_file(str(metadata / "timestamp.json")).signed.version
+
+    def smoke_result(self, sha256: str, archive: bytes) -> str:
+        if sha256 not in self.smoke:
+            with tempfile.TemporaryDirectory(prefix="edgekit-fleet-") as work:
+                try:
+                    unpack(archive, Path(work) / "artifact")
+                    smoke_test(Path(work) / "artifact")
+                    self.smoke[sha256] = ""
+                except RuntimeFailure as exc:
+                    self.smoke[sha256] = exc.one_line()
+        return self.smoke[sha256]
+
+
+class FleetSimulator:
+    def __init__(self, server: str, model: str, profile: str, tags: list[str], poll_seconds: float, seed: int = 0) -> None:
+        self.server = server.rstrip("/")
+        self.model, self.profile, self.tags = model, profile, frozenset(tags)
+        self.poll_seconds = poll_seconds
+        self.rng = random.Random(seed)
+        self.requests = 0
+        self.devices: list[SimulatedDevice] = []
+        self._work = tempfile.TemporaryDirectory(prefix="edgekit-fleet-")
+        self.view = SignedView(self.server, Path(self._work.name))
+        self._refreshing = asyncio.Lock()
+        self.failed: dict[str, int] = {}
+
+    async def _request(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; a 429 (the server's per-address limit: the whole fleet is one address here)
+        is retried after the Retry-After it names."""
+        for _ in range(60):
+            self.requests += 1
+            response = await client.request(method, f"{self.server}{path}", **kwargs)
+            if response.status_code != 429:
+                return response
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")) * (1 + self.rng.random()))
+        return response
+
+    async def enroll(self, client: httpx.AsyncClient, count: int, token: str, concurrency: int = 32) -> None:
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(_: int) -> SimulatedDevice:
+            async with limit:
+                response = await self._request(client, "POST", "/v1/devices", json={
+                    "enrollment_token": token, "profile": self.profile, "tags": sorted(self.tags)})
+            if response.status_code != 201:
+                raise BadInput(f"enrollment refused (HTTP {response.status_code}): {response.text[:200]}",
+                               "use an enrollment token with enough uses for --devices")
+            body = response.json()
+            return SimulatedDevice(body["device_id"], body["device_token"], body["profile"], frozenset(body["tags"]))
+
+        self.devices = list(await asyncio.gather(*(one(index) for index in range(count))))
+
+    def assigned(self, device: SimulatedDevice) -> str | None:
+        identity = DeviceIdentity(device.device_id, device.profile, device.tags)
+        return choose_release(((path, target.custom) for path, target in self.view.targets.items() if path not in device.refused),
+                              self.model, identity)
+
+    async def _poll(self, client: httpx.AsyncClient, device: SimulatedDevice) -> None:
+        headers = {"If-None-Match": device.etag} if device.etag else {}
+        response = await self._request(client, "GET", "/metadata/timestamp.json", headers=headers)
+        if response.status_code == 200:
+            device.etag = response.headers.get("etag")
+            version = response.json()["signed"]["version"]
+            async with self._refreshing:
+                if self.view.version != version:
+                    await asyncio.to_thread(self.view.refresh)
+        elif response.status_code != 304:
+            return
+        chosen = self.assigned(device)
+        if chosen is None or chosen == device.installed:
+            return
+        target = self.view.targets[chosen]
+        sha256 = target.hashes["sha256"]
+        directory, name = chosen.rsplit("/", 1)
+        download = await self._request(client, "GET", f"/targets/{directory}/{sha256}.{name}")
+        if download.status_code != 200 or hashlib.sha256(download.content).hexdigest() != sha256:
+            return  # refused like the agent: a later poll tries again
+        problem = await asyncio.to_thread(self.view.smoke_result, sha256, download.content)
+        if problem:
+            device.refused.add(chosen)
+            self.failed[chosen] = self.failed.get(chosen, 0) + 1
+            result = {"outcome": "failed", "target": chosen, "detail": f"smoke test: {problem}"[:2000]}
+        else:
+            device.installed = chosen
+            result = {"outcome": "installed", "target": chosen, "detail": ""}
+        await self._request(client, "PUT", f"/v1/devices/{device.device_id}/status",
+                            headers={"Authorization": f"Bearer {device.token}"},
+                            json={"installed": device.installed, "result": result})
+
+    def converged(self) -> bool:
+        return all(self.assigned(device) in (None, device.installed) for device in self.devices)
+
+    def census(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for device in self.devices:
+            counts[device.installed or "none"] = counts.get(device.installed or "none", 0) + 1
+        return dict(sorted(counts.items()))
+
+    async def run(self, client: httpx.AsyncClient, seconds: float, until_converged: bool, on_round=None) -> FleetRun:
+        started = time.monotonic()
+        timeline = []
+        while True:
+            round_started = time.monotonic()
+            await asyncio.gather(*(self._poll(client, device) for device in self.devices))
+            elapsed = time.monotonic() - started
+            snapshot = {"seconds": round(elapsed, 2), "installed": self.census()}
+            if not timeline or timeline[-1]["installed"] != snapshot["installed"]:
+                timeline.append(snapshot)
+                if on_round is not None:
+                    on_round(snapshot)
+            if (until_converged and self.view.version is not None and self.converged()) or elapsed >= seconds:
+                break
+            await asyncio.sleep(max(0.0, self.poll_seconds * (1 + self.rng.uniform(-0.2, 0.2)) - (time.monotonic() - round_started)))
+        return FleetRun(len(self.devices), round(time.monotonic() - started, 3), self.requests,
+                        self.view.version is not None and self.converged(), self.census(), dict(self.failed), timeline)
+
+    def close(self) -> None:
+        self._work.cleanup()
+
+
+async def simulate(server: str, devices: int, model: str, profile: str, tags: list[str], enrollment_token: str,
+                   poll_seconds: float, seconds: float, until_converged: bool, on_round=None) -> FleetRun:
+    simulator = FleetSimulator(server, model, profile, tags, poll_seconds)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    try:
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            await simulator.enroll(client, devices, enrollment_token)
+            return await simulator.run(client, seconds, until_converged, on_round)
+    finally:
+        simulator.close()
+
+
+def served_requests(server: str) -> int:
+    """The requests the server has answered so far, from its Prometheus counters."""
+    text = httpx.get(f"{server.rstrip('/')}/metrics", timeout=10).text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("edgekit_http_requests_total{")))

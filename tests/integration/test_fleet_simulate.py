@@ -1,0 +1,65 @@
+"""edgekit fleet simulate against a real server: a 1 000-device fleet completes a 100 % rollout,
+a 10 % stage reaches about a tenth of it, and a broken release is refused by every device."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import httpx
+import pytest
+from tests_support import broken_copy, edgekit_script, init_server, start_server
+
+from edgekit.compile import compile_bundle
+from edgekit.devices import load_profile
+
+MODEL = "bc"
+
+
+@pytest.fixture(scope="module")
+def server(trained_bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("fleet")
+    pi = load_profile("raspberry-pi-4b")
+    good = [compile_bundle(trained_bundle, "onnx", root / f"good-{index}", device=pi).path for index in range(2)]
+    key = init_server(root / "home")["admin_key"]
+    process, url = start_server(root / "home", {"EDGEKIT_IP_RATE_PER_SECOND": "20000", "EDGEKIT_IP_BURST": "20000"})
+    env = {**os.environ, "EDGEKIT_ADMIN_KEY": key}
+    for artifact in [*good, broken_copy(good[0], root / "broken")]:  # releases 1, 2, 3 (broken)
+        subprocess.run([edgekit_script(), "publish", str(artifact), "--server", url, "--model", MODEL], check=True,
+                       capture_output=True, env=env)
+    yield {"url": url, "env": env, "admin": httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)}
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def simulate(server, devices: int) -> dict:
+    result = subprocess.run([edgekit_script(), "fleet", "simulate", "--server", server["url"], "--devices", str(devices),
+                             "--profile", "raspberry-pi-4b", "--model", MODEL, "--poll-seconds", "0.5", "--until-converged",
+                             "--seconds", "120", "--json"], capture_output=True, text=True, env=server["env"], timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_1000_device_fleet_completes_a_100_percent_rollout_and_a_10_percent_stage(server):
+    admin = server["admin"]
+    assert admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]}).status_code == 201
+    full = simulate(server, 1000)
+    assert full["converged"] and full["installed"] == {f"{MODEL}/1/onnx.tar": 1000}
+    assert full["server_requests"] >= 3000 and full["seconds"] < 120  # enroll, poll, download, report per device
+    canary = admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 2, "stages": [10, 100]}).json()
+    staged = simulate(server, 1000)
+    share = staged["installed"].get(f"{MODEL}/2/onnx.tar", 0) / 1000
+    assert 0.07 < share < 0.13 and staged["installed"][f"{MODEL}/1/onnx.tar"] == 1000 - share * 1000
+    assert admin.post(f"/v1/admin/rollouts/{canary['id']}/promote").json()["state"] == "complete"
+
+
+def test_a_broken_release_is_refused_by_every_device_which_stays_on_its_model(server):
+    admin = server["admin"]
+    admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]})
+    rollout = admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 3, "stages": [100]})
+    assert rollout.status_code == 201, rollout.text
+    run = simulate(server, 50)
+    assert run["failed"] == {f"{MODEL}/3/onnx.tar": 50} and f"{MODEL}/3/onnx.tar" not in run["installed"]
+    assert sum(run["installed"].values()) == 50 and run["converged"]
+    admin.post(f"/v1/admin/rollouts/{rollout.json()['id']}/rollback")
