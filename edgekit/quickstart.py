@@ -121,15 +121,19 @@ def _fit(bundle: Path, profile: Any, out: Path, results: dict[str, Any], console
 
 
 ROLLOUT = ("breast-cancer-xgboost", "raspberry-pi-4b", "10,50,100")  # (model, profile, stages) of the demo rollout
+FLEET_DEVICES = 50
 
 
 def _deliver(home: Path, shipped: dict[str, list[Any]], results: dict[str, Any], console: Console | None, progress: Console) -> None:
-    """A local update server: publish every artifact that runs on some device, then start a 10 %
-    rollout of the XGBoost model to Raspberry Pi 4s. The home is the quickstart's: made afresh."""
+    """A local update server: publish every artifact that runs on some device, start a 10 % rollout
+    of the XGBoost model to Raspberry Pi 4s, let a simulated fleet of 50 follow it to 100 %, then
+    publish a deliberately broken build that the canaries refuse. The home is made afresh."""
+    import asyncio
     import shutil
 
     from .fleet.client import AdminClient
     from .fleet.commands import rollout_line
+    from .fleet.demo import broken_copy, fleet_story
     from .fleet.local import local_server
     from .fleet.manage import init_home
 
@@ -152,8 +156,17 @@ def _deliver(home: Path, shipped: dict[str, list[Any]], results: dict[str, Any],
         rollout = client.request("POST", "/v1/admin/rollouts", json={
             "model": model, "release": candidates[0]["version"], "stages": [float(stage) for stage in stages.split(",")],
             "profiles": [profile]}) if candidates else None
+        story = None
+        if rollout is not None:  # a simulated fleet follows it, then refuses a broken release
+            started_at = dict(rollout)
+            good = next(artifact for artifact in shipped[model] if artifact.info.target == candidates[0]["target"])
+            broken = broken_copy(good.path, home / "broken-artifact")
+            story = asyncio.run(fleet_story(url, client, model, profile, rollout["id"], broken, FLEET_DEVICES,
+                                            console.print if console is not None else lambda line: None))
+            rollout = started_at
         client.close()
-    results["server"] = {"home": str(home.resolve()), "releases": published, "not_published": skipped, "rollout": rollout}
+    results["server"] = {"home": str(home.resolve()), "releases": published, "not_published": skipped, "rollout": rollout,
+                         "fleet": story}
     if console is not None:
         for release in published:
             console.print(f"published {release['model']} release {release['version']} ({release['target']}) "

@@ -160,6 +160,9 @@ def start_server(home: Path, env: dict[str, str] | None = None, port: int | None
     raise AssertionError("the server did not come up")
 
 
+from edgekit.fleet.demo import broken_copy  # noqa: E402 - re-exported for the tests
+
+
 def init_server(home: Path, *options: str) -> dict:
     """``edgekit server init --home HOME`` (plus ``options``); its JSON result (admin_key, database, ...)."""
     import json
@@ -168,25 +171,3 @@ def init_server(home: Path, *options: str) -> dict:
     result = subprocess.run([edgekit_script(), "server", "init", "--home", str(home), *options, "--json"],
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
-
-
-def broken_copy(source: Path, target: Path) -> Path:
-    """A self-consistent artifact (manifest and content hash rewritten) whose certified outputs its
-    model does not reproduce: the server accepts it, a device's smoke test must not."""
-    import json
-
-    import numpy as np
-    from edgekit_runtime.integrity import sha256_file
-
-    from edgekit.storage import content_hash
-
-    shutil.copytree(source, target)
-    with np.load(target / "reference.npz") as archive:
-        data = dict(archive)
-    data["artifact_outputs"] = data["artifact_outputs"] + np.float32(0.25)
-    np.savez_compressed(target / "reference.npz", **data)
-    descriptor = json.loads((target / "artifact.json").read_text())
-    descriptor["files"]["reference.npz"] = {"sha256": sha256_file(target / "reference.npz"), "size": (target / "reference.npz").stat().st_size}
-    descriptor["content_hash"] = content_hash(descriptor)
-    (target / "artifact.json").write_text(json.dumps(descriptor, indent=2))
-    return target

@@ -71,6 +71,12 @@ def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
     assert ("breast-cancer-xgboost", "onnx") in published and ("digits-mlp", "tflite-int8") in published
     rollout = server["rollout"]
     assert rollout["state"] == "active" and rollout["percent"] == 10 and rollout["profiles"] == ["raspberry-pi-4b"]
+    # A simulated fleet of 50 follows it to 100 %, then its canaries refuse a broken release on their own.
+    phases = server["fleet"]["phases"]
+    good = rollout["target_path"]
+    assert phases[0]["installed"].get(good, 0) < 50 and phases[2]["installed"] == {good: 50}
+    assert phases[3]["installed"] == {good: 50} and sum(phases[3]["refused"].values()) > 0
+    assert server["fleet"]["broken_release"] in phases[3]["refused"]
     runs = json.loads(_run(_script("edgekit"), "runs", "--json").stdout)
     assert {run["name"] for run in runs} == set(bundles)
     human = _run(_script("edgekit"), "quickstart", "--workdir", tmp_path / "qs")
@@ -88,5 +94,5 @@ def test_errors_from_the_real_process_are_one_line_with_the_documented_code(tmp_
 def test_help_lists_every_stage_built_so_far():
     result = _run(_script("edgekit"), "--help")
     for command in ("train", "runs", "bundle", "compile", "artifact", "devices", "check", "bench", "quickstart", "server",
-                    "publish", "rollout"):
+                    "publish", "rollout", "fleet"):
         assert command in result.stdout
