@@ -43,6 +43,7 @@ class RepositorySimulator:
         self.artifacts: dict[str, bytes] = {}  # sha256 -> archive
         self.requests: list[str] = []
         self.reports: list[dict] = []  # the agent's status reports, in order
+        self.ranges: list[tuple[str, int]] = []  # (path, first byte) of every Range request
         self.tamper: dict[str, Callable[[bytes], bytes]] = {}  # served path -> what the attacker does to it
         self.trickle_seconds = 0.0  # delay between the 1-byte chunks of an artifact download
         self.throttle_seconds = 0.0  # delay between the chunks of an artifact download ...
@@ -145,6 +146,16 @@ def serve(simulator: RepositorySimulator) -> Iterator[str]:
                         time.sleep(slow)
                 except OSError:
                     pass  # the client gave up (or was killed), as it may
+                return
+            requested = self.headers.get("Range", "")
+            if requested.startswith("bytes=") and requested.endswith("-") and requested[6:-1].isdigit():
+                start = int(requested[6:-1])
+                simulator.ranges.append((path, start))
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                self.wfile.write(data[start:])
                 return
             self._answer(200, data)
 

@@ -220,3 +220,23 @@ def test_every_rejection_was_reported_with_the_current_release(device, repo, arc
     assert statuses[0]["outcome"] == "installed" and statuses[-1]["outcome"] == "rejected"
     assert json.dumps(statuses)  # plain JSON, as the server stores it
     assert Path(device.state.root / "current").is_symlink()
+
+
+def test_a_download_cut_off_resumes_where_it_stopped(device, repo, archives):
+    path = release_two(repo, archives)
+    sha256 = repo.targets.signed.targets[path].hashes["sha256"]
+    half = len(archives[1]) // 2
+    (device.state.partial / f"{sha256}.part").write_bytes(archives[1][:half])  # what a killed cycle left behind
+    assert device.once().outcome == "installed" and device.current_target() == path
+    assert repo.ranges == [(f"targets/{MODEL}/2/{sha256}.onnx.tar", half)]
+    assert not any(device.state.partial.iterdir())
+
+
+def test_a_resumed_download_with_a_poisoned_beginning_is_refused_and_restarted(device, repo, archives):
+    path = release_two(repo, archives)
+    sha256 = repo.targets.signed.targets[path].hashes["sha256"]
+    (device.state.partial / f"{sha256}.part").write_bytes(b"\0" * 1000)  # not the start of the archive
+    result = device.once()
+    assert result.outcome == "rejected" and "LengthOrHashMismatch" in result.detail
+    assert not any(device.state.partial.iterdir())  # thrown away: the next cycle starts from byte 0
+    assert device.once().outcome == "installed" and device.current_target() == path

@@ -21,14 +21,24 @@ class DeadlineFetcher(FetcherInterface):
         self._pool = urllib3.PoolManager(timeout=timeout, retries=urllib3.Retry(total=1, redirect=0), headers={"User-Agent": user_agent})
 
     def _fetch(self, url: str) -> Iterator[bytes]:
+        return self._chunks(self._get(url, {}), url)
+
+    def fetch_from(self, url: str, offset: int) -> tuple[int, Iterator[bytes]]:
+        """The bytes of ``url`` from ``offset`` on (a Range request): (where they start, chunks).
+        A server that ignores the range sends everything, and the download starts over."""
+        response = self._get(url, {"Range": f"bytes={offset}-"} if offset else {})
+        start = offset if response.status == 206 else 0
+        return start, self._chunks(response, url)
+
+    def _get(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
         try:
-            response = self._pool.request("GET", url, preload_content=False)
+            response = self._pool.request("GET", url, preload_content=False, headers=headers)
         except urllib3.exceptions.HTTPError as exc:
             raise exceptions.DownloadError(f"cannot fetch {url}: {exc.__class__.__name__}") from exc
         if response.status >= 400:
             response.release_conn()
             raise exceptions.DownloadHTTPError(f"{url}: HTTP {response.status}", response.status)
-        return self._chunks(response, url)
+        return response
 
     def _chunks(self, response: urllib3.BaseHTTPResponse, url: str) -> Iterator[bytes]:
         started, received = time.monotonic(), 0

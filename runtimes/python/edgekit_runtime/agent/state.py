@@ -6,7 +6,8 @@
     tuf/                 python-tuf's metadata cache
     slots/<sha256>/      unpacked, verified artifacts (one per release ever installed, pruned)
     current, previous    symlinks to slots: switched with a rename, so a crash leaves one or the other
-    incoming/            downloads and unpacking in progress (cleared at every start)
+    partial/             a download cut off (by a crash or the network), resumed with an HTTP Range
+    incoming/            unpacking in progress (cleared at every start)
     unhealthy            written by the application (report_unhealthy) during a probation
 
 Every write is atomic (write beside, fsync, rename) and the directory is fsync'd after a switch.
@@ -50,10 +51,11 @@ class StateDir:
         self.tuf = self.root / "tuf"
         self.slots = self.root / "slots"
         self.incoming = self.root / "incoming"
+        self.partial = self.root / "partial"
 
     # --- identity ---------------------------------------------------------------------------
     def save_identity(self, identity: Identity, token: str, trusted_root: bytes) -> None:
-        for directory in (self.root, self.tuf, self.slots, self.incoming):
+        for directory in (self.root, self.tuf, self.slots, self.incoming, self.partial):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomically(self.root / "root.json", trusted_root)
         descriptor = os.open(self.root / ".token.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -119,7 +121,7 @@ class StateDir:
 
     def recover(self) -> None:
         """At start: drop half-finished downloads and unpackings, and pointers to missing slots."""
-        for directory in (self.tuf, self.slots):
+        for directory in (self.tuf, self.slots, self.partial):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.clear_incoming()
         for name in POINTERS:

@@ -9,6 +9,7 @@ does not install it again; a different release, or the same one published again,
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from tuf.api import exceptions as tuf_errors
-from tuf.api.metadata import Metadata
+from tuf.api.metadata import Metadata, TargetFile
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from ..archive import unpack
@@ -146,10 +147,9 @@ class Agent:
             sha256 = info.hashes["sha256"]
             slot = self.state.slot(sha256)
             if not (slot / SLOT_MARKER).is_file():
-                archive = self.state.incoming / f"{sha256}.tar"
-                updater.download_target(info, str(archive))  # length and hash verified against the signed metadata
+                data = self._download(info, chosen)  # length and hash verified against the signed metadata
                 unpacked = self.state.incoming / sha256
-                unpack(archive.read_bytes(), unpacked, max_bytes=self.config.max_artifact_bytes * 4)
+                unpack(data, unpacked, max_bytes=self.config.max_artifact_bytes * 4)
                 write_atomically(unpacked / SLOT_MARKER, json.dumps({"path": chosen, "sha256": sha256, "custom": info.custom}))
                 shutil.rmtree(slot, ignore_errors=True)
                 unpacked.rename(slot)
@@ -173,6 +173,41 @@ class Agent:
         (self.state.root / UNHEALTHY_FILE).unlink(missing_ok=True)
         self.state.prune()
         return CycleResult("installed", chosen)
+
+    def _download(self, info: TargetFile, path: str) -> bytes:
+        """The target's bytes, resuming a download an earlier cycle left in ``partial/`` (HTTP Range),
+        never reading past the signed length, then checked against the signed length and hashes."""
+        sha256 = info.hashes["sha256"]
+        part = self.state.partial / f"{sha256}.part"
+        for stale in self.state.partial.glob("*.part"):  # another release's leftovers
+            if stale != part:
+                stale.unlink(missing_ok=True)
+        have = part.stat().st_size if part.is_file() else 0
+        if have > info.length:
+            part.unlink()
+            have = 0
+        directory, _, name = path.rpartition("/")
+        url = f"{self.identity.server}/targets/{directory + '/' if directory else ''}{sha256}.{name}"
+        fetch_from = getattr(self.fetcher, "fetch_from", None)
+        start, chunks = fetch_from(url, have) if fetch_from and have < info.length else (0, self.fetcher.fetch(url))
+        with part.open("r+b" if start else "wb") as out:
+            out.seek(start)
+            out.truncate()
+            written = start
+            for chunk in chunks:
+                written += len(chunk)
+                if written > info.length:
+                    raise tuf_errors.DownloadLengthMismatchError(f"{path}: more than the signed {info.length} bytes")
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        data = part.read_bytes()
+        try:
+            info.verify_length_and_hashes(data)
+        finally:
+            if len(data) >= info.length:
+                part.unlink(missing_ok=True)  # complete, right or wrong: never resumed
+        return data
 
     def smoke(self, slot: Path, custom: dict[str, Any] | None) -> str:
         """'' when the slot loads, reproduces its certified outputs here and is not absurdly slow."""
