@@ -210,20 +210,28 @@ class Agent:
         return data
 
     def smoke(self, slot: Path, custom: dict[str, Any] | None) -> str:
-        """'' when the slot loads, reproduces its certified outputs here and is not absurdly slow."""
-        try:
-            smoke_test(slot)
-            model = load(slot)
-            with np.load(slot / REFERENCE_FILE, allow_pickle=False) as archive:
-                row = archive["X"][:1]
-            model.predict(row)
-            started = time.perf_counter()
-            model.predict(row)
-            elapsed_ms = (time.perf_counter() - started) * 1000
-        except RuntimeFailure as exc:
-            return exc.one_line()
-        except Exception as exc:  # noqa: BLE001 - a runtime crashing on a new model must not take the agent down
-            return f"{exc.__class__.__name__}: {exc}"
+        """'' when the slot loads, reproduces its certified outputs here and is not absurdly slow.
+        An unexpected crash (not a verdict about the model) is retried once before it counts:
+        a refused release is remembered, so a transient failure must not refuse a good one."""
+        for attempt in (1, 2):
+            try:
+                return self._smoke_once(slot, custom)
+            except RuntimeFailure as exc:
+                return exc.one_line()
+            except Exception as exc:  # noqa: BLE001 - a runtime crashing on a new model must not take the agent down
+                if attempt == 2:
+                    return f"{exc.__class__.__name__}: {exc}"
+        return ""
+
+    def _smoke_once(self, slot: Path, custom: dict[str, Any] | None) -> str:
+        smoke_test(slot)
+        model = load(slot)
+        with np.load(slot / REFERENCE_FILE, allow_pickle=False) as archive:
+            row = archive["X"][:1]
+        model.predict(row)
+        started = time.perf_counter()
+        model.predict(row)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         budget = ((custom or {}).get("edgekit", {}).get("latency_budget_ms") or {}).get(self.identity.profile)
         if budget and elapsed_ms > self.config.latency_sanity_factor * float(budget):
             return f"one row took {elapsed_ms:.1f} ms; the profile's budget is {budget} ms"
