@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -31,6 +32,7 @@ from .routes_admin import router as admin_router
 from .routes_devices import router as devices_router
 from .settings import ServerSettings
 
+LOG = logging.getLogger("edgekit.server")
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=0, must-revalidate"  # timestamp.json: cacheable, but always checked
 
@@ -87,7 +89,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        refresher = asyncio.create_task(_refresh_timestamp_forever(repository, settings.timestamp_check_seconds, app))
+        refresher = asyncio.create_task(_refresh_expiring_forever(repository, settings.timestamp_check_seconds, app))
         try:
             yield
         finally:
@@ -165,17 +167,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app.include_router(devices_router)
     app.include_router(admin_router)
-    limits = {"/v1/admin/uploads": settings.max_artifact_bytes, "/v1/devices/": settings.max_body_bytes}
+    limits = {"/v1/admin/uploads": settings.max_artifact_bytes, "/v1/devices/": settings.max_body_bytes,
+              "*/telemetry": settings.max_telemetry_bytes}
     app.add_middleware(RequestLimits, default_limit=settings.max_body_bytes, limits=limits,
                        per_ip=TokenBuckets(settings.ip_rate_per_second, settings.ip_burst))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 
-async def _refresh_timestamp_forever(repository: tuf_repo.Repository, every: float, app: FastAPI) -> None:
-    """Re-sign timestamp.json before it expires (each process checks; the lock lets one sign)."""
+async def _refresh_expiring_forever(repository: tuf_repo.Repository, every: float, app: FastAPI) -> None:
+    """Re-sign timestamp (and snapshot, targets) before they expire; each process checks, the lock
+    lets one sign. A failure is logged and retried next round: a fleet must not go stale quietly."""
     while True:
         await asyncio.sleep(every)
-        with contextlib.suppress(Exception):  # a database hiccup: try again next round
-            if await run_in_threadpool(repository.refresh_timestamp):
+        try:
+            if await run_in_threadpool(repository.refresh_expiring):
                 app.state.metadata.forget_timestamp()
+        except Exception:
+            LOG.exception("re-signing expiring metadata failed; retrying in %s s", every)

@@ -58,7 +58,10 @@ class RequestLimits:
         self.app, self.default_limit, self.limits, self.per_ip, self.prefix = app, default_limit, limits, per_ip, rate_limited_prefix
 
     def _limit(self, path: str) -> int:
-        return next((limit for prefix, limit in self.limits.items() if path.startswith(prefix)), self.default_limit)
+        """The limit for ``path``: a "*suffix" key matches the end of a path, any other key its start."""
+        suffixes = [limit for key, limit in self.limits.items() if key.startswith("*") and path.endswith(key[1:])]
+        prefixes = [limit for key, limit in self.limits.items() if not key.startswith("*") and path.startswith(key)]
+        return next(iter(suffixes or prefixes), self.default_limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

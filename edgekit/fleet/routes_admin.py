@@ -3,6 +3,7 @@ to what devices should run re-signs targets, snapshot and timestamp in the same 
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -36,6 +37,7 @@ from .tokens import new_token, token_hash
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 RolloutId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+QueryText = Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")]
 ACTIONS = tuple(rollouts.TRANSITIONS)
 
 
@@ -53,16 +55,37 @@ async def upload(request: Request, actor: AdminActor) -> UploadOut:
         raise HTTPException(400, "the upload was cut off; nothing was stored") from exc
     settings = request.app.state.settings
     summary = await run_in_threadpool(request.app.state.blobs.put, data, settings.max_artifact_bytes * 4)
-    with request.app.state.database.session() as session:
-        record(session, actor.name, "upload", {"sha256": summary["sha256"], "length": summary["length"]})
+    await run_in_threadpool(_audit, request, actor.name, "upload", {"sha256": summary["sha256"], "length": summary["length"]})
     return UploadOut(**{key: summary[key] for key in UploadOut.model_fields})
+
+
+def _audit(request: Request, actor: str, action: str, detail: dict[str, Any]) -> None:
+    with request.app.state.database.session() as session:
+        record(session, actor, action, detail)
+
+
+def _device_figures(bench: dict[str, Any]) -> dict[str, Any]:
+    """The p99 figures of an uploaded bench.json, each a finite number, else a clear 422."""
+    devices = bench.get("devices") or {}
+    if not isinstance(devices, dict):
+        raise BadInput("bench.devices must be an object of device id -> figures", "send the artifact's bench.json as it is")
+    figures = {}
+    for device, entry in devices.items():
+        if isinstance(entry, dict) and "p99_ms" in entry:
+            try:
+                p99 = float(entry["p99_ms"])
+            except (TypeError, ValueError):
+                raise BadInput(f"bench.devices.{device}.p99_ms is not a number", "send the artifact's bench.json as it is") from None
+            if not math.isfinite(p99):
+                raise BadInput(f"bench.devices.{device}.p99_ms is not finite", "send the artifact's bench.json as it is")
+            figures[device] = {**entry, "p99_ms": p99}
+    return figures
 
 
 def _release_profiles(summary: dict[str, Any], asked: list[str], bench: dict[str, Any]) -> list[str]:
     """The profiles a release is for: those asked (each must pass edgekit check), else every one that passes."""
     profiles = [load_profile(profile) for profile in dict.fromkeys(asked)] if asked else all_profiles()
-    devices = {device: entry for device, entry in (bench.get("devices") or {}).items() if isinstance(entry, dict) and "p99_ms" in entry}
-    reports = check_descriptor({**summary["descriptor"], "benchmarks": devices}, profiles)
+    reports = check_descriptor({**summary["descriptor"], "benchmarks": _device_figures(bench)}, profiles)
     failing = [report for report in reports if report.verdict == "fail"]
     if asked and failing:
         first = failing[0].failures()[0]
@@ -92,7 +115,7 @@ def create_release(body: ReleaseRequest, request: Request, actor: AdminActor) ->
 
 
 @router.get("/releases", response_model=list[ReleaseOut])
-def list_releases(request: Request, actor: ReaderActor, model: str | None = None) -> list[ReleaseOut]:
+def list_releases(request: Request, actor: ReaderActor, model: QueryText = None) -> list[ReleaseOut]:
     with request.app.state.database.session() as session:
         query = select(Release).order_by(Release.model, Release.version)
         found = session.scalars(query.where(Release.model == model) if model else query)
@@ -116,7 +139,7 @@ def start_rollout(body: RolloutRequest, request: Request, actor: AdminActor) -> 
 
 
 @router.get("/rollouts")
-def list_rollouts(request: Request, actor: ReaderActor, model: str | None = None) -> list[dict[str, Any]]:
+def list_rollouts(request: Request, actor: ReaderActor, model: QueryText = None) -> list[dict[str, Any]]:
     with request.app.state.database.session() as session:
         query = select(Rollout).join(Release, Release.id == Rollout.release_id).order_by(Rollout.id)
         found = session.scalars(query.where(Release.model == model) if model else query)
@@ -180,13 +203,14 @@ def create_enrollment_token(body: EnrollmentTokenRequest, request: Request, acto
 
 
 @router.get("/devices", response_model=list[DeviceOut])
-def list_devices(request: Request, actor: ReaderActor, limit: Limit = 100, after: str | None = None) -> list[DeviceOut]:
+def list_devices(request: Request, actor: ReaderActor, limit: Limit = 100, after: QueryText = None) -> list[DeviceOut]:
     with request.app.state.database.session() as session:
         return [DeviceOut.model_validate(device, from_attributes=True) for device in devices_page(session, limit, after)]
 
 
 @router.post("/devices/{device_id}/revoke")
-def revoke_device(device_id: str, request: Request, actor: AdminActor) -> dict[str, Any]:
+def revoke_device(device_id: Annotated[str, Path(max_length=40, pattern=r"^[^\x00]*$")], request: Request,
+                  actor: AdminActor) -> dict[str, Any]:
     with request.app.state.database.session() as session:
         device = session.get(Device, device_id)
         if device is None:

@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_ID = 2**31 - 1  # database integers: larger numbers name nothing
-Text64 = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("NUL characters are not allowed")  # PostgreSQL text cannot hold them
+    return text
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Text64 = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_nul)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Input(BaseModel):
@@ -16,26 +26,26 @@ class _Input(BaseModel):
 
 
 class EnrollRequest(_Input):
-    enrollment_token: str = Field(min_length=8, max_length=200)
+    enrollment_token: Text = Field(min_length=8, max_length=200)
     profile: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     tags: list[Text64] = Field(default_factory=list, max_length=32)
 
 
 class UpdateResult(_Input):
     outcome: Literal["installed", "rolled_back", "rejected", "failed", "unchanged"]
-    target: str | None = Field(default=None, max_length=300)
-    detail: str = Field(default="", max_length=2000)
+    target: Text | None = Field(default=None, max_length=300)
+    detail: Text = Field(default="", max_length=2000)
 
 
 class StatusReport(_Input):
-    installed: str | None = Field(default=None, max_length=300)
+    installed: Text | None = Field(default=None, max_length=300)
     result: UpdateResult | None = None
 
 
 class TelemetryReport(_Input):
-    release: str | None = Field(default=None, max_length=300)
-    period_seconds: float = Field(default=0, ge=0, le=86_400 * 31)
-    counters: dict[str, float] = Field(default_factory=dict, max_length=256)
+    release: Text | None = Field(default=None, max_length=300)
+    period_seconds: Finite = Field(default=0, ge=0, le=86_400 * 31)
+    counters: dict[Text64, Finite] = Field(default_factory=dict, max_length=256)
     features: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=1024)
     predictions: dict[str, Any] = Field(default_factory=dict)
     latency_us: dict[str, Any] = Field(default_factory=dict)
@@ -49,14 +59,14 @@ class EnrollmentTokenRequest(_Input):
 
 
 class ReleaseRequest(_Input):
-    model: str = Field(min_length=1, max_length=64)
+    model: Text64
     upload: str = Field(pattern=r"^[0-9a-f]{64}$")
     profiles: list[Text64] = Field(default_factory=list, max_length=64)
     bench: dict[str, Any] = Field(default_factory=dict)
 
 
 class RolloutRequest(_Input):
-    model: str = Field(min_length=1, max_length=64)
+    model: Text64
     release: int | None = Field(default=None, ge=1, le=MAX_ID)
     stages: list[float] = Field(default_factory=lambda: [1.0, 10.0, 50.0, 100.0], min_length=1, max_length=20)
     profiles: list[Text64] = Field(default_factory=list, max_length=64)
@@ -64,9 +74,9 @@ class RolloutRequest(_Input):
 
 
 class PinRequest(_Input):
-    model: str = Field(min_length=1, max_length=64)
+    model: Text64
     release: int = Field(ge=1, le=MAX_ID)
-    device_id: str = Field(min_length=1, max_length=40)
+    device_id: Text = Field(min_length=1, max_length=40)
     unpin: bool = False
 
 

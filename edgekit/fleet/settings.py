@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..errors import BadInput
@@ -47,6 +47,12 @@ class ServerSettings(BaseSettings):
     ip_rate_per_second: float = Field(default=50.0, gt=0)
     ip_burst: int = Field(default=200, ge=1)
     device_token_days: int = Field(default=365, ge=1)
+
+    @model_validator(mode="after")
+    def _timestamp_windows(self) -> ServerSettings:
+        if not self.timestamp_check_seconds < self.timestamp_refresh_seconds < self.timestamp_expiry_seconds:
+            raise ValueError("needs timestamp_check_seconds < timestamp_refresh_seconds < timestamp_expiry_seconds")
+        return self
 
     @property
     def database_url(self) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from securesystemslib.signer import CryptoSigner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp
 
 from ..errors import BadInput
@@ -25,6 +26,7 @@ from . import tuf_keys
 from .db import Database, TufMetadata
 from .settings import ServerSettings
 
+MAX_VERSION = 2**31 - 1
 METADATA_NAME = re.compile(r"^(?:(?P<version>[1-9][0-9]{0,9})\.(?P<role>root|targets|snapshot)|(?P<timestamp>timestamp))\.json$")
 
 
@@ -58,6 +60,8 @@ def read_file(session: Session, name: str) -> bytes | None:
         return None
     if match["timestamp"]:
         row = latest(session, "timestamp")
+    elif int(match["version"]) > MAX_VERSION:
+        return None  # beyond the database's integers: no such version
     else:
         row = session.get(TufMetadata, (match["role"], int(match["version"])))
     return None if row is None else row.data
@@ -126,21 +130,32 @@ class Repository:
         timestamp.sign(self._signer("timestamp"))
         _store(session, timestamp)
 
-    def refresh_timestamp(self, force: bool = False) -> bool:
-        """Re-sign the timestamp when it expires within the refresh window; True if it did."""
+    def refresh_expiring(self, force: bool = False) -> list[str]:
+        """Re-sign what expires soon: the timestamp within its refresh window, snapshot and targets
+        within the last third of their lifetime (a quiet fleet must not find them expired).
+        Returns the roles re-signed (re-signing targets re-signs snapshot and timestamp too)."""
         with self.database.session() as session:
-            if not force and not self._timestamp_due(session):
-                return False
+            if not force and not self._due(session):
+                return []
             self.database.take_metadata_lock(session)
-            if not force and not self._timestamp_due(session):  # another process did it meanwhile
-                return False
-            snapshot = latest(session, "snapshot")
-            self._sign_timestamp(session, snapshot.data, snapshot.version)
-            return True
+            due = ["timestamp"] if force else self._due(session)  # another process may have done it meanwhile
+            if "targets" in due:
+                targets = load(session, "targets")
+                self.update_targets(session, lambda: targets.signed.targets)
+            elif "snapshot" in due:
+                current = latest(session, "targets")
+                self._sign_snapshot_and_timestamp(session, current.data, current.version)
+            elif "timestamp" in due:
+                snapshot = latest(session, "snapshot")
+                self._sign_timestamp(session, snapshot.data, snapshot.version)
+            return due
 
-    def _timestamp_due(self, session: Session) -> bool:
-        expires = latest(session, "timestamp").expires
-        return expires - datetime.now(UTC).replace(tzinfo=None) < timedelta(seconds=self.settings.timestamp_refresh_seconds)
+    def _due(self, session: Session) -> list[str]:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        windows = {"timestamp": self.settings.timestamp_refresh_seconds,
+                   "snapshot": self.settings.snapshot_expiry_days * 86_400 / 3,
+                   "targets": self.settings.targets_expiry_days * 86_400 / 3}
+        return [role for role, seconds in windows.items() if latest(session, role).expires - now < timedelta(seconds=seconds)]
 
     def rotate(self, role: str, root_dir: Path) -> dict[str, object]:
         """Replace ``role``'s key(s): a new root version signed by the old root threshold and the
@@ -154,6 +169,11 @@ class Repository:
         with self.database.session() as session:
             self.database.take_metadata_lock(session)
             current = load(session, "root")
+            foreign = [name for name, signer in zip(old_names, old_signers, strict=True)
+                       if signer.public_key.keyid not in current.signed.roles["root"].keyids]
+            if foreign:  # checked before any key file moves
+                raise BadInput(f"{root_dir}: {', '.join(foreign)} is not a key of the current root",
+                               "keep only the current root keys in the directory")
             new = copy.deepcopy(current)
             new.signatures.clear()
             root = new.signed
@@ -183,6 +203,12 @@ class Repository:
             signing = {signer.public_key.keyid: signer for signer in [*old_signers[:threshold], *new_signers[:threshold]]}
             for signer in signing.values():
                 new.sign(signer, append=True)
+            try:  # exactly what a client checks: the old root's threshold, then the new root's own
+                current.signed.verify_delegate("root", new.signed_bytes, new.signatures)
+                new.signed.verify_delegate("root", new.signed_bytes, new.signatures)
+            except UnsignedMetadataError as exc:
+                raise BadInput(f"the new root would not verify ({exc})",
+                               f"pass a --root-keys directory with at least {threshold} of the current root keys") from exc
             _store(session, new)
             if role == "targets":
                 targets = load(session, "targets")

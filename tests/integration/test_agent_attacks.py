@@ -240,3 +240,21 @@ def test_a_resumed_download_with_a_poisoned_beginning_is_refused_and_restarted(d
     assert result.outcome == "rejected" and "LengthOrHashMismatch" in result.detail
     assert not any(device.state.partial.iterdir())  # thrown away: the next cycle starts from byte 0
     assert device.once().outcome == "installed" and device.current_target() == path
+
+
+def test_the_same_build_released_under_a_new_number_is_not_reinstalled(device, repo, archives):
+    path = repo.add_release(MODEL, 2, archives[0], [PROFILE])  # release 1's archive, published again
+    repo.next_versions()
+    repo.publish()
+    first = device.once()
+    assert first.outcome == "unchanged" and first.target == path and "same build" in first.detail
+    assert device.current_target() == path and device.once().outcome == "unchanged"
+
+
+def test_a_smoke_test_that_killed_the_agent_refuses_that_build(device, repo, archives):
+    path = release_two(repo, archives)
+    sha256 = repo.targets.signed.targets[path].hashes["sha256"]
+    (device.state.root / "smoke-attempt.json").write_text(json.dumps({"target": path, "sha256": sha256}))  # left by a segfault
+    result = device.once()
+    assert result.outcome == "failed" and "died while running it" in result.detail
+    assert device.once().outcome == "unchanged" and device.current_target() == f"{MODEL}/1/onnx.tar"

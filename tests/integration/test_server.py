@@ -130,7 +130,7 @@ def test_metadata_has_etags_304_and_cache_control_and_a_missing_root_is_404(flee
     assert again.status_code == 304 and again.content == b""
     root = httpx.get(f"{fleet['url']}/metadata/1.root.json")
     assert "immutable" in root.headers["cache-control"]
-    for missing in ("999.root.json", "timestamp.json.bak", "..%2F..%2Fserver.json", "1.root.json%00"):
+    for missing in ("999.root.json", "9999999999.targets.json", "timestamp.json.bak", "..%2F..%2Fserver.json", "1.root.json%00"):
         assert httpx.get(f"{fleet['url']}/metadata/{missing}").status_code == 404
 
 
@@ -237,6 +237,9 @@ def test_the_operator_key_reads_but_cannot_act(fleet):
         ("POST", "/v1/admin/releases", b'{"model": "x", "upload": "' + b"a" * 64 + b'"}', 404),
         ("POST", "/v1/admin/rollouts/1/explode", b"", 404),
         ("POST", "/v1/admin/enrollment-tokens", b"[]", 422),
+        ("POST", "/v1/admin/pins", b'{"model": "breast-cancer", "release": 1, "device_id": "a\\u0000b"}', 422),
+        ("POST", "/v1/admin/releases", b'{"model": "x", "upload": "' + b"a" * 64 + b'", "bench": {"devices": [1]}}', 404),
+        ("GET", "/v1/admin/devices?after=a%00b", b"", 422),
     ],
 )
 def test_malformed_requests_get_a_4xx_with_a_reason(fleet, method, path, body, status):
@@ -387,3 +390,25 @@ def test_an_address_that_floods_the_api_gets_429_but_metadata_stays_open_and_upl
     limited = [response for response in api if response.status_code == 429]
     assert len(limited) >= 15 and int(limited[0].headers["retry-after"]) >= 1 and "too many requests" in limited[0].json()["error"]
     assert polls == [200] * 30
+
+
+def test_a_rotation_that_clients_would_reject_is_refused_before_anything_changes(tmp_path):
+    assert run_cli("server", "init", "--home", tmp_path / "home").returncode == 0  # 2 of 3 root keys
+    keys = tmp_path / "home-root-keys"
+    short = tmp_path / "one-key"
+    short.mkdir()
+    for suffix in (".pem", ".pub.json"):
+        shutil.copy(keys / f"root-1{suffix}", short / f"root-1{suffix}")
+    refused = run_cli("server", "rotate-keys", "timestamp", "--home", tmp_path / "home", "--root-keys", short)
+    assert refused.returncode == 2 and "would not verify" in refused.stderr and refused.stderr.count("\n") == 1
+    stray = tmp_path / "stray"
+    shutil.copytree(keys, stray)
+    other = tmp_path / "other-home"
+    assert run_cli("server", "init", "--home", other, "--root-keys", tmp_path / "other-keys").returncode == 0
+    for suffix in (".pem", ".pub.json"):
+        shutil.copy(tmp_path / "other-keys" / f"root-1{suffix}", stray / f"root-9{suffix}")
+    foreign = run_cli("server", "rotate-keys", "root", "--home", tmp_path / "home", "--root-keys", stray)
+    assert foreign.returncode == 2 and "root-9 is not a key of the current root" in foreign.stderr
+    assert sorted(path.name for path in stray.glob("*.pem")) == ["root-1.pem", "root-2.pem", "root-3.pem", "root-9.pem"]
+    with sqlite3.connect(tmp_path / "home" / "server.db") as db:
+        assert db.execute("SELECT MAX(version) FROM tuf_metadata WHERE role = 'root'").fetchone()[0] == 1

@@ -29,7 +29,10 @@ def current_model(state_dir: str | Path, threads: int = 1) -> LoadedModel:
         if cached is not None and now - cached[0] < RECHECK_SECONDS:
             return cached[2]
         if cached is not None:
-            _write_telemetry(Path(key), cached[2])
+            try:
+                _write_telemetry(Path(key), cached[2])
+            except (OSError, ValueError):
+                pass  # telemetry is a side channel: a full or read-only disk must not stop predictions
         if not (Path(key) / "current").exists():
             raise InvalidInput(f"{state_dir}: no model is installed yet", "run edgekit-runtime agent once (or agent run)")
         target = os.path.realpath(Path(key) / "current")
@@ -52,7 +55,10 @@ def flush_telemetry(state_dir: str | Path) -> None:
     with _lock:
         cached = _cache.get(key)
         if cached is not None:
-            _write_telemetry(Path(key), cached[2])
+            try:
+                _write_telemetry(Path(key), cached[2])
+            except (OSError, ValueError):
+                pass
 
 
 def _write_telemetry(state_dir: Path, model: LoadedModel) -> None:
@@ -64,5 +70,7 @@ def _write_telemetry(state_dir: Path, model: LoadedModel) -> None:
     target = json.loads(marker.read_text())
     directory = state_dir / TELEMETRY_DIR
     directory.mkdir(exist_ok=True)
-    document = {"release": target["path"], "pid": os.getpid(), "written": time.time(), "report": model.input_report()}
-    write_atomically(directory / f"{os.getpid()}-{target['sha256'][:16]}.json", json.dumps(document))
+    document = {"release": target["path"], "pid": os.getpid(), "instance": id(model), "written": time.time(),
+                "report": model.input_report()}
+    # one file per loaded model: a reload (or a reused pid after a reboot) starts a new file, not a reset
+    write_atomically(directory / f"{os.getpid()}-{id(model):x}-{target['sha256'][:16]}.json", json.dumps(document))

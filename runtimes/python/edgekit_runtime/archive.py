@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path, PurePosixPath
 
@@ -68,6 +69,9 @@ def unpack(data: bytes, destination: str | Path, max_bytes: int = 1 << 30) -> di
         for name, member in by_name.items():
             path = safe_member(target, name)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(archive.extractfile(member).read())
+            with path.open("wb") as out:  # on disk before anyone switches to it: a power cut cannot empty it
+                out.write(archive.extractfile(member).read())
+                out.flush()
+                os.fsync(out.fileno())
     verify_files(target, files)
     return read_descriptor(target / DESCRIPTOR)

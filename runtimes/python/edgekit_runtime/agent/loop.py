@@ -26,7 +26,10 @@ def run_forever(agent: Agent, on_cycle: Callable[[CycleResult], None], sleep: Ca
     failures = 0
     done = 0
     while cycles is None or done < cycles:
-        result = agent.once()
+        try:
+            result = agent.once()
+        except Exception as exc:  # noqa: BLE001 - the last guard: the agent must outlive any one cycle
+            result = CycleResult("failed", None, f"the cycle broke: {exc.__class__.__name__}: {exc}")
         on_cycle(result)
         failures = failures + 1 if result.outcome == "offline" else 0
         done += 1

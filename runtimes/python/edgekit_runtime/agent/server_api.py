@@ -39,7 +39,7 @@ class DeviceApi:
             raise ServerUnavailable(f"{method} {path}: HTTP {response.status}", "the agent retries later")
         try:
             document = json.loads(response.data) if response.data else None
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, or not even UTF-8 (a captive portal's page)
             document = None
         if response.status >= 400:
             reason = document.get("error") if isinstance(document, dict) else response.data[:200].decode(errors="replace")

@@ -129,6 +129,8 @@ class StateDir:
             if link.is_symlink() and self.pointer(name) is None:
                 link.unlink()
             (self.root / f".{name}.tmp").unlink(missing_ok=True)
+        if self.pointer("current") is None and self.pointer("previous") is not None:
+            self.roll_back()  # a crash took current away: the previous model serves meanwhile
 
     def clear_incoming(self) -> None:
         shutil.rmtree(self.incoming, ignore_errors=True)

@@ -14,10 +14,13 @@ from ..atomic import write_atomically
 SENT_FILE = "telemetry-sent.json"
 
 
+CONSTANT_KEYS = frozenset({"buckets", "kind"})  # descriptions, not counters: copied, never subtracted
+
+
 def _minus(now: Any, before: Any) -> Any:
-    """now - before, for the nested numbers and lists of a report."""
+    """now - before, for the nested counters of a report."""
     if isinstance(now, dict):
-        return {key: _minus(value, (before or {}).get(key)) for key, value in now.items()}
+        return {key: value if key in CONSTANT_KEYS else _minus(value, (before or {}).get(key)) for key, value in now.items()}
     if isinstance(now, list):
         before = before if isinstance(before, list) and len(before) == len(now) else [0] * len(now)
         return [_minus(value, old) for value, old in zip(now, before, strict=True)]
@@ -49,8 +52,14 @@ def pending_reports(state_root: Path, max_bytes: int) -> list[tuple[str, dict[st
         except (OSError, json.JSONDecodeError):
             continue
         before = sent.get(path.name, {})
+        if (before.get("report") or {}).get("rows", 0) > document["report"].get("rows", 0):
+            before = {}  # the counters restarted under this name: all of them are new
         delta = _minus(document["report"], before.get("report"))
         if not delta.get("rows"):
+            if not _alive(int(document.get("pid", 0))):  # nothing new and its process is gone: forget it
+                path.unlink(missing_ok=True)
+                sent.pop(path.name, None)
+                write_atomically(state_root / SENT_FILE, json.dumps(sent))
             continue
         histograms = delta.get("histograms") or {}
         payload = {

@@ -39,6 +39,7 @@ ATTACKS = (tuf_errors.RepositoryError, tuf_errors.DownloadLengthMismatchError, t
 SLOT_MARKER = ".edgekit-target.json"  # in each slot: the TUF target it holds
 REFUSED_FILE = "refused.json"
 PROBATION_FILE = "probation.json"
+ATTEMPT_FILE = "smoke-attempt.json"  # present only while a smoke test runs
 UNHEALTHY_FILE = "unhealthy"
 
 
@@ -64,7 +65,11 @@ class Agent:
     # --- what is installed ---------------------------------------------------------------------
     def current_target(self) -> str | None:
         slot = self.state.pointer("current")
-        return _slot_target(slot)["path"] if slot is not None and (slot / SLOT_MARKER).is_file() else None
+        return _slot_target(slot).get("path") if slot is not None else None
+
+    def current_sha256(self) -> str | None:
+        slot = self.state.pointer("current")
+        return _slot_target(slot).get("sha256") if slot is not None else None
 
     def _refused(self) -> dict[str, str]:
         path = self.state.root / REFUSED_FILE
@@ -82,7 +87,7 @@ class Agent:
         network, the server or a refused update: the current model keeps serving)."""
         self.state.recover()
         try:
-            result = self.check_probation() or self.repair() or self._update()
+            result = self.crashed_smoke_test() or self.check_probation() or self.repair() or self._update()
         finally:
             self.state.clear_incoming()  # the archive is unpacked (or refused): nothing to keep
         if result.outcome != "offline":
@@ -94,8 +99,8 @@ class Agent:
         try:
             self.api.report_status(self.identity.device_id, self.current_target(), result.as_report())
             self.send_telemetry()
-        except (ServerUnavailable, RuntimeFailure):
-            pass
+        except (ServerUnavailable, RuntimeFailure, OSError):
+            pass  # the next cycle reports again
 
     def on_probation(self) -> bool:
         return (self.state.root / PROBATION_FILE).is_file()
@@ -134,6 +139,10 @@ class Agent:
         current = self.current_target()
         if chosen is None or chosen == current:
             return CycleResult("unchanged", current, "no release assigned" if chosen is None else "")
+        if signed_targets[chosen].hashes.get("sha256") == self.current_sha256():  # the same build released again
+            slot = self.state.pointer("current")
+            write_atomically(slot / SLOT_MARKER, json.dumps({**_slot_target(slot), "path": chosen}))
+            return CycleResult("unchanged", chosen, "the same build, released under a new number")
         return self._install(updater, chosen)
 
     def _install(self, updater: Updater, chosen: str) -> CycleResult:
@@ -146,6 +155,8 @@ class Agent:
                 return CycleResult("rejected", chosen, f"{info.length} bytes is over the agent's limit")
             sha256 = info.hashes["sha256"]
             slot = self.state.slot(sha256)
+            if slot.is_dir() and not _verifies(slot):  # a kept slot damaged on disk: fetch it again
+                shutil.rmtree(slot, ignore_errors=True)
             if not (slot / SLOT_MARKER).is_file():
                 data = self._download(info, chosen)  # length and hash verified against the signed metadata
                 unpacked = self.state.incoming / sha256
@@ -163,7 +174,10 @@ class Agent:
         except OSError as exc:  # disk full, permissions: nothing was switched
             self.state.clear_incoming()
             return CycleResult("failed", chosen, f"cannot store the release: {exc.strerror or exc}")
+        attempt = self.state.root / ATTEMPT_FILE
+        write_atomically(attempt, json.dumps({"target": chosen, "sha256": sha256}))  # a native crash leaves this behind
         problem = self.smoke(slot, info.custom)
+        attempt.unlink(missing_ok=True)
         if problem:
             self._refuse(chosen, sha256)
             return CycleResult("failed", chosen, f"smoke test: {problem}")
@@ -237,6 +251,21 @@ class Agent:
             return f"one row took {elapsed_ms:.1f} ms; the profile's budget is {budget} ms"
         return ""
 
+    def crashed_smoke_test(self) -> CycleResult | None:
+        """The process died inside a smoke test (a runtime that segfaults or runs out of memory on
+        the new model): refuse that build, or every restart would crash on it again."""
+        attempt = self.state.root / ATTEMPT_FILE
+        if not attempt.is_file():
+            return None
+        try:
+            record = json.loads(attempt.read_text())
+            self._refuse(str(record["target"]), str(record["sha256"]))
+        except (OSError, ValueError, KeyError):
+            return None
+        finally:
+            attempt.unlink(missing_ok=True)
+        return CycleResult("failed", record["target"], "smoke test: the agent died while running it (a crash or out of memory)")
+
     def repair(self) -> CycleResult | None:
         """A current slot whose files no longer match its manifest (bit rot, a stray write) is not
         run: switch back to the previous slot if that one verifies, else drop the pointer so this
@@ -244,13 +273,14 @@ class Agent:
         current = self.state.pointer("current")
         if current is None or _verifies(current):
             return None
-        broken = _slot_target(current)["path"] if (current / SLOT_MARKER).is_file() else current.name
+        broken = _slot_target(current).get("path") or current.name
         previous = self.state.pointer("previous")
-        shutil.rmtree(current, ignore_errors=True)
         if previous is not None and _verifies(previous):
-            self.state.roll_back()
-            return CycleResult("rolled_back", _slot_target(previous)["path"], f"the slot of {broken} is corrupted on disk")
+            self.state.roll_back()  # first the pointer, then the files: a crash in between leaves a sound current
+            shutil.rmtree(current, ignore_errors=True)
+            return CycleResult("rolled_back", _slot_target(previous).get("path"), f"the slot of {broken} is corrupted on disk")
         (self.state.root / "current").unlink(missing_ok=True)
+        shutil.rmtree(current, ignore_errors=True)
         return None  # nothing sound to run: the update below reinstalls
 
     def check_probation(self) -> CycleResult | None:
@@ -267,12 +297,13 @@ class Agent:
         if not unhealthy.is_file():
             return None
         reason = unhealthy.read_text(errors="replace")[:500] or "the application reported the model unhealthy"
-        self._refuse(record["target"], record["sha256"])
         restored = self.state.roll_back()
         probation.unlink(missing_ok=True)
         unhealthy.unlink(missing_ok=True)
-        return CycleResult("rolled_back", _slot_target(restored)["path"] if restored else None,
-                           f"{record['target']} rolled back: {reason}")
+        if restored is None:  # a first install has nothing to go back to: keep serving, say so
+            return CycleResult("failed", record["target"], f"reported unhealthy ({reason}) but there is no previous model; still running it")
+        self._refuse(record["target"], record["sha256"])
+        return CycleResult("rolled_back", _slot_target(restored).get("path"), f"{record['target']} rolled back: {reason}")
 
     def _tuf_config(self) -> UpdaterConfig:
         return UpdaterConfig(targets_max_length=self.config.max_metadata_bytes, snapshot_max_length=self.config.max_metadata_bytes,
@@ -282,12 +313,17 @@ class Agent:
 def _verifies(slot: Path) -> bool:
     try:
         verify_directory(slot)
-        return (slot / SLOT_MARKER).is_file()
+        return bool(_slot_target(slot))
     except RuntimeFailure:
         return False
 
 
 def _slot_target(slot: Path) -> dict[str, Any]:
-    return json.loads((slot / SLOT_MARKER).read_text())
+    """The slot's marker ({"path", "sha256", ...}); {} when missing or damaged (the slot then does not verify)."""
+    try:
+        marker = json.loads((slot / SLOT_MARKER).read_text())
+        return marker if isinstance(marker, dict) and isinstance(marker.get("path"), str) else {}
+    except (OSError, ValueError):
+        return {}
 
 
