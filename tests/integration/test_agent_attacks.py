@@ -254,7 +254,14 @@ def test_the_same_build_released_under_a_new_number_is_not_reinstalled(device, r
 def test_a_smoke_test_that_killed_the_agent_refuses_that_build(device, repo, archives):
     path = release_two(repo, archives)
     sha256 = repo.targets.signed.targets[path].hashes["sha256"]
-    (device.state.root / "smoke-attempt.json").write_text(json.dumps({"target": path, "sha256": sha256}))  # left by a segfault
-    result = device.once()
-    assert result.outcome == "failed" and "died while running it" in result.detail
+    (device.state.root / "smoke-attempt.json").write_text(json.dumps({"target": path, "sha256": sha256, "attempts": 2}))
+    result = device.once()  # two segfaults in its smoke test: refused
+    assert result.outcome == "failed" and "died while running it twice" in result.detail
     assert device.once().outcome == "unchanged" and device.current_target() == f"{MODEL}/1/onnx.tar"
+
+
+def test_one_death_in_a_smoke_test_is_given_another_try(device, repo, archives):
+    path = release_two(repo, archives)
+    sha256 = repo.targets.signed.targets[path].hashes["sha256"]
+    (device.state.root / "smoke-attempt.json").write_text(json.dumps({"target": path, "sha256": sha256, "attempts": 1}))
+    assert device.once().outcome == "installed" and not (device.state.root / "smoke-attempt.json").exists()

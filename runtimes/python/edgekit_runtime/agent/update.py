@@ -175,7 +175,9 @@ class Agent:
             self.state.clear_incoming()
             return CycleResult("failed", chosen, f"cannot store the release: {exc.strerror or exc}")
         attempt = self.state.root / ATTEMPT_FILE
-        write_atomically(attempt, json.dumps({"target": chosen, "sha256": sha256}))  # a native crash leaves this behind
+        tries = _attempt(attempt).get("attempts", 0) if _attempt(attempt).get("sha256") == sha256 else 0
+        # a native crash leaves this behind; a second one on the same build refuses it (one may be a power cut)
+        write_atomically(attempt, json.dumps({"target": chosen, "sha256": sha256, "attempts": tries + 1}))
         problem = self.smoke(slot, info.custom)
         attempt.unlink(missing_ok=True)
         if problem:
@@ -252,19 +254,15 @@ class Agent:
         return ""
 
     def crashed_smoke_test(self) -> CycleResult | None:
-        """The process died inside a smoke test (a runtime that segfaults or runs out of memory on
-        the new model): refuse that build, or every restart would crash on it again."""
+        """The process died twice inside the smoke test of one build (a runtime that segfaults or runs
+        out of memory on it): refuse that build, or every restart would crash on it again."""
         attempt = self.state.root / ATTEMPT_FILE
-        if not attempt.is_file():
+        record = _attempt(attempt)
+        if record.get("attempts", 0) < 2:  # none, or one death (maybe a power cut): try again
             return None
-        try:
-            record = json.loads(attempt.read_text())
-            self._refuse(str(record["target"]), str(record["sha256"]))
-        except (OSError, ValueError, KeyError):
-            return None
-        finally:
-            attempt.unlink(missing_ok=True)
-        return CycleResult("failed", record["target"], "smoke test: the agent died while running it (a crash or out of memory)")
+        attempt.unlink(missing_ok=True)
+        self._refuse(str(record["target"]), str(record["sha256"]))
+        return CycleResult("failed", record["target"], "smoke test: the agent died while running it twice (a crash or out of memory)")
 
     def repair(self) -> CycleResult | None:
         """A current slot whose files no longer match its manifest (bit rot, a stray write) is not
@@ -308,6 +306,14 @@ class Agent:
     def _tuf_config(self) -> UpdaterConfig:
         return UpdaterConfig(targets_max_length=self.config.max_metadata_bytes, snapshot_max_length=self.config.max_metadata_bytes,
                              app_user_agent=f"edgekit-agent/{self.identity.device_id}")
+
+
+def _attempt(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text()) if path.is_file() else {}
+        return record if isinstance(record, dict) and {"target", "sha256"} <= record.keys() else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def _verifies(slot: Path) -> bool:
