@@ -43,8 +43,8 @@ def _plain_log(axis, *names: str) -> None:
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     for name in names:
+        getattr(axis, f"set_{name}scale")("log")
         scale = getattr(axis, f"{name}axis")
-        axis.set_xscale("log") if name == "x" else axis.set_yscale("log")
         scale.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         scale.set_minor_formatter(NullFormatter())
 

@@ -4,7 +4,7 @@ A device token opens only that device's own records; the operator key reads, the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
@@ -30,16 +30,20 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def api_key(request: Request, roles: tuple[str, ...]) -> Actor:
-    token = _bearer(request)
+def _holder(request: Request, table: type[ApiKey | Device], column: Any) -> Any:
+    """The row whose stored token hash matches the request's bearer token, or None."""
     state = request.app.state
     with state.database.session() as session:
-        key = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(state.settings.token_secret, token)))
-        if key is None or key.revoked:
-            raise HTTPException(401, "unknown or revoked API key", headers=CHALLENGE)
-        if key.role not in roles:
-            raise HTTPException(403, f"this endpoint needs the {' or '.join(roles)} key; this is a {key.role} key")
-        return Actor(key.role, f"{key.role}:{key.key_id}")
+        return session.scalar(select(table).where(column == token_hash(state.settings.token_secret, _bearer(request))))
+
+
+def api_key(request: Request, roles: tuple[str, ...]) -> Actor:
+    key = _holder(request, ApiKey, ApiKey.key_hash)
+    if key is None or key.revoked:
+        raise HTTPException(401, "unknown or revoked API key", headers=CHALLENGE)
+    if key.role not in roles:
+        raise HTTPException(403, f"this endpoint needs the {' or '.join(roles)} key; this is a {key.role} key")
+    return Actor(key.role, f"{key.role}:{key.key_id}")
 
 
 def admin(request: Request) -> Actor:
@@ -52,16 +56,14 @@ def reader(request: Request) -> Actor:
 
 def device(request: Request, device_id: str) -> Actor:
     """The device the token belongs to; it must be the one in the path. Rate-limited per device."""
-    token = _bearer(request)
     state = request.app.state
-    with state.database.session() as session:
-        found = session.scalar(select(Device).where(Device.token_hash == token_hash(state.settings.token_secret, token)))
-        if found is None or found.revoked:
-            raise HTTPException(401, "unknown or revoked device token", headers=CHALLENGE)
-        if found.token_expires < utcnow():
-            raise HTTPException(401, "the device token has expired; enroll the device again", headers=CHALLENGE)
-        if found.id != device_id:
-            raise HTTPException(403, "a device token opens only its own device's records")
+    found = _holder(request, Device, Device.token_hash)
+    if found is None or found.revoked:
+        raise HTTPException(401, "unknown or revoked device token", headers=CHALLENGE)
+    if found.token_expires < utcnow():
+        raise HTTPException(401, "the device token has expired; enroll the device again", headers=CHALLENGE)
+    if found.id != device_id:
+        raise HTTPException(403, "a device token opens only its own device's records")
     wait = state.device_buckets.take(device_id)
     if wait:
         raise HTTPException(429, "too many requests from this device", headers={"Retry-After": str(max(1, round(wait + 0.5)))})

@@ -4,12 +4,12 @@ the first admin key), API keys, key rotation. These act on the home and database
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 from pathlib import Path
 from typing import Any
 
+from edgekit_runtime.atomic import write_atomically
 from sqlalchemy import func, inspect, select
 
 from ..errors import BadInput
@@ -36,9 +36,7 @@ def init_home(home: Path, root_dir: Path | None, root_keys: int, threshold: int,
     try:
         home.mkdir(mode=0o700, exist_ok=True)
         config = {"token_secret": secrets.token_urlsafe(48), **({"db_url": db_url} if db_url else {})}
-        descriptor = os.open(home / CONFIG_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            json.dump(config, out, indent=2)
+        write_atomically(home / CONFIG_FILE, json.dumps(config, indent=2))  # 0600, as every atomic write
         settings = load_settings(home)
         database = Database(settings.database_url)
         if "tuf_metadata" in inspect(database.engine).get_table_names():

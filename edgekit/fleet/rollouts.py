@@ -8,6 +8,7 @@ targets, snapshot and timestamp in the caller's transaction, which holds the met
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import Any
 
@@ -71,6 +72,7 @@ def target_files(session: Session) -> dict[str, TargetFile]:
     return files
 
 
+@functools.cache  # device_configs/ is read once per server process (20 ms), not at every re-sign
 def _latency_budgets() -> dict[str, int]:
     from ..devices.profiles import all_profiles
 

@@ -6,10 +6,10 @@ needed only to create the repository and to rotate keys). Private keys are writt
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from edgekit_runtime.atomic import write_atomically
 from securesystemslib.signer import CryptoSigner, Key
 
 from ..errors import BadInput
@@ -24,12 +24,9 @@ def generate() -> CryptoSigner:
 def write_signer(directory: Path, name: str, signer: CryptoSigner) -> None:
     """``name``.pem (private, 0600) and ``name``.pub.json (the public key with its keyid)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    private = directory / f"{name}.pem"
-    descriptor = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(signer.private_bytes)
     key = signer.public_key
-    (directory / f"{name}.pub.json").write_text(json.dumps({"keyid": key.keyid, "key": key.to_dict()}, indent=2))
+    write_atomically(directory / f"{name}.pem", signer.private_bytes)  # 0600: mkstemp's mode
+    write_atomically(directory / f"{name}.pub.json", json.dumps({"keyid": key.keyid, "key": key.to_dict()}, indent=2))
 
 
 def read_signer(directory: Path, name: str) -> CryptoSigner:

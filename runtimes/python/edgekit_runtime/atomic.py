@@ -1,5 +1,6 @@
 """Writing a file so that a crash leaves the old content or the new, never a mix: write beside it,
-flush to disk, rename over it."""
+flush to disk, rename over it. The file is private to its owner (0600, mkstemp's mode): secrets
+(keys, tokens, the server's settings) are written the same way as everything else."""
 
 from __future__ import annotations
 

@@ -58,12 +58,7 @@ class StateDir:
         for directory in (self.root, self.tuf, self.slots, self.incoming, self.partial):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomically(self.root / "root.json", trusted_root)
-        descriptor = os.open(self.root / ".token.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            out.write(token)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(self.root / ".token.tmp", self.root / "token")
+        write_atomically(self.root / "token", token)  # 0600, as every atomic write
         write_atomically(self.root / "identity.json", json.dumps({**asdict(identity), "tags": list(identity.tags)}, indent=2))
         _fsync_directory(self.root)
 

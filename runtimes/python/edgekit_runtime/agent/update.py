@@ -175,7 +175,8 @@ class Agent:
             self.state.clear_incoming()
             return CycleResult("failed", chosen, f"cannot store the release: {exc.strerror or exc}")
         attempt = self.state.root / ATTEMPT_FILE
-        tries = _attempt(attempt).get("attempts", 0) if _attempt(attempt).get("sha256") == sha256 else 0
+        previous_try = _attempt(attempt)
+        tries = previous_try.get("attempts", 0) if previous_try.get("sha256") == sha256 else 0
         # a native crash leaves this behind; a second one on the same build refuses it (one may be a power cut)
         write_atomically(attempt, json.dumps({"target": chosen, "sha256": sha256, "attempts": tries + 1}))
         problem = self.smoke(slot, info.custom)
