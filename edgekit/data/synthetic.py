@@ -5,7 +5,11 @@ Written as ``synthetic:sensors?rows=5000&seed=0&drift=0&concept=0&missing=0.01``
 - ``drift``   covariate shift: hotter ambient air, heavier load, older machines, more vibration
               (0 = the training distribution, 1 = a clearly shifted plant);
 - ``concept`` concept drift in [0, 1]: failures follow temperature more and vibration less;
-- ``missing`` the fraction of readings each sensor drops (NaN), as real sensors do.
+- ``missing`` the fraction of readings each sensor drops (NaN), as real sensors do;
+- ``offset``  a miscalibrated temperature sensor: it reads this many °C too high (failures follow
+              the true temperature), so only ``temperature_c`` moves;
+- ``regime``  the share of machines in a new operating regime: run near full load (load_pct
+              around 95), which moves load, current, speed and temperature together.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class SensorKnobs(BaseModel):
     drift: float = Field(0.0, ge=0.0, le=10.0)
     concept: float = Field(0.0, ge=0.0, le=1.0)
     missing: float = Field(0.01, ge=0.0, lt=1.0)
+    offset: float = Field(0.0, ge=-50.0, le=50.0)
+    regime: float = Field(0.0, ge=0.0, le=1.0)
 
 
 def parse_knobs(query: str) -> SensorKnobs:
@@ -55,6 +61,10 @@ def generate_sensors(knobs: SensorKnobs) -> pd.DataFrame:
     runtime_hours = rng.uniform(0, 20_000, n) + 5_000 * drift
     wear = runtime_hours / 20_000 + rng.normal(0, 0.15, n)
     load_pct = np.clip(rng.normal(65 + 10 * drift, 15, n), 5, 110)
+    if knobs.regime > 0:  # drawn apart (not from rng): the other readings stay those of regime=0
+        regime_rng = np.random.default_rng([knobs.seed, 1])
+        heavy = regime_rng.random(n) < knobs.regime
+        load_pct = np.where(heavy, np.clip(regime_rng.normal(95, 6, n), 5, 110), load_pct)
     ambient_c = rng.normal(22 + 5 * drift, 5, n)
     humidity_pct = np.clip(rng.normal(50, 12, n), 5, 100)
     rpm = _TYPE_RPM[kind] * (1 + rng.normal(0, 0.02, n)) * (0.9 + 0.1 * load_pct / 100)
@@ -87,7 +97,7 @@ def generate_sensors(knobs: SensorKnobs) -> pd.DataFrame:
             "rpm": np.round(rpm, 1),
             "current_a": np.round(current_a, 3),
             "voltage_v": np.round(voltage_v, 2),
-            "temperature_c": np.round(temperature_c, 2),
+            "temperature_c": np.round(temperature_c + knobs.offset, 2),
             "vibration_rms": np.round(vibration_rms, 4),
             "vibration_peak": np.round(vibration_peak, 4),
             "pressure_bar": np.round(pressure_bar, 3),

@@ -3,7 +3,8 @@
     /metadata/{N.root,N.targets,N.snapshot,timestamp}.json   signed TUF metadata (ETag, 304, Cache-Control)
     /targets/{model}/{release}/{sha256}.{name}               artifact archives (ETag, Range)
     /v1/devices ...                                          enrollment, a device's own status and telemetry
-    /v1/admin/...                                            uploads, releases, rollouts, pins, tokens, audit
+    /v1/admin/...                                            uploads, releases, rollouts, pins, tokens, audit,
+                                                             alerts, drift, monitor passes
     /healthz /readyz /metrics /openapi.json
 """
 
@@ -27,9 +28,12 @@ from . import tuf_repo
 from .db import Database, Device, Release
 from .limits import RequestLimits, TokenBuckets
 from .metrics import Metrics, MetricsMiddleware
+from .monitor import Monitor
 from .releases import BlobStore
+from .rollouts import target_files
 from .routes_admin import router as admin_router
 from .routes_devices import router as devices_router
+from .routes_monitor import router as monitor_router
 from .settings import ServerSettings
 
 LOG = logging.getLogger("edgekit.server")
@@ -90,10 +94,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refresher = asyncio.create_task(_refresh_expiring_forever(repository, settings.timestamp_check_seconds, app))
+        monitoring = asyncio.create_task(_monitor_forever(app.state.monitor, settings.monitor_seconds, app))
         try:
             yield
         finally:
             refresher.cancel()
+            monitoring.cancel()
             database.engine.dispose()
 
     app = FastAPI(title="edgekit update server", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -103,6 +109,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.blobs = BlobStore(settings.storage_dir)
     app.state.device_buckets = TokenBuckets(settings.device_rate_per_second, settings.device_burst)
     app.state.metadata = MetadataCache(database, settings.metadata_cache_seconds)
+    app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session)))
     metrics = Metrics()
 
     @app.exception_handler(HTTPException)
@@ -167,6 +174,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app.include_router(devices_router)
     app.include_router(admin_router)
+    app.include_router(monitor_router)
     limits = {"/v1/admin/uploads": settings.max_artifact_bytes, "/v1/devices/": settings.max_body_bytes,
               "*/telemetry": settings.max_telemetry_bytes}
     app.add_middleware(RequestLimits, default_limit=settings.max_body_bytes, limits=limits,
@@ -185,3 +193,15 @@ async def _refresh_expiring_forever(repository: tuf_repo.Repository, every: floa
                 app.state.metadata.forget_timestamp()
         except Exception:
             LOG.exception("re-signing expiring metadata failed; retrying in %s s", every)
+
+
+async def _monitor_forever(monitor: Monitor, every: float, app: FastAPI) -> None:
+    """A monitor pass every ``every`` seconds (the lease lets one process of several do it)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            result = await run_in_threadpool(monitor.run_pass)
+            if result and any(decision["action"] for decision in result["rollouts"]):
+                app.state.metadata.forget_timestamp()
+        except Exception:
+            LOG.exception("the monitor pass failed; retrying in %s s", every)

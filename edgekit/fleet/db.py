@@ -1,8 +1,9 @@
 """The server's database (SQLAlchemy 2): SQLite in the server's home by default, PostgreSQL when
 several server processes share one fleet. Nothing connects at import time.
 
-The first schema is created with ``create_all``; a later change to it comes with an Alembic
-migration. Writes that change signed metadata take the ``metadata`` row lock first, so one writer
+The schema is created with ``create_all``; tables added by a later version are created when a
+server opens an older home (``create_missing``); a change to an existing table would need an
+Alembic migration. Writes that change signed metadata take the ``metadata`` row lock first, so one writer
 at a time signs, across processes and machines (a row lock in PostgreSQL, the write lock in SQLite).
 """
 
@@ -17,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -139,9 +141,75 @@ class TelemetryReport(Base):
     __tablename__ = "telemetry"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
-    received: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    release: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    received: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    release: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     payload: Mapped[dict] = mapped_column(JSON)
+
+
+class ReleaseBaseline(Base):
+    """The training baseline (the bundle's baseline.json) of a release, read from its artifact at publish."""
+
+    __tablename__ = "release_baselines"
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), primary_key=True)
+    baseline: Mapped[dict] = mapped_column(JSON)
+
+
+class DeviceEvent(Base):
+    """Every update outcome a device reports (installed, failed, rolled back, ...): what gates count."""
+
+    __tablename__ = "device_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    target: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)  # the release it is about
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(2000), default="")
+
+
+class RolloutGate(Base):
+    """The health gates of a rollout, and what their latest evaluation found."""
+
+    __tablename__ = "rollout_gates"
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id"), primary_key=True)
+    spec: Mapped[dict] = mapped_column(JSON)  # gates.GateSpec
+    stage_started: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last: Mapped[dict] = mapped_column(JSON, default=dict)  # the latest evaluation: {"at", "verdict", "gates": [...]}
+
+
+class DriftPoint(Base):
+    """One feature's (or the predictions') drift statistics for one group at one evaluation."""
+
+    __tablename__ = "drift_points"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    profile: Mapped[str] = mapped_column(String(64))
+    cohort: Mapped[str] = mapped_column(String(64))  # "*" for every device, else a device tag
+    feature: Mapped[str] = mapped_column(String(100))  # a feature name, or "(predictions)"
+    rows: Mapped[int] = mapped_column(BigInteger)
+    psi: Mapped[float] = mapped_column(Float)
+    ks: Mapped[float] = mapped_column(Float)
+    violation_rate: Mapped[float] = mapped_column(Float)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # drift, violations, predictions
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open, resolved
+    opened: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    resolved: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    model: Mapped[str] = mapped_column(String(100), index=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    profile: Mapped[str] = mapped_column(String(64))
+    cohort: Mapped[str] = mapped_column(String(64))
+    feature: Mapped[str] = mapped_column(String(100))
+    statistic: Mapped[str] = mapped_column(String(32))  # psi, ks, violation_rate
+    value: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    webhook: Mapped[str] = mapped_column(String(300), default="")  # "", "sent", or why it failed
 
 
 class Database:
@@ -160,6 +228,10 @@ class Database:
         with self.session() as session:
             if session.get(Lock, "metadata") is None:
                 session.add(Lock(name="metadata", taken=0))
+
+    def create_missing(self) -> None:
+        """Tables a newer edgekit added (create_all creates only what is not there)."""
+        Base.metadata.create_all(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -188,5 +260,5 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
-__all__ = ["ApiKey", "AuditEntry", "Database", "Device", "EnrollmentToken", "Release", "Rollout", "TelemetryReport",
-           "TufMetadata", "utcnow"]
+__all__ = ["Alert", "ApiKey", "AuditEntry", "Database", "Device", "DeviceEvent", "DriftPoint", "EnrollmentToken", "Release",
+           "ReleaseBaseline", "Rollout", "RolloutGate", "TelemetryReport", "TufMetadata", "utcnow"]

@@ -83,4 +83,5 @@ def open_home(home: Path) -> tuple[ServerSettings, Database]:
     if not database.ready():
         raise BadInput(f"the database {_shown(settings.database_url)} is not reachable or not initialized",
                        "start it, or check EDGEKIT_DB_URL / server.json")
+    database.create_missing()  # a home made by an older edgekit gets the tables it lacks
     return settings, database

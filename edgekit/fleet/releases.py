@@ -16,12 +16,13 @@ from typing import Any
 from edgekit_runtime.archive import unpack
 from edgekit_runtime.atomic import write_atomically
 from edgekit_runtime.errors import RuntimeFailure
+from edgekit_runtime.telemetry import BASELINE_FILE
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..artifact import Artifact
 from ..errors import BadInput
-from .db import Release
+from .db import Release, ReleaseBaseline
 
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -54,17 +55,33 @@ class BlobStore:
             except RuntimeFailure as exc:
                 raise BadInput(f"the upload is not a valid artifact: {exc.message}", "upload the archive edgekit publish makes") from exc
             artifact = Artifact.load(Path(work) / "artifact")  # content hash and schema: BadInput if wrong
+            baseline = _baseline(Path(work) / "artifact")
         info = artifact.info
         summary = {
             "sha256": sha256, "length": len(data), "target": info.target, "precision": info.precision,
             "content_hash": info.content_hash, "bundle": {key: info.bundle.get(key) for key in ("name", "version", "content_hash", "task")},
             "runtime": info.runtime.get("name"), "triple": info.runtime.get("triple"), "parity": info.parity,
-            "descriptor": info.model_dump(),
+            "descriptor": info.model_dump(), "baseline": baseline,
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomically(self.path(sha256), data)  # the archive first: a summary never names a missing file
         write_atomically(self.path(sha256).with_suffix(".json"), json.dumps(summary).encode())
         return summary
+
+
+def _baseline(directory: Path) -> dict[str, Any] | None:
+    """The training baseline the artifact carries (drift detection compares telemetry with it)."""
+    path = directory / BASELINE_FILE
+    if not path.is_file():
+        return None
+    try:
+        baseline = json.loads(path.read_text())
+        names = [feature["name"] for feature in baseline["features"]["features"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"the artifact's {BASELINE_FILE} is malformed ({exc.__class__.__name__})", "recompile the artifact") from exc
+    if len(set(names)) != len(names):
+        raise BadInput(f"the artifact's {BASELINE_FILE} names a feature twice", "recompile the artifact")
+    return baseline
 
 
 def register(session: Session, summary: dict[str, Any], model: str, profiles: list[str], bench: dict[str, Any], actor: str) -> Release:
@@ -81,4 +98,19 @@ def register(session: Session, summary: dict[str, Any], model: str, profiles: li
     )
     session.add(release)
     session.flush()
+    if summary.get("baseline"):
+        session.add(ReleaseBaseline(release_id=release.id, baseline=summary["baseline"]))
     return release
+
+
+_baselines: dict[str, dict[str, Any]] = {}
+
+
+def baseline_of(session: Session, release: Release) -> dict[str, Any] | None:
+    """A release's training baseline (part of its artifact, so cached per process by the artifact's sha256)."""
+    if release.sha256 not in _baselines:
+        row = session.get(ReleaseBaseline, release.id)
+        if row is None:
+            return None
+        _baselines[release.sha256] = row.baseline
+    return _baselines[release.sha256]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tuf.api.metadata import TargetFile
 
 from ..errors import BadInput
-from .db import Device, Release, Rollout, utcnow
+from .db import Device, Release, Rollout, RolloutGate, utcnow
 
 DEFAULT_STAGES = (1.0, 10.0, 50.0, 100.0)
 TRANSITIONS = {  # action -> states it may start from
@@ -136,7 +136,9 @@ def status(session: Session, rollout: Rollout) -> dict[str, Any]:
     profiles = rollout.profiles or release.profiles
     installed = dict(session.execute(
         select(Device.installed, func.count()).where(Device.profile.in_(profiles)).group_by(Device.installed)).all())
+    gate = session.get(RolloutGate, rollout.id)
     return {
+        "gates": None if gate is None else {"spec": gate.spec, "stage_started": gate.stage_started.isoformat(), "last": gate.last},
         "id": rollout.id, "model": release.model, "release": release.version, "target_path": release.target_path,
         "state": rollout.state, "percent": rollout.percent, "stages": rollout.stages, "stage": rollout.stage,
         "profiles": profiles, "tags": rollout.tags, "history": rollout.history,

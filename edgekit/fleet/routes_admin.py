@@ -18,7 +18,7 @@ from ..errors import BadInput
 from . import rollouts
 from .audit import record
 from .auth import AdminActor, ReaderActor
-from .db import AuditEntry, Device, EnrollmentToken, Release, Rollout, utcnow
+from .db import AuditEntry, Device, EnrollmentToken, Release, Rollout, RolloutGate, utcnow
 from .releases import register
 from .routes_devices import devices_page
 from .schemas import (
@@ -130,9 +130,15 @@ def start_rollout(body: RolloutRequest, request: Request, actor: AdminActor) -> 
         state.database.take_metadata_lock(session)
         release = rollouts.find_release(session, body.model, body.release)
         rollout = rollouts.start(session, release, stages, list(dict.fromkeys(body.profiles)), list(dict.fromkeys(body.tags)), actor.name)
+        if body.gates is not None:
+            if not body.gates.declared():
+                raise HTTPException(422, "gates: declare at least one gate (failure_rate, error_rate, p99_latency_ratio, prediction_psi)")
+            session.add(RolloutGate(rollout_id=rollout.id, spec=body.gates.model_dump(), stage_started=rollout.created, last={}))
+            session.flush()
         _resign(request, session)
         record(session, actor.name, "rollout.start", {"rollout": rollout.id, "model": release.model, "release": release.version,
-                                                      "stages": stages, "profiles": rollout.profiles, "tags": rollout.tags})
+                                                      "stages": stages, "profiles": rollout.profiles, "tags": rollout.tags,
+                                                      "gates": body.gates.model_dump() if body.gates else None})
         result = rollouts.status(session, rollout)
     state.metadata.forget_timestamp()
     return result
@@ -166,6 +172,9 @@ def change_rollout(rollout_id: RolloutId, action: str, request: Request, actor: 
         if rollout is None:
             raise HTTPException(404, f"no rollout {rollout_id}")
         rollouts.change(session, rollout, action, actor.name)
+        gate = session.get(RolloutGate, rollout.id)
+        if gate is not None and action in ("promote", "resume"):
+            gate.stage_started = utcnow()  # a new observation period
         _resign(request, session)
         record(session, actor.name, f"rollout.{action}", {"rollout": rollout.id, "state": rollout.state, "percent": rollout.percent})
         result = rollouts.status(session, rollout)

@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from . import auth
 from .audit import record
-from .db import Device, EnrollmentToken, TelemetryReport, utcnow
+from .db import Device, DeviceEvent, EnrollmentToken, Release, TelemetryReport, utcnow
+from .releases import baseline_of
 from .schemas import DeviceOut, EnrollRequest, EnrollResponse, StatusReport
 from .schemas import TelemetryReport as TelemetryIn
 from .tokens import new_id, new_token, token_hash
@@ -69,7 +71,11 @@ def report_status(device_id: str, body: StatusReport, actor: ThisDevice, request
         device.last_seen = utcnow()
         device.installed = body.installed
         if body.result is not None:
-            device.last_result = {**body.result.model_dump(), "at": utcnow().isoformat()}
+            result = body.result
+            device.last_result = {**result.model_dump(exclude={"from_target"} if result.from_target is None else None),
+                                  "at": utcnow().isoformat()}
+            about = result.from_target if result.outcome == "rolled_back" and result.from_target else result.target
+            session.add(DeviceEvent(device_id=device_id, target=about, outcome=result.outcome, detail=result.detail))
 
 
 @router.post("/{device_id}/telemetry", status_code=202)
@@ -78,9 +84,27 @@ def report_telemetry(device_id: str, body: TelemetryIn, actor: ThisDevice, reque
         device = session.get(Device, device_id)
         if body.release is not None and body.release != device.installed:
             raise HTTPException(409, "telemetry for a release this device has not reported installed; report status first")
+        if body.release is not None:
+            _check_bins(session, body)
         device.last_seen = utcnow()
         session.add(TelemetryReport(device_id=device_id, release=body.release, payload=body.model_dump(mode="json")))
     return {"accepted": True}
+
+
+def _check_bins(session: Session, body: TelemetryIn) -> None:
+    """Histograms must be on the release's baseline bins: anything else could not be compared."""
+    release = session.scalar(select(Release).where(Release.target_path == body.release))
+    if release is None:
+        raise HTTPException(409, "telemetry for a release this server does not know")
+    baseline = baseline_of(session, release)
+    if baseline is None:
+        return
+    bins = {feature["name"]: len(feature["counts"]) for feature in baseline["features"]["features"]}
+    for name, counts in body.features.items():
+        if name not in bins:
+            raise HTTPException(422, f"features.{name[:64]}: release {release.version} of {release.model} has no such feature")
+        if len(counts.counts) != bins[name]:
+            raise HTTPException(422, f"features.{name[:64]}: {len(counts.counts)} bins, the release's baseline has {bins[name]}")
 
 
 def devices_page(session, limit: int, after: str | None) -> list[Device]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from .gates import GateSpec
 
 MAX_ID = 2**31 - 1  # database integers: larger numbers name nothing
 
@@ -35,6 +37,7 @@ class UpdateResult(_Input):
     outcome: Literal["installed", "rolled_back", "rejected", "failed", "unchanged"]
     target: Text | None = Field(default=None, max_length=300)
     detail: Text = Field(default="", max_length=2000)
+    from_target: Text | None = Field(default=None, max_length=300)  # rolled_back: the release it left
 
 
 class StatusReport(_Input):
@@ -42,13 +45,58 @@ class StatusReport(_Input):
     result: UpdateResult | None = None
 
 
+Count = Annotated[int, Field(ge=0, le=2**53)]
+VIOLATION_KINDS = Literal["missing", "below_min", "above_max", "unknown_category"]
+
+
+class FeatureCounts(_Input):
+    """One feature's histogram on its baseline bins (categories for a categorical one)."""
+
+    counts: list[Count] = Field(default_factory=list, max_length=1024)
+    missing: Count = 0
+    violations: dict[VIOLATION_KINDS, Count] = Field(default_factory=dict)
+
+
+class PredictionCounts(_Input):
+    kind: Literal["classes", "values", "none"] = "none"
+    counts: list[Count] = Field(default_factory=list, max_length=1024)
+    score_counts: list[Count] = Field(default_factory=list, max_length=1024)
+
+
+class LatencyCounts(_Input):
+    buckets: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(default_factory=list, max_length=256)
+    counts: list[Count] = Field(default_factory=list, max_length=257)
+
+    @model_validator(mode="after")
+    def _shape(self) -> LatencyCounts:
+        if self.buckets != sorted(set(self.buckets)):
+            raise ValueError("latency buckets must rise strictly")
+        if (self.buckets or self.counts) and len(self.counts) != len(self.buckets) + 1:
+            raise ValueError("latency counts need one more entry than buckets (the last counts slower calls)")
+        return self
+
+
 class TelemetryReport(_Input):
+    """What a device counted since its last report (edgekit_runtime.agent.telemetry_report)."""
+
     release: Text | None = Field(default=None, max_length=300)
     period_seconds: Finite = Field(default=0, ge=0, le=86_400 * 31)
-    counters: dict[Text64, Finite] = Field(default_factory=dict, max_length=256)
-    features: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=1024)
-    predictions: dict[str, Any] = Field(default_factory=dict)
-    latency_us: dict[str, Any] = Field(default_factory=dict)
+    counters: dict[Text64, Count] = Field(default_factory=dict, max_length=256)
+    features: dict[Text64, FeatureCounts] = Field(default_factory=dict, max_length=1024)
+    predictions: PredictionCounts = Field(default_factory=PredictionCounts)
+    latency_us: LatencyCounts = Field(default_factory=LatencyCounts)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TelemetryReport:
+        rows = self.counters.get("histogram_rows")
+        if self.features and rows is None:
+            raise ValueError("counters.histogram_rows is required with feature histograms")
+        for name, feature in self.features.items():
+            if sum(feature.counts) + feature.missing > rows:
+                raise ValueError(f"features.{name}: more values counted than counters.histogram_rows")
+        if self.counters.get("rows_with_violations", 0) > self.counters.get("rows", 0):
+            raise ValueError("counters.rows_with_violations exceeds counters.rows")
+        return self
 
 
 class EnrollmentTokenRequest(_Input):
@@ -71,6 +119,7 @@ class RolloutRequest(_Input):
     stages: list[float] = Field(default_factory=lambda: [1.0, 10.0, 50.0, 100.0], min_length=1, max_length=20)
     profiles: list[Text64] = Field(default_factory=list, max_length=64)
     tags: list[Text64] = Field(default_factory=list, max_length=32)
+    gates: GateSpec | None = None  # health gates: the monitor promotes, pauses or rolls back
 
 
 class PinRequest(_Input):

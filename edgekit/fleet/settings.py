@@ -47,6 +47,15 @@ class ServerSettings(BaseSettings):
     ip_rate_per_second: float = Field(default=50.0, gt=0)
     ip_burst: int = Field(default=200, ge=1)
     device_token_days: int = Field(default=365, ge=1)
+    # monitoring: how often a pass runs, the telemetry window drift is judged on, its thresholds
+    monitor_seconds: float = Field(default=30.0, gt=0)
+    drift_window_seconds: float = Field(default=3600.0, gt=0)
+    drift_psi: float = Field(default=0.2, gt=0)
+    drift_ks: float = Field(default=0.1, gt=0, le=1)
+    drift_violation_rate: float = Field(default=0.05, gt=0, le=1)
+    drift_min_rows: int = Field(default=500, ge=1)
+    webhook_url: str = Field(default="", pattern=r"^(https?://\S+)?$")  # new alerts are POSTed here
+    webhook_secret: str = ""  # HMAC-SHA256 key for the X-Edgekit-Signature header
 
     @model_validator(mode="after")
     def _timestamp_windows(self) -> ServerSettings:

@@ -7,6 +7,8 @@ a thousand times would measure this process, not the server); each device evalua
 rollout rule for itself, downloads the release it is assigned (checking the signed sha256), and
 reports its status. Whether a release passes its smoke test is decided once per release by the
 real harness (unpack, verify, smoke test), and every device that installs it reports that outcome.
+With sensor feeds (sim_telemetry.py), each device also predicts rows of its cohort's data with the
+release it runs and reports the telemetry the device agent would.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +31,7 @@ from edgekit_runtime.rollout_rule import DeviceIdentity, choose_release
 from edgekit_runtime.smoke import smoke_test
 
 from ..errors import BadInput
+from .sim_telemetry import ReleaseModels, SensorFeed, device_report
 
 
 @dataclass
@@ -38,6 +43,8 @@ class SimulatedDevice:
     installed: str | None = None
     refused: set[str] = field(default_factory=set)
     etag: str | None = None
+    index: int = 0  # where this device reads its feed
+    reported_at: float = 0.0
 
 
 @dataclass
@@ -70,6 +77,8 @@ class SignedView:
         self.version: int | None = None
         self.targets: dict[str, Any] = {}
         self.smoke: dict[str, str] = {}  # sha256 -> "" (passes) or the reason it fails
+        self.models = ReleaseModels(work)  # the releases that passed, unpacked: what devices predict with
+        self._smoke_lock = threading.Lock()
 
     def refresh(self) -> None:
         from tuf.api.metadata import Metadata
@@ -83,19 +92,28 @@ class SignedView:
         self.version = Metadata.from_file(str(metadata / "timestamp.json")).signed.version
 
     def smoke_result(self, sha256: str, archive: bytes) -> str:
+        with self._smoke_lock:  # devices download together: one of them tests, the others wait for its verdict
+            return self._smoke_result(sha256, archive)
+
+    def _smoke_result(self, sha256: str, archive: bytes) -> str:
         if sha256 not in self.smoke:
-            with tempfile.TemporaryDirectory(prefix="edgekit-fleet-") as work:
-                try:
-                    unpack(archive, Path(work) / "artifact")
-                    smoke_test(Path(work) / "artifact")
-                    self.smoke[sha256] = ""
-                except RuntimeFailure as exc:
-                    self.smoke[sha256] = exc.one_line()
+            directory = self.models.directory(sha256)
+            try:
+                unpack(archive, directory)
+                smoke_test(directory)
+                self.smoke[sha256] = ""
+            except RuntimeFailure as exc:
+                self.smoke[sha256] = exc.one_line()
+                shutil.rmtree(directory, ignore_errors=True)
         return self.smoke[sha256]
 
 
 class FleetSimulator:
-    def __init__(self, server: str, model: str, profile: str, tags: list[str], poll_seconds: float, seed: int = 0) -> None:
+    """Simulated devices; with ``feeds`` (device tag -> SensorFeed, "*" for the rest) they report
+    telemetry of ``telemetry_rows`` rows (``timed_calls`` of them timed one by one) each round."""
+
+    def __init__(self, server: str, model: str, profile: str, tags: list[str], poll_seconds: float, seed: int = 0,
+                 feeds: dict[str, SensorFeed] | None = None, telemetry_rows: int = 100, timed_calls: int = 20) -> None:
         self.server = server.rstrip("/")
         self.model, self.profile, self.tags = model, profile, frozenset(tags)
         self.poll_seconds = poll_seconds
@@ -106,6 +124,9 @@ class FleetSimulator:
         self.view = SignedView(self.server, Path(self._work.name))
         self._refreshing = asyncio.Lock()
         self.failed: dict[str, int] = {}
+        self.feeds = feeds or {}
+        self.telemetry_rows, self.timed_calls = telemetry_rows, timed_calls
+        self.telemetry_sent = 0
 
     async def _request(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; a 429 (the server's per-address limit: the whole fleet is one address here)
@@ -118,20 +139,26 @@ class FleetSimulator:
             await asyncio.sleep(float(response.headers.get("retry-after", "1")) * (1 + self.rng.random()))
         return response
 
-    async def enroll(self, client: httpx.AsyncClient, count: int, token: str, concurrency: int = 32) -> None:
+    async def enroll(self, client: httpx.AsyncClient, count: int, token: str, concurrency: int = 32,
+                     tags: list[str] | None = None) -> None:
+        """Enroll ``count`` more devices (with ``tags``, default the simulator's)."""
         limit = asyncio.Semaphore(concurrency)
+        tags = sorted(self.tags if tags is None else tags)
 
         async def one(_: int) -> SimulatedDevice:
             async with limit:
                 response = await self._request(client, "POST", "/v1/devices", json={
-                    "enrollment_token": token, "profile": self.profile, "tags": sorted(self.tags)})
+                    "enrollment_token": token, "profile": self.profile, "tags": tags})
             if response.status_code != 201:
                 raise BadInput(f"enrollment refused (HTTP {response.status_code}): {response.text[:200]}",
                                "use an enrollment token with enough uses for --devices")
             body = response.json()
             return SimulatedDevice(body["device_id"], body["device_token"], body["profile"], frozenset(body["tags"]))
 
-        self.devices = list(await asyncio.gather(*(one(index) for index in range(count))))
+        enrolled = list(await asyncio.gather(*(one(index) for index in range(count))))
+        for device in enrolled:
+            device.index = len(self.devices) * 997  # devices read different rows of their feed
+            self.devices.append(device)
 
     def assigned(self, device: SimulatedDevice) -> str | None:
         identity = DeviceIdentity(device.device_id, device.profile, device.tags)
@@ -139,6 +166,26 @@ class FleetSimulator:
                               self.model, identity)
 
     async def _poll(self, client: httpx.AsyncClient, device: SimulatedDevice) -> None:
+        await self._update(client, device)
+        if self.feeds and device.installed is not None:
+            await self._report(client, device)
+
+    async def _report(self, client: httpx.AsyncClient, device: SimulatedDevice) -> None:
+        feed = next((self.feeds[tag] for tag in sorted(device.tags) if tag in self.feeds), self.feeds.get("*"))
+        model = self.view.models.get(self.view.targets[device.installed].hashes["sha256"]) if device.installed in self.view.targets else None
+        if feed is None or model is None or model.schema is None:
+            return
+        now = time.monotonic()
+        rows = feed.rows(model, device.index, self.telemetry_rows)
+        device.index += self.telemetry_rows
+        payload = device_report(model, device.installed, rows, self.timed_calls, now - device.reported_at if device.reported_at else 0.0)
+        device.reported_at = now
+        response = await self._request(client, "POST", f"/v1/devices/{device.device_id}/telemetry",
+                                       headers={"Authorization": f"Bearer {device.token}"}, json=payload)
+        if response.status_code == 202:
+            self.telemetry_sent += 1
+
+    async def _update(self, client: httpx.AsyncClient, device: SimulatedDevice) -> None:
         headers = {"If-None-Match": device.etag} if device.etag else {}
         response = await self._request(client, "GET", "/metadata/timestamp.json", headers=headers)
         if response.status_code == 200:
@@ -179,7 +226,8 @@ class FleetSimulator:
             counts[device.installed or "none"] = counts.get(device.installed or "none", 0) + 1
         return dict(sorted(counts.items()))
 
-    async def run(self, client: httpx.AsyncClient, seconds: float, until_converged: bool, on_round=None) -> FleetRun:
+    async def run(self, client: httpx.AsyncClient, seconds: float, until_converged: bool, on_round=None, until=None) -> FleetRun:
+        """Poll rounds for at most ``seconds``; stop early when converged (if asked) or ``until()`` says so."""
         started = time.monotonic()
         timeline = []
         while True:
@@ -192,6 +240,8 @@ class FleetSimulator:
                 if on_round is not None:
                     on_round(snapshot)
             if (until_converged and self.view.version is not None and self.converged()) or elapsed >= seconds:
+                break
+            if until is not None and await asyncio.to_thread(until):
                 break
             await asyncio.sleep(max(0.0, self.poll_seconds * (1 + self.rng.uniform(-0.2, 0.2)) - (time.monotonic() - round_started)))
         return FleetRun(len(self.devices), round(time.monotonic() - started, 3), self.requests,

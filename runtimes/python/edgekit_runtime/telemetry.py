@@ -22,7 +22,10 @@ import numpy as np
 
 BASELINE_FILE = "baseline.json"
 SAMPLE_ROWS = 256
-LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 50_000, 100_000)
+# Upper bounds of the latency buckets: the R10 series (ten per decade, each ~1.26x the last) from 1 µs
+# to 1 s, fine enough that a p99 comparison between two releases can tell a 1.5x regression.
+LATENCY_BUCKETS_US = tuple(round(mantissa * 10.0**decade, 2) for decade in range(6)
+                           for mantissa in (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)) + (1_000_000.0,)
 
 
 class Histograms:

@@ -61,22 +61,28 @@ def pending_reports(state_root: Path, max_bytes: int) -> list[tuple[str, dict[st
                 sent.pop(path.name, None)
                 write_atomically(state_root / SENT_FILE, json.dumps(sent))
             continue
-        histograms = delta.get("histograms") or {}
-        payload = {
-            "release": document["release"],
-            "period_seconds": max(0.0, min(86_400 * 31, document["written"] - before.get("written", document["written"]))),
-            "counters": {"rows": delta["rows"], "rows_with_violations": delta["rows_with_violations"],
-                         "histogram_rows": histograms.get("rows", 0), **delta["violations"]},
-            "features": {name: {**counts, "violations": delta["features"].get(name, {})}
-                         for name, counts in (histograms.get("features") or {}).items()},
-            "predictions": histograms.get("predictions") or {},
-            "latency_us": histograms.get("latency_us") or {},
-        }
+        payload = telemetry_payload(document["release"], document["written"] - before.get("written", document["written"]), delta)
         if len(json.dumps(payload)) > max_bytes:  # bounded: counters always fit, histograms may not
             payload["features"] = {}
             payload["counters"]["features_omitted"] = 1
         reports.append((path.name, payload))
     return reports
+
+
+def telemetry_payload(release: str, period_seconds: float, report: dict[str, Any]) -> dict[str, Any]:
+    """The body of POST /v1/devices/ID/telemetry for counters ``report`` (an input report's shape,
+    edgekit_runtime.input_monitor) gathered over ``period_seconds``."""
+    histograms = report.get("histograms") or {}
+    return {
+        "release": release,
+        "period_seconds": max(0.0, min(86_400 * 31, period_seconds)),
+        "counters": {"rows": report["rows"], "rows_with_violations": report["rows_with_violations"],
+                     "histogram_rows": histograms.get("rows", 0), **report["violations"]},
+        "features": {name: {**counts, "violations": report["features"].get(name, {})}
+                     for name, counts in (histograms.get("features") or {}).items()},
+        "predictions": histograms.get("predictions") or {},
+        "latency_us": histograms.get("latency_us") or {},
+    }
 
 
 def mark_sent(state_root: Path, name: str) -> None:

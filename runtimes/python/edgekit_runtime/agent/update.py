@@ -48,9 +48,11 @@ class CycleResult:
     outcome: str  # unchanged, installed, rejected, failed, offline, rolled_back
     target: str | None
     detail: str = ""
+    from_target: str | None = None  # rolled_back: the release it switched away from
 
     def as_report(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "target": self.target, "detail": self.detail[:2000]}
+        report = {"outcome": self.outcome, "target": self.target, "detail": self.detail[:2000]}
+        return {**report, "from_target": self.from_target} if self.from_target else report
 
 
 class Agent:
@@ -277,7 +279,8 @@ class Agent:
         if previous is not None and _verifies(previous):
             self.state.roll_back()  # first the pointer, then the files: a crash in between leaves a sound current
             shutil.rmtree(current, ignore_errors=True)
-            return CycleResult("rolled_back", _slot_target(previous).get("path"), f"the slot of {broken} is corrupted on disk")
+            return CycleResult("rolled_back", _slot_target(previous).get("path"), f"the slot of {broken} is corrupted on disk",
+                               from_target=broken)
         (self.state.root / "current").unlink(missing_ok=True)
         shutil.rmtree(current, ignore_errors=True)
         return None  # nothing sound to run: the update below reinstalls
@@ -302,7 +305,8 @@ class Agent:
         if restored is None:  # a first install has nothing to go back to: keep serving, say so
             return CycleResult("failed", record["target"], f"reported unhealthy ({reason}) but there is no previous model; still running it")
         self._refuse(record["target"], record["sha256"])
-        return CycleResult("rolled_back", _slot_target(restored).get("path"), f"{record['target']} rolled back: {reason}")
+        return CycleResult("rolled_back", _slot_target(restored).get("path"), f"{record['target']} rolled back: {reason}",
+                           from_target=record["target"])
 
     def _tuf_config(self) -> UpdaterConfig:
         return UpdaterConfig(targets_max_length=self.config.max_metadata_bytes, snapshot_max_length=self.config.max_metadata_bytes,

@@ -1,0 +1,71 @@
+"""What simulated devices see and report: each cohort's sensors are a data source (a file, or
+``synthetic:sensors?…`` with drift knobs), each device predicts its share of those rows with the
+release it runs — the real edgekit_runtime loader and model — and reports what the device agent
+would: the counters and histograms of edgekit_runtime's InputMonitor, latency of single-row calls
+timed here, as the body of POST /v1/devices/ID/telemetry."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from edgekit_runtime.agent.telemetry_report import telemetry_payload
+from edgekit_runtime.input_monitor import InputMonitor
+from edgekit_runtime.loader import LoadedModel, load
+from edgekit_runtime.telemetry import Histograms
+
+FEED_ROWS = 20_000  # rows generated per feed; devices read them round-robin from their own offset
+
+
+class SensorFeed:
+    """The rows a cohort's sensors produce, encoded once per input schema."""
+
+    def __init__(self, source: str, rows: int = FEED_ROWS) -> None:
+        from ..data.sources import load_table
+
+        if source.startswith("synthetic:") and "rows=" not in source:
+            source += ("&" if "?" in source else "?") + f"rows={rows}"
+        table = load_table(source)
+        self.source = source
+        self.frame = table.frame
+        self._encoded: dict[tuple[str, ...], np.ndarray] = {}
+
+    def rows(self, model: LoadedModel, start: int, count: int) -> np.ndarray:
+        schema = model.schema
+        key = tuple(schema.names)
+        if key not in self._encoded:
+            columns = {name: self.frame[name].to_numpy() for name in schema.names if name in self.frame}
+            self._encoded[key] = schema.encode_columns(columns, len(self.frame))[0]
+        encoded = self._encoded[key]
+        indices = (start + np.arange(count)) % encoded.shape[0]
+        return np.ascontiguousarray(encoded[indices])
+
+
+class ReleaseModels:
+    """Each release a simulated device runs, unpacked and loaded once for the whole fleet."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self._models: dict[str, LoadedModel] = {}
+
+    def directory(self, sha256: str) -> Path:
+        return self.work / "releases" / sha256
+
+    def get(self, sha256: str) -> LoadedModel | None:
+        if sha256 not in self._models and (self.directory(sha256) / "artifact.json").is_file():
+            self._models[sha256] = load(self.directory(sha256))
+        return self._models.get(sha256)
+
+
+def device_report(model: LoadedModel, release: str, rows: np.ndarray, timed_calls: int, period_seconds: float) -> dict[str, Any]:
+    """What one device counted predicting ``rows`` in a batch, ``timed_calls`` of them one at a time."""
+    monitor = InputMonitor(model.schema, Histograms.load(model.directory))
+    monitor.observe(rows, outputs=model.runtime_predict(rows))
+    clock = time.perf_counter_ns
+    for index in range(min(timed_calls, rows.shape[0]) if monitor.histograms is not None else 0):
+        started = clock()
+        model.runtime_predict(rows[index:index + 1])
+        monitor.histograms.add_latency((clock() - started) / 1000)
+    return telemetry_payload(release, period_seconds, monitor.report())

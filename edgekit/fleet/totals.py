@@ -1,0 +1,89 @@
+"""Summing device telemetry reports (schemas.TelemetryReport bodies) into totals: what drift
+detection and rollout gates read. Pure: no database, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+VIOLATION_KINDS = ("missing", "below_min", "above_max", "unknown_category")
+
+
+@dataclass
+class FeatureTotals:
+    counts: np.ndarray
+    missing: int = 0
+    violations: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Totals:
+    """Everything a set of reports counted. Histograms whose shape differs from the first one seen
+    for a feature are left out (a device on other bins cannot be summed with it)."""
+
+    reports: int = 0
+    rows: int = 0
+    rows_with_violations: int = 0
+    histogram_rows: int = 0
+    devices: set[str] = field(default_factory=set)
+    features: dict[str, FeatureTotals] = field(default_factory=dict)
+    prediction_counts: np.ndarray | None = None
+    score_counts: np.ndarray | None = None
+    latency_buckets: tuple[float, ...] = ()
+    latency_counts: np.ndarray | None = None
+
+    def add(self, device_id: str, payload: dict[str, Any]) -> None:
+        counters = payload.get("counters") or {}
+        self.reports += 1
+        self.devices.add(device_id)
+        self.rows += int(counters.get("rows", 0))
+        self.rows_with_violations += int(counters.get("rows_with_violations", 0))
+        self.histogram_rows += int(counters.get("histogram_rows", 0)) if payload.get("features") else 0
+        for name, entry in (payload.get("features") or {}).items():
+            counts = np.asarray(entry.get("counts") or [], dtype=np.int64)
+            total = self.features.get(name)
+            if total is None:
+                total = self.features[name] = FeatureTotals(np.zeros_like(counts))
+            if total.counts.shape != counts.shape:
+                continue
+            total.counts += counts
+            total.missing += int(entry.get("missing", 0))
+            for kind, count in (entry.get("violations") or {}).items():
+                total.violations[kind] = total.violations.get(kind, 0) + int(count)
+        predictions = payload.get("predictions") or {}
+        self.prediction_counts = _summed(self.prediction_counts, predictions.get("counts"))
+        self.score_counts = _summed(self.score_counts, predictions.get("score_counts"))
+        latency = payload.get("latency_us") or {}
+        buckets = tuple(latency.get("buckets") or ())
+        if buckets and (not self.latency_buckets or buckets == self.latency_buckets):
+            self.latency_buckets = buckets
+            self.latency_counts = _summed(self.latency_counts, latency.get("counts"))
+
+    def latency_quantile(self, quantile: float) -> float | None:
+        """The upper bound (µs) of the bucket holding that quantile of the calls; None without calls
+        (and +inf when it falls past the last bucket)."""
+        if self.latency_counts is None or not self.latency_counts.sum():
+            return None
+        cumulative = np.cumsum(self.latency_counts)
+        index = int(np.searchsorted(cumulative, quantile * cumulative[-1]))
+        return self.latency_buckets[index] if index < len(self.latency_buckets) else float("inf")
+
+    def latency_calls(self) -> int:
+        return 0 if self.latency_counts is None else int(self.latency_counts.sum())
+
+    def violation_rate(self, feature: str) -> float:
+        total = self.features.get(feature)
+        if total is None or not self.rows:
+            return 0.0
+        return sum(total.violations.values()) / self.rows
+
+
+def _summed(total: np.ndarray | None, counts: list[int] | None) -> np.ndarray | None:
+    if not counts:
+        return total
+    array = np.asarray(counts, dtype=np.int64)
+    if total is None:
+        return array
+    return total + array if total.shape == array.shape else total
