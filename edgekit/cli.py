@@ -76,6 +76,9 @@ def _add_delivery_commands() -> None:
     app.add_typer(rollout_app, name="rollout")
     app.add_typer(fleet_app, name="fleet")
     app.command("publish")(publish)
+    from .fleet.monitor_commands import drift_app
+
+    app.add_typer(drift_app, name="drift")
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]

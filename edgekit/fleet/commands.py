@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from .gates import GATES
+
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -163,7 +165,19 @@ def rollout_line(status: dict[str, Any]) -> str:
     return (f"rollout {status['id']}: {status['model']} release {status['release']} {status['state']} at {status['percent']:g} % "
             f"(stages {', '.join(f'{stage:g}' for stage in status['stages'])}); profiles {', '.join(status['profiles'])}"
             + (f", tags {', '.join(status['tags'])}" if status["tags"] else "")
-            + f"; {devices['running_this_release']} of {devices['in_scope']} devices in scope run it")
+            + f"; {devices['running_this_release']} of {devices['in_scope']} devices in scope run it"
+            + gate_line(status.get("gates")))
+
+
+def gate_line(gates: dict[str, Any] | None) -> str:
+    if not gates:
+        return ""
+    declared = ", ".join(f"{name}<={gates['spec'][name]:g}" for name in GATES if gates["spec"].get(name) is not None)
+    last = gates.get("last") or {}
+    if not last:
+        return f"; gates {declared} (not judged yet)"
+    verdicts = ", ".join(f"{result['gate']} {result['verdict']}" for result in last["gates"])
+    return f"; gates {declared}: {last['verdict']} ({verdicts})" + (f"; {last['action']}: {last['reason']}" if last.get("reason") else "")
 
 
 @rollout_app.command("start")
@@ -174,14 +188,22 @@ def rollout_start(
     stages: Annotated[str, typer.Option("--stages", help="Percentages, e.g. 1,10,50,100.")] = "1,10,50,100",
     profile: Annotated[list[str] | None, typer.Option("--profile", help="Only these device profiles (repeatable).")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Only devices with one of these tags (repeatable).")] = None,
+    gate: Annotated[list[str] | None, typer.Option("--gate", help="A health gate, e.g. prediction_psi<=0.2, failure_rate<=0.05, "
+                                                   "p99_latency_ratio<=1.5, error_rate<=0.02, or a setting: hold_seconds=60, "
+                                                   "min_devices=3, on_fail=pause (repeatable).")] = None,
+    gates_file: Annotated[Path | None, typer.Option("--gates", help="The gates as a YAML mapping (--gate wins).")] = None,
     admin_key: KeyOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Start rolling a release out at the first stage."""
+    """Start rolling a release out at the first stage; with gates, the server promotes it stage by
+    stage while its canaries are healthy and pauses or rolls it back when a gate fails."""
     from .client import AdminClient
+    from .gates import parse_gates
     from .rollouts import parse_stages
 
-    body = {"model": model, "release": release, "stages": parse_stages(stages), "profiles": profile or [], "tags": tag or []}
+    spec = parse_gates(gate or [], gates_file)
+    body = {"model": model, "release": release, "stages": parse_stages(stages), "profiles": profile or [], "tags": tag or [],
+            "gates": spec.model_dump() if spec else None}
     status = AdminClient(server, admin_key).request("POST", "/v1/admin/rollouts", json=body)
     _emit(as_json, status, rollout_line(status))
 
