@@ -14,10 +14,11 @@ import asyncio
 import hashlib
 import hmac
 import json
-import subprocess
 import os
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -37,9 +38,9 @@ WEBHOOK_SECRET = "whsec-test-0123456789"
 
 
 class Receiver(BaseHTTPRequestHandler):
-    posts: list[tuple[bytes, str]] = []
+    posts: ClassVar[list[tuple[bytes, str]]] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.posts.append((body, self.headers.get("X-Edgekit-Signature", "")))
         self.send_response(204)
