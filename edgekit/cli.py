@@ -77,8 +77,10 @@ def _add_delivery_commands() -> None:
     app.add_typer(fleet_app, name="fleet")
     app.command("publish")(publish)
     from .fleet.monitor_commands import drift_app
+    from .pipeline.commands import pipeline_app
 
     app.add_typer(drift_app, name="drift")
+    app.add_typer(pipeline_app, name="pipeline")
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]

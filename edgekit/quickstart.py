@@ -135,13 +135,14 @@ def _deliver(home: Path, shipped: dict[str, list[Any]], results: dict[str, Any],
     from .fleet.commands import rollout_line
     from .fleet.demo import broken_copy, fleet_story
     from .fleet.local import local_server
-    from .fleet.manage import init_home
+    from .drift_story import SERVER_SETTINGS, drift_story
+    from .fleet.manage import create_api_key, init_home, open_home
 
     for path in (home, home.parent / f"{home.name}-root-keys"):
         shutil.rmtree(path, ignore_errors=True)
     created = init_home(home, None, 3, 2, None)
     published, skipped = [], []
-    with reporting.spinner(progress, "publishing to a local update server"), local_server(home) as url:
+    with local_server(home, **SERVER_SETTINGS) as url, reporting.spinner(progress, "publishing to a local update server"):
         client = AdminClient(url, created["admin_key"])
         for model, artifacts in shipped.items():
             for artifact in artifacts:
@@ -164,9 +165,15 @@ def _deliver(home: Path, shipped: dict[str, list[Any]], results: dict[str, Any],
             story = asyncio.run(fleet_story(url, client, model, profile, rollout["id"], broken, FLEET_DEVICES,
                                             console.print if console is not None else lambda line: None))
             rollout = started_at
+        say = console.print if console is not None else lambda line: None
+        say("finale: the fleet's data drifts, edgekit notices, retrains and redeploys on its own")
+        finale = asyncio.run(drift_story(url, client, home.parent / "pipeline", say))
         client.close()
+    settings, database = open_home(home)
+    operator_key = create_api_key(database, settings, "operator", "quickstart")[1]
+    database.engine.dispose()
     results["server"] = {"home": str(home.resolve()), "releases": published, "not_published": skipped, "rollout": rollout,
-                         "fleet": story}
+                         "fleet": story, "finale": finale, "operator_key": operator_key}
     if console is not None:
         for release in published:
             console.print(f"published {release['model']} release {release['version']} ({release['target']}) "
@@ -174,6 +181,8 @@ def _deliver(home: Path, shipped: dict[str, list[Any]], results: dict[str, Any],
         if rollout is not None:
             console.print(rollout_line(rollout))
         console.print(f"update server: edgekit server run --home {home} (admin key: {created['admin_key']})")
+        console.print(f"dashboard: run the server as above, then open http://127.0.0.1:8080/dashboard "
+                      f"(user: anything, password: the operator key {operator_key})")
 
 
 def _bench(name: str, artifacts: dict[str, Any], benchmarks: tuple[Any, ...], report_path: Path, results: dict[str, Any],

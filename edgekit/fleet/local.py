@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..errors import CheckFailed
 from .app import create_app
@@ -15,11 +16,11 @@ from .settings import load_settings
 
 
 @contextmanager
-def local_server(home: Path, port: int = 0) -> Iterator[str]:
-    """Serve ``home`` on 127.0.0.1 (a free port unless ``port``); yields the base URL."""
+def local_server(home: Path, port: int = 0, **overrides: Any) -> Iterator[str]:
+    """Serve ``home`` on 127.0.0.1 (a free port unless ``port``) with settings ``overrides``; yields the base URL."""
     import uvicorn
 
-    settings = load_settings(home)
+    settings = load_settings(home, **overrides)
     settings.check_secrets()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False,
                             lifespan="on")

@@ -4,7 +4,8 @@
    cohort) — a cohort is every device ("*") or the devices carrying one tag — compares each group
    with its release's training baseline (drift.py), stores the statistics, opens an alert for
    each threshold crossed (one open alert per release/profile/cohort/feature/statistic) and
-   resolves the open ones that are back under it; new alerts are posted to the webhook;
+   resolves the open ones that are back under it or whose group sent nothing over the window
+   (e.g. its release was replaced); new alerts are posted to the webhook;
 2. judges every active rollout that has gates (gates.py) on its canary stage and carries out the
    verdict: promote, or pause / roll back and record why.
 
@@ -103,6 +104,7 @@ class Monitor:
         releases = {release.target_path: release for release in
                     session.scalars(select(Release).where(Release.target_path.in_({key[0] for key in groups})))}
         opened: list[Alert] = []
+        reporting = {(releases[path].id, profile, cohort) for path, profile, cohort in groups if path in releases}
         checked: set[tuple[int, str, str]] = set()
         breaches: set[tuple[int, str, str, str, str]] = set()
         for (path, profile, cohort), totals in groups.items():
@@ -124,7 +126,8 @@ class Monitor:
         resolved = 0
         for alert in session.scalars(select(Alert).where(Alert.state == "open")):
             key = (alert.release_id, alert.profile, alert.cohort)
-            if key in checked and (*key, alert.feature, alert.statistic) not in breaches:
+            # back under its threshold, or nothing left to judge (no device of the group reports any more)
+            if (key in checked and (*key, alert.feature, alert.statistic) not in breaches) or key not in reporting:
                 alert.state, alert.resolved, alert.updated = "resolved", now, now
                 resolved += 1
         session.execute(delete(DriftPoint).where(DriftPoint.at < now - KEEP_POINTS))

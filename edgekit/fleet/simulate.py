@@ -110,10 +110,12 @@ class SignedView:
 
 class FleetSimulator:
     """Simulated devices; with ``feeds`` (device tag -> SensorFeed, "*" for the rest) they report
-    telemetry of ``telemetry_rows`` rows (``timed_calls`` of them timed one by one) each round."""
+    telemetry of ``telemetry_rows`` rows (``timed_calls`` of them timed one by one) each round, at
+    most once per ``report_seconds``. ``feeds`` may be changed between rounds (the data drifts)."""
 
     def __init__(self, server: str, model: str, profile: str, tags: list[str], poll_seconds: float, seed: int = 0,
-                 feeds: dict[str, SensorFeed] | None = None, telemetry_rows: int = 100, timed_calls: int = 20) -> None:
+                 feeds: dict[str, SensorFeed] | None = None, telemetry_rows: int = 100, timed_calls: int = 20,
+                 report_seconds: float = 0.0) -> None:
         self.server = server.rstrip("/")
         self.model, self.profile, self.tags = model, profile, frozenset(tags)
         self.poll_seconds = poll_seconds
@@ -125,7 +127,7 @@ class FleetSimulator:
         self._refreshing = asyncio.Lock()
         self.failed: dict[str, int] = {}
         self.feeds = feeds or {}
-        self.telemetry_rows, self.timed_calls = telemetry_rows, timed_calls
+        self.telemetry_rows, self.timed_calls, self.report_seconds = telemetry_rows, timed_calls, report_seconds
         self.telemetry_sent = 0
 
     async def _request(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -167,7 +169,7 @@ class FleetSimulator:
 
     async def _poll(self, client: httpx.AsyncClient, device: SimulatedDevice) -> None:
         await self._update(client, device)
-        if self.feeds and device.installed is not None:
+        if self.feeds and device.installed is not None and time.monotonic() - device.reported_at >= self.report_seconds:
             await self._report(client, device)
 
     async def _report(self, client: httpx.AsyncClient, device: SimulatedDevice) -> None:

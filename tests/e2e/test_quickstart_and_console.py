@@ -77,6 +77,16 @@ def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
     assert phases[0]["installed"].get(good, 0) < 50 and phases[2]["installed"] == {good: 50}
     assert phases[3]["installed"] == {good: 50} and sum(phases[3]["refused"].values()) > 0
     assert server["fleet"]["broken_release"] in phases[3]["refused"]
+    # Finale: the plant's sensors drift; alerts on the moved features, the pipeline retrains, a gated
+    # canary of the new release passes and reaches every gateway, which no longer alarms.
+    finale = server["finale"]
+    moved = {alert["feature"] for alert in finale["alerts"]}
+    assert "temperature_c" in moved and moved <= {"temperature_c", "load_pct", "current_a", "rpm", "(predictions)"}
+    assert finale["retrained_release"].startswith("sensor-failure/2/")
+    assert finale["rollout"]["state"] == "complete" and finale["rollout"]["history"][-1]["by"] == "monitor"
+    assert finale["rollout"]["gates"]["last"]["verdict"] == "pass"
+    assert finale["alerts_on_retrained"] == [] and finale["seconds"] < 150
+    assert any("drift alerts" in entry["event"] for entry in finale["timeline"])
     runs = json.loads(_run(_script("edgekit"), "runs", "--json").stdout)
     assert {run["name"] for run in runs} == set(bundles)
     human = _run(_script("edgekit"), "quickstart", "--workdir", tmp_path / "qs")
@@ -94,5 +104,5 @@ def test_errors_from_the_real_process_are_one_line_with_the_documented_code(tmp_
 def test_help_lists_every_stage_built_so_far():
     result = _run(_script("edgekit"), "--help")
     for command in ("train", "runs", "bundle", "compile", "artifact", "devices", "check", "bench", "quickstart", "server",
-                    "publish", "rollout", "fleet"):
+                    "publish", "rollout", "fleet", "drift", "pipeline"):
         assert command in result.stdout

@@ -1,0 +1,1 @@
+"""Continuous training: ``edgekit pipeline run|watch pipeline.yaml`` (config, run, watch)."""
