@@ -131,11 +131,11 @@ def _deliver(home: Path, shipped: dict[str, list[Any]], results: dict[str, Any],
     import asyncio
     import shutil
 
+    from .drift_story import SERVER_SETTINGS, drift_story
     from .fleet.client import AdminClient
     from .fleet.commands import rollout_line
     from .fleet.demo import broken_copy, fleet_story
     from .fleet.local import local_server
-    from .drift_story import SERVER_SETTINGS, drift_story
     from .fleet.manage import create_api_key, init_home, open_home
 
     for path in (home, home.parent / f"{home.name}-root-keys"):

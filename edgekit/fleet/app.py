@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from ..errors import EdgekitError
 from . import tuf_repo
+from .dashboard import router as dashboard_router
 from .db import Database, Device, Release
 from .limits import RequestLimits, TokenBuckets
 from .metrics import Metrics, MetricsMiddleware
@@ -175,6 +176,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(devices_router)
     app.include_router(admin_router)
     app.include_router(monitor_router)
+    app.include_router(dashboard_router)
     limits = {"/v1/admin/uploads": settings.max_artifact_bytes, "/v1/devices/": settings.max_body_bytes,
               "*/telemetry": settings.max_telemetry_bytes}
     app.add_middleware(RequestLimits, default_limit=settings.max_body_bytes, limits=limits,
