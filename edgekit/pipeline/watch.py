@@ -18,7 +18,7 @@ from typing import Any
 
 from edgekit_runtime.atomic import write_atomically
 
-from ..errors import BadInput, CheckFailed
+from ..errors import BadInput, CheckFailed, EdgekitError
 from .config import PipelineConfig
 from .run import PipelineRun, Step, run_pipeline
 
@@ -79,10 +79,10 @@ class Watcher:
             return None
         features = sorted({f"{alert['feature']} ({alert['cohort']})" for alert in new})
         self.say(f"drift on {self.config.model}: {', '.join(features)} — retraining on fresh data")
+        data = fresh_data(self.config, self.config.workdir / "fresh")  # fails: the alerts stay new, the next poll retries
         self.state = {"server": self.config.server, "seen": sorted({*self.state["seen"], *(alert["id"] for alert in alerts)}),
                       "last_run": self.clock()}
         self._save_state()  # before the run: a crash mid-run must not retrain again for the same alerts
-        data = fresh_data(self.config, self.config.workdir / "fresh")
         return run_pipeline(self.config, self.client, data, self.on_step)
 
     def watch(self, once: bool, max_seconds: float | None) -> list[PipelineRun]:
@@ -90,7 +90,13 @@ class Watcher:
         runs: list[PipelineRun] = []
         started = time.monotonic()
         while True:
-            run = self.check_once()
+            try:
+                run = self.check_once()
+            except EdgekitError as exc:
+                if once:
+                    raise
+                self.say(f"{exc.one_line()}; trying again in {self.config.watch.poll_seconds:g} s")
+                run = None
             if run is not None:
                 runs.append(run)
                 if once:
