@@ -107,6 +107,7 @@ def test_the_app_reporting_unhealthy_during_probation_switches_back(server, tmp_
     report_unhealthy(state.root, "accuracy alarm from the application")
     back = once(state.root)
     assert back["outcome"] == "rolled_back" and back["target"] == f"{MODEL}/1/onnx.tar" and "accuracy alarm" in back["detail"]
+    assert back["from_target"] == f"{MODEL}/2/onnx.tar"  # what the server's error_rate gate counts against
     assert current_model(state.root).directory == first_slot
     assert once(state.root)["outcome"] == "unchanged"  # release 2 is still assigned to it: not reinstalled
 
