@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -93,14 +93,18 @@ class Monitor:
     def _drift(self, session: Session) -> tuple[list[Alert], int, int]:
         now = utcnow()
         since = now - timedelta(seconds=self.settings.drift_window_seconds)
-        groups: dict[tuple[str, str, str], Totals] = defaultdict(Totals)
+        # Each report is summed once, by its device's tag set; the cohorts are then merged from those sums.
+        by_tags: dict[tuple[str, str, tuple[str, ...]], Totals] = defaultdict(Totals)
         rows = session.execute(
             select(TelemetryReport.device_id, TelemetryReport.release, TelemetryReport.payload, Device.profile, Device.tags)
             .join(Device, Device.id == TelemetryReport.device_id)
             .where(TelemetryReport.received >= since, TelemetryReport.release.is_not(None)))
         for device_id, release, payload, profile, tags in rows:
+            by_tags[(release, profile, tuple(tags))].add(device_id, payload)
+        groups: dict[tuple[str, str, str], Totals] = defaultdict(Totals)
+        for (release, profile, tags), totals in by_tags.items():
             for cohort in (ALL_DEVICES, *tags):
-                groups[(release, profile, cohort)].add(device_id, payload)
+                groups[(release, profile, cohort)].merge(totals)
         releases = {release.target_path: release for release in
                     session.scalars(select(Release).where(Release.target_path.in_({key[0] for key in groups})))}
         opened: list[Alert] = []
@@ -221,7 +225,11 @@ def gather_evidence(session: Session, rollout: Rollout, release: Release, gate: 
     since = gate.stage_started
     canary, control = _cohort_totals(session, release, profiles, rollout.tags, since)
     ratio, latency_detail = _latency_ratio(session, release, profiles, rollout.tags, canary, control, spec, since, window_seconds)
-    canary_all, control_all = _merged(canary.values()), _merged(control.values())
+    canary_all, control_all = Totals(), Totals()
+    for totals in canary.values():
+        canary_all.merge(totals)
+    for totals in control.values():
+        control_all.merge(totals)
     compared = compare_predictions(canary_all, control_all)
     if compared is None:
         prediction_psi, prediction_detail = None, "no comparable prediction histograms yet"
@@ -271,19 +279,6 @@ def _latency_ratio(session: Session, release: Release, profiles: list[str], tags
         return None, f"fewer than {spec.min_calls} timed calls on the canary or the previous release" + (
             f" ({', '.join(waiting)})" if waiting else "")
     return worst
-
-
-def _merged(parts: Iterable[Totals]) -> Totals:
-    merged = Totals()
-    for part in parts:
-        for name in ("reports", "rows", "rows_with_violations", "histogram_rows"):
-            setattr(merged, name, getattr(merged, name) + getattr(part, name))
-        merged.devices |= part.devices
-        for attribute in ("prediction_counts", "score_counts"):
-            mine, theirs = getattr(merged, attribute), getattr(part, attribute)
-            if theirs is not None:
-                setattr(merged, attribute, theirs.copy() if mine is None else mine + theirs if mine.shape == theirs.shape else mine)
-    return merged
 
 
 def alert_dict(alert: Alert, release: Release) -> dict[str, Any]:

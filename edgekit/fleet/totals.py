@@ -61,6 +61,28 @@ class Totals:
             self.latency_buckets = buckets
             self.latency_counts = _summed(self.latency_counts, latency.get("counts"))
 
+    def merge(self, other: Totals) -> None:
+        """Add another Totals' sums (cheaper than adding its reports again)."""
+        self.reports += other.reports
+        self.rows += other.rows
+        self.rows_with_violations += other.rows_with_violations
+        self.histogram_rows += other.histogram_rows
+        self.devices |= other.devices
+        for name, theirs in other.features.items():
+            mine = self.features.get(name)
+            if mine is None:
+                self.features[name] = FeatureTotals(theirs.counts.copy(), theirs.missing, dict(theirs.violations))
+            elif mine.counts.shape == theirs.counts.shape:
+                mine.counts += theirs.counts
+                mine.missing += theirs.missing
+                for kind, count in theirs.violations.items():
+                    mine.violations[kind] = mine.violations.get(kind, 0) + count
+        self.prediction_counts = _summed(self.prediction_counts, other.prediction_counts)
+        self.score_counts = _summed(self.score_counts, other.score_counts)
+        if other.latency_buckets and (not self.latency_buckets or other.latency_buckets == self.latency_buckets):
+            self.latency_buckets = other.latency_buckets
+            self.latency_counts = _summed(self.latency_counts, other.latency_counts)
+
     def latency_quantile(self, quantile: float) -> float | None:
         """The upper bound (µs) of the bucket holding that quantile of the calls; None without calls
         (and +inf when it falls past the last bucket)."""
@@ -80,10 +102,10 @@ class Totals:
         return sum(total.violations.values()) / self.rows
 
 
-def _summed(total: np.ndarray | None, counts: list[int] | None) -> np.ndarray | None:
-    if not counts:
+def _summed(total: np.ndarray | None, counts: list[int] | np.ndarray | None) -> np.ndarray | None:
+    if counts is None or not len(counts):
         return total
     array = np.asarray(counts, dtype=np.int64)
     if total is None:
-        return array
+        return array.copy()
     return total + array if total.shape == array.shape else total
