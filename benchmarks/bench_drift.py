@@ -135,18 +135,18 @@ def monitor_case(reports: int, work) -> dict:
 def markdown(results: list[dict], machine: dict) -> str:
     lines = ["# Drift detection: device histograms vs raw rows + exact KS", "",
              f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}.", "",
-             "| case | features where verdicts agree | max gap binned D vs exact D | bytes / 1000 rows raw CSV | "
-             "bytes / 1000 rows histograms | scipy KS on raw rows | edgekit device + server |", "|---|---|---|---|---|---|---|"]
+             ("| case | features where verdicts agree | max gap binned D vs exact D | bytes / 1000 rows raw CSV | "
+              "bytes / 1000 rows histograms | scipy KS on raw rows | edgekit device + server |"), "|---|---|---|---|---|---|---|"]
     for result in results:
         if "case" in result:
             lines.append(f"| {result['case']} | {result['agree']} of {len(result['features'])} | {result['max_d_gap']} | "
                          f"{result['bytes_per_1000_rows']['raw_csv']:,} | {result['bytes_per_1000_rows']['histograms']:,} | "
                          f"{result['seconds']['scipy_ks_on_raw_rows'] * 1000:.1f} ms | "
                          f"{result['seconds']['edgekit_device_and_server'] * 1000:.1f} ms |")
-    lines += ["", f"Reports of 100 rows each ({ROWS:,} rows per case); a report's histograms have a fixed size, so larger "
-              "reports send fewer bytes per row. Exact verdict: ks_2samp p < 0.001; edgekit: PSI >= 0.2 or binned D >= "
-              "max(0.1, the KS critical value). With thousands of rows the exact test calls shifts of a few percent "
-              "significant; edgekit's thresholds ask for a shift that matters to a model.", "", "Features whose verdicts differ:", ""]
+    lines += ["", (f"Reports of 100 rows each ({ROWS:,} rows per case); a report's histograms have a fixed size, so larger "
+                   "reports send fewer bytes per row. Exact verdict: ks_2samp p < 0.001; edgekit: PSI >= 0.2 or binned D >= "
+                   "max(0.1, the KS critical value). With thousands of rows the exact test calls shifts of a few percent "
+                   "significant; edgekit's thresholds ask for a shift that matters to a model."), "", "Features whose verdicts differ:", ""]
     for result in results:
         for entry in result.get("features", []):
             if entry["exact_drift"] != entry["edgekit_drift"]:
