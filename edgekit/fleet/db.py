@@ -37,6 +37,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)  # stored naive, always UTC
 
 
+LOCKS = ("metadata", "monitor")  # the signing lock, and the monitor's lease (an expiry time in ms)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -225,13 +228,18 @@ class Database:
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
-        with self.session() as session:
-            if session.get(Lock, "metadata") is None:
-                session.add(Lock(name="metadata", taken=0))
+        self._add_locks()
 
     def create_missing(self) -> None:
-        """Tables a newer edgekit added (create_all creates only what is not there)."""
+        """Tables (and lock rows) a newer edgekit added (create_all creates only what is not there)."""
         Base.metadata.create_all(self.engine)
+        self._add_locks()
+
+    def _add_locks(self) -> None:
+        with self.session() as session:
+            for name in LOCKS:
+                if session.get(Lock, name) is None:
+                    session.add(Lock(name=name, taken=0))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

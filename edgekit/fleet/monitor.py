@@ -49,7 +49,7 @@ from .totals import Totals
 from .webhook import post_alerts
 
 LOG = logging.getLogger("edgekit.monitor")
-LEASE = "monitor"
+LEASE = "monitor"  # its row is made with the schema (db.LOCKS)
 ALL_DEVICES = "*"
 KEEP_POINTS = timedelta(days=7)
 FAILED = ("failed", "rejected")
@@ -80,9 +80,6 @@ class Monitor:
     def _take_lease(self, force: bool) -> bool:
         now = time.time()
         with self.database.session() as session:
-            if session.get(Lock, LEASE) is None:
-                session.add(Lock(name=LEASE, taken=0))
-                session.flush()
             query = update(Lock).where(Lock.name == LEASE)
             if not force:
                 query = query.where(Lock.taken < int(now * 1000))
@@ -109,7 +106,7 @@ class Monitor:
                     session.scalars(select(Release).where(Release.target_path.in_({key[0] for key in groups})))}
         opened: list[Alert] = []
         reporting = {(releases[path].id, profile, cohort) for path, profile, cohort in groups if path in releases}
-        checked: set[tuple[int, str, str]] = set()
+        checked: set[tuple[int, str, str, str]] = set()  # (release, profile, cohort, feature) with enough rows
         breaches: set[tuple[int, str, str, str, str]] = set()
         for (path, profile, cohort), totals in groups.items():
             release = releases.get(path)
@@ -121,7 +118,7 @@ class Monitor:
                                        rows=found.rows, psi=found.psi, ks=found.ks, violation_rate=found.violation_rate))
                 if found.rows < self.thresholds.min_rows:
                     continue
-                checked.add((release.id, profile, cohort))
+                checked.add((release.id, profile, cohort, found.feature))
                 for statistic, value, threshold in found.breaches(self.thresholds):
                     breaches.add((release.id, profile, cohort, found.feature, statistic))
                     alert = self._open(session, release, profile, cohort, found.feature, statistic, value, threshold, found.rows)
@@ -131,7 +128,7 @@ class Monitor:
         for alert in session.scalars(select(Alert).where(Alert.state == "open")):
             key = (alert.release_id, alert.profile, alert.cohort)
             # back under its threshold, or nothing left to judge (no device of the group reports any more)
-            if (key in checked and (*key, alert.feature, alert.statistic) not in breaches) or key not in reporting:
+            if ((*key, alert.feature) in checked and (*key, alert.feature, alert.statistic) not in breaches) or key not in reporting:
                 alert.state, alert.resolved, alert.updated = "resolved", now, now
                 resolved += 1
         session.execute(delete(DriftPoint).where(DriftPoint.at < now - KEEP_POINTS))
