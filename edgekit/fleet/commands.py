@@ -258,6 +258,8 @@ def fleet_simulate(
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.05)] = 1.0,
     seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="Stop after this long.")] = 300.0,
     until_converged: Annotated[bool, typer.Option("--until-converged", help="Stop once every device runs its release.")] = False,
+    feed: Annotated[str | None, typer.Option("--feed", help="DATA the devices' sensors produce (e.g. "
+                                             "synthetic:sensors?offset=8): they predict it and report telemetry each second.")] = None,
     admin_key: KeyOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -265,14 +267,18 @@ def fleet_simulate(
     import asyncio
 
     from .client import AdminClient
+    from .sim_telemetry import SensorFeed
     from .simulate import served_requests, simulate
+
+    feeds = {"*": SensorFeed(feed)} if feed else None  # a bad DATA source fails here, before any device enrolls
 
     if token is None:
         token = AdminClient(server, admin_key).request("POST", "/v1/admin/enrollment-tokens", json={
             "uses": devices, "expires_hours": 24, "profile": profile, "tags": tag or []})["token"]
     before = served_requests(server)
     run = asyncio.run(simulate(server, devices, model, profile, tag or [], token, poll_seconds, seconds, until_converged,
-                               None if as_json else lambda snapshot: stderr.print(f"  {snapshot['seconds']:7.2f} s  {snapshot['installed']}")))
+                               None if as_json else lambda snapshot: stderr.print(f"  {snapshot['seconds']:7.2f} s  {snapshot['installed']}"),
+                               feeds))
     result = {**run.as_dict(), "server_requests": served_requests(server) - before}
     _emit(as_json, result, (f"{devices} simulated devices: {'converged' if run.converged else 'not converged'} in {run.seconds:.1f} s; "
                             f"running {run.installed}; smoke-test refusals {run.failed or 'none'}; "

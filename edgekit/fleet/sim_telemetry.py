@@ -16,6 +16,8 @@ from edgekit_runtime.input_monitor import InputMonitor
 from edgekit_runtime.loader import LoadedModel, load
 from edgekit_runtime.telemetry import Histograms
 
+from ..errors import BadInput
+
 FEED_ROWS = 20_000  # rows generated per feed; devices read them round-robin from their own offset
 
 
@@ -36,7 +38,11 @@ class SensorFeed:
         schema = model.schema
         key = tuple(schema.names)
         if key not in self._encoded:
-            columns = {name: self.frame[name].to_numpy() for name in schema.names if name in self.frame}
+            absent = [name for name in schema.names if name not in self.frame]
+            if absent:
+                raise BadInput(f"the feed {self.source} has no column for the model's feature(s) {', '.join(absent[:3])}",
+                               "feed the devices data with the columns the model was trained on")
+            columns = {name: self.frame[name].to_numpy() for name in schema.names}
             self._encoded[key] = schema.encode_columns(columns, len(self.frame))[0]
         encoded = self._encoded[key]
         indices = (start + np.arange(count)) % encoded.shape[0]

@@ -254,8 +254,9 @@ class FleetSimulator:
 
 
 async def simulate(server: str, devices: int, model: str, profile: str, tags: list[str], enrollment_token: str,
-                   poll_seconds: float, seconds: float, until_converged: bool, on_round=None) -> FleetRun:
-    simulator = FleetSimulator(server, model, profile, tags, poll_seconds)
+                   poll_seconds: float, seconds: float, until_converged: bool, on_round=None,
+                   feeds: dict[str, SensorFeed] | None = None) -> FleetRun:
+    simulator = FleetSimulator(server, model, profile, tags, poll_seconds, feeds=feeds, report_seconds=1.0 if feeds else 0.0)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     try:
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:

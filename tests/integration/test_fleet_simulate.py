@@ -63,3 +63,20 @@ def test_a_broken_release_is_refused_by_every_device_which_stays_on_its_model(se
     assert run["failed"] == {f"{MODEL}/3/onnx.tar": 50} and f"{MODEL}/3/onnx.tar" not in run["installed"]
     assert sum(run["installed"].values()) == 50 and run["converged"]
     admin.post(f"/v1/admin/rollouts/{rollout.json()['id']}/rollback")
+
+
+def test_fed_devices_report_telemetry_and_a_feed_without_the_features_is_refused(server):
+    admin = server["admin"]
+    admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]})
+    command = [edgekit_script(), "fleet", "simulate", "--server", server["url"], "--devices", "5", "--profile", "raspberry-pi-4b",
+               "--model", MODEL, "--poll-seconds", "0.5", "--seconds", "3", "--json"]
+    fed = subprocess.run([*command, "--feed", "bundled:breast-cancer"], capture_output=True, text=True, env=server["env"],
+                         timeout=300, check=False)
+    assert fed.returncode == 0, fed.stderr
+    assert admin.post("/v1/admin/monitor/run").status_code == 200
+    drift = [row for row in admin.get("/v1/admin/drift", params={"model": MODEL}).json() if row["release"] == 1]
+    assert len(drift) == 31 and min(row["rows"] for row in drift) >= 500  # 30 features + predictions, fed the training data
+    assert admin.get("/v1/admin/alerts", params={"model": MODEL}).json() == []  # its own training data: no drift
+    for feed, fragment in (("synthetic:sensors", "has no column for the model's feature"), ("missing.csv", "missing.csv")):
+        refused = subprocess.run([*command, "--feed", feed], capture_output=True, text=True, env=server["env"], timeout=300, check=False)
+        assert refused.returncode == 2 and fragment in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
