@@ -193,6 +193,8 @@ class DriftPoint(Base):
     psi: Mapped[float] = mapped_column(Float)
     ks: Mapped[float] = mapped_column(Float)
     violation_rate: Mapped[float] = mapped_column(Float)
+    # the latest point of every group (GET /v1/admin/drift, the dashboard) without reading every point
+    __table_args__ = (Index("ix_drift_point_group", "release_id", "profile", "cohort", "feature", "id"),)
 
 
 class Alert(Base):

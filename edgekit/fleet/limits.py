@@ -51,11 +51,12 @@ async def _reply(send: Send, status: int, message: str, headers: dict[str, str] 
 
 class RequestLimits:
     """ASGI middleware: body limits per path prefix, and a rate limit per client address on the API
-    (signed metadata and artifacts are exempt: they are static, cacheable and cheap)."""
+    and the dashboard (signed metadata and artifacts are exempt: they are static, cacheable and cheap)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], default_limit: int, limits: dict[str, int],
-                 per_ip: TokenBuckets, rate_limited_prefix: str = "/v1/") -> None:
-        self.app, self.default_limit, self.limits, self.per_ip, self.prefix = app, default_limit, limits, per_ip, rate_limited_prefix
+                 per_ip: TokenBuckets, rate_limited_prefixes: tuple[str, ...] = ("/v1/", "/dashboard")) -> None:
+        self.app, self.default_limit, self.limits, self.per_ip = app, default_limit, limits, per_ip
+        self.prefixes = rate_limited_prefixes  # the API, and the dashboard (each sign-in attempt is a database lookup)
 
     def _limit(self, path: str) -> int:
         """The limit for ``path``: a "*suffix" key matches the end of a path, any other key its start."""
@@ -68,7 +69,7 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path.startswith(self.prefix):
+        if path.startswith(self.prefixes):
             client = (scope.get("client") or ("unknown", 0))[0]
             wait = self.per_ip.take(client)
             if wait:

@@ -133,6 +133,8 @@ def start_rollout(body: RolloutRequest, request: Request, actor: AdminActor) -> 
         if body.gates is not None:
             if not body.gates.declared():
                 raise HTTPException(422, "gates: declare at least one gate (failure_rate, error_rate, p99_latency_ratio, prediction_psi)")
+            if stages[0] >= 100:
+                raise HTTPException(422, "gates: a gated rollout needs a first stage below 100 % (a canary to judge)")
             session.add(RolloutGate(rollout_id=rollout.id, spec=body.gates.model_dump(), stage_started=rollout.created, last={}))
             session.flush()
         _resign(request, session)

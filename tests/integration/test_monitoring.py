@@ -211,10 +211,12 @@ def test_a_healthy_canary_is_promoted_to_everyone(server, artifacts):
 def test_gates_are_checked_when_a_rollout_starts(server, artifacts):
     url, admin, admin_key = server
     _publish(admin, "gate-input", artifacts["base"])
-    for gates, fragment in (({"prediction_psi": -1}, "prediction_psi"), ({"hold_seconds": 5}, "declare at least one gate"),
-                            ({"no_such_gate": 1}, "no_such_gate")):
+    for gates, fragment, stages in (({"prediction_psi": -1}, "prediction_psi", [10, 100]),
+                                    ({"hold_seconds": 5}, "declare at least one gate", [10, 100]),
+                                    ({"no_such_gate": 1}, "no_such_gate", [10, 100]),
+                                    ({"failure_rate": 0.1}, "first stage below 100", [100])):
         response = httpx.post(f"{url}/v1/admin/rollouts", headers={"Authorization": f"Bearer {admin_key}"},
-                              json={"model": "gate-input", "gates": gates})
+                              json={"model": "gate-input", "gates": gates, "stages": stages})
         assert response.status_code == 422 and fragment in response.json()["error"], response.text
     assert admin.request("GET", "/v1/admin/rollouts", params={"model": "gate-input"}) == []
     for gate, fragment in (("psi<=0.2", "unknown gate"), ("prediction_psi=0.2", "prediction_psi<=VALUE"),

@@ -54,7 +54,7 @@ def test_runtime_installs_and_imports_alone(tmp_path):
     assert "edgekit-runtime" in names and "numpy" in names
     assert not names & {"edgekit", "xgboost", "xgboost-cpu", "scikit-learn", "pandas", "onnx"}
     result = subprocess.run(
-        [str(python), "-c", "import edgekit_runtime; print(edgekit_runtime.__version__)"],
+        [str(python), "-c", "import edgekit_runtime, edgekit_runtime.agent.telemetry_report; print(edgekit_runtime.__version__)"],
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert result.returncode == 0 and result.stdout.strip()
