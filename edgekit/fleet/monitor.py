@@ -216,7 +216,7 @@ def gather_evidence(session: Session, rollout: Rollout, release: Release, gate: 
     for device_id, outcome in session.execute(select(DeviceEvent.device_id, DeviceEvent.outcome).where(
             DeviceEvent.target == path, DeviceEvent.at >= rollout.created)):
         outcomes[outcome].add(device_id)
-    tried = set().union(*outcomes.values()) - outcomes.get("unchanged", set())
+    tried = set().union(*outcomes.values())
     failed = set().union(*(outcomes.get(outcome, set()) for outcome in FAILED))
     profiles = rollout.profiles or release.profiles
     since = gate.stage_started

@@ -74,8 +74,9 @@ def report_status(device_id: str, body: StatusReport, actor: ThisDevice, request
             result = body.result
             device.last_result = {**result.model_dump(exclude={"from_target"} if result.from_target is None else None),
                                   "at": utcnow().isoformat()}
-            about = result.from_target if result.outcome == "rolled_back" and result.from_target else result.target
-            session.add(DeviceEvent(device_id=device_id, target=about, outcome=result.outcome, detail=result.detail))
+            if result.outcome != "unchanged":  # agents report every cycle; events are the changes gates count
+                about = result.from_target if result.outcome == "rolled_back" and result.from_target else result.target
+                session.add(DeviceEvent(device_id=device_id, target=about, outcome=result.outcome, detail=result.detail))
 
 
 @router.post("/{device_id}/telemetry", status_code=202)
