@@ -135,6 +135,10 @@ def start_rollout(body: RolloutRequest, request: Request, actor: AdminActor) -> 
                 raise HTTPException(422, "gates: declare at least one gate (failure_rate, error_rate, p99_latency_ratio, prediction_psi)")
             if stages[0] >= 100:
                 raise HTTPException(422, "gates: a gated rollout needs a first stage below 100 % (a canary to judge)")
+            if body.gates.prediction_psi is not None and release.artifact.get("bundle", {}).get("task") == "regression":
+                # each regression bundle has its own decile bins, so two releases' histograms do not line up
+                raise HTTPException(422, "gates: prediction_psi compares class and score histograms; this release is a "
+                                         "regression model: gate it on failure_rate, error_rate and p99_latency_ratio")
             session.add(RolloutGate(rollout_id=rollout.id, spec=body.gates.model_dump(), stage_started=rollout.created, last={}))
             session.flush()
         _resign(request, session)

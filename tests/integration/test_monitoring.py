@@ -208,7 +208,7 @@ def test_a_healthy_canary_is_promoted_to_everyone(server, artifacts):
     assert {result["gate"]: result["verdict"] for result in status["gates"]["last"]["gates"]} == dict.fromkeys(ALL_GATES, "pass")
 
 
-def test_gates_are_checked_when_a_rollout_starts(server, artifacts):
+def test_gates_are_checked_when_a_rollout_starts(server, artifacts, tmp_path):
     url, admin, admin_key = server
     _publish(admin, "gate-input", artifacts["base"])
     for gates, fragment, stages in (({"prediction_psi": -1}, "prediction_psi", [10, 100]),
@@ -219,6 +219,12 @@ def test_gates_are_checked_when_a_rollout_starts(server, artifacts):
                               json={"model": "gate-input", "gates": gates, "stages": stages})
         assert response.status_code == 422 and fragment in response.json()["error"], response.text
     assert admin.request("GET", "/v1/admin/rollouts", params={"model": "gate-input"}) == []
+    regression = train_bundle("bundled:diabetes", tmp_path / "diabetes", name="diabetes")
+    _publish(admin, "gate-regression", compile_bundle(regression, "onnx", tmp_path / "diabetes-onnx").path)
+    response = httpx.post(f"{url}/v1/admin/rollouts", headers={"Authorization": f"Bearer {admin_key}"},
+                          json={"model": "gate-regression", "stages": [10, 100], "gates": {"prediction_psi": 0.2}})
+    assert response.status_code == 422 and "regression" in response.json()["error"]
+    assert admin.request("GET", "/v1/admin/rollouts", params={"model": "gate-regression"}) == []
     for gate, fragment in (("psi<=0.2", "unknown gate"), ("prediction_psi=0.2", "prediction_psi<=VALUE"),
                            ("hold_seconds<=3", "hold_seconds=VALUE"), ("failure_rate<=2", "failure_rate")):
         result = subprocess.run([edgekit_script(), "rollout", "start", "--server", url, "--model", "gate-input", "--gate", gate],
