@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
+from .errors import CheckFailed
 from .fleet.client import AdminClient
 from .fleet.sim_telemetry import SensorFeed
 from .fleet.simulate import FleetSimulator
@@ -68,7 +69,8 @@ async def drift_story(server: str, admin: AdminClient, directory: Path, say: Cal
     config = load_config(write_pipeline(directory, server))
     first = await asyncio.to_thread(run_pipeline, config.model_copy(update={"rollout": RolloutPlan(stages=[100])}), admin)
     if not first.ok:
-        raise RuntimeError(f"the first pipeline run failed at {first.failed.name}: {first.failed.detail}")
+        raise CheckFailed(f"the finale's first pipeline run failed at {first.failed.name}: {first.failed.detail}",
+                          f"see {first.directory}/run.json")
     event(f"pipeline: {MODEL} release {first.releases[0]['version']} ({first.releases[0]['target']}) trained, "
           f"checked and rolled out to every {PROFILE}")
     token = admin.request("POST", "/v1/admin/enrollment-tokens", json={"uses": DEVICES, "profile": PROFILE})["token"]
@@ -105,7 +107,8 @@ async def drift_story(server: str, admin: AdminClient, directory: Path, say: Cal
             runs = await retraining
             if not runs or not runs[-1].ok:
                 failed = runs[-1].failed if runs else None
-                raise RuntimeError(f"the retraining run did not ship: {failed.name + ': ' + failed.detail if failed else 'no run'}")
+                raise CheckFailed(f"the finale's retraining run did not ship: {failed.name + ': ' + failed.detail if failed else 'no drift alert came'}",
+                                  "rerun edgekit quickstart; the pipeline's runs are under the quickstart's pipeline/ directory")
             retrained = runs[-1]
             result["retrained_release"] = retrained.releases[0]["target_path"]
             status = admin.request("GET", f"/v1/admin/rollouts/{retrained.rollouts[0]['id']}")
