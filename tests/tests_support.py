@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,16 @@ def init_server(home: Path, *options: str) -> dict:
     result = subprocess.run([edgekit_script(), "server", "init", "--home", str(home), *options, "--json"],
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
+
+
+@contextmanager
+def served_home(home: Path, env: dict[str, str] | None = None):
+    """A new server home (``edgekit server init``) served by ``edgekit server run``: yields (url, admin key);
+    the server is stopped when the block ends, however it ends."""
+    admin_key = init_server(home)["admin_key"]
+    process, url = start_server(home, env)
+    try:
+        yield url, admin_key
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

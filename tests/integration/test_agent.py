@@ -20,7 +20,7 @@ from edgekit_runtime.agent.loop import next_wait
 from edgekit_runtime.agent.state import StateDir
 from edgekit_runtime.agent.update import Agent
 from edgekit_runtime.app_api import current_model, report_unhealthy
-from tests_support import broken_copy, edgekit_script, free_port, init_server, start_server
+from tests_support import broken_copy, edgekit_script, free_port, served_home
 
 from edgekit.compile import compile_bundle
 from edgekit.devices import load_profile
@@ -35,20 +35,17 @@ def server(trained_bundle, tmp_path_factory):
     pi = load_profile("raspberry-pi-4b")
     good = [compile_bundle(trained_bundle, "onnx", root / f"good-{index}", device=pi).path for index in range(2)]
     broken = broken_copy(good[0], root / "broken")
-    key = init_server(root / "home")["admin_key"]
     env = {"EDGEKIT_METADATA_CACHE_SECONDS": "0", "EDGEKIT_IP_RATE_PER_SECOND": "1000", "EDGEKIT_IP_BURST": "2000",
            "EDGEKIT_DEVICE_BURST": "100"}
-    process, url = start_server(root / "home", env)
-    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    for artifact in [*good, broken]:  # releases 1, 2 (good) and 3 (broken)
-        published = subprocess.run([edgekit_script(), "publish", str(artifact), "--server", url, "--model", MODEL, "--device-profile",
-                                    "raspberry-pi-4b"], capture_output=True, text=True, env={**os.environ, "EDGEKIT_ADMIN_KEY": key})
-        assert published.returncode == 0, published.stderr
-    assert admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]}).status_code == 201
-    yield {"url": url, "admin": admin, "root": root}
-    admin.close()
-    process.terminate()
-    process.wait(timeout=10)
+    with served_home(root / "home", env) as (url, key):
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        for artifact in [*good, broken]:  # releases 1, 2 (good) and 3 (broken)
+            published = subprocess.run([edgekit_script(), "publish", str(artifact), "--server", url, "--model", MODEL, "--device-profile",
+                                        "raspberry-pi-4b"], capture_output=True, text=True, env={**os.environ, "EDGEKIT_ADMIN_KEY": key})
+            assert published.returncode == 0, published.stderr
+        assert admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]}).status_code == 201
+        yield {"url": url, "admin": admin, "root": root}
+        admin.close()
 
 
 def enroll(server, directory: Path, tags: tuple[str, ...] = ()) -> StateDir:

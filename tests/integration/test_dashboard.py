@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from edgekit_runtime.archive import pack
-from tests_support import edgekit_script, init_server, require_tool, start_server
+from tests_support import edgekit_script, require_tool, served_home
 
 from edgekit.compile import compile_bundle
 from edgekit.fleet.client import AdminClient
@@ -64,11 +64,9 @@ def fleet(tmp_path_factory):
         bundle = train_bundle("synthetic:sensors?rows=3000&seed=0", work / "b", name="sensors")
         artifact = compile_bundle(bundle, "onnx", work / "a")
     home = work / "server"
-    created = init_server(home)
     # the background monitor stays out of the way: the test runs its passes when the fleet has reported
-    process, url = start_server(home, env={"EDGEKIT_MONITOR_SECONDS": "3600"})
-    try:
-        admin = AdminClient(url, created["admin_key"])
+    with served_home(home, {"EDGEKIT_MONITOR_SECONDS": "3600"}) as (url, admin_key):
+        admin = AdminClient(url, admin_key)
         upload = admin.upload(pack(artifact.path))
         release = admin.request("POST", "/v1/admin/releases", json={"model": "sensors", "upload": upload["sha256"], "profiles": [PROFILE]})
         admin.request("POST", "/v1/admin/rollouts", json={"model": "sensors", "release": release["version"], "stages": [100]})
@@ -82,10 +80,7 @@ def fleet(tmp_path_factory):
         admin.request("POST", "/v1/admin/monitor/run")
         made = subprocess.run([edgekit_script(), "server", "api-key", "--home", str(home), "--role", "operator", "--json"],
                               capture_output=True, text=True, check=True)
-        yield Fleet(url, created["admin_key"], json.loads(made.stdout)["key"], device_token, release["target_path"])
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+        yield Fleet(url, admin_key, json.loads(made.stdout)["key"], device_token, release["target_path"])
 
 
 @pytest.fixture(scope="module")

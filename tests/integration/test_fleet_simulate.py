@@ -9,7 +9,7 @@ import subprocess
 
 import httpx
 import pytest
-from tests_support import broken_copy, edgekit_script, init_server, start_server
+from tests_support import broken_copy, edgekit_script, served_home
 
 from edgekit.compile import compile_bundle
 from edgekit.devices import load_profile
@@ -22,15 +22,12 @@ def server(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("fleet")
     pi = load_profile("raspberry-pi-4b")
     good = [compile_bundle(trained_bundle, "onnx", root / f"good-{index}", device=pi).path for index in range(2)]
-    key = init_server(root / "home")["admin_key"]
-    process, url = start_server(root / "home", {"EDGEKIT_IP_RATE_PER_SECOND": "20000", "EDGEKIT_IP_BURST": "20000"})
-    env = {**os.environ, "EDGEKIT_ADMIN_KEY": key}
-    for artifact in [*good, broken_copy(good[0], root / "broken")]:  # releases 1, 2, 3 (broken)
-        subprocess.run([edgekit_script(), "publish", str(artifact), "--server", url, "--model", MODEL], check=True,
-                       capture_output=True, env=env)
-    yield {"url": url, "env": env, "admin": httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)}
-    process.terminate()
-    process.wait(timeout=10)
+    with served_home(root / "home", {"EDGEKIT_IP_RATE_PER_SECOND": "20000", "EDGEKIT_IP_BURST": "20000"}) as (url, key):
+        env = {**os.environ, "EDGEKIT_ADMIN_KEY": key}
+        for artifact in [*good, broken_copy(good[0], root / "broken")]:  # releases 1, 2, 3 (broken)
+            subprocess.run([edgekit_script(), "publish", str(artifact), "--server", url, "--model", MODEL], check=True,
+                           capture_output=True, env=env)
+        yield {"url": url, "env": env, "admin": httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)}
 
 
 def simulate(server, devices: int) -> dict:

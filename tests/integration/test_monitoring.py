@@ -23,7 +23,7 @@ from typing import ClassVar
 import httpx
 import pytest
 from edgekit_runtime.archive import pack
-from tests_support import broken_copy, edgekit_script, init_server, start_server
+from tests_support import broken_copy, edgekit_script, served_home
 
 from edgekit.compile import compile_bundle
 from edgekit.data.synthetic import LABEL, generate_sensors, parse_knobs
@@ -60,15 +60,11 @@ def webhook():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, webhook):
-    home = tmp_path_factory.mktemp("monitoring") / "srv"
-    created = init_server(home)
-    process, url = start_server(home, env={"EDGEKIT_MONITOR_SECONDS": "3600", "EDGEKIT_WEBHOOK_URL": webhook,
-                                           "EDGEKIT_WEBHOOK_SECRET": WEBHOOK_SECRET})
-    client = AdminClient(url, created["admin_key"])
-    yield url, client, created["admin_key"]
-    client.close()
-    process.terminate()
-    process.wait(timeout=30)
+    env = {"EDGEKIT_MONITOR_SECONDS": "3600", "EDGEKIT_WEBHOOK_URL": webhook, "EDGEKIT_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    with served_home(tmp_path_factory.mktemp("monitoring") / "srv", env) as (url, admin_key):
+        client = AdminClient(url, admin_key)
+        yield url, client, admin_key
+        client.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from tests_support import edgekit_script, init_server, start_server
+from tests_support import edgekit_script, served_home
 
 from edgekit.fleet.client import AdminClient
 from edgekit.fleet.sim_telemetry import SensorFeed
@@ -25,14 +25,10 @@ PROFILE = "x86-64-gateway-n100"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("pipeline") / "srv"
-    created = init_server(home)
-    process, url = start_server(home, env={"EDGEKIT_MONITOR_SECONDS": "3600"})
-    client = AdminClient(url, created["admin_key"])
-    yield url, client, created["admin_key"]
-    client.close()
-    process.terminate()
-    process.wait(timeout=30)
+    with served_home(tmp_path_factory.mktemp("pipeline") / "srv", {"EDGEKIT_MONITOR_SECONDS": "3600"}) as (url, admin_key):
+        client = AdminClient(url, admin_key)
+        yield url, client, admin_key
+        client.close()
 
 
 def _pipeline(path: Path, url: str, **changes) -> Path:

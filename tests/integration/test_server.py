@@ -18,7 +18,7 @@ import httpx
 import pytest
 from edgekit_runtime.archive import pack
 from edgekit_runtime.rollout_rule import DeviceIdentity, choose_release
-from tests_support import edgekit_script, free_port, init_server, start_server
+from tests_support import edgekit_script, free_port, served_home, start_server
 from tuf.api.exceptions import RepositoryError
 from tuf.ngclient import Updater
 
@@ -34,20 +34,17 @@ def fleet(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("server")
     pi = load_profile("raspberry-pi-4b")
     artifacts = [compile_bundle(trained_bundle, "onnx", root / f"onnx-{index}", device=pi).path for index in range(2)]
-    admin_key = init_server(root / "home")["admin_key"]
     env = {"EDGEKIT_IP_RATE_PER_SECOND": "400", "EDGEKIT_IP_BURST": "800", "EDGEKIT_METADATA_CACHE_SECONDS": "0"}
-    process, url = start_server(root / "home", env)
-    for artifact in artifacts:  # releases 1 and 2; release 1 runs on every Pi 4
-        published = run_cli("publish", artifact, "--server", url, "--model", MODEL, "--device-profile", "raspberry-pi-4b",
-                            "--json", key=admin_key)
-        assert published.returncode == 0, published.stderr
-    started = run_cli("rollout", "start", "--server", url, "--model", MODEL, "--release", "1", "--stages", "100", "--json",
-                      key=admin_key)
-    assert json.loads(started.stdout)["state"] == "complete"
-    yield {"root": root, "home": root / "home", "url": url, "admin": admin_key, "artifacts": artifacts,
-           "release": json.loads(published.stdout)}
-    process.terminate()
-    process.wait(timeout=10)
+    with served_home(root / "home", env) as (url, admin_key):
+        for artifact in artifacts:  # releases 1 and 2; release 1 runs on every Pi 4
+            published = run_cli("publish", artifact, "--server", url, "--model", MODEL, "--device-profile", "raspberry-pi-4b",
+                                "--json", key=admin_key)
+            assert published.returncode == 0, published.stderr
+        started = run_cli("rollout", "start", "--server", url, "--model", MODEL, "--release", "1", "--stages", "100", "--json",
+                          key=admin_key)
+        assert json.loads(started.stdout)["state"] == "complete"
+        yield {"root": root, "home": root / "home", "url": url, "admin": admin_key, "artifacts": artifacts,
+               "release": json.loads(published.stdout)}
 
 
 def admin(fleet) -> httpx.Client:

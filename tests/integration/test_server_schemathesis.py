@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests_support import edgekit_script, init_server, start_server
+from tests_support import edgekit_script, served_home
 
 from edgekit.compile import compile_bundle
 from edgekit.devices import load_profile
@@ -19,18 +19,15 @@ from edgekit.devices import load_profile
 def served(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("schemathesis")
     artifact = compile_bundle(trained_bundle, "onnx", root / "onnx", device=load_profile("raspberry-pi-4b")).path
-    key = init_server(root / "home")["admin_key"]
     env = {"EDGEKIT_IP_RATE_PER_SECOND": "100000", "EDGEKIT_IP_BURST": "100000", "EDGEKIT_DEVICE_RATE_PER_SECOND": "100000",
            "EDGEKIT_DEVICE_BURST": "100000"}
-    process, url = start_server(root / "home", env)
-    headers = {"Authorization": f"Bearer {key}"}
-    subprocess.run([edgekit_script(), "publish", str(artifact), "--server", url, "--model", "bc"], check=True,
-                   capture_output=True, env={**__import__("os").environ, "EDGEKIT_ADMIN_KEY": key})
-    token = httpx.post(f"{url}/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b"}, headers=headers).json()["token"]
-    device = httpx.post(f"{url}/v1/devices", json={"enrollment_token": token}).json()
-    yield {"url": url, "admin": key, "device": device, "root": root}
-    process.terminate()
-    process.wait(timeout=10)
+    with served_home(root / "home", env) as (url, key):
+        headers = {"Authorization": f"Bearer {key}"}
+        subprocess.run([edgekit_script(), "publish", str(artifact), "--server", url, "--model", "bc"], check=True,
+                       capture_output=True, env={**__import__("os").environ, "EDGEKIT_ADMIN_KEY": key})
+        token = httpx.post(f"{url}/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b"}, headers=headers).json()["token"]
+        device = httpx.post(f"{url}/v1/devices", json={"enrollment_token": token}).json()
+        yield {"url": url, "admin": key, "device": device, "root": root}
 
 
 @pytest.mark.parametrize("who", ["admin", "device"])
