@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from timing import arguments, scratch, single_threaded, timings, write_results
+from timing import arguments, machine_line, scratch, single_threaded, timings, write_results
 
 BATCH_ROWS = 10_000
 MODELS = {
@@ -68,6 +68,16 @@ def xgb_and_mlp_bundles(work: Path) -> dict:
         "xgb-100x6": train_bundle(classification_table(work), work / "xgb", family=family, name="xgb-100x6", params=params),
         "mlp-digits": train_bundle("bundled:digits", work / "mlp", family="mlp", name="mlp-digits"),
     }
+
+
+def run_on_xgb_and_mlp(description: str, stem: str, measure, markdown, **machine: str) -> None:
+    """The whole run of a benchmark over xgb_and_mlp_bundles: its command line, ``measure(name,
+    bundle, work, single, batches)`` per bundle, results written and printed."""
+    args = arguments(description, "fewer repeats")
+    single, batches = (100, 5) if args.quick else (1000, 20)
+    with scratch() as work:
+        results = [measure(name, bundle, work, single, batches) for name, bundle in xgb_and_mlp_bundles(work).items()]
+    print(write_results(args.out, f"{stem}_quick" if args.quick else stem, results, markdown, **machine).read_text())
 
 
 def _tl2cgen_predictor(bundle, work: Path):
@@ -165,7 +175,7 @@ def markdown(results: list[dict], machine: dict) -> str:
     lines = [
         "# C artifacts vs. XGBoost, ONNX Runtime and TL2cgen",
         "",
-        (f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}. One thread everywhere; "
+        (f"{machine_line(machine)}. One thread everywhere; "
          f"batch = {BATCH_ROWS} rows; medians (single row: of groups of 20 calls, so the clock is not timed too)."),
         "",
     ]

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 from scipy.stats import ks_2samp
-from timing import arguments, scratch, write_results
+from timing import arguments, machine_line, scratch, write_results
 
 from edgekit.data.baseline import feature_baseline
 from edgekit.data.schema import infer_schema
@@ -134,7 +134,7 @@ def monitor_case(reports: int, work) -> dict:
 
 def markdown(results: list[dict], machine: dict) -> str:
     lines = ["# Drift detection: device histograms vs raw rows + exact KS", "",
-             f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}.", "",
+             f"{machine_line(machine)}.", "",
              ("| case | features where verdicts agree | max gap binned D vs exact D | bytes / 1000 rows raw CSV | "
               "bytes / 1000 rows histograms | scipy KS on raw rows | edgekit device + server |"), "|---|---|---|---|---|---|---|"]
     for result in results:

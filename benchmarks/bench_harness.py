@@ -20,8 +20,8 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from bench_c import xgb_and_mlp_bundles
-from timing import arguments, scratch, timings, write_results
+from bench_c import run_on_xgb_and_mlp
+from timing import machine_line, timings
 
 BATCH_ROWS = 10_000
 TARGETS = ("onnx", "c", "tflite")
@@ -96,7 +96,7 @@ def markdown(results: list[dict], machine: dict) -> str:
     lines = [
         "# The device harness's overhead per call",
         "",
-        (f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}. One thread; single row: "
+        (f"{machine_line(machine)}. One thread; single row: "
          f"median of groups of 20 calls; batch: {BATCH_ROWS} rows, median. bare = the runtime called directly; runtime = "
          "edgekit_runtime's predictor without input checks; harness = load(...).predict with the schema checks."),
         "",
@@ -119,13 +119,7 @@ def markdown(results: list[dict], machine: dict) -> str:
 
 
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0], "fewer repeats")
-    single, batches = (100, 5) if args.quick else (1000, 20)
-    with scratch() as work:
-        bundles = xgb_and_mlp_bundles(work)
-        results = [measure(name, bundle, work, single, batches) for name, bundle in bundles.items()]
-    stem = "bench_harness_quick" if args.quick else "bench_harness"
-    print(write_results(args.out, stem, results, markdown).read_text())
+    run_on_xgb_and_mlp(__doc__.splitlines()[0], "bench_harness", measure, markdown)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from timing import arguments, scratch, write_results
+from timing import arguments, machine_line, scratch, write_results
 
 DEVICES = 100_000
 REPORTING_DEVICES = 10_000
@@ -153,7 +153,7 @@ def markdown(results: list[dict], machine: dict) -> str:
     lines = [
         "# The update server under fleet load",
         "",
-        (f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}; the server (uvicorn, SQLite) and "
+        (f"{machine_line(machine)}; the server (uvicorn, SQLite) and "
          f"wrk share it. {DEVICES:,} enrolled devices; status reports rotate over {REPORTING_DEVICES:,} device tokens."),
         "",
     ]

@@ -18,8 +18,8 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from bench_c import xgb_and_mlp_bundles
-from timing import arguments, scratch, timings, write_results
+from bench_c import run_on_xgb_and_mlp
+from timing import machine_line, timings
 
 BATCH_ROWS = 10_000
 TARGETS = {
@@ -60,7 +60,7 @@ def markdown(results: list[dict], machine: dict) -> str:
     lines = [
         "# TFLite artifacts in LiteRT vs. ONNX Runtime and C",
         "",
-        (f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}, ai-edge-litert "
+        (f"{machine_line(machine)}, ai-edge-litert "
          f"{machine['litert']}. One thread everywhere; batch = {BATCH_ROWS} rows; medians (single row: of groups of 20 calls)."),
         "",
         ("`io=int8` times include edgekit_runtime encoding float rows to int8 and decoding the result in numpy "
@@ -89,13 +89,7 @@ def markdown(results: list[dict], machine: dict) -> str:
 def main() -> None:
     from importlib import metadata
 
-    args = arguments(__doc__.splitlines()[0], "fewer repeats")
-    single, batches = (100, 5) if args.quick else (1000, 20)
-    with scratch() as work:
-        bundles = xgb_and_mlp_bundles(work)
-        results = [measure(name, bundle, work, single, batches) for name, bundle in bundles.items()]
-    stem = "bench_tflite_quick" if args.quick else "bench_tflite"
-    print(write_results(args.out, stem, results, markdown, litert=metadata.version("ai-edge-litert")).read_text())
+    run_on_xgb_and_mlp(__doc__.splitlines()[0], "bench_tflite", measure, markdown, litert=metadata.version("ai-edge-litert"))
 
 
 if __name__ == "__main__":

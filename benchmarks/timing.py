@@ -56,6 +56,11 @@ def write_results(out: Path, stem: str, results: list[dict], markdown: Callable[
     return out / f"{stem}.md"
 
 
+def machine_line(machine: dict) -> str:
+    """The first words of every results page: what the figures were measured on."""
+    return f"Machine: {machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}"
+
+
 @contextmanager
 def scratch() -> Iterator[Path]:
     """A temporary working directory, with EDGEKIT_HOME in it unless set: runs leave no trace."""
