@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import BadInput
+from ..yaml_files import read_yaml_mapping
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -185,12 +185,7 @@ def load_profile(device_id: str) -> DeviceProfile:
 
 
 def read_profile(path: Path) -> DeviceProfile:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BadInput(f"{path}: not readable YAML ({exc.__class__.__name__})", "fix the file") from exc
-    if not isinstance(document, dict):
-        raise BadInput(f"{path}: expected a mapping of fields", "see device_configs/ for examples")
+    document = read_yaml_mapping(path, "the device profile", "id: my-board (see device_configs/ for examples)")
     try:
         profile = DeviceProfile.model_validate(document)
     except ValidationError as exc:

@@ -83,16 +83,11 @@ def parse_gates(texts: list[str], file: Path | None) -> GateSpec | None:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    import yaml
+    """The gates of a YAML file: its top-level mapping, or the one under ``gates:``."""
+    from ..yaml_files import read_yaml_mapping
 
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BadInput(f"{path}: cannot read the gates ({exc.__class__.__name__})", "give a YAML mapping, e.g. prediction_psi: 0.2") from exc
-    document = document.get("gates", document) if isinstance(document, dict) and isinstance(document.get("gates"), dict) else document
-    if not isinstance(document, dict):
-        raise BadInput(f"{path}: the gates must be a YAML mapping", "e.g. prediction_psi: 0.2")
-    return document
+    document = read_yaml_mapping(path, "the gates", "prediction_psi: 0.2")
+    return document["gates"] if isinstance(document.get("gates"), dict) else document
 
 
 @dataclass(frozen=True)

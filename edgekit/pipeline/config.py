@@ -89,14 +89,9 @@ class PipelineConfig(_Strict):
 
 
 def load_config(path: Path) -> PipelineConfig:
-    import yaml
+    from ..yaml_files import read_yaml_mapping
 
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BadInput(f"{path}: cannot read the pipeline ({exc.__class__.__name__})", "give a YAML file; see edgekit pipeline --help") from exc
-    if not isinstance(document, dict):
-        raise BadInput(f"{path}: the pipeline must be a YAML mapping", "start with: model: NAME")
+    document = read_yaml_mapping(path, "the pipeline", "model: NAME (see edgekit/pipeline/config.py)")
     try:
         config = PipelineConfig(**document)
     except ValidationError as exc:
