@@ -83,11 +83,14 @@ def parse_gates(texts: list[str], file: Path | None) -> GateSpec | None:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    """The gates of a YAML file: its top-level mapping, or the one under ``gates:``."""
+    """The gates of a YAML file: its top-level mapping, a ``gates:`` mapping in it merged with the settings beside it."""
     from ..yaml_files import read_yaml_mapping
 
     document = read_yaml_mapping(path, "the gates", "prediction_psi: 0.2")
-    return document["gates"] if isinstance(document.get("gates"), dict) else document
+    gates = document.pop("gates", {})
+    if not isinstance(gates, dict):
+        raise BadInput(f"{path}: gates must be a mapping of gate -> maximum", "e.g. gates: {prediction_psi: 0.2}")
+    return {**document, **gates}
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def test_gates_from_options_and_a_file(tmp_path):
     file.write_text("gates:\n  failure_rate: 0.05\n  p99_latency_ratio: 2\nmin_devices: 4\n")
     from_file = parse_gates(["failure_rate<=0.01"], file)
     assert from_file.failure_rate == 0.01 and from_file.p99_latency_ratio == 2  # the option wins over the file
+    assert from_file.min_devices == 4  # a setting beside the gates: mapping counts too
     assert parse_gates([], None) is None
 
 
