@@ -6,6 +6,7 @@ timed here, as the body of POST /v1/devices/ID/telemetry."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 from edgekit_runtime.agent.telemetry_report import telemetry_payload
 from edgekit_runtime.input_monitor import InputMonitor
 from edgekit_runtime.loader import LoadedModel, load
-from edgekit_runtime.telemetry import Histograms
+from edgekit_runtime.telemetry import BASELINE_FILE, Histograms
 
 from ..errors import BadInput
 
@@ -50,24 +51,28 @@ class SensorFeed:
 
 
 class ReleaseModels:
-    """Each release a simulated device runs, unpacked and loaded once for the whole fleet."""
+    """Each release a simulated device runs, unpacked, loaded and its baseline read once for the whole fleet."""
 
     def __init__(self, work: Path) -> None:
         self.work = work
-        self._models: dict[str, LoadedModel] = {}
+        self._models: dict[str, tuple[LoadedModel, dict[str, Any] | None]] = {}
 
     def directory(self, sha256: str) -> Path:
         return self.work / "releases" / sha256
 
-    def get(self, sha256: str) -> LoadedModel | None:
-        if sha256 not in self._models and (self.directory(sha256) / "artifact.json").is_file():
-            self._models[sha256] = load(self.directory(sha256))
+    def get(self, sha256: str) -> tuple[LoadedModel, dict[str, Any] | None] | None:
+        """(the loaded model, its training baseline or None), or None when the release is not unpacked."""
+        directory = self.directory(sha256)
+        if sha256 not in self._models and (directory / "artifact.json").is_file():
+            baseline = directory / BASELINE_FILE
+            self._models[sha256] = (load(directory), json.loads(baseline.read_text()) if baseline.is_file() else None)
         return self._models.get(sha256)
 
 
-def device_report(model: LoadedModel, release: str, rows: np.ndarray, timed_calls: int, period_seconds: float) -> dict[str, Any]:
+def device_report(model: LoadedModel, baseline: dict[str, Any] | None, release: str, rows: np.ndarray, timed_calls: int,
+                  period_seconds: float) -> dict[str, Any]:
     """What one device counted predicting ``rows`` in a batch, ``timed_calls`` of them one at a time."""
-    monitor = InputMonitor(model.schema, Histograms.load(model.directory))
+    monitor = InputMonitor(model.schema, Histograms(baseline) if baseline is not None else None)
     monitor.observe(rows, outputs=model.runtime_predict(rows))
     clock = time.perf_counter_ns
     for index in range(min(timed_calls, rows.shape[0]) if monitor.histograms is not None else 0):

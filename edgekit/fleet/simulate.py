@@ -174,13 +174,15 @@ class FleetSimulator:
 
     async def _report(self, client: httpx.AsyncClient, device: SimulatedDevice) -> None:
         feed = next((self.feeds[tag] for tag in sorted(device.tags) if tag in self.feeds), self.feeds.get("*"))
-        model = self.view.models.get(self.view.targets[device.installed].hashes["sha256"]) if device.installed in self.view.targets else None
-        if feed is None or model is None or model.schema is None:
+        release = self.view.models.get(self.view.targets[device.installed].hashes["sha256"]) if device.installed in self.view.targets else None
+        if feed is None or release is None or release[0].schema is None:
             return
+        model, baseline = release
         now = time.monotonic()
         rows = feed.rows(model, device.index, self.telemetry_rows)
         device.index += self.telemetry_rows
-        payload = device_report(model, device.installed, rows, self.timed_calls, now - device.reported_at if device.reported_at else 0.0)
+        payload = device_report(model, baseline, device.installed, rows, self.timed_calls,
+                                now - device.reported_at if device.reported_at else 0.0)
         device.reported_at = now
         response = await self._request(client, "POST", f"/v1/devices/{device.device_id}/telemetry",
                                        headers={"Authorization": f"Bearer {device.token}"}, json=payload)

@@ -7,20 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ..errors import CheckFailed
+from ..fleet.commands import JsonFlag, KeyOption, stderr, stdout
 from .config import PipelineConfig, load_config
 from .run import PipelineRun, Step
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 pipeline_app = typer.Typer(help="Continuous training: train, compile, check, bench, publish and roll out, "
                                 "and retrain when the fleet's data drifts.", no_args_is_help=True)
 
 ConfigArgument = Annotated[Path, typer.Argument(help="The pipeline's YAML file (see edgekit/pipeline/config.py).")]
-KeyOption = Annotated[str | None, typer.Option("--admin-key", help="Admin API key (default: $EDGEKIT_ADMIN_KEY).")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
 def step_line(step: Step) -> str:
