@@ -30,17 +30,20 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _holder(request: Request, table: type[ApiKey | Device], column: Any) -> Any:
-    """The row whose stored token hash matches the request's bearer token, or None."""
+def _holder(request: Request, table: type[ApiKey | Device], column: Any, token: str | None = None) -> Any:
+    """The row whose stored token hash matches ``token`` (default: the request's bearer token), or None."""
     state = request.app.state
+    token = _bearer(request) if token is None else token
     with state.database.session() as session:
-        return session.scalar(select(table).where(column == token_hash(state.settings.token_secret, _bearer(request))))
+        return session.scalar(select(table).where(column == token_hash(state.settings.token_secret, token)))
 
 
-def api_key(request: Request, roles: tuple[str, ...]) -> Actor:
-    key = _holder(request, ApiKey, ApiKey.key_hash)
+def api_key(request: Request, roles: tuple[str, ...], token: str | None = None, challenge: dict[str, str] = CHALLENGE) -> Actor:
+    """The API key holder (of ``token``, default the bearer token) if its role is one of ``roles``;
+    401 with ``challenge`` for an unknown or revoked key, 403 for another role."""
+    key = _holder(request, ApiKey, ApiKey.key_hash, token)
     if key is None or key.revoked:
-        raise HTTPException(401, "unknown or revoked API key", headers=CHALLENGE)
+        raise HTTPException(401, "unknown or revoked API key", headers=challenge)
     if key.role not in roles:
         raise HTTPException(403, f"this endpoint needs the {' or '.join(roles)} key; this is a {key.role} key")
     return Actor(key.role, f"{key.role}:{key.key_id}")

@@ -27,13 +27,12 @@ from markupsafe import Markup
 from sqlalchemy import Integer, case, cast, extract, func, select
 from sqlalchemy.orm import Session
 
-from .auth import Actor
-from .db import Alert, ApiKey, AuditEntry, Device, DriftPoint, Release, Rollout, RolloutGate, utcnow
+from .auth import Actor, api_key
+from .db import Alert, AuditEntry, Device, DriftPoint, Release, Rollout, RolloutGate, utcnow
 from .gates import GATES
-from .monitor import ALL_DEVICES, KEEP_POINTS, alert_dict
+from .monitor import ALL_DEVICES, KEEP_POINTS, alert_dict, latest_drift_points
 from .settings import ServerSettings
 from .svg_plot import PALETTE, Series, line_chart
-from .tokens import token_hash
 
 REALM = "edgekit dashboard"
 SECURITY_HEADERS = {
@@ -102,20 +101,13 @@ def presented_key(request: Request) -> str | None:
 
 
 def viewer(request: Request) -> Actor:
-    """An operator or admin API key, looked up by its HMAC like auth._holder. Device tokens live in
+    """An operator or admin API key (auth.api_key, with a Basic challenge). Device tokens live in
     another table, so they are unknown keys here."""
     challenge = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
     key = presented_key(request)
     if key is None:
         raise HTTPException(401, "sign in with an operator or admin API key as the password", headers=challenge)
-    state = request.app.state
-    with state.database.session() as session:
-        found = session.scalar(select(ApiKey).where(ApiKey.key_hash == token_hash(state.settings.token_secret, key)))
-    if found is None or found.revoked:
-        raise HTTPException(401, "unknown or revoked API key", headers=challenge)
-    if found.role not in ("admin", "operator"):
-        raise HTTPException(403, f"the dashboard needs the operator or admin key; this is a {found.role} key")
-    return Actor(found.role, f"{found.role}:{found.key_id}")
+    return api_key(request, ("admin", "operator"), key, challenge)
 
 
 Viewer = Annotated[Actor, Depends(viewer)]
@@ -256,7 +248,7 @@ def drift_page(request: Request, actor: Viewer, model: ModelName = None) -> HTML
     since = utcnow() - KEEP_POINTS
     with request.app.state.database.session() as session:
         models = session.scalars(select(Release.model).distinct().order_by(Release.model).limit(100)).all()
-        latest = _latest_drift(session, model, since)
+        latest = latest_drift_points(session, model, MAX_DRIFT_GROUPS)
         release_ids = {point.release_id for point, _ in latest}
         cohorts = _plotted_cohorts(latest)
         history = _psi_history(session, release_ids, {c for chosen in cohorts.values() for c in chosen}, since)
@@ -264,19 +256,6 @@ def drift_page(request: Request, actor: Viewer, model: ModelName = None) -> HTML
     return _render(request, "drift.html", actor, sections=sections, thresholds=thresholds, models=models, model=model,
                    min_rows=settings.drift_min_rows, truncated=len(latest) >= MAX_DRIFT_GROUPS,
                    max_groups=MAX_DRIFT_GROUPS)
-
-
-def _latest_drift(session: Session, model: str | None, since: datetime) -> list[tuple[DriftPoint, Release]]:
-    """The newest point of every (release, profile, cohort, feature) group, as GET /v1/admin/drift finds them."""
-    newest = (select(func.max(DriftPoint.id).label("id")).where(DriftPoint.at >= since)
-              .group_by(DriftPoint.release_id, DriftPoint.profile, DriftPoint.cohort, DriftPoint.feature).subquery())
-    query = (select(DriftPoint, Release).join(newest, newest.c.id == DriftPoint.id)
-             .join(Release, Release.id == DriftPoint.release_id)
-             .order_by(Release.model, Release.version, DriftPoint.profile, DriftPoint.cohort, DriftPoint.feature)
-             .limit(MAX_DRIFT_GROUPS))
-    if model:
-        query = query.where(Release.model == model)
-    return list(session.execute(query).tuples())
 
 
 def _plotted_cohorts(latest: list[tuple[DriftPoint, Release]]) -> dict[tuple[int, str], list[str]]:

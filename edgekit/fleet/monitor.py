@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import rollouts
@@ -92,11 +92,7 @@ class Monitor:
         since = now - timedelta(seconds=self.settings.drift_window_seconds)
         # Each report is summed once, by its device's tag set; the cohorts are then merged from those sums.
         by_tags: dict[tuple[str, str, tuple[str, ...]], Totals] = defaultdict(Totals)
-        rows = session.execute(
-            select(TelemetryReport.device_id, TelemetryReport.release, TelemetryReport.payload, Device.profile, Device.tags)
-            .join(Device, Device.id == TelemetryReport.device_id)
-            .where(TelemetryReport.received >= since, TelemetryReport.release.is_not(None)))
-        for device_id, release, payload, profile, tags in rows:
+        for device_id, release, payload, profile, tags in _reports(session, since, TelemetryReport.release.is_not(None)):
             by_tags[(release, profile, tuple(tags))].add(device_id, payload)
         groups: dict[tuple[str, str, str], Totals] = defaultdict(Totals)
         for (release, profile, tags), totals in by_tags.items():
@@ -244,15 +240,20 @@ def _cohort_totals(session: Session, release: Release, profiles: list[str], tags
     """Per profile: the canary's totals and the control's (other releases of the model), since ``since``."""
     canary: dict[str, Totals] = defaultdict(Totals)
     control: dict[str, Totals] = defaultdict(Totals)
-    for device_id, report_release, payload, profile, device_tags in session.execute(
-            select(TelemetryReport.device_id, TelemetryReport.release, TelemetryReport.payload, Device.profile, Device.tags)
-            .join(Device, Device.id == TelemetryReport.device_id)
-            .where(TelemetryReport.received >= since, Device.profile.in_(profiles),
-                   or_(TelemetryReport.release == release.target_path, TelemetryReport.release.like(f"{release.model}/%")))):
+    for device_id, report_release, payload, profile, device_tags in _reports(
+            session, since, Device.profile.in_(profiles),
+            or_(TelemetryReport.release == release.target_path, TelemetryReport.release.like(f"{release.model}/%"))):
         if tags and not set(tags) & set(device_tags):
             continue
         (canary if report_release == release.target_path else control)[profile].add(device_id, payload)
     return canary, control
+
+
+def _reports(session: Session, since: Any, *where: Any) -> Any:
+    """(device id, release, payload, device profile, device tags) of the reports received since ``since``."""
+    return session.execute(
+        select(TelemetryReport.device_id, TelemetryReport.release, TelemetryReport.payload, Device.profile, Device.tags)
+        .join(Device, Device.id == TelemetryReport.device_id).where(TelemetryReport.received >= since, *where))
 
 
 def _latency_ratio(session: Session, release: Release, profiles: list[str], tags: list[str], canary: dict[str, Totals],
@@ -260,10 +261,12 @@ def _latency_ratio(session: Session, release: Release, profiles: list[str], tags
     """The worst profile's canary p99 / control p99 (the control over the drift window when the stage is too young)."""
     worst: tuple[float, str] | None = None
     waiting = []
+    earlier: dict[str, Totals] | None = None
     for profile, totals in canary.items():
         reference = control.get(profile)
         if reference is None or reference.latency_calls() < spec.min_calls:
-            earlier = _cohort_totals(session, release, [profile], tags, since - timedelta(seconds=window_seconds))[1]
+            if earlier is None:
+                earlier = _cohort_totals(session, release, profiles, tags, since - timedelta(seconds=window_seconds))[1]
             reference = earlier.get(profile)
         if totals.latency_calls() < spec.min_calls or reference is None or reference.latency_calls() < spec.min_calls:
             waiting.append(profile)
@@ -276,6 +279,19 @@ def _latency_ratio(session: Session, release: Release, profiles: list[str], tags
         return None, f"fewer than {spec.min_calls} timed calls on the canary or the previous release" + (
             f" ({', '.join(waiting)})" if waiting else "")
     return worst
+
+
+def latest_drift_points(session: Session, model: str | None = None, limit: int | None = None) -> list[tuple[DriftPoint, Release]]:
+    """The newest kept point of every (release, profile, cohort, feature) group, features in baseline
+    order (GET /v1/admin/drift, the dashboard)."""
+    newest = (select(func.max(DriftPoint.id).label("id")).where(DriftPoint.at >= utcnow() - KEEP_POINTS)
+              .group_by(DriftPoint.release_id, DriftPoint.profile, DriftPoint.cohort, DriftPoint.feature).subquery())
+    query = (select(DriftPoint, Release).join(newest, newest.c.id == DriftPoint.id)
+             .join(Release, Release.id == DriftPoint.release_id)
+             .order_by(Release.model, Release.version, DriftPoint.profile, DriftPoint.cohort, DriftPoint.id).limit(limit))
+    if model:
+        query = query.where(Release.model == model)
+    return list(session.execute(query).tuples())
 
 
 def alert_dict(alert: Alert, release: Release) -> dict[str, Any]:

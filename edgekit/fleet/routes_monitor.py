@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .auth import AdminActor, ReaderActor
-from .db import Alert, DriftPoint, Release
-from .monitor import alert_dict
+from .db import Alert, Release
+from .monitor import alert_dict, latest_drift_points
 
 router = APIRouter(prefix="/v1/admin", tags=["monitoring"])
 ModelName = Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")]
@@ -34,18 +34,10 @@ def list_alerts(request: Request, actor: ReaderActor, model: ModelName = None,
 def drift_status(request: Request, actor: ReaderActor, model: ModelName = None) -> list[dict[str, Any]]:
     """The latest evaluation of every (release, profile, cohort, feature) group of the model(s)."""
     with request.app.state.database.session() as session:
-        latest = select(DriftPoint.release_id, DriftPoint.profile, DriftPoint.cohort, DriftPoint.feature,
-                        func.max(DriftPoint.id).label("id")).group_by(
-            DriftPoint.release_id, DriftPoint.profile, DriftPoint.cohort, DriftPoint.feature).subquery()
-        query = (select(DriftPoint, Release).join(latest, latest.c.id == DriftPoint.id)
-                 .join(Release, Release.id == DriftPoint.release_id)
-                 .order_by(Release.model, Release.version, DriftPoint.profile, DriftPoint.cohort, DriftPoint.id))
-        if model:
-            query = query.where(Release.model == model)
         return [{"model": release.model, "release": release.version, "release_path": release.target_path,
                  "profile": point.profile, "cohort": point.cohort, "feature": point.feature, "at": point.at.isoformat(),
                  "rows": point.rows, "psi": round(point.psi, 5), "ks": round(point.ks, 5),
-                 "violation_rate": round(point.violation_rate, 5)} for point, release in session.execute(query)]
+                 "violation_rate": round(point.violation_rate, 5)} for point, release in latest_drift_points(session, model)]
 
 
 @router.post("/monitor/run")
