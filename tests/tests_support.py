@@ -185,3 +185,12 @@ def served_home(home: Path, env: dict[str, str] | None = None):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def pi4_onnx(bundle, directory: Path, *names: str) -> list[Path]:
+    """ONNX artifacts of ``bundle`` compiled for raspberry-pi-4b (the fleet tests' device), one per name under ``directory``."""
+    from edgekit.compile import compile_bundle
+    from edgekit.devices import load_profile
+
+    pi = load_profile("raspberry-pi-4b")
+    return [compile_bundle(bundle, "onnx", directory / name, device=pi).path for name in names]

@@ -20,10 +20,7 @@ from edgekit_runtime.agent.loop import next_wait
 from edgekit_runtime.agent.state import StateDir
 from edgekit_runtime.agent.update import Agent
 from edgekit_runtime.app_api import current_model, report_unhealthy
-from tests_support import broken_copy, edgekit_script, free_port, served_home
-
-from edgekit.compile import compile_bundle
-from edgekit.devices import load_profile
+from tests_support import broken_copy, edgekit_script, free_port, pi4_onnx, served_home
 
 MODEL = "bc"
 RUNTIME = [sys.executable, "-m", "edgekit_runtime.cli"]
@@ -32,8 +29,7 @@ RUNTIME = [sys.executable, "-m", "edgekit_runtime.cli"]
 @pytest.fixture(scope="module")
 def server(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("agent")
-    pi = load_profile("raspberry-pi-4b")
-    good = [compile_bundle(trained_bundle, "onnx", root / f"good-{index}", device=pi).path for index in range(2)]
+    good = pi4_onnx(trained_bundle, root, "good-0", "good-1")
     broken = broken_copy(good[0], root / "broken")
     env = {"EDGEKIT_METADATA_CACHE_SECONDS": "0", "EDGEKIT_IP_RATE_PER_SECOND": "1000", "EDGEKIT_IP_BURST": "2000",
            "EDGEKIT_DEVICE_BURST": "100"}

@@ -17,9 +17,7 @@ from edgekit_runtime.agent.state import Identity, StateDir
 from edgekit_runtime.agent.update import Agent
 from edgekit_runtime.archive import pack
 from repository_simulator import RepositorySimulator, expiry, serve
-
-from edgekit.compile import compile_bundle
-from edgekit.devices import load_profile
+from tests_support import pi4_onnx
 
 MODEL, PROFILE = "bc", "raspberry-pi-4b"
 
@@ -27,8 +25,7 @@ MODEL, PROFILE = "bc", "raspberry-pi-4b"
 @pytest.fixture(scope="module")
 def archives(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("attacks")
-    pi = load_profile(PROFILE)
-    return [pack(compile_bundle(trained_bundle, "onnx", root / f"v{index}", device=pi).path) for index in (1, 2)]
+    return [pack(artifact) for artifact in pi4_onnx(trained_bundle, root, "v1", "v2")]
 
 
 @pytest.fixture

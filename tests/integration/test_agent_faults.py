@@ -18,10 +18,7 @@ from edgekit_runtime.agent.state import Identity, StateDir
 from edgekit_runtime.agent.update import SLOT_MARKER, Agent
 from edgekit_runtime.archive import pack
 from repository_simulator import RepositorySimulator, serve
-from tests_support import require_tool
-
-from edgekit.compile import compile_bundle
-from edgekit.devices import load_profile
+from tests_support import pi4_onnx, require_tool
 
 MODEL, PROFILE = "bc", "raspberry-pi-4b"
 TRIALS = 50
@@ -32,8 +29,7 @@ RUNTIME = [sys.executable, "-m", "edgekit_runtime.cli"]
 def world(trained_bundle, tmp_path_factory):
     """A repository assigning release 2 to every Pi 4, and a device template running release 1."""
     root = tmp_path_factory.mktemp("faults")
-    pi = load_profile(PROFILE)
-    archives = [pack(compile_bundle(trained_bundle, "onnx", root / f"v{index}", device=pi).path) for index in (1, 2)]
+    archives = [pack(artifact) for artifact in pi4_onnx(trained_bundle, root, "v1", "v2")]
     repo = RepositorySimulator()
     repo.add_release(MODEL, 1, archives[0], [PROFILE], pins=["dev-template"])
     repo.add_release(MODEL, 2, archives[1], [PROFILE])

@@ -9,10 +9,7 @@ import subprocess
 
 import httpx
 import pytest
-from tests_support import broken_copy, edgekit_script, served_home
-
-from edgekit.compile import compile_bundle
-from edgekit.devices import load_profile
+from tests_support import broken_copy, edgekit_script, pi4_onnx, served_home
 
 MODEL = "bc"
 
@@ -20,8 +17,7 @@ MODEL = "bc"
 @pytest.fixture(scope="module")
 def server(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("fleet")
-    pi = load_profile("raspberry-pi-4b")
-    good = [compile_bundle(trained_bundle, "onnx", root / f"good-{index}", device=pi).path for index in range(2)]
+    good = pi4_onnx(trained_bundle, root, "good-0", "good-1")
     with served_home(root / "home", {"EDGEKIT_IP_RATE_PER_SECOND": "20000", "EDGEKIT_IP_BURST": "20000"}) as (url, key):
         env = {**os.environ, "EDGEKIT_ADMIN_KEY": key}
         for artifact in [*good, broken_copy(good[0], root / "broken")]:  # releases 1, 2, 3 (broken)

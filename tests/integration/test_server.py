@@ -18,12 +18,9 @@ import httpx
 import pytest
 from edgekit_runtime.archive import pack
 from edgekit_runtime.rollout_rule import DeviceIdentity, choose_release
-from tests_support import edgekit_script, free_port, served_home, start_server
+from tests_support import edgekit_script, free_port, pi4_onnx, served_home, start_server
 from tuf.api.exceptions import RepositoryError
 from tuf.ngclient import Updater
-
-from edgekit.compile import compile_bundle
-from edgekit.devices import load_profile
 
 MODEL = "breast-cancer"
 
@@ -32,8 +29,7 @@ MODEL = "breast-cancer"
 def fleet(trained_bundle, tmp_path_factory):
     """A server home, a running server, an admin key, and two ONNX artifacts for raspberry-pi-4b."""
     root = tmp_path_factory.mktemp("server")
-    pi = load_profile("raspberry-pi-4b")
-    artifacts = [compile_bundle(trained_bundle, "onnx", root / f"onnx-{index}", device=pi).path for index in range(2)]
+    artifacts = pi4_onnx(trained_bundle, root, "onnx-0", "onnx-1")
     env = {"EDGEKIT_IP_RATE_PER_SECOND": "400", "EDGEKIT_IP_BURST": "800", "EDGEKIT_METADATA_CACHE_SECONDS": "0"}
     with served_home(root / "home", env) as (url, admin_key):
         for artifact in artifacts:  # releases 1 and 2; release 1 runs on every Pi 4

@@ -12,16 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from tests_support import edgekit_script, init_server, postgres_server, start_server
-
-from edgekit.compile import compile_bundle
-from edgekit.devices import load_profile
+from tests_support import edgekit_script, init_server, pi4_onnx, postgres_server, start_server
 
 
 @pytest.fixture(scope="module")
 def replicas(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("replicas")
-    artifact = compile_bundle(trained_bundle, "onnx", root / "onnx", device=load_profile("raspberry-pi-4b")).path
+    (artifact,) = pi4_onnx(trained_bundle, root, "onnx")
     with postgres_server() as url:
         init = init_server(root / "home", "--db", url)
         started = [start_server(root / "home") for _ in range(2)]

@@ -9,16 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests_support import edgekit_script, served_home
-
-from edgekit.compile import compile_bundle
-from edgekit.devices import load_profile
+from tests_support import edgekit_script, pi4_onnx, served_home
 
 
 @pytest.fixture(scope="module")
 def served(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("schemathesis")
-    artifact = compile_bundle(trained_bundle, "onnx", root / "onnx", device=load_profile("raspberry-pi-4b")).path
+    (artifact,) = pi4_onnx(trained_bundle, root, "onnx")
     env = {"EDGEKIT_IP_RATE_PER_SECOND": "100000", "EDGEKIT_IP_BURST": "100000", "EDGEKIT_DEVICE_RATE_PER_SECOND": "100000",
            "EDGEKIT_DEVICE_BURST": "100000"}
     with served_home(root / "home", env) as (url, key):
