@@ -191,9 +191,7 @@ class Monitor:
         reason = "; ".join(f"{result.gate} {result.value:.3g} > {result.limit:g} ({result.detail})" for result in failed)
         if action is not None:
             before = rollout.percent
-            rollouts.change(session, rollout, action, "monitor")
-            rollout.history = [*rollout.history[:-1], {**rollout.history[-1], "reason": reason or "every gate passed"}]
-            gate.stage_started = utcnow()
+            rollouts.change(session, rollout, action, "monitor", reason or "every gate passed")
             self.resign(session)
             record(session, "monitor", f"rollout.{action}", {"rollout": rollout.id, "state": rollout.state, "percent": rollout.percent,
                                                              "from_percent": before, "reason": reason or "every gate passed"})

@@ -105,7 +105,9 @@ def start(session: Session, release: Release, stages: list[float], profiles: lis
     return rollout
 
 
-def change(session: Session, rollout: Rollout, action: str, actor: str) -> Rollout:
+def change(session: Session, rollout: Rollout, action: str, actor: str, reason: str | None = None) -> Rollout:
+    """Carry out ``action``, recorded in the history (with ``reason`` when given); a promotion or a
+    resume starts a new observation period for the rollout's gates."""
     allowed = TRANSITIONS[action]
     if rollout.state not in allowed:
         raise BadInput(f"rollout {rollout.id} is {rollout.state}: it cannot {action}", f"{action} needs a rollout that is {' or '.join(sorted(allowed))}")
@@ -114,7 +116,11 @@ def change(session: Session, rollout: Rollout, action: str, actor: str) -> Rollo
         rollout.state = "complete" if rollout.percent >= 100 else "active"
     else:
         rollout.state = {"pause": "paused", "resume": "active", "rollback": "rolled_back"}[action]
-    rollout.history = [*rollout.history, {"at": utcnow().isoformat(), "action": action, "by": actor, "percent": rollout.percent}]
+    entry = {"at": utcnow().isoformat(), "action": action, "by": actor, "percent": rollout.percent}
+    rollout.history = [*rollout.history, {**entry, "reason": reason} if reason else entry]
+    gate = session.get(RolloutGate, rollout.id)
+    if gate is not None and action in ("promote", "resume"):
+        gate.stage_started = utcnow()
     return rollout
 
 

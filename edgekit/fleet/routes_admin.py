@@ -178,9 +178,6 @@ def change_rollout(rollout_id: RolloutId, action: str, request: Request, actor: 
         if rollout is None:
             raise HTTPException(404, f"no rollout {rollout_id}")
         rollouts.change(session, rollout, action, actor.name)
-        gate = session.get(RolloutGate, rollout.id)
-        if gate is not None and action in ("promote", "resume"):
-            gate.stage_started = utcnow()  # a new observation period
         _resign(request, session)
         record(session, actor.name, f"rollout.{action}", {"rollout": rollout.id, "state": rollout.state, "percent": rollout.percent})
         result = rollouts.status(session, rollout)
