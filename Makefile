@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# setuptools tells every editable install of a two-folder layout (edgekit/ and runtimes/python/) to
+# mind same-named folders in the working directory: information, not a problem with the package.
+PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q
 
 .PHONY: demo test system-deps clean
 
@@ -25,11 +28,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed-demo: pyproject.toml runtimes/python/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(PIP_INSTALL) -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml runtimes/python/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(PIP_INSTALL) -e ".[test]"
 	touch $@ $(VENV)/.installed-demo
 
 clean:

@@ -83,7 +83,7 @@ def run_on_xgb_and_mlp(description: str, stem: str, measure, markdown, **machine
 def _tl2cgen_predictor(bundle, work: Path):
     import tl2cgen
 
-    from edgekit.compile.trees import treelite_model
+    from edgekit.compile.trees.tables import treelite_model
 
     model, fill = treelite_model(bundle.model, bundle.info.family)
     library = work / f"{bundle.info.name}-tl2cgen.so"

@@ -33,12 +33,12 @@ CASES = (("no drift", "seed=1"), ("temperature offset 4 °C", "seed=2&offset=4")
 
 def statistics_case(name: str, knobs: str, schema, baseline, training: np.ndarray) -> dict:
     from edgekit_runtime.agent.telemetry_report import telemetry_payload
-    from edgekit_runtime.input_monitor import InputMonitor
-    from edgekit_runtime.input_schema import InputSchema
-    from edgekit_runtime.telemetry import Histograms
+    from edgekit_runtime.inputs.monitor import InputMonitor
+    from edgekit_runtime.inputs.schema import InputSchema
+    from edgekit_runtime.inputs.telemetry import Histograms
 
-    from edgekit.fleet.drift import DriftThresholds, feature_drift
-    from edgekit.fleet.totals import Totals
+    from edgekit.server.monitoring.drift import DriftThresholds, feature_drift
+    from edgekit.server.monitoring.totals import Totals
 
     frame = generate_sensors(parse_knobs(f"rows={ROWS}&{knobs}")).drop(columns=[LABEL])
     observed = schema.encode(frame).astype(np.float32)
@@ -82,18 +82,18 @@ def statistics_case(name: str, knobs: str, schema, baseline, training: np.ndarra
 
 def monitor_case(reports: int, work) -> dict:
     """A server home with one release and ``reports`` stored reports from 100 devices; time one pass."""
-    from edgekit.fleet.db import Database, Device, Release, ReleaseBaseline, TelemetryReport, utcnow
-    from edgekit.fleet.monitor import Monitor
-    from edgekit.fleet.settings import ServerSettings
+    from edgekit.server.db import Database, Device, Release, ReleaseBaseline, TelemetryReport, utcnow
+    from edgekit.server.monitoring.monitor import Monitor
+    from edgekit.server.settings import ServerSettings
 
     frame = generate_sensors(parse_knobs("rows=3000&seed=0"))
     features = frame.drop(columns=[LABEL])
     schema = infer_schema(features, LABEL, "synthetic:sensors")
     baseline = {"features": feature_baseline(schema, schema.encode(features)), "predictions": {}}
     from edgekit_runtime.agent.telemetry_report import telemetry_payload
-    from edgekit_runtime.input_monitor import InputMonitor
-    from edgekit_runtime.input_schema import InputSchema
-    from edgekit_runtime.telemetry import Histograms
+    from edgekit_runtime.inputs.monitor import InputMonitor
+    from edgekit_runtime.inputs.schema import InputSchema
+    from edgekit_runtime.inputs.telemetry import Histograms
 
     observed = schema.encode(generate_sensors(parse_knobs("rows=20000&seed=5&offset=8")).drop(columns=[LABEL])).astype(np.float32)
     input_schema = InputSchema.from_document(json.loads(schema.model_dump_json()))

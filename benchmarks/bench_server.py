@@ -69,9 +69,9 @@ def enroll_fleet(home: Path, tokens_file: Path) -> float:
 
     from sqlalchemy import insert
 
-    from edgekit.fleet.db import Database, Device, utcnow
-    from edgekit.fleet.settings import load_settings
-    from edgekit.fleet.tokens import new_token, token_hash
+    from edgekit.server.db import Database, Device, utcnow
+    from edgekit.server.settings import load_settings
+    from edgekit.server.tokens import new_token, token_hash
 
     settings = load_settings(home)
     database = Database(settings.database_url)

@@ -1,21 +1,29 @@
 """edgekit: train tabular models centrally, compile them for edge devices, ship them, keep them healthy.
 
-The public API is what ``__all__`` lists; modules not named here are implementation details.
+The public API is what ``__all__`` lists; modules not named here are implementation details. Names
+are imported on first use (``edgekit_runtime.lazy_exports``): ``import edgekit`` loads no machine
+learning library, so the command line starts in a blink.
 """
 
+from edgekit_runtime.lazy_exports import export_lazily as _export_lazily
+
 from ._version import __version__
-from .artifact import Artifact, ArtifactInfo
-from .bundle import BundleInfo, ModelBundle, write_bundle
-from .compile import compile_bundle, target_names
-from .data.dataset import Dataset, prepare_dataset
-from .data.schema import FeatureSpec, Schema
-from .data.sources import Table, load_table
-from .devices import DeviceProfile, load_profile, profile_ids
 from .errors import BadInput, CheckFailed, EdgekitError, MissingTool
-from .registry import RunRegistry
-from .train.families import Family, family_names, get_family, register_family
-from .train.trainer import TrainedModel, train_model
-from .training import train_bundle
+
+_export_lazily(__name__, {
+    "Artifact": ".artifact", "ArtifactInfo": ".artifact",
+    "BundleInfo": ".bundle", "ModelBundle": ".bundle", "write_bundle": ".bundle",
+    "compile_bundle": ".compile.build", "target_names": ".compile.build",
+    "Dataset": ".data.dataset", "prepare_dataset": ".data.dataset",
+    "FeatureSpec": ".data.schema", "Schema": ".data.schema",
+    "Table": ".data.sources", "load_table": ".data.sources",
+    "DeviceProfile": ".devices.profiles", "load_profile": ".devices.profiles", "profile_ids": ".devices.profiles",
+    "RunRegistry": ".registry",
+    "Family": ".train.families", "family_names": ".train.families", "get_family": ".train.families",
+    "register_family": ".train.families",
+    "TrainedModel": ".train.trainer", "train_model": ".train.trainer",
+    "train_bundle": ".training",
+})
 
 __all__ = [
     "Artifact",

@@ -161,7 +161,7 @@ def start_server(home: Path, env: dict[str, str] | None = None, port: int | None
     raise AssertionError("the server did not come up")
 
 
-from edgekit.fleet.demo import broken_copy  # noqa: E402 - re-exported for the tests
+from edgekit.demo.fleet_story import broken_copy  # noqa: E402 - re-exported for the tests
 
 
 def init_server(home: Path, *options: str) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ import numpy as np
 from edgekit_runtime.smoke import REFERENCE_FILE
 
 from ..artifact import Artifact
-from ..compile.c_ifelse import TL2CGEN_WARNINGS
-from ..compile.toolchains import Toolchain, build_harness, compile_objects, require_compiler, toolchain_for
+from ..compile.c.ifelse import TL2CGEN_WARNINGS
+from ..compile.c.toolchains import Toolchain, build_harness, compile_objects, require_compiler, toolchain_for
 from ..devices.profiles import DeviceProfile
 from ..errors import CheckFailed, MissingTool
 from .instruction_count import count_instructions
@@ -109,5 +110,8 @@ def _run(profile: DeviceProfile, toolchain: Toolchain, program: Path, work: Path
         emulator = [binary, "-M", str(machine), "-nographic",
                     "-semihosting-config", f"enable=on,target=native,arg=harness,arg=--count,arg={passes}"]
         return count_instructions(emulator, ["-kernel", str(program)], work, None)
-    # A relative name: the program's own path is on its stack, and its length would shift the count.
-    return count_instructions([binary], [f"./{program.relative_to(work)}", "--count", str(passes)], work, work / ROWS_FILE)
+    # qemu-user puts the program's absolute path on the guest stack, and its length shifts the
+    # start-up count: run it from a directory whose path has the same length every time.
+    with tempfile.TemporaryDirectory(prefix="edgekit-qemu-") as directory:
+        shutil.copy2(program, Path(directory) / "harness")
+        return count_instructions([binary], ["./harness", "--count", str(passes)], Path(directory), work / ROWS_FILE)

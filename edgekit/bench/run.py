@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit_runtime.c_predictor import host_triple
+from edgekit_runtime.predictors.c import host_triple
 
 from ..artifact import Artifact, record_benchmarks
 from ..devices.profiles import DeviceProfile

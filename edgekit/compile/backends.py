@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .c_backend import C_BACKEND
-from .onnx_backend import ONNX_BACKEND
+from .c.backend import C_BACKEND
+from .onnx.backend import ONNX_BACKEND
 from .registry import register_backend
-from .tflite_backend import TFLITE_BACKEND
+from .tflite.backend import TFLITE_BACKEND
 
 BUILTIN_BACKENDS = (ONNX_BACKEND, C_BACKEND, TFLITE_BACKEND)
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ..bundle import ModelBundle
 from ..errors import BadInput
 
 if TYPE_CHECKING:  # a profile is data handed in; compile does not load profiles itself
+    import numpy as np
+
+    from ..bundle import ModelBundle
     from ..devices.profiles import DeviceProfile
 
 
@@ -84,6 +84,15 @@ class Backend:
             if option.choices is None and not option.text and not value.isdigit():
                 raise BadInput(f"option {key}={value} is not a whole number", f"{key}: {option.description}")
         return precision
+
+
+# Every artifact's output is named for what it holds, whatever the backend.
+PROBABILITIES = "probabilities"
+PREDICTIONS = "predictions"
+
+
+def output_name(task: str) -> str:
+    return PROBABILITIES if task == "classification" else PREDICTIONS
 
 
 def release_key(version: str) -> tuple[int, ...]:

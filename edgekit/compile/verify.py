@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgekit_runtime.c_predictor import host_triple
 from edgekit_runtime.errors import InvalidInput, MissingRuntime
+from edgekit_runtime.predictors.c import host_triple
 from edgekit_runtime.smoke import SmokeTestFailed, smoke_test
 
 from ..artifact import Artifact
 from ..errors import BadInput, CheckFailed, MissingTool
-from .c_harness import run_harness
-from .toolchains import build_harness, require_compiler, require_runner, toolchain_for
+from .c.harness import run_harness
+from .c.toolchains import build_harness, require_compiler, require_runner, toolchain_for
 
 
 def verify_artifact(artifact: Artifact) -> dict[str, Any]:

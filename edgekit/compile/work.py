@@ -12,8 +12,8 @@ from typing import Any
 
 from ..bundle import ModelBundle
 from .dense import dense_from_pipeline
-from .tree_padding import tree_depths
-from .trees import bundle_trees
+from .trees.padding import tree_depths
+from .trees.tables import bundle_trees
 
 
 def work_per_row(bundle: ModelBundle) -> dict[str, Any]:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pandas as pd
-from sklearn import datasets
+from typing import TYPE_CHECKING
 
 from ..errors import BadInput
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 LABEL = "target"
 
-_LOADERS: dict[str, Callable[..., object]] = {
-    "breast-cancer": datasets.load_breast_cancer,
-    "diabetes": datasets.load_diabetes,
-    "digits": datasets.load_digits,
-    "wine": datasets.load_wine,
+# name -> its loader in sklearn.datasets (imported when a dataset is loaded, not to list the names)
+_LOADERS = {
+    "breast-cancer": "load_breast_cancer",
+    "diabetes": "load_diabetes",
+    "digits": "load_digits",
+    "wine": "load_wine",
 }
 
 
@@ -28,6 +29,8 @@ def load_bundled(name: str) -> pd.DataFrame:
     loader = _LOADERS.get(name)
     if loader is None:
         raise BadInput(f"unknown bundled dataset '{name}'", f"choose one of: {', '.join(bundled_names())}")
-    frame = loader(as_frame=True).frame
+    from sklearn import datasets
+
+    frame = getattr(datasets, loader)(as_frame=True).frame
     frame.columns = [str(column).replace(" ", "_") for column in frame.columns]
     return frame

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import BadInput
-from . import bundled, synthetic
-from .files import read_table_file
+from . import bundled
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SYNTHETIC_GENERATORS = ("sensors",)
 
@@ -29,6 +30,8 @@ def load_table(source: str) -> Table:
         name = source.removeprefix("bundled:")
         return Table(bundled.load_bundled(name), source, name, bundled.LABEL)
     if source.startswith("synthetic:"):
+        from . import synthetic
+
         generator, _, query = source.removeprefix("synthetic:").partition("?")
         if generator not in SYNTHETIC_GENERATORS:
             raise BadInput(
@@ -36,6 +39,8 @@ def load_table(source: str) -> Table:
             )
         frame = synthetic.generate_sensors(synthetic.parse_knobs(query))
         return Table(frame, source, generator, synthetic.LABEL)
+    from .files import read_table_file
+
     path = Path(source).expanduser()
     return Table(read_table_file(path), source, path.stem, None)
 

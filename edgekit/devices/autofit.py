@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from ..artifact import Artifact, check_artifact_output
 from ..bundle import ModelBundle
-from ..compile import compile_bundle
-from ..compile.toolchains import TOOLCHAINS
+from ..compile.build import compile_bundle
+from ..compile.c.toolchains import TOOLCHAINS
 from ..errors import BadInput, CheckFailed, MissingTool
 from ..storage import move_into_place, staging_directory
 from .check import check_facts

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..compile.c.toolchains import TOOLCHAINS
 from ..compile.registry import release_key
-from ..compile.tflite_backend import RUNTIME_FOR_OP
-from ..compile.toolchains import TOOLCHAINS
+from ..compile.tflite.op_versions import RUNTIME_FOR_OP
 from .profiles import DeviceProfile
 
 Verdict = Literal["pass", "warn", "fail"]

@@ -1,2 +1,2 @@
-"""The update server: a TUF repository of model releases, staged rollouts, device enrollment,
-status and telemetry, served by FastAPI (``create_app``) from SQLite or PostgreSQL."""
+"""What drives a fleet from outside the server: the admin client the command line speaks through,
+and simulated devices (enroll, poll, install, report telemetry) for demos, tests and load."""

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 from edgekit_runtime.agent.telemetry_report import telemetry_payload
-from edgekit_runtime.input_monitor import InputMonitor
+from edgekit_runtime.inputs.monitor import InputMonitor
+from edgekit_runtime.inputs.telemetry import BASELINE_FILE, Histograms
 from edgekit_runtime.loader import LoadedModel, load
-from edgekit_runtime.telemetry import BASELINE_FILE, Histograms
 
 from ..errors import BadInput
 

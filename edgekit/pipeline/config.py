@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import BadInput
-from ..fleet.gates import GateSpec
+from ..server.monitoring.gates import GateSpec
 
 
 class _Strict(BaseModel):

@@ -87,7 +87,7 @@ def _steps(config: PipelineConfig, client: Any, run: PipelineRun, directory: Pat
     from ..artifact import Artifact, device_latencies, read_benchmarks
     from ..bench.native import NativeSettings
     from ..bench.run import bench_artifact
-    from ..compile import compile_bundle
+    from ..compile.build import compile_bundle
     from ..devices import load_profile
     from ..devices.autofit import fit_to_device
     from ..devices.check import check_descriptor

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput
 from .space import Choice, FloatRange, IntRange, Space
+
+if TYPE_CHECKING:  # the registry is read by --help: scikit-learn is imported when a model is built
+    import numpy as np
+    from sklearn.base import BaseEstimator
 
 BOTH = frozenset({"classification", "regression"})
 CLASSIFICATION = frozenset({"classification"})
 REGRESSION = frozenset({"regression"})
 
-Builder = Callable[[str, dict[str, Any], int], BaseEstimator]
-Fitter = Callable[[BaseEstimator, np.ndarray, np.ndarray], BaseEstimator]
+Builder = Callable[[str, dict[str, Any], int], "BaseEstimator"]
+Fitter = Callable[["BaseEstimator", "np.ndarray", "np.ndarray"], "BaseEstimator"]
 
 
 def plain_fit(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
@@ -95,6 +93,10 @@ def get_family(name: str, task: str | None = None) -> Family:
 def _imputed(estimator: BaseEstimator, scale: bool) -> BaseEstimator:
     """Trees get the median (robust, split-friendly); scaled models the mean, which standardises
     to exactly 0: a missing input then carries no information into the weights."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if not scale:
         return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), estimator)
     return make_pipeline(SimpleImputer(strategy="mean", keep_empty_features=True), StandardScaler(), estimator)
@@ -162,6 +164,7 @@ def _mlp(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
 def _fit_mlp(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
     """Regression MLPs learn a standardised target; the scale is then folded into the output layer,
     so the saved model is a plain MLP that predicts in the target's own units."""
+    import numpy as np
     from sklearn.base import is_regressor
 
     network = estimator[-1]

@@ -10,8 +10,8 @@ import pytest
 from tests_support import require_tool
 
 from edgekit import train_bundle
-from edgekit.compile.c_table import table_source
-from edgekit.compile.trees import tables_from_treelite, treelite_model
+from edgekit.compile.c.table import table_source
+from edgekit.compile.trees.tables import tables_from_treelite, treelite_model
 
 RUNTIME_C = Path(__file__).resolve().parents[2] / "runtimes" / "c"
 CASES = [

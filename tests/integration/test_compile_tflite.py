@@ -9,8 +9,8 @@ import pytest
 import tflite
 from edgekit_runtime import load
 from edgekit_runtime.errors import InvalidInput
-from edgekit_runtime.int8_io import Int8Io
-from edgekit_runtime.tflite_predictor import TflitePredictor
+from edgekit_runtime.predictors.int8_io import Int8Io
+from edgekit_runtime.predictors.tflite import TflitePredictor
 from tests_support import DENSE_FAMILIES, assert_one_line_error, bundle_cache, compile_cases
 
 from edgekit import train_bundle

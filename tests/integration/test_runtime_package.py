@@ -14,8 +14,8 @@ BUILD_SIDE = ["edgekit", "xgboost", "sklearn", "treelite", "tl2cgen", "onnx", "o
 
 def test_runtime_imports_no_build_side_package():
     probe = (
-        "import json, sys, edgekit_runtime, edgekit_runtime.cli, edgekit_runtime.onnx_predictor, edgekit_runtime.batch,"
-        " edgekit_runtime.stream, edgekit_runtime.rest, edgekit_runtime.benchmark;"
+        "import json, sys, edgekit_runtime, edgekit_runtime.cli, edgekit_runtime.predictors.onnx, edgekit_runtime.serving.batch,"
+        " edgekit_runtime.serving.stream, edgekit_runtime.serving.rest, edgekit_runtime.benchmark;"
         f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({BUILD_SIDE!r}))))"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout)

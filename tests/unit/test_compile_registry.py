@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from edgekit.compile import target_names
-from edgekit.compile.onnx_backend import ONNX_BACKEND
+from edgekit.compile.onnx.backend import ONNX_BACKEND
 from edgekit.compile.registry import backend_for, register_backend
 from edgekit.errors import BadInput
 

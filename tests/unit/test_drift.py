@@ -3,13 +3,13 @@ against a baseline from the training data, summed by the server's Totals."""
 
 import numpy as np
 import pytest
-from edgekit_runtime.telemetry import Histograms
+from edgekit_runtime.inputs.telemetry import Histograms
 
 from edgekit.data.baseline import feature_baseline
 from edgekit.data.schema import infer_schema
 from edgekit.data.synthetic import LABEL, generate_sensors, parse_knobs
-from edgekit.fleet.drift import DriftThresholds, feature_drift, ks_binned, ks_critical, psi
-from edgekit.fleet.totals import Totals
+from edgekit.server.monitoring.drift import DriftThresholds, feature_drift, ks_binned, ks_critical, psi
+from edgekit.server.monitoring.totals import Totals
 
 # offset + regime move these and nothing else (test_offset_and_regime_move_only_their_sensors)
 MOVED = {"temperature_c", "load_pct", "current_a", "rpm"}

@@ -3,7 +3,7 @@
 import pytest
 
 from edgekit.errors import BadInput
-from edgekit.fleet.gates import Evidence, GateSpec, judge, parse_gates
+from edgekit.server.monitoring.gates import Evidence, GateSpec, judge, parse_gates
 
 
 def _evidence(**changes) -> Evidence:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from edgekit_runtime.errors import InvalidInput
-from edgekit_runtime.int8_io import Int8Io
+from edgekit_runtime.predictors.int8_io import Int8Io
 
 
 def _codec(features: int, fill: float = 0.0, zero_point: int = 0) -> Int8Io:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgekit.compile.onnx_graphs import float32_at_or_below
 from edgekit.compile.parity import certificate, edge_rows
+from edgekit.compile.trees.thresholds import float32_at_or_below
 
 
 def _reference(rows=40):

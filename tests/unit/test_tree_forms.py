@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from edgekit.compile.tree_padding import pad_trees, tree_depths
-from edgekit.compile.tree_quantize import bin_thresholds, quantize_leaves, quantized_predict
-from edgekit.compile.trees import LEAF, tables_from_treelite, treelite_model
+from edgekit.compile.trees.padding import pad_trees, tree_depths
+from edgekit.compile.trees.quantize import bin_thresholds, quantize_leaves, quantized_predict
+from edgekit.compile.trees.tables import LEAF, tables_from_treelite, treelite_model
 
 
 def _tables(depth=4, trees=20, features=6, rows=3000, seed=0, missing=0.0):

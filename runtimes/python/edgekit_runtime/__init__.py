@@ -1,11 +1,20 @@
-"""edgekit's device-side runtime. Imports NumPy at most; never edgekit or a training library."""
+"""edgekit's device-side runtime. Imports NumPy at most; never edgekit or a training library.
+
+Everything but the errors is imported on first use: a program that needs one module of the
+runtime (``edgekit_runtime.errors``, as the ``edgekit`` command line does) loads neither NumPy nor
+the loaders by importing the package.
+"""
 
 from ._version import __version__
 from .errors import IntegrityError, InvalidInput, MissingRuntime, RuntimeFailure, UnsupportedFormat
-from .integrity import describe_files, sha256_file, verify_files
-from .loader import LoadedModel, Predictor, load
-from .manifest import read_descriptor, verify_directory
-from .smoke import SmokeTestFailed, smoke_test
+from .lazy_exports import export_lazily as _export_lazily
+
+_export_lazily(__name__, {
+    "describe_files": ".integrity", "sha256_file": ".integrity", "verify_files": ".integrity",
+    "LoadedModel": ".loader", "Predictor": ".loader", "load": ".loader",
+    "read_descriptor": ".manifest", "verify_directory": ".manifest",
+    "SmokeTestFailed": ".smoke", "smoke_test": ".smoke",
+})
 
 __all__ = [
     "IntegrityError",

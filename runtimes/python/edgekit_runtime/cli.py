@@ -29,14 +29,14 @@ def _predict(args: argparse.Namespace) -> int:
 
     model = load(args.artifact, threads=args.threads)
     if args.input is None:  # real time: JSON lines on stdin, answers on stdout
-        from .stream import serve_lines
+        from .serving.stream import serve_lines
 
         counts = serve_lines(model, sys.stdin.buffer, sys.stdout)
         if counts["errors"]:
             print(f"edgekit-runtime: {counts['errors']} of {counts['answered']} lines were refused (see their error field)",
                   file=sys.stderr)
         return 0
-    from .batch import predict_file, summary
+    from .serving.batch import predict_file, summary
 
     result = predict_file(model, Path(args.input), Path(args.output) if args.output else None)
     if args.json:
@@ -51,7 +51,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .loader import load
-    from .rest import Limits, PredictionServer
+    from .serving.rest import Limits, PredictionServer
 
     model = load(args.artifact, threads=args.threads)
     try:

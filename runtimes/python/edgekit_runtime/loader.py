@@ -10,11 +10,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import InvalidInput
-from .input_monitor import InputMonitor
-from .input_schema import SCHEMA_FILE, InputSchema
+from .inputs.monitor import InputMonitor
+from .inputs.schema import SCHEMA_FILE, InputSchema
+from .inputs.telemetry import Histograms
 from .manifest import verify_directory
-from .rows import as_rows
-from .telemetry import Histograms
+from .predictors.rows import as_rows
 
 
 class Predictor(Protocol):
@@ -87,20 +87,20 @@ def load(directory: str | Path, threads: int = 1) -> LoadedModel:
 def _open(directory: Path, descriptor: dict[str, Any], threads: int) -> Predictor:
     runtime = descriptor.get("runtime", {}).get("name")
     if runtime == "onnxruntime":
-        from .onnx_predictor import OnnxPredictor
+        from .predictors.onnx import OnnxPredictor
 
         features = int(descriptor["inputs"][0]["shape"][1])
         return OnnxPredictor(Path(directory) / descriptor["model_file"], features, descriptor["outputs"][0]["name"], threads)
     if runtime == "c":
-        from .c_predictor import CPredictor, host_triple
+        from .predictors.c import CPredictor, host_triple
 
         triple = descriptor["runtime"].get("triple")
         if triple != host_triple():
             raise InvalidInput(f"{directory} is built for {triple}; this machine is {host_triple()}", "compile with --triple for this machine")
         return CPredictor(Path(directory) / descriptor["runtime"]["library"], descriptor["bundle"]["content_hash"])
     if runtime == "litert":
-        from .int8_io import Int8Io
-        from .tflite_predictor import TflitePredictor
+        from .predictors.int8_io import Int8Io
+        from .predictors.tflite import TflitePredictor
 
         inputs, outputs = descriptor["inputs"][0], descriptor["outputs"][0]
         io = Int8Io.from_descriptor(inputs, outputs) if inputs.get("dtype") == "int8" else None

@@ -71,7 +71,7 @@ def pending_reports(state_root: Path, max_bytes: int) -> list[tuple[str, dict[st
 
 def telemetry_payload(release: str, period_seconds: float, report: dict[str, Any]) -> dict[str, Any]:
     """The body of POST /v1/devices/ID/telemetry for counters ``report`` (an input report's shape,
-    edgekit_runtime.input_monitor) gathered over ``period_seconds``."""
+    edgekit_runtime.inputs.monitor) gathered over ``period_seconds``."""
     histograms = report.get("histograms") or {}
     return {
         "release": release,

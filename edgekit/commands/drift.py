@@ -1,0 +1,55 @@
+"""``edgekit drift status``: the fleet's drift alerts and the latest drift statistics, from the server."""
+
+from typing import Annotated, Any
+
+import typer
+
+from .common import JsonFlag, KeyOption, ServerOption, stdout
+
+drift_app = typer.Typer(help="Drift of what devices see against what the model was trained on.", no_args_is_help=True)
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    cohort = "all devices" if alert["cohort"] == "*" else f"cohort {alert['cohort']}"
+    return (f"alert {alert['id']} [{alert['state']}] {alert['model']} release {alert['release']} on {alert['profile']}, {cohort}: "
+            f"{alert['feature']} {alert['statistic']} {alert['value']:.3g} >= {alert['threshold']:g} over {alert['rows']:,} rows "
+            f"(since {alert['opened'][:19]})")
+
+
+@drift_app.command("status")
+def drift_status(
+    server: ServerOption,
+    model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
+    evaluate: Annotated[bool, typer.Option("--evaluate", help="Run a monitor pass first (admin key).")] = False,
+    every_alert: Annotated[bool, typer.Option("--all", help="Resolved alerts too.")] = False,
+    admin_key: KeyOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Open drift alerts and the latest statistics per release, profile, cohort and feature.
+    Exit 1 when an alert is open (for scripts and CI)."""
+    from rich.table import Table
+
+    from ..fleet.client import AdminClient
+
+    client = AdminClient(server, admin_key)
+    if evaluate:
+        client.request("POST", "/v1/admin/monitor/run")
+    params = {"state": "all" if every_alert else "open", **({"model": model} if model else {})}
+    alerts = client.request("GET", "/v1/admin/alerts", params=params)
+    statistics = client.request("GET", "/v1/admin/drift", params={"model": model} if model else None)
+    if as_json:
+        import json
+
+        print(json.dumps({"alerts": alerts, "drift": statistics}, indent=2))
+    else:
+        table = Table(title="latest drift statistics", title_justify="left")
+        for column in ("model", "release", "profile", "cohort", "feature", "rows", "psi", "ks", "violations"):
+            table.add_column(column, justify="right" if column in ("rows", "psi", "ks", "violations") else "left")
+        for row in statistics:
+            table.add_row(row["model"], str(row["release"]), row["profile"], row["cohort"], row["feature"], f"{row['rows']:,}",
+                          f"{row['psi']:.3f}", f"{row['ks']:.3f}", f"{row['violation_rate']:.1%}")
+        if statistics:
+            stdout.print(table)
+        stdout.print("\n".join(alert_line(alert) for alert in alerts) or "no open drift alerts")
+    if any(alert["state"] == "open" for alert in alerts):
+        raise typer.Exit(1)

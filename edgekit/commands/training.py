@@ -1,0 +1,46 @@
+"""``edgekit train`` and ``edgekit runs``: fit a model into a bundle, and list what was trained here."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..data.sources import data_sources_help
+from ..train.families import family_names
+from .common import JsonFlag, parse_pairs, report, stderr, stdout
+
+
+def train(
+    data: Annotated[str, typer.Argument(help=f"Training data: {data_sources_help()}.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the bundle to (new, empty or an older bundle).")],
+    label: Annotated[str | None, typer.Option("--label", help="Label column (default: the source's, or 'label'/'target').")] = None,
+    model: Annotated[str, typer.Option("--model", help=f"Model family: {', '.join(family_names())}.")] = "xgboost",
+    task: Annotated[str | None, typer.Option("--task", help="classification or regression (default: inferred from the label).")] = None,
+    tune: Annotated[int, typer.Option("--tune", help="Hyperparameter search trials on the validation split (0 = defaults).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the split, the model and the search.")] = 0,
+    name: Annotated[str | None, typer.Option("--name", help="Bundle name (default: from the data source).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Hyperparameter KEY=VALUE instead of the family default (repeatable).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a model on DATA and save it as a self-describing bundle."""
+    from .. import reporting
+    from ..training import train_bundle
+
+    with reporting.training_progress(stderr, model, tune) as on_trial:
+        bundle = train_bundle(
+            data, out, label=label, family=model, task=task, tune=tune, seed=seed, name=name,
+            params=parse_pairs(param or [], "--param", "e.g. --param max_depth=8"), on_trial=on_trial,
+        )
+    report(as_json, reporting.bundle_summary(bundle), lambda: reporting.print_training(stdout, bundle))
+
+
+def runs(
+    name: Annotated[str | None, typer.Option("--name", help="Only runs of this bundle name.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the bundles trained on this machine, with their metrics."""
+    from .. import reporting
+    from ..training import run_registry
+
+    rows = run_registry().runs(name)
+    report(as_json, rows, lambda: reporting.print_runs(stdout, rows))

@@ -1,0 +1,223 @@
+"""The C backend: target ``c``. Generates C for the bundle's model, builds the libraries its triple
+ships, measures their footprint, and runs the model on the target ISA for the parity certificate.
+
+    trees --layout table  -> c_table (float32, or tree-aware quantization: tree_quantize)
+    trees --layout ifelse -> TL2cgen through c_ifelse
+    linear / logistic / mlp -> c_dense (float32, or int8 weights)
+
+Artifact layout: ``src/`` (the generated sources and edgekit_model.h: enough to rebuild with any
+toolchain) and ``lib/`` (libedgekit_model.so and/or .a for the triple).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import BadInput
+from ..dense import dense_from_pipeline
+from ..registry import Backend, CompiledModel, CompileRequest, Option
+from ..trees.quantize import bin_thresholds, quantize_leaves
+from ..trees.tables import bundle_trees
+from .dense import dense_source
+from .harness import run_harness
+from .ifelse import TL2CGEN_WARNINGS, ifelse_sources
+from .table import table_source
+from .toolchains import (
+    C_RUNTIME_DIRECTORY,
+    HOST_TRIPLE,
+    TOOLCHAINS,
+    BuildFailed,
+    Toolchain,
+    build_harness,
+    compile_objects,
+    compiler_version,
+    footprint,
+    link_libraries,
+    require_compiler,
+    require_runner,
+    toolchain_for,
+)
+
+LAYOUTS = ("table", "ifelse")
+QUANTIZE = ("none", "thresholds", "int16", "int8")
+HEADER = "edgekit_model.h"
+# What each --quantize is certified as: thresholds alone are exact, integer leaves are not.
+PRECISION = {"none": "fp32", "thresholds": "fp32", "int16": "int16", "int8": "int8"}
+EMULATED_CODE_BYTES = 4 * 1024 * 1024  # the MPS2 boards' code memory, where the parity image runs
+
+
+def _triple(request: CompileRequest) -> Toolchain:
+    if "triple" in request.options:
+        return toolchain_for(request.options["triple"])
+    if request.device is not None:
+        return toolchain_for(request.device.c_triple())
+    return toolchain_for(HOST_TRIPLE)
+
+
+def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: str) -> tuple[list[Path], tuple[str, ...], dict[str, Any]]:
+    """Write the model's C into source_dir: (sources, extra compiler flags, what was made)."""
+    bundle, info = request.bundle, request.bundle.info
+    origin = f"bundle {info.name} v{info.version} ({info.family}, {info.content_hash[:12]})"
+    made: dict[str, Any] = {"layout": layout, "quantize": quantize}
+    if info.family_kind != "trees":
+        if "layout" in request.options:
+            raise BadInput(f"--layout is for tree models; {info.family} compiles to dense C", "drop --layout")
+        if quantize in ("thresholds", "int16"):
+            raise BadInput(f"--quantize {quantize} is for tree models", "use --quantize none or int8 for dense models")
+        model = dense_from_pipeline(bundle.model, len(info.feature_names))
+        (source_dir / "model.c").write_text(dense_source(model, info.content_hash, origin, int8=quantize == "int8"))
+        made["layout"] = "dense"
+        made["weights"] = "int8, one scale per layer" if quantize == "int8" else "float32"
+        return [source_dir / "model.c"], (), made
+
+    trees = bundle_trees(bundle)
+    tl_model, fill, tables = trees.treelite, trees.fill, trees.tables
+    made.update(trees=tables.num_trees, nodes=tables.num_nodes)
+    if layout == "ifelse":
+        if quantize in ("int16", "int8"):
+            raise BadInput(f"the ifelse layout cannot take --quantize {quantize}", "use --layout table for integer leaves")
+        sources = ifelse_sources(
+            tl_model, tables, fill, info.content_hash, source_dir,
+            quantize=quantize == "thresholds", annotation_rows=bundle.reference()["X"],
+        )
+        made["branch_annotation"] = "from the bundle's reference sample of training rows"
+        return sources, TL2CGEN_WARNINGS, made
+    binned = bin_thresholds(tables, "uint8" if quantize == "int8" else "uint16") if quantize != "none" else None
+    leaves = quantize_leaves(tables, quantize) if quantize in ("int16", "int8") else None
+    if binned is not None:
+        made["thresholds"] = {
+            "bins": binned.dtype,
+            "edges": len(binned.edges),
+            "exact": not binned.merged_features,
+            "merged_features": [info.feature_names[f] for f in binned.merged_features],
+        }
+    if leaves is not None:
+        made["leaves"] = {"dtype": leaves.dtype, "scale": leaves.scale}
+    (source_dir / "model.c").write_text(table_source(tables, info.content_hash, origin, binned, leaves))
+    return [source_dir / "model.c"], (), made
+
+
+def compile_c(request: CompileRequest) -> CompiledModel:
+    info = request.bundle.info
+    toolchain = _triple(request)
+    require_compiler(toolchain)
+    require_runner(toolchain)
+    layout = request.options.get("layout", "table")
+    quantize = request.options.get("quantize", "none")
+    source_dir = request.staging / "src"
+    source_dir.mkdir()
+    shutil.copyfile(C_RUNTIME_DIRECTORY / HEADER, source_dir / HEADER)
+    sources, flags, made = _generate(request, source_dir, layout, quantize)
+    user_flags = tuple(request.options.get("cflags", "").split())
+    if user_flags:
+        made["cflags"] = list(user_flags)
+    build = request.staging / "build"  # scratch: compile_bundle removes what is not shipped
+    try:
+        objects = compile_objects(toolchain, sources, build, (*flags, *user_flags))
+        measured = footprint(toolchain, objects)
+        _check_fits(toolchain, measured.flash_bytes)
+        libraries = link_libraries(toolchain, objects, request.staging / "lib")
+        harness = build_harness(toolchain, objects, build) if toolchain.triple != HOST_TRIPLE else None
+    except BuildFailed as exc:
+        kept = Path(tempfile.mkdtemp(prefix=f"edgekit-{info.name}-c-sources-"))
+        shutil.copytree(source_dir, kept, dirs_exist_ok=True)
+        raise BuildFailed(exc.message, f"the generated sources are kept in {kept} for inspection") from exc
+
+    primary = libraries[toolchain.primary_library]
+    shipped = {kind: str(path.relative_to(request.staging)) for kind, path in libraries.items()}
+    if harness is None:
+        from edgekit_runtime.predictors.c import CPredictor
+
+        predictor = CPredictor(primary, info.content_hash).predict
+    else:
+        def predictor(rows: np.ndarray) -> np.ndarray:
+            values = run_harness(toolchain, harness, rows, info.output_width)
+            return values if info.task == "classification" else values.reshape(-1)
+
+    files = sorted([*(f"src/{path.name}" for path in source_dir.iterdir()), *shipped.values()])
+    return CompiledModel(
+        model_file=shipped[toolchain.primary_library],
+        files=files,
+        runtime={
+            "name": "c",
+            "api_version": 1,
+            "triple": toolchain.triple,
+            "library": shipped[toolchain.primary_library],
+            "libraries": shipped,
+            "header": f"src/{HEADER}",
+        },
+        inputs=[{"name": "row", "dtype": "float32", "shape": [None, len(info.feature_names)]}],
+        outputs=[{"name": "probabilities" if info.task == "classification" else "value", "dtype": "float32",
+                  "shape": [None, info.output_width]}],
+        requirements={
+            "runtime": "c",
+            "triple": toolchain.triple,
+            "libc": "newlib (expf, tanhf only)" if toolchain.baremetal else "glibc (libm)",
+            "compiler_flags": [*toolchain.arch_flags, *toolchain.defines],
+        },
+        options={**made, "triple": toolchain.triple,
+                 "parity_run": f"{toolchain.runner[0]} {toolchain.board or ''}".strip() if toolchain.runner else "native"},
+        toolchain={toolchain.compiler: compiler_version(toolchain), **_python_tools(made["layout"])},
+        predictor=predictor,
+        precision=PRECISION[quantize],
+        resources={toolchain.triple: measured.as_dict(toolchain)},
+    )
+
+
+def _python_tools(layout: str) -> dict[str, str]:
+    from importlib import metadata
+
+    names = {"dense": [], "table": ["treelite"], "ifelse": ["treelite", "tl2cgen"]}[layout]
+    return {name: metadata.version(name) for name in names}
+
+
+def _check_fits(toolchain: Toolchain, flash_bytes: int) -> None:
+    if not toolchain.baremetal:
+        return
+    boards = _known_microcontrollers()
+    largest_name, largest = max(boards.items(), key=lambda item: item[1], default=("the emulated MPS2 board", EMULATED_CODE_BYTES))
+    if flash_bytes > largest:
+        raise BadInput(
+            f"the model needs {flash_bytes} bytes of flash for {toolchain.triple}; the largest known microcontroller "
+            f"({largest_name}) has {largest}",
+            "use --quantize int16 or int8, fewer or shallower trees, or a Linux target",
+        )
+    if flash_bytes > EMULATED_CODE_BYTES:
+        raise BadInput(
+            f"the model needs {flash_bytes} bytes of flash; the emulated board that certifies {toolchain.triple} code "
+            f"has {EMULATED_CODE_BYTES}", "use --quantize int16 or int8, or fewer or shallower trees",
+        )
+
+
+def _known_microcontrollers() -> dict[str, int]:
+    """Flash bytes of every bare-metal device profile (device_configs/)."""
+    from ...devices.profiles import load_profile, profile_ids
+
+    boards = {}
+    for device_id in profile_ids():
+        try:
+            profile = load_profile(device_id)
+        except BadInput:
+            continue  # a broken profile is the checker's to report
+        if profile.runtimes.c is not None and profile.runtimes.c.triple == "arm-none-eabi" and profile.memory.flash_bytes:
+            boards[device_id] = profile.memory.flash_bytes
+    return boards
+
+
+C_BACKEND = Backend(
+    name="c",
+    targets={"c": "fp32"},
+    kinds={"fp32": frozenset({"trees", "linear", "mlp"})},
+    options={
+        "triple": Option("toolchain triple (default: the device's, else this machine's)", tuple(TOOLCHAINS), HOST_TRIPLE),
+        "layout": Option("tree models: table (edgekit's compact arrays) or ifelse (TL2cgen)", LAYOUTS, "table"),
+        "quantize": Option("none; thresholds (exact bin indices); int16 or int8 (bins and leaves)", QUANTIZE, "none"),
+        "cflags": Option("extra compiler flags for the model, e.g. -mtune=cortex-a72 (space-separated)", text=True),
+    },
+    compile=compile_c,
+)

@@ -1,0 +1,1 @@
+"""The server's JSON API, one router per caller: devices, admins, and monitoring readers."""

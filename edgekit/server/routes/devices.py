@@ -1,0 +1,113 @@
+"""The device API: enrollment with a one-time token, then a device's own record, status and
+telemetry with its device token. Nothing here reads or writes another device's records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .. import auth
+from ..audit import record
+from ..db import Device, DeviceEvent, EnrollmentToken, Release, TelemetryReport, utcnow
+from ..repository.releases import baseline_of
+from ..schemas import DeviceOut, EnrollRequest, EnrollResponse, StatusReport
+from ..schemas import TelemetryReport as TelemetryIn
+from ..tokens import new_id, new_token, token_hash
+
+router = APIRouter(prefix="/v1/devices", tags=["devices"])
+
+
+def _this_device(request: Request, device_id: str) -> auth.Actor:
+    return auth.device(request, device_id)
+
+
+ThisDevice = Annotated[auth.Actor, Depends(_this_device)]
+
+
+@router.post("", status_code=201, response_model=EnrollResponse)
+def enroll(body: EnrollRequest, request: Request) -> EnrollResponse:
+    state = request.app.state
+    secret = state.settings.token_secret
+    hashed = token_hash(secret, body.enrollment_token)
+    with state.database.session() as session:
+        grant = session.get(EnrollmentToken, hashed)
+        if grant is not None:
+            profile = grant.profile or body.profile
+            if profile is None:
+                raise HTTPException(422, "profile: the enrollment token names none, so the device must send its profile")
+            if grant.profile and body.profile and body.profile != grant.profile:
+                raise HTTPException(422, f"profile: this enrollment token is for {grant.profile}")
+        # One atomic conditional update spends a use: two devices racing for the last use cannot both win.
+        spent = session.execute(update(EnrollmentToken).where(
+            EnrollmentToken.token_hash == hashed, EnrollmentToken.uses_left > 0, EnrollmentToken.expires > utcnow(),
+        ).values(uses_left=EnrollmentToken.uses_left - 1)).rowcount
+        if grant is None or spent != 1:
+            raise HTTPException(401, "unknown, used up or expired enrollment token")
+        token = new_token("d")
+        device = Device(id=f"dev-{new_id(16)}", profile=profile, tags=sorted({*grant.tags, *body.tags}),
+                        token_hash=token_hash(secret, token), token_expires=utcnow() + timedelta(days=state.settings.device_token_days))
+        session.add(device)
+        record(session, f"device:{device.id}", "enroll", {"profile": profile, "tags": device.tags})
+    return EnrollResponse(device_id=device.id, device_token=token, token_expires=device.token_expires,
+                          profile=device.profile, tags=device.tags)
+
+
+@router.get("/{device_id}", response_model=DeviceOut)
+def own_record(device_id: str, actor: ThisDevice, request: Request) -> DeviceOut:
+    with request.app.state.database.session() as session:
+        device = session.get(Device, device_id)
+        device.last_seen = utcnow()
+        return DeviceOut.model_validate(device, from_attributes=True)
+
+
+@router.put("/{device_id}/status", status_code=204)
+def report_status(device_id: str, body: StatusReport, actor: ThisDevice, request: Request) -> None:
+    with request.app.state.database.session() as session:
+        device = session.get(Device, device_id)
+        device.last_seen = utcnow()
+        device.installed = body.installed
+        if body.result is not None:
+            result = body.result
+            device.last_result = {**result.model_dump(exclude={"from_target"} if result.from_target is None else None),
+                                  "at": utcnow().isoformat()}
+            if result.outcome != "unchanged":  # agents report every cycle; events are the changes gates count
+                about = result.from_target if result.outcome == "rolled_back" and result.from_target else result.target
+                session.add(DeviceEvent(device_id=device_id, target=about, outcome=result.outcome, detail=result.detail))
+
+
+@router.post("/{device_id}/telemetry", status_code=202)
+def report_telemetry(device_id: str, body: TelemetryIn, actor: ThisDevice, request: Request) -> dict[str, bool]:
+    with request.app.state.database.session() as session:
+        device = session.get(Device, device_id)
+        if body.release is not None and body.release != device.installed:
+            raise HTTPException(409, "telemetry for a release this device has not reported installed; report status first")
+        if body.release is not None:
+            _check_bins(session, body)
+        device.last_seen = utcnow()
+        session.add(TelemetryReport(device_id=device_id, release=body.release, payload=body.model_dump(mode="json")))
+    return {"accepted": True}
+
+
+def _check_bins(session: Session, body: TelemetryIn) -> None:
+    """Histograms must be on the release's baseline bins: anything else could not be compared."""
+    release = session.scalar(select(Release).where(Release.target_path == body.release))
+    if release is None:
+        raise HTTPException(409, "telemetry for a release this server does not know")
+    baseline = baseline_of(session, release)
+    if baseline is None:
+        return
+    bins = {feature["name"]: len(feature["counts"]) for feature in baseline["features"]["features"]}
+    for name, counts in body.features.items():
+        if name not in bins:
+            raise HTTPException(422, f"features.{name[:64]}: release {release.version} of {release.model} has no such feature")
+        if len(counts.counts) != bins[name]:
+            raise HTTPException(422, f"features.{name[:64]}: {len(counts.counts)} bins, the release's baseline has {bins[name]}")
+
+
+def devices_page(session, limit: int, after: str | None) -> list[Device]:
+    query = select(Device).order_by(Device.id).limit(limit)
+    return list(session.scalars(query.where(Device.id > after) if after else query))

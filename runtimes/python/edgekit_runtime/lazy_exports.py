@@ -1,0 +1,45 @@
+"""Public names of a package that are imported on first use (PEP 562), so importing the package
+(and every command line that does) costs nothing until a name is needed.
+
+Asking for the whole namespace (``vars(package)``, ``package.__dict__``) imports every name first:
+whoever lists a package's contents sees all of it, exactly as if it had been imported eagerly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from collections.abc import Mapping
+
+_NAMESPACE = types.ModuleType.__dict__["__dict__"]  # the module's own dict, behind the property below
+
+
+class _LazyPackage(types.ModuleType):
+    @property  # type: ignore[override]
+    def __dict__(self) -> dict[str, object]:
+        namespace = _NAMESPACE.__get__(self)
+        for name in namespace["_LAZY_EXPORTS"]:
+            getattr(self, name)
+        return namespace
+
+
+def export_lazily(package: str, exports: Mapping[str, str]) -> None:
+    """Make each ``name -> ".module"`` of ``exports`` an attribute of ``package`` imported on first use."""
+    module = sys.modules[package]
+
+    def __getattr__(name: str) -> object:
+        source = exports.get(name)
+        if source is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(source, package), name)
+        setattr(module, name, value)  # later lookups are plain attribute reads
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*_NAMESPACE.__get__(module), *exports})
+
+    module._LAZY_EXPORTS = tuple(exports)  # type: ignore[attr-defined]
+    module.__getattr__ = __getattr__  # type: ignore[method-assign]
+    module.__dir__ = __dir__  # type: ignore[method-assign]
+    module.__class__ = _LazyPackage

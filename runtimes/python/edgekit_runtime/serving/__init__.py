@@ -1,0 +1,1 @@
+"""The three ways a device serves predictions: batch files, JSON lines on stdin, local REST."""
