@@ -43,5 +43,5 @@ def fleet_simulate(
                                feeds))
     result = {**run.as_dict(), "server_requests": served_requests(server) - before}
     emit(as_json, result, (f"{devices} simulated devices: {'converged' if run.converged else 'not converged'} in {run.seconds:.1f} s; "
-                            f"running {run.installed}; smoke-test refusals {run.failed or 'none'}; "
-                            f"{result['server_requests']:,} requests served by the server"))
+                           f"running {run.installed}; smoke-test refusals {run.failed or 'none'}; "
+                           f"{result['server_requests']:,} requests served by the server"))

@@ -33,8 +33,8 @@ def publish(
     release = client.request("POST", "/v1/admin/releases", json={
         "model": model, "upload": uploaded["sha256"], "profiles": profile or [], "bench": read_benchmarks(loaded)})
     emit(as_json, release, f"published {model} release {release['version']} ({release['target']}, {release['length']:,} B) "
-                            f"for {', '.join(release['profiles'])}: {release['target_path']}\n"
-                            f"next: edgekit rollout start --server {server} --model {model}")
+                           f"for {', '.join(release['profiles'])}: {release['target_path']}\n"
+                           f"next: edgekit rollout start --server {server} --model {model}")
 
 
 @rollout_app.command("start")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BUILD_SIDE = ["edgekit", "xgboost", "sklearn", "treelite", "tl2cgen", "onnx", "onnxmltools", "skl2onnx", "pandas"]
 
 

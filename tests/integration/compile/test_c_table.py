@@ -13,7 +13,7 @@ from edgekit import train_bundle
 from edgekit.compile.c.table import table_source
 from edgekit.compile.trees.tables import tables_from_treelite, treelite_model
 
-RUNTIME_C = Path(__file__).resolve().parents[2] / "runtimes" / "c"
+RUNTIME_C = Path(__file__).resolve().parents[3] / "runtimes" / "c"
 CASES = [
     ("bundled:breast-cancer", "xgboost", None, None),
     ("bundled:wine", "xgboost", None, None),
