@@ -1,7 +1,9 @@
 """The backend registry: which compile targets exist, which model families and options each takes.
 
-Backends register in one explicit place (``edgekit.compile.backends``). Asking for a target,
-family or option a backend does not support is an error that lists what it does support.
+Backends register in one explicit place (``edgekit.compile.backends``), which ``build`` (where
+``compile_bundle`` lives) calls when it is imported: this module stays free of the converters, so
+``edgekit check`` can read its tables. Asking for a target, family or option a backend does not
+support is an error that lists what it does support.
 """
 
 from __future__ import annotations
