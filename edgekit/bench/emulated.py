@@ -25,7 +25,7 @@ from ..compile.c.ifelse import TL2CGEN_WARNINGS
 from ..compile.c.toolchains import Toolchain, build_harness, compile_objects, require_compiler, toolchain_for
 from ..devices.profiles import DeviceProfile
 from ..errors import CheckFailed, MissingTool
-from .instruction_count import count_instructions
+from .instruction_count import CountedRun, count_instructions
 
 ROWS_FILE = "rows.csv"  # the bare-metal harness opens it on the host through semihosting
 
@@ -71,7 +71,7 @@ def emulate(artifact: Artifact, profile: DeviceProfile, work: Path) -> EmulatedR
     with np.load(artifact.path / REFERENCE_FILE, allow_pickle=False) as archive:
         rows, certified = archive["X"], archive["artifact_outputs"]
     np.savetxt(work / ROWS_FILE, rows, fmt="%.9g", delimiter=",")
-    runs = [_run(profile, toolchain, program, work, passes) for passes in (1, 2)]
+    runs = _count_runs(profile, toolchain, program, work)
     outputs = np.loadtxt(io.StringIO(runs[1].stdout.decode()), delimiter=",", dtype=np.float32, ndmin=2)
     if outputs.shape[0] != len(rows):
         raise CheckFailed(f"the emulated harness printed {outputs.shape[0]} rows of outputs for {len(rows)} rows", "report the artifact")
@@ -103,15 +103,17 @@ def _model_objects(artifact: Artifact, toolchain: Toolchain, work: Path) -> tupl
     return objects, f"src/ rebuilt for {toolchain.triple} (the artifact ships {runtime.get('triple')})"
 
 
-def _run(profile: DeviceProfile, toolchain: Toolchain, program: Path, work: Path, passes: int):
+def _count_runs(profile: DeviceProfile, toolchain: Toolchain, program: Path, work: Path) -> list[CountedRun]:
+    """The harness run once with 1 and once with 2 passes over the rows, instructions counted."""
     binary = profile.emulation.binary or toolchain.runner[0]
     if toolchain.baremetal:
         machine = profile.emulation.machine or toolchain.board
-        emulator = [binary, "-M", str(machine), "-nographic",
-                    "-semihosting-config", f"enable=on,target=native,arg=harness,arg=--count,arg={passes}"]
-        return count_instructions(emulator, ["-kernel", str(program)], work, None)
+        return [count_instructions([binary, "-M", str(machine), "-nographic", "-semihosting-config",
+                                    f"enable=on,target=native,arg=harness,arg=--count,arg={passes}"],
+                                   ["-kernel", str(program)], work, None) for passes in (1, 2)]
     # qemu-user puts the program's absolute path on the guest stack, and its length shifts the
     # start-up count: run it from a directory whose path has the same length every time.
     with tempfile.TemporaryDirectory(prefix="edgekit-qemu-") as directory:
         shutil.copy2(program, Path(directory) / "harness")
-        return count_instructions([binary], ["./harness", "--count", str(passes)], Path(directory), work / ROWS_FILE)
+        return [count_instructions([binary], ["./harness", "--count", str(passes)], Path(directory), work / ROWS_FILE)
+                for passes in (1, 2)]

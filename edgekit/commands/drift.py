@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import JsonFlag, KeyOption, ServerOption, stdout
+from .common import JsonFlag, KeyOption, ServerOption, emit_json, stdout
 
 drift_app = typer.Typer(help="Drift of what devices see against what the model was trained on.", no_args_is_help=True)
 
@@ -38,9 +38,7 @@ def drift_status(
     alerts = client.request("GET", "/v1/admin/alerts", params=params)
     statistics = client.request("GET", "/v1/admin/drift", params={"model": model} if model else None)
     if as_json:
-        import json
-
-        print(json.dumps({"alerts": alerts, "drift": statistics}, indent=2))
+        emit_json({"alerts": alerts, "drift": statistics})
     else:
         table = Table(title="latest drift statistics", title_justify="left")
         for column in ("model", "release", "profile", "cohort", "feature", "rows", "psi", "ks", "violations"):

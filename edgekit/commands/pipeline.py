@@ -1,13 +1,12 @@
 """``edgekit pipeline run|watch PIPELINE.yaml``."""
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import CheckFailed
-from .common import JsonFlag, KeyOption, stderr, stdout
+from .common import JsonFlag, KeyOption, emit_json, stderr, stdout
 
 if TYPE_CHECKING:
     from ..pipeline.config import PipelineConfig
@@ -36,7 +35,7 @@ def _prepared(path: Path, admin_key: str | None) -> "tuple[PipelineConfig, objec
 
 def _finish(run: "PipelineRun", as_json: bool) -> None:
     if as_json:
-        print(json.dumps(run.as_dict(), indent=2, default=str))
+        emit_json(run.as_dict())
     failed = run.failed
     if failed is not None:
         raise CheckFailed(f"the pipeline stopped at '{failed.name}': {failed.detail}", f"its report: {run.directory}/run.json")

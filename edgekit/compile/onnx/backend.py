@@ -16,9 +16,9 @@ import onnx
 from edgekit_runtime.predictors.onnx import OnnxPredictor
 
 from ...errors import CheckFailed
-from ..registry import Backend, CompiledModel, CompileRequest, Option, tool_versions
+from ..registry import Backend, CompiledModel, CompileRequest, Option, output_name, tool_versions
 from .convert import choose_opset, convert_bundle
-from .graphs import INPUT, output_name
+from .graphs import INPUT
 from .quantize import INT8_MODES, PER_CHANNEL, compact_names, to_float16, to_int8
 
 MODEL_FILE = "model.onnx"
