@@ -132,10 +132,19 @@ class FleetSimulator:
 
     async def _request(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; a 429 (the server's per-address limit: the whole fleet is one address here)
-        is retried after the Retry-After it names."""
+        is retried after the Retry-After it names. A connection the server closed under a reused
+        keep-alive socket is retried a few times, as a device would on its next poll."""
+        transport_failures = 0
         for _ in range(60):
             self.requests += 1
-            response = await client.request(method, f"{self.server}{path}", **kwargs)
+            try:
+                response = await client.request(method, f"{self.server}{path}", **kwargs)
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                transport_failures += 1
+                if transport_failures > 3:
+                    raise
+                await asyncio.sleep(0.1 * transport_failures)
+                continue
             if response.status_code != 429:
                 return response
             await asyncio.sleep(float(response.headers.get("retry-after", "1")) * (1 + self.rng.random()))
