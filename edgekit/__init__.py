@@ -7,6 +7,9 @@ learning library, so the command line starts in a blink.
 
 from edgekit_runtime.lazy_exports import export_lazily as _export_lazily
 
+# edgekit.compile and edgekit.bench are packages that are also the API's functions (their calls go
+# to edgekit.workflow); importing them loads nothing heavy.
+from . import bench, compile
 from ._version import __version__
 from .errors import BadInput, CheckFailed, EdgekitError, MissingTool
 
@@ -22,7 +25,8 @@ _export_lazily(__name__, {
     "Family": ".train.families", "family_names": ".train.families", "get_family": ".train.families",
     "register_family": ".train.families",
     "TrainedModel": ".train.trainer", "train_model": ".train.trainer",
-    "train_bundle": ".training",
+    "train_bundle": ".training", "import_model": ".importing",
+    "CheckReport": ".workflow", "check": ".workflow",
 })
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "BadInput",
     "BundleInfo",
     "CheckFailed",
+    "CheckReport",
     "Dataset",
     "DeviceProfile",
     "EdgekitError",
@@ -43,9 +48,13 @@ __all__ = [
     "Table",
     "TrainedModel",
     "__version__",
+    "bench",
+    "check",
+    "compile",
     "compile_bundle",
     "family_names",
     "get_family",
+    "import_model",
     "load_profile",
     "load_table",
     "prepare_dataset",

@@ -77,6 +77,30 @@ class Artifact:
     def model_path(self) -> Path:
         return self.path / self.info.model_file
 
+    def _build(self) -> str:
+        runtime = self.info.runtime
+        where = runtime.get("triple") or runtime.get("name")
+        return f"{self.info.target} ({self.info.precision}, {where})"
+
+    def __repr__(self) -> str:
+        info, parity = self.info, self.info.parity
+        verdict = "passed" if parity.get("passed") else "FAILED"
+        return (f"<Artifact {info.bundle['name']} v{info.bundle['version']} for {self._build()}: "
+                f"{info.resources['model_bytes']:,} B, parity {verdict} (max abs diff {parity.get('max_abs_diff', 0):.2g}), "
+                f"at {self.path}>")
+
+    def _repr_html_(self) -> str:
+        from .notebook import html_facts
+
+        info, parity = self.info, self.info.parity
+        agreement = parity.get("label_agreement")
+        return html_facts(f"artifact {info.bundle['name']} v{info.bundle['version']} for {info.target}", [
+            ("build", self._build()), ("model bytes", f"{info.resources['model_bytes']:,}"),
+            ("parity", f"{'passed' if parity.get('passed') else 'FAILED'} on {parity.get('rows')} rows, max abs diff "
+                       f"{parity.get('max_abs_diff', 0):.2g}" + (f", label agreement {agreement:.4f}" if agreement is not None else "")),
+            ("path", self.path), ("content hash", info.content_hash[:16] + "…"),
+        ])
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Artifact:
         path = Path(path)

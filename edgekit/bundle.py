@@ -1,7 +1,7 @@
-"""The model bundle: a self-describing directory, the output of ``edgekit train``.
+"""The model bundle: a self-describing directory, the output of ``edgekit train`` and ``edgekit import``.
 
     bundle.json     identity, task, family, classes, params, metrics, data fingerprint, file manifest
-    model.ubj | model.skops   the model in a non-pickle format
+    model.ubj | model.txt | model.skops   the model in a non-pickle format
     schema.json     the feature schema
     reference.npz   reference rows and (up to 5000) test rows, float32, with the model's outputs
     baseline.json   per-feature histograms of the training rows and of the model's outputs
@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from importlib import metadata
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ._version import __version__
 from .data.baseline import feature_baseline, prediction_baseline
+from .data.dataset import Dataset
 from .data.schema import Schema
 from .errors import BadInput, CheckFailed
 from .storage import existing_output, load_verified, move_into_place, staging_directory, write_descriptor
@@ -69,6 +72,9 @@ class BundleInfo(BaseModel):
     tuning: dict[str, Any] | None
     data: dict[str, Any]
     train_seconds: float
+    # Set when the model was trained elsewhere: its library, source file and sha256, objective, the
+    # library versions that trained it (when the file says), which trees predict uses.
+    imported: dict[str, Any] | None = None
     files: dict[str, dict[str, Any]]
     content_hash: str
 
@@ -99,7 +105,7 @@ def check_output_directory(out: Path) -> None:
 
 def _library_versions() -> dict[str, str]:
     versions = {}
-    for distribution in ("numpy", "scikit-learn", "xgboost-cpu", "xgboost", "skops"):
+    for distribution in ("numpy", "scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "skops"):
         try:
             versions[distribution] = metadata.version(distribution)
         except metadata.PackageNotFoundError:
@@ -108,7 +114,7 @@ def _library_versions() -> dict[str, str]:
 
 
 def _json_ready(value: Any) -> Any:
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return [_json_ready(item) for item in value]
     if isinstance(value, dict):
         return {key: _json_ready(item) for key, item in value.items()}
@@ -117,18 +123,66 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class BundleContents:
+    """What a bundle is written from, whether edgekit trained the model or imported it."""
+
+    dataset: Dataset
+    model: Any
+    model_format: str
+    family: str
+    family_kind: str
+    outputs: Callable[[np.ndarray], np.ndarray]  # the model's outputs, as every artifact must reproduce them
+    test_rows: np.ndarray  # rows kept with their outputs (the first REFERENCE_ROWS are the reference sample)
+    baseline_rows: np.ndarray  # rows the drift baseline's feature histograms describe
+    params: dict[str, Any]
+    seed: int
+    metrics: dict[str, dict[str, float | None]]
+    tuning: dict[str, Any] | None
+    data: dict[str, Any]
+    train_seconds: float
+    imported: dict[str, Any] | None = None
+
+
 def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> ModelBundle:
+    """Write the bundle of a model edgekit trained."""
+    dataset = trained.dataset
+    return write_contents(BundleContents(
+        dataset=dataset,
+        model=trained.model,
+        model_format=trained.family.model_format,
+        family=trained.family.name,
+        family_kind=trained.family.kind,
+        outputs=trained.outputs,
+        test_rows=trained.split.test[:TEST_ROWS],
+        baseline_rows=trained.split.train,
+        params=trained.params,
+        seed=trained.seed,
+        metrics=trained.metrics,
+        tuning=_tuning_summary(trained),
+        data={
+            "source": dataset.source,
+            "fingerprint": dataset.fingerprint,
+            "rows": len(dataset.y),
+            "features": len(dataset.schema.features),
+            "split": {part: len(getattr(trained.split, part)) for part in ("train", "validation", "test")},
+        },
+        train_seconds=trained.seconds,
+    ), out, name, version)
+
+
+def write_contents(contents: BundleContents, out: Path, name: str, version: int) -> ModelBundle:
     """Write the bundle to a temporary sibling directory, then move it into place in one rename."""
     check_bundle_name(name)
     out = Path(out)
     check_output_directory(out)
-    dataset = trained.dataset
+    dataset = contents.dataset
     with staging_directory(out) as staging:
-        model_file = save_model(trained.model, trained.family.model_format, staging)
+        model_file = save_model(contents.model, contents.model_format, staging)
         (staging / "schema.json").write_text(dataset.schema.model_dump_json(indent=2))
 
-        test_rows = trained.split.test[:TEST_ROWS]
-        test_outputs = trained.outputs(dataset.X[test_rows])
+        test_rows = contents.test_rows[:TEST_ROWS]
+        test_outputs = contents.outputs(dataset.X[test_rows])
         np.savez_compressed(
             staging / "reference.npz",
             X=dataset.X[test_rows[:REFERENCE_ROWS]],
@@ -140,7 +194,7 @@ def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> M
             test_outputs=test_outputs,
         )
         baseline = {
-            "features": feature_baseline(dataset.schema, dataset.X[trained.split.train]),
+            "features": feature_baseline(dataset.schema, dataset.X[contents.baseline_rows]),
             "predictions": prediction_baseline(dataset.task, test_outputs, dataset.classes),
         }
         (staging / "baseline.json").write_text(json.dumps(baseline, indent=1))
@@ -153,25 +207,20 @@ def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> M
             "edgekit_version": __version__,
             "libraries": _library_versions(),
             "task": dataset.task,
-            "family": trained.family.name,
-            "family_kind": trained.family.kind,
-            "model_format": trained.family.model_format,
+            "family": contents.family,
+            "family_kind": contents.family_kind,
+            "model_format": contents.model_format,
             "model_file": model_file,
             "label": dataset.label,
             "classes": dataset.classes,
             "feature_names": dataset.schema.feature_names,
-            "params": _json_ready(trained.params),
-            "seed": trained.seed,
-            "metrics": trained.metrics,
-            "tuning": _tuning_summary(trained),
-            "data": {
-                "source": dataset.source,
-                "fingerprint": dataset.fingerprint,
-                "rows": len(dataset.y),
-                "features": len(dataset.schema.features),
-                "split": {part: len(getattr(trained.split, part)) for part in ("train", "validation", "test")},
-            },
-            "train_seconds": round(trained.seconds, 3),
+            "params": _json_ready(contents.params),
+            "seed": contents.seed,
+            "metrics": contents.metrics,
+            "tuning": contents.tuning,
+            "data": contents.data,
+            "train_seconds": round(contents.train_seconds, 3),
+            "imported": _json_ready(contents.imported),
             "files": describe_files(staging, [model_file, "schema.json", "reference.npz", "baseline.json"]),
         }
         BundleInfo.model_validate({**descriptor, "content_hash": ""})
@@ -198,6 +247,35 @@ class ModelBundle:
         self.path = path
         self.info = info
 
+    def _origin(self) -> str:
+        imported = self.info.imported
+        if not imported:
+            return f"trained on {self.info.data['source']}"
+        source = imported.get("source", {})
+        return f"imported from {source.get('file') or source.get('object', '?')} ({imported.get('library')})"
+
+    def _headline_metrics(self) -> str:
+        split = self.info.metrics.get("test") or self.info.metrics.get("sample") or {}
+        names = ("accuracy", "roc_auc") if self.info.task == "classification" else ("rmse", "r2")
+        return ", ".join(f"{name} {split[name]:.4g}" for name in names if split.get(name) is not None) or "none"
+
+    def __repr__(self) -> str:
+        info = self.info
+        classes = f", {len(info.classes)} classes" if info.classes else ""
+        return (f"<ModelBundle {info.name} v{info.version}: {info.family} {info.task}, {len(info.feature_names)} features"
+                f"{classes}, {self._origin()}, at {self.path}>")
+
+    def _repr_html_(self) -> str:
+        from .notebook import html_facts
+
+        info = self.info
+        names = ", ".join(info.feature_names[:12]) + (f", … ({len(info.feature_names)})" if len(info.feature_names) > 12 else "")
+        return html_facts(f"bundle {info.name} v{info.version}", [
+            ("model", f"{info.family} {info.task}" + (f", classes {info.classes}" if info.classes else "")),
+            ("origin", self._origin()), ("features", names), ("metrics", self._headline_metrics()),
+            ("path", self.path), ("content hash", info.content_hash[:16] + "…"),
+        ])
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ModelBundle:
         path = Path(path)
@@ -209,7 +287,7 @@ class ModelBundle:
 
     @cached_property
     def model(self) -> Any:
-        return load_model(self.path / self.info.model_file, self.info.model_format, self.info.task)
+        return load_model(self.path / self.info.model_file, self.info.model_format)
 
     def reference(self) -> dict[str, np.ndarray]:
         """The reference and test rows with the model's outputs (read once, then kept)."""

@@ -81,6 +81,7 @@ def _root(
 
 # The commands, in the order --help lists them: a stage's commands, then the groups.
 app.command("train")(training.train)
+app.command("import")(training.import_command)
 app.command("runs")(training.runs)
 app.command("compile")(compiling.compile_command)
 app.command("check")(devices.check_command)

@@ -82,6 +82,7 @@ def bundle_summary(bundle: ModelBundle) -> dict[str, Any]:
         "tuning": info.tuning,
         "content_hash": info.content_hash,
         "train_seconds": info.train_seconds,
+        "imported": info.imported,
     }
 
 
@@ -91,6 +92,22 @@ def print_training(console: Console, bundle: ModelBundle) -> None:
     if info.tuning:
         console.print(f"tuning: best of {info.tuning['trials']} trials was #{info.tuning['best_trial']}: {info.params}")
     console.print(f"bundle {info.name} v{info.version} written to {bundle.path} ({info.train_seconds:.1f} s training)")
+
+
+def print_import(console: Console, bundle: ModelBundle) -> None:
+    info = bundle.info
+    imported = info.imported or {}
+    source = imported.get("source", {})
+    origin = source.get("file") or source.get("object", "?")
+    facts = [f"{imported.get('library')} {imported.get('objective') or imported.get('estimator', '')}".strip()]
+    if imported.get("trees_used"):
+        facts.append(f"trees: {imported['trees_used']}")
+    console.print(f"imported {origin} ({'; '.join(facts)}) as a {info.family} {info.task} bundle")
+    if info.metrics:
+        console.print(metrics_table(info.metrics, f"on the sample {info.data['source']} ({info.data['rows']} rows)"))
+    else:
+        console.print(f"sample {info.data['source']}: {info.data['rows']} rows, no label (no metrics)")
+    console.print(f"bundle {info.name} v{info.version} written to {bundle.path}")
 
 
 def print_bundle(console: Console, bundle: ModelBundle) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .bundle import ModelBundle, check_bundle_name, check_output_directory, default_bundle_name, write_bundle
 from .data.dataset import prepare_dataset
-from .data.sources import load_table
+from .data.sources import as_table
 from .errors import BadInput
 from .home import edgekit_home
 from .registry import RunRegistry
@@ -21,7 +22,7 @@ def run_registry() -> RunRegistry:
 
 
 def train_bundle(
-    data: str,
+    data: Any,
     out: str | Path,
     *,
     label: str | None = None,
@@ -33,7 +34,8 @@ def train_bundle(
     params: dict[str, str] | None = None,
     on_trial: Callable[[Trial], None] | None = None,
 ) -> ModelBundle:
-    """Train a model on DATA and write its bundle to OUT; cheap checks of every input run first."""
+    """Train a model on DATA (a DATA string or path, a DataFrame, or an (X, y) pair) and write its
+    bundle to OUT; cheap checks of every input run first."""
     out = Path(out)
     check_output_directory(out)
     overrides = get_family(family).parse_params(params or {})
@@ -43,18 +45,18 @@ def train_bundle(
         raise BadInput(f"--tune {tune}: the number of trials cannot be negative", "pass 0 (no tuning) or more")
     if name is not None:
         check_bundle_name(name)
-    table = load_table(data)
+    table = as_table(data)
     dataset = prepare_dataset(table, label=label, task=task)
     trained: TrainedModel = train_model(dataset, family, tune=tune, seed=seed, params=overrides, on_trial=on_trial)
     bundle_name = name or default_bundle_name(dataset.name)
     return run_registry().register(
         bundle_name,
         lambda version: write_bundle(trained, out, bundle_name, version),
-        _run_row,
+        run_row,
     )
 
 
-def _run_row(bundle: ModelBundle) -> dict[str, object]:
+def run_row(bundle: ModelBundle) -> dict[str, object]:
     info = bundle.info
     return {
         "created": info.created,

@@ -47,20 +47,7 @@ def print_bench(console: Console, report: BenchReport) -> None:
 
 
 def bench_rows(reports: list[BenchReport]) -> list[dict[str, Any]]:
-    """One row per (artifact, where it ran): this machine natively, or a device's emulated estimate."""
-    rows = []
-    for report in reports:
-        name = report.artifact.rstrip("/").rsplit("/", 1)[-1]
-        if report.native is not None and "single_row_us" in report.native:
-            single = report.native["single_row_us"]
-            rows.append({"artifact": name, "where": "this machine", "p50_us": single["p50"], "p99_us": single["p99"],
-                         "rows_per_second": report.native["batch"]["rows_per_second"], "how": "measured"})
-        for entry in report.devices:
-            if entry.p99_ms is not None:
-                rows.append({"artifact": name, "where": entry.device, "p50_us": None, "p99_us": entry.p99_ms * 1000,
-                             "rows_per_second": None, "how": f"estimate: {entry.emulated['instructions_per_inference']:,.0f} "
-                             f"instr, {entry.source}"})
-    return rows
+    return [row for report in reports for row in report.rows()]
 
 
 def print_bench_table(console: Console, reports: list[BenchReport], prefix: str = "") -> None:

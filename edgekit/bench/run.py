@@ -55,6 +55,39 @@ class BenchReport:
 
         return asdict(self)
 
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per place it ran: this machine natively, or a device's emulated estimate."""
+        name = self.artifact.rstrip("/").rsplit("/", 1)[-1]
+        rows = []
+        if self.native is not None and "single_row_us" in self.native:
+            single = self.native["single_row_us"]
+            rows.append({"artifact": name, "where": "this machine", "p50_us": single["p50"], "p99_us": single["p99"],
+                         "rows_per_second": self.native["batch"]["rows_per_second"], "how": "measured"})
+        for entry in self.devices:
+            if entry.p99_ms is not None and entry.emulated is not None:
+                rows.append({"artifact": name, "where": entry.device, "p50_us": None, "p99_us": entry.p99_ms * 1000,
+                             "rows_per_second": None, "how": f"estimate: {entry.emulated['instructions_per_inference']:,.0f} "
+                             f"instr, {entry.source}"})
+        return rows
+
+    def __repr__(self) -> str:
+        lines = [f"<BenchReport {self.artifact} ({self.target}, {self.runtime}, {self.model_bytes:,} B)"]
+        for row in self.rows():
+            p50 = "" if row["p50_us"] is None else f"p50 {row['p50_us']:.2f} µs, "
+            rate = "" if row["rows_per_second"] is None else f", {row['rows_per_second']:,.0f} rows/s batched"
+            lines.append(f"  {row['where']}: {p50}p99 {row['p99_us']:.2f} µs{rate} ({row['how']})")
+        if self.native is None:
+            lines.append(f"  native: not run ({self.native_skipped})")
+        return "\n".join(lines) + ">"
+
+    def _repr_html_(self) -> str:
+        from ..notebook import html_table
+
+        rows = [(row["where"], None if row["p50_us"] is None else f"{row['p50_us']:.2f}", f"{row['p99_us']:.2f}",
+                 None if row["rows_per_second"] is None else f"{row['rows_per_second']:,.0f}", row["how"]) for row in self.rows()]
+        return html_table(f"bench of {self.artifact} ({self.target}, {self.model_bytes:,} B)",
+                          ("where", "p50 µs", "p99 µs", "rows/s batched", "how"), rows)
+
 
 def native_unavailable(artifact: Artifact) -> str | None:
     runtime = artifact.info.runtime

@@ -1,4 +1,5 @@
-"""``edgekit train`` and ``edgekit runs``: fit a model into a bundle, and list what was trained here."""
+"""``edgekit train``, ``edgekit import`` and ``edgekit runs``: fit a model into a bundle, bring one
+trained elsewhere, and list the bundles made here."""
 
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,26 @@ def train(
             params=parse_pairs(param or [], "--param", "e.g. --param max_depth=8"), on_trial=on_trial,
         )
     report(as_json, reporting.bundle_summary(bundle), lambda: reporting.print_training(stdout, bundle))
+
+
+def import_command(
+    model: Annotated[str, typer.Argument(help="The trained model: XGBoost .json/.ubj, LightGBM .txt, scikit-learn .skops "
+                                         "(or a pickle with --trust-pickle).", show_default=False)],
+    data: Annotated[str, typer.Option("--data", help=f"A sample of the model's data (schema, reference rows, drift "
+                                      f"baseline; metrics when it has the label): {data_sources_help()}.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the bundle to (new, empty or an older bundle).")],
+    label: Annotated[str | None, typer.Option("--label", help="The sample's label column, if it has one (default: 'label'/'target' when the model does not take it).")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="classification or regression (default: what the model is; checked).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Bundle name (default: from the model file's name).")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Load a pickle/joblib file: it runs any code it holds; only for files you trust.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import a model trained elsewhere, with a sample of its data, as a bundle."""
+    from .. import reporting
+    from ..importing import import_model
+
+    bundle = import_model(model, data, out, label=label, task=task, name=name, trust_pickle=trust_pickle)
+    report(as_json, reporting.bundle_summary(bundle), lambda: reporting.print_import(stdout, bundle))
 
 
 def runs(

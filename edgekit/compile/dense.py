@@ -66,25 +66,32 @@ def activate(values: np.ndarray, activation: Activation) -> np.ndarray:
 
 
 def dense_from_pipeline(model: Any, n_features: int) -> DenseModel:
-    """Fold an edgekit linear/logistic/MLP pipeline into a DenseModel."""
+    """Fold a linear/logistic/MLP pipeline (an imputer and a standard or min-max scaler in either
+    order, then the estimator) into a DenseModel."""
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]
     *preprocessing, estimator = steps
-    fill = np.zeros(n_features)
-    mean, scale = np.zeros(n_features), np.ones(n_features)
+    fill, fill_is_scaled = np.zeros(n_features), True  # no imputer: a missing input becomes 0 after scaling
+    mean, inverse_scale = np.zeros(n_features), np.ones(n_features)
+    scaled = False
     for step in preprocessing:
         if isinstance(step, SimpleImputer):
-            fill = np.asarray(step.statistics_, dtype=np.float64)
+            fill, fill_is_scaled = np.asarray(step.statistics_, dtype=np.float64), scaled
         elif isinstance(step, StandardScaler):
             mean = np.asarray(step.mean_ if step.mean_ is not None else mean, dtype=np.float64)
-            scale = np.asarray(step.scale_ if step.scale_ is not None else scale, dtype=np.float64)
+            inverse_scale = 1.0 / np.asarray(step.scale_ if step.scale_ is not None else 1.0 / inverse_scale, dtype=np.float64)
+            scaled = True
+        elif isinstance(step, MinMaxScaler):  # x * scale_ + min_ = (x - (-min_ / scale_)) * scale_
+            inverse_scale = np.asarray(step.scale_, dtype=np.float64)
+            mean = -np.asarray(step.min_, dtype=np.float64) / inverse_scale
+            scaled = True
         else:
-            raise BadInput(f"cannot fold pipeline step {type(step).__name__}", "dense models take an imputer and a scaler")
+            raise BadInput(f"cannot fold pipeline step {type(step).__name__}",
+                           "dense models take an imputer and a standard or min-max scaler")
     layers, output = _estimator_layers(estimator)
-    inverse_scale = 1.0 / scale
-    standardised_fill = (fill - mean) * inverse_scale
+    standardised_fill = fill if fill_is_scaled else (fill - mean) * inverse_scale
     standardised_fill[np.abs(standardised_fill) < 1e-9] = 0.0  # mean imputation: exactly "no information"
     return DenseModel(mean=mean, inverse_scale=inverse_scale, fill=standardised_fill, layers=tuple(layers), output=output)
 

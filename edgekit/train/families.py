@@ -38,7 +38,7 @@ class Family:
     build: Builder  # (task, params, seed) -> an unfitted estimator
     defaults: dict[str, Any]
     space: Space
-    model_format: str  # "xgboost-ubj" or "skops"
+    model_format: str  # "xgboost-ubj", "lightgbm-txt" or "skops"
     kind: str  # "trees", "linear" or "mlp": what later stages compile it as
     fit: Fitter = field(default=plain_fit)
 
@@ -109,6 +109,16 @@ def _xgboost(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
     if task == "classification":
         return xgboost.XGBClassifier(**options)
     return xgboost.XGBRegressor(**options)
+
+
+def _lightgbm(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    import lightgbm
+
+    # subsample only acts with a bagging frequency; verbose=-1 keeps LightGBM's log off stdout.
+    options = {"random_state": seed, "subsample_freq": 1, "verbose": -1, **params}
+    if task == "classification":
+        return lightgbm.LGBMClassifier(**options)
+    return lightgbm.LGBMRegressor(**options)
 
 
 def _forest(extra: bool) -> Builder:
@@ -202,6 +212,24 @@ def _register_builtin() -> None:
             "reg_lambda": FloatRange(0.1, 10.0, log=True),
         },
         model_format="xgboost-ubj",
+        kind="trees",
+    ))
+    register_family(Family(
+        name="lightgbm",
+        description="LightGBM gradient-boosted trees (leaf-wise)",
+        tasks=BOTH,
+        build=_lightgbm,
+        defaults={"n_estimators": 100, "num_leaves": 31, "learning_rate": 0.1},
+        space={
+            "n_estimators": IntRange(50, 300),
+            "num_leaves": IntRange(8, 127),
+            "learning_rate": FloatRange(0.02, 0.3, log=True),
+            "min_child_samples": IntRange(5, 50),
+            "subsample": FloatRange(0.6, 1.0),
+            "colsample_bytree": FloatRange(0.6, 1.0),
+            "reg_lambda": FloatRange(1e-3, 10.0, log=True),
+        },
+        model_format="lightgbm-txt",
         kind="trees",
     ))
     # Depth is capped by default: an unbounded forest does not fit a microcontroller's flash.

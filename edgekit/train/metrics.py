@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn import metrics
 
@@ -13,9 +15,12 @@ HIGHER_IS_BETTER = {"accuracy", "f1", "roc_auc", "r2"}
 def model_outputs(model: object, task: str, X: np.ndarray) -> np.ndarray:
     """What a bundle records and every compiled artifact must reproduce: class probabilities
     (rows x classes) for classification, predicted values for regression; float64."""
-    if task == "classification":
-        return np.asarray(model.predict_proba(X), dtype=np.float64)  # type: ignore[attr-defined]
-    return np.asarray(model.predict(X), dtype=np.float64).reshape(-1)  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # An imported estimator fitted on a DataFrame is fed arrays in its own column order.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        if task == "classification":
+            return np.asarray(model.predict_proba(X), dtype=np.float64)  # type: ignore[attr-defined]
+        return np.asarray(model.predict(X), dtype=np.float64).reshape(-1)  # type: ignore[attr-defined]
 
 
 def evaluate(task: str, y: np.ndarray, outputs: np.ndarray) -> dict[str, float | None]:

@@ -1,6 +1,8 @@
 """A trained model to and from its file in a bundle, in a format that is not pickle.
 
-XGBoost models are saved in XGBoost's own UBJSON format. scikit-learn models go through skops,
+XGBoost models are saved in XGBoost's own UBJSON format, LightGBM models in LightGBM's text format
+(both hold trees and numbers only) and load as the booster wrappers of ``boosters``. scikit-learn
+models go through skops,
 which rebuilds objects without executing code; it still refuses any type not on an allowlist, and
 ours is the short list of scikit-learn internals our families produce. A file holding anything else
 is refused, never loaded.
@@ -13,7 +15,7 @@ from typing import Any
 
 from ..errors import BadInput
 
-MODEL_FILES = {"xgboost-ubj": "model.ubj", "skops": "model.skops"}
+MODEL_FILES = {"xgboost-ubj": "model.ubj", "lightgbm-txt": "model.txt", "skops": "model.skops"}
 
 # Types skops does not trust by default but that our scikit-learn families need.
 TRUSTED_SKOPS_TYPES = frozenset({
@@ -26,9 +28,14 @@ TRUSTED_SKOPS_TYPES = frozenset({
 
 
 def save_model(model: Any, model_format: str, directory: Path) -> str:
+    """``model``: a fitted estimator, a booster, or one of edgekit's booster wrappers."""
     name = MODEL_FILES[model_format]
     if model_format == "xgboost-ubj":
-        model.save_model(directory / name)
+        booster = model.get_booster() if hasattr(model, "get_booster") else model
+        booster.save_model(directory / name)
+    elif model_format == "lightgbm-txt":
+        booster = getattr(model, "booster_", None) or getattr(model, "booster", None) or model
+        booster.save_model(directory / name)
     else:
         import skops.io
 
@@ -36,23 +43,36 @@ def save_model(model: Any, model_format: str, directory: Path) -> str:
     return name
 
 
-def load_model(path: Path, model_format: str, task: str) -> Any:
+def load_model(path: Path, model_format: str) -> Any:
     if model_format not in MODEL_FILES:
         raise BadInput(f"{path}: unknown model format '{model_format}'", f"known formats: {', '.join(MODEL_FILES)}")
     if model_format == "xgboost-ubj":
-        return _load_xgboost(path, task)
+        return _load_xgboost(path)
+    if model_format == "lightgbm-txt":
+        return _load_lightgbm(path)
     return _load_skops(path)
 
 
-def _load_xgboost(path: Path, task: str) -> Any:
+def _load_xgboost(path: Path) -> Any:
     import xgboost
 
-    model = xgboost.XGBClassifier() if task == "classification" else xgboost.XGBRegressor()
+    from .boosters import XGBoostModel
+
     try:
-        model.load_model(path)
+        return XGBoostModel(xgboost.Booster(model_file=path))
     except xgboost.core.XGBoostError as exc:
         raise BadInput(f"{path}: XGBoost cannot read this model file", "retrain or restore the bundle") from exc
-    return model
+
+
+def _load_lightgbm(path: Path) -> Any:
+    import lightgbm
+
+    from .boosters import LightGBMModel
+
+    try:
+        return LightGBMModel(lightgbm.Booster(model_file=path))
+    except lightgbm.basic.LightGBMError as exc:
+        raise BadInput(f"{path}: LightGBM cannot read this model file", "retrain or restore the bundle") from exc
 
 
 def _load_skops(path: Path) -> Any:

@@ -12,12 +12,12 @@ MAX_MODULES_PER_FOLDER = 15
 # Stages in the order data flows (ARCHITECTURE.md): a module may import from its own layer and the
 # layers before it, never from a later one. Names are edgekit's top-level modules and folders.
 LAYERS = (
-    {"errors", "_version", "yaml_files", "home", "storage"},
+    {"errors", "_version", "yaml_files", "home", "storage", "notebook"},
     {"data"},
-    {"train"},
-    {"bundle", "registry", "training"},
+    {"train", "imports"},
+    {"bundle", "registry", "training", "importing"},
     {"compile", "artifact", "devices"},
-    {"bench", "reporting"},
+    {"bench", "reporting", "workflow"},
     {"server"},
     {"fleet", "pipeline"},
     {"demo"},

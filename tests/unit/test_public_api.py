@@ -9,7 +9,8 @@ def _public_names(module: types.ModuleType) -> set[str]:
     return {
         name
         for name, value in vars(module).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        # edgekit.compile and edgekit.bench are packages that are also functions: public
+        if not name.startswith("_") and (not isinstance(value, types.ModuleType) or callable(value))
     } | ({"__version__"} if hasattr(module, "__version__") else set())
 
 

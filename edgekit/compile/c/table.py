@@ -253,11 +253,10 @@ def _finish(tables: TreeTables, leaves: QuantizedLeaves | None) -> list[str]:
     if tables.average:
         lines.append("    for (uint32_t k = 0; k < NUM_ACC; ++k) acc[k] *= tree_share[k];")
     if tables.postprocessor == "sigmoid":
-        lines += [
-            f"    const float positive = 1.0f / (1.0f + expf(-{float_literals(np.array([tables.sigmoid_alpha]))} * acc[0]));",
-            "    out[0] = 1.0f - positive;",
-            "    out[1] = positive;",
-        ]
+        lines.append(f"    const float positive = 1.0f / (1.0f + expf(-{float_literals(np.array([tables.sigmoid_alpha]))} * acc[0]));")
+        lines += ["    out[0] = 1.0f - positive;", "    out[1] = positive;"] if tables.classifier else ["    out[0] = positive;"]
+    elif tables.postprocessor == "exponential":
+        lines.append("    out[0] = expf(acc[0]);")
     elif tables.postprocessor == "softmax":
         lines += [
             "    float top = acc[0], total = 0.0f;",

@@ -1,5 +1,6 @@
-"""A bundle's model to an fp32 ONNX graph: skl2onnx for scikit-learn trees, onnxmltools for
-XGBoost, edgekit's own graphs for dense models and histogram gradient boosting."""
+"""A bundle's model to an fp32 ONNX graph: skl2onnx for scikit-learn forests and boosting,
+edgekit's own graphs for dense models and for boosters (XGBoost, LightGBM, histogram gradient
+boosting), which are written from the same tree tables as the C and TFLite builds."""
 
 from __future__ import annotations
 
@@ -10,25 +11,25 @@ import onnx
 from ...bundle import ModelBundle
 from ...errors import BadInput
 from ..dense import dense_from_pipeline
-from .graphs import dense_to_onnx, hist_gradient_boosting_to_onnx, single_output
+from ..trees.tables import bundle_trees
+from .graphs import dense_to_onnx, single_output, trees_to_onnx
 
 MIN_OPSET = 13  # Softmax over one axis and every operator edgekit emits exist from opset 13 on
 ML_OPSET = 3  # ai.onnx.ml 3: tree ensembles with float attributes, in every ONNX Runtime >= 1.7
+# Written from edgekit's tree tables (graphs.trees_to_onnx) rather than by a library's converter.
+TABLE_FAMILIES = frozenset({"xgboost", "lightgbm", "hist-gradient-boosting"})
 
 
-def newest_opset(family: str) -> int:
-    """The newest default-domain opset the converter for this family is tested with."""
-    if family == "xgboost":
-        from onnxmltools.convert.common.onnx_ex import get_maximum_opset_supported
-
-        return int(get_maximum_opset_supported())
+def newest_opset() -> int:
+    """The newest default-domain opset the converters are tested with (edgekit's own graphs use
+    only operators that opset 13 already has)."""
     import skl2onnx
 
     return int(skl2onnx.get_latest_tested_opset_version())
 
 
-def choose_opset(family: str, device_opset: int | None) -> int:
-    newest = newest_opset(family)
+def choose_opset(device_opset: int | None) -> int:
+    newest = newest_opset()
     if device_opset is None:
         return newest
     if device_opset < MIN_OPSET:
@@ -45,22 +46,9 @@ def convert_bundle(bundle: ModelBundle, opset: int) -> onnx.ModelProto:
     model = bundle.model
     if info.family_kind in {"linear", "mlp"}:
         return dense_to_onnx(dense_from_pipeline(model, features), opset, info.name)
-    if info.family == "hist-gradient-boosting":
-        return hist_gradient_boosting_to_onnx(model, features, info.task, opset)
-    if info.family == "xgboost":
-        return _xgboost(model, features, info.task, opset)
+    if info.family in TABLE_FAMILIES:
+        return trees_to_onnx(bundle_trees(bundle).tables, info.task, opset, info.name)
     return _sklearn_trees(model, features, info.task, opset)
-
-
-def _xgboost(model: Any, features: int, task: str, opset: int) -> onnx.ModelProto:
-    import onnxmltools
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    converted = onnxmltools.convert_xgboost(
-        model, initial_types=[("input", FloatTensorType([None, features]))], target_opset=opset
-    )
-    converted = single_output(converted, "probabilities" if task == "classification" else "variable", task)
-    return _with_default_domain(converted, opset)
 
 
 def _sklearn_trees(model: Any, features: int, task: str, opset: int) -> onnx.ModelProto:
@@ -76,11 +64,3 @@ def _sklearn_trees(model: Any, features: int, task: str, opset: int) -> onnx.Mod
         target_opset={"": opset, "ai.onnx.ml": ML_OPSET},
     )
     return single_output(converted, "probabilities" if task == "classification" else "variable", task)
-
-
-def _with_default_domain(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
-    """onnxmltools omits the default domain when a graph has only ML operators; edgekit's
-    output naming adds a standard Identity, so declare the domain it needs."""
-    if not any(entry.domain in ("", "ai.onnx") for entry in model.opset_import):
-        model.opset_import.append(onnx.helper.make_opsetid("", opset))
-    return model

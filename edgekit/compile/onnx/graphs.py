@@ -1,21 +1,19 @@
-"""ONNX graphs edgekit writes itself: dense models from standard operators, and scikit-learn's
-histogram gradient boosting as an ai.onnx.ml tree ensemble (skl2onnx's converter for it breaks on
-current onnx releases). Every graph has one input "input" [N, features] float32 and one output:
-"probabilities" [N, classes] or "predictions" [N, 1].
+"""ONNX graphs edgekit writes itself: dense models from standard operators, and boosted trees
+(XGBoost, LightGBM, scikit-learn's histogram gradient boosting) from edgekit's tree tables as an
+ai.onnx.ml tree ensemble, so the ONNX build splits exactly as the C and TFLite builds do. Every
+graph has one input "input" [N, features] float32 and one output: "probabilities" [N, classes] or
+"predictions" [N, 1].
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ...errors import BadInput
 from ..dense import DenseModel
 from ..registry import PREDICTIONS, PROBABILITIES, output_name
-from ..trees.thresholds import float32_at_or_below
+from ..trees.tables import LEAF, TreeTables
 
 INPUT = "input"
 ML_DOMAIN = "ai.onnx.ml"
@@ -92,51 +90,60 @@ def _model(graph: onnx.GraphProto, opsets: dict[str, int]) -> onnx.ModelProto:
     return model
 
 
-def hist_gradient_boosting_to_onnx(model: Any, n_features: int, task: str, opset: int) -> onnx.ModelProto:
-    """scikit-learn HistGradientBoosting* as TreeEnsembleRegressor raw scores + standard-op link."""
-    predictors = model._predictors
-    per_iteration = len(predictors[0])
-    attributes: dict[str, list[Any]] = {key: [] for key in (
-        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
-        "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true",
-        "target_treeids", "target_nodeids", "target_ids", "target_weights",
-    )}
-    tree_id = 0
-    for iteration in predictors:
-        for target, predictor in enumerate(iteration):
-            nodes = predictor.nodes
-            if nodes["is_categorical"].any():
-                raise BadInput("categorical splits are not supported", "train without categorical_features")
-            count = len(nodes)
-            leaf = nodes["is_leaf"].astype(bool)
-            attributes["nodes_treeids"] += [tree_id] * count
-            attributes["nodes_nodeids"] += list(range(count))
-            attributes["nodes_featureids"] += np.where(leaf, 0, nodes["feature_idx"]).astype(int).tolist()
-            attributes["nodes_modes"] += ["LEAF" if is_leaf else "BRANCH_LEQ" for is_leaf in leaf]
-            attributes["nodes_values"] += np.where(leaf, 0.0, float32_at_or_below(nodes["num_threshold"])).tolist()
-            attributes["nodes_truenodeids"] += np.where(leaf, 0, nodes["left"]).astype(int).tolist()
-            attributes["nodes_falsenodeids"] += np.where(leaf, 0, nodes["right"]).astype(int).tolist()
-            attributes["nodes_missing_value_tracks_true"] += np.where(leaf, 0, nodes["missing_go_to_left"]).astype(int).tolist()
-            leaves = np.flatnonzero(leaf)
-            attributes["target_treeids"] += [tree_id] * len(leaves)
-            attributes["target_nodeids"] += leaves.tolist()
-            attributes["target_ids"] += [target] * len(leaves)
-            attributes["target_weights"] += nodes["value"][leaves].astype(float).tolist()
-            tree_id += 1
-    baseline = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1)
-    ensemble = helper.make_node(
-        "TreeEnsembleRegressor", [INPUT], ["raw"], domain=ML_DOMAIN, n_targets=per_iteration,
-        base_values=baseline.astype(np.float32).tolist(), aggregate_function="SUM", post_transform="NONE",
-        **attributes,
-    )
-    if task == "regression":
-        kind, columns = "identity", 1
+def trees_to_onnx(tables: TreeTables, task: str, opset: int, graph_name: str) -> onnx.ModelProto:
+    """A tree ensemble from edgekit's tables: one TreeEnsembleRegressor for the raw scores (the same
+    float32 ``x < threshold`` splits and NaN directions as the C and TFLite builds), then the link
+    (sigmoid, softmax, exp) in standard operators."""
+    trees_of_nodes = np.repeat(np.arange(tables.num_trees), np.diff(np.append(tables.roots, tables.num_nodes)))
+    root = tables.roots[trees_of_nodes]
+    leaf = tables.feature == LEAF
+    left = np.where(leaf, 0, tables.child - root)
+    share = 1.0 / tables.trees_per_output() if tables.average else np.ones(tables.num_outputs)
+    leaf_nodes = np.flatnonzero(leaf)
+    offsets = tables.child[leaf_nodes]
+    if tables.leaf_width > 1:  # every leaf adds a vector: one target entry per column
+        columns = np.tile(np.arange(tables.leaf_width), len(leaf_nodes))
+        leaf_nodes, offsets = np.repeat(leaf_nodes, tables.leaf_width), np.repeat(offsets, tables.leaf_width) + columns
     else:
-        kind, columns = ("binary", 2) if per_iteration == 1 else ("softmax", per_iteration)
-    output_nodes, output_constants = _output_nodes(kind, "raw")
+        columns = tables.tree_output[trees_of_nodes[leaf_nodes]]
+    # Double input and double attributes: ONNX Runtime then compares and sums in double, as LightGBM
+    # does (float32 sums of a few hundred trees drift by 1e-4); float32 thresholds compare the same.
+    widen = helper.make_node("Cast", [INPUT], ["input_double"], to=TensorProto.DOUBLE)
+    ensemble = helper.make_node(
+        "TreeEnsembleRegressor", ["input_double"], ["raw"], domain=ML_DOMAIN, n_targets=tables.num_outputs,
+        nodes_treeids=trees_of_nodes.tolist(), nodes_nodeids=(np.arange(tables.num_nodes) - root).tolist(),
+        nodes_featureids=np.where(leaf, 0, tables.feature).tolist(),
+        nodes_modes=np.where(leaf, "LEAF", "BRANCH_LT").tolist(),
+        nodes_values_as_tensor=numpy_helper.from_array(tables.threshold.astype(np.float64)),
+        nodes_truenodeids=left.tolist(), nodes_falsenodeids=np.where(leaf, 0, left + 1).tolist(),
+        nodes_missing_value_tracks_true=(tables.default_left & ~leaf).astype(int).tolist(),
+        target_treeids=trees_of_nodes[leaf_nodes].tolist(), target_nodeids=(leaf_nodes - root[leaf_nodes]).tolist(),
+        target_ids=columns.tolist(),
+        target_weights_as_tensor=numpy_helper.from_array(tables.leaf_values[offsets] * share[columns]),
+        base_values_as_tensor=numpy_helper.from_array(tables.base_scores * share),
+        aggregate_function="SUM", post_transform="NONE",
+    )
+    nodes, constants, scores = [widen, ensemble], [], "raw"
+    if tables.postprocessor == "sigmoid" and tables.sigmoid_alpha != 1.0:
+        nodes.append(helper.make_node("Mul", ["raw", "sigmoid_alpha"], ["scaled"]))
+        constants.append(_initializer("sigmoid_alpha", np.array([tables.sigmoid_alpha])))
+        scores = "scaled"
+    if tables.binary_pair:
+        kind = "binary"
+    elif tables.postprocessor == "softmax":
+        kind = "softmax"
+    elif tables.postprocessor in {"sigmoid", "exponential"}:  # regression on a logistic or log link
+        nodes.append(helper.make_node("Sigmoid" if tables.postprocessor == "sigmoid" else "Exp", [scores], ["linked"]))
+        kind, scores = "identity", "linked"
+    else:
+        kind = "identity" if task == "regression" else "values"
+    if kind == "values":  # identity_multiclass: the raw scores are the probabilities
+        output_nodes, output_constants = [helper.make_node("Identity", [scores], [PROBABILITIES])], []
+    else:
+        output_nodes, output_constants = _output_nodes(kind, scores)
     graph = helper.make_graph(
-        [ensemble, *output_nodes], "hist_gradient_boosting", [_value_info(INPUT, n_features)],
-        [_value_info(output_name(task), columns)], output_constants,
+        [*nodes, *output_nodes], graph_name, [_value_info(INPUT, tables.num_features)],
+        [_value_info(output_name(task), tables.output_width)], [*constants, *output_constants],
     )
     return _model(graph, {"": opset, ML_DOMAIN: 3})
 

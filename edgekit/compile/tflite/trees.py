@@ -87,7 +87,7 @@ def _scores(graph: TfliteGraph, tables: TreeTables, node: int) -> int:
     trees, outputs = tables.num_trees, tables.num_outputs
     per_output = tables.trees_per_output().astype(np.float64)
     share = 1.0 / per_output if tables.average else np.ones(outputs)
-    sigmoid = tables.postprocessor == "sigmoid"
+    sigmoid = tables.binary_pair
     width = 2 if sigmoid else outputs
     base = tables.base_scores * (tables.sigmoid_alpha if sigmoid else 1.0)
     base = np.concatenate([[0.0], base]) if sigmoid else base
@@ -117,6 +117,18 @@ def _scores(graph: TfliteGraph, tables: TreeTables, node: int) -> int:
         probabilities = graph.tensor(OUTPUT, (-1, width), "float32")
         graph.op("SOFTMAX", 1, [scores], [probabilities], ("SoftmaxOptions", {"Beta": 1.0}))
         scores = probabilities
+    elif tables.postprocessor in {"sigmoid", "exponential"}:  # a regression on a logistic or log link
+        if tables.postprocessor == "sigmoid" and tables.sigmoid_alpha != 1.0:
+            scaled = graph.tensor("scores/scaled", (-1, width), "float32")
+            graph.op("MUL", 1, [scores, graph.constant("sigmoid_alpha", np.array([tables.sigmoid_alpha], np.float32))],
+                     [scaled], ("MulOptions", {}))
+            scores = scaled
+        linked = graph.tensor(OUTPUT, (-1, width), "float32")
+        if tables.postprocessor == "sigmoid":
+            graph.op("LOGISTIC", 1, [scores], [linked])
+        else:
+            graph.op("EXP", 1, [scores], [linked], ("ExpOptions", {}))
+        scores = linked
     graph.tensors[scores].name = OUTPUT
     graph.outputs.append(scores)
     return width

@@ -1,7 +1,7 @@
 """Tree ensembles in one plain, array-based form, read through Treelite's model.
 
-Every tree model edgekit trains (XGBoost, scikit-learn forests, boosting, histogram boosting) is
-loaded with Treelite's frontends, then flattened into NumPy arrays with
+Every tree model edgekit trains or imports (XGBoost, LightGBM, scikit-learn forests, boosting,
+histogram boosting) is loaded with Treelite's frontends, then flattened into NumPy arrays with
 
 - every split written as ``x < threshold`` on float32 (Treelite's ``<=`` on float64 becomes ``<``
   on the next float32 up, which is exact for float32 inputs);
@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from ...errors import BadInput
+from .lightgbm_splits import apply_lightgbm_split_rules
 from .thresholds import float32_at_or_below
 
 LEAF = -1
 _CMP_LT, _CMP_LE = 2, 3  # treelite's Operator enum: kLT, kLE
-_POSTPROCESSORS = {"identity", "identity_multiclass", "sigmoid", "softmax"}
+_POSTPROCESSORS = {"identity", "identity_multiclass", "sigmoid", "softmax", "exponential"}
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,15 @@ class TreeTables:
     num_outputs: int  # accumulators: classes (or 1)
     base_scores: np.ndarray  # float64 [num_outputs]
     average: bool  # divide by the number of trees per output (random forests)
-    postprocessor: str  # identity, identity_multiclass, sigmoid, softmax
+    postprocessor: str  # identity, identity_multiclass, sigmoid, softmax, exponential
     sigmoid_alpha: float
+    # Class probabilities: a sigmoid's one margin becomes [1 - p, p]. False for a regression on a
+    # logistic link (XGBoost's reg:logistic), whose one output stays p.
+    classifier: bool = True
+
+    @property
+    def binary_pair(self) -> bool:
+        return self.postprocessor == "sigmoid" and self.classifier
 
     @property
     def num_nodes(self) -> int:
@@ -51,8 +59,8 @@ class TreeTables:
 
     @property
     def output_width(self) -> int:
-        """Floats per prediction: a sigmoid's one margin becomes [1 - p, p]."""
-        return 2 if self.postprocessor == "sigmoid" else self.num_outputs
+        """Floats per prediction: a binary classifier's one margin becomes [1 - p, p]."""
+        return 2 if self.binary_pair else self.num_outputs
 
     @property
     def num_trees(self) -> int:
@@ -92,7 +100,9 @@ def finish_scores(tables: TreeTables, scores: np.ndarray) -> np.ndarray:
         scores = scores / tables.trees_per_output()
     if tables.postprocessor == "sigmoid":
         positive = 1.0 / (1.0 + np.exp(-tables.sigmoid_alpha * scores[:, 0]))
-        return np.column_stack([1.0 - positive, positive])
+        return np.column_stack([1.0 - positive, positive]) if tables.classifier else positive
+    if tables.postprocessor == "exponential":
+        return np.exp(scores[:, 0])
     if tables.postprocessor == "softmax":
         shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
@@ -106,7 +116,16 @@ def treelite_model(model: Any, family: str) -> tuple[Any, np.ndarray | None]:
     import treelite
 
     if family == "xgboost":
-        return treelite.frontend.from_xgboost(model.get_booster()), None
+        converted = treelite.frontend.from_xgboost(model.get_booster())
+        if getattr(model, "objective", None) == "binary:logitraw":  # edgekit reads the margin as a probability
+            header = converted.get_header_accessor()
+            header.set_field("postprocessor", "sigmoid")
+            header.set_field("sigmoid_alpha", np.array([1.0], dtype=np.float32))
+        return converted, None
+    if family == "lightgbm":
+        converted = treelite.frontend.from_lightgbm(model.booster)
+        apply_lightgbm_split_rules(converted, model.booster)
+        return converted, None
     fill = None
     estimator = model
     if hasattr(model, "steps"):
@@ -138,15 +157,17 @@ def bundle_trees(bundle: Any) -> BundleTrees:
     converted = _CONVERTED.get(bundle)
     if converted is None:
         model, fill = treelite_model(bundle.model, bundle.info.family)
-        converted = _CONVERTED[bundle] = BundleTrees(model, fill, tables_from_treelite(model, fill))
+        tables = tables_from_treelite(model, fill, classifier=bundle.info.task == "classification")
+        converted = _CONVERTED[bundle] = BundleTrees(model, fill, tables)
     return converted
 
 
-def tables_from_treelite(model: Any, fill: np.ndarray | None = None) -> TreeTables:
+def tables_from_treelite(model: Any, fill: np.ndarray | None = None, *, classifier: bool = True) -> TreeTables:
     meta = _header(model)
     postprocessor = meta["postprocessor"]
     if postprocessor not in _POSTPROCESSORS:
-        raise BadInput(f"Treelite postprocessor '{postprocessor}' has no C path", "use the onnx target")
+        raise BadInput(f"Treelite postprocessor '{postprocessor}' is not supported",
+                       f"supported output transforms: {', '.join(sorted(_POSTPROCESSORS))}")
     leaf_width = int(meta["leaf_vector_shape"][1])
     num_class = int(meta["num_class"][0])
     num_outputs = max(num_class, leaf_width) if num_class > 1 else 1
@@ -160,7 +181,8 @@ def tables_from_treelite(model: Any, fill: np.ndarray | None = None) -> TreeTabl
         cleft = np.asarray(tree.get_field("cleft"), dtype=np.int64)
         cright = np.asarray(tree.get_field("cright"), dtype=np.int64)
         if np.any(np.asarray(tree.get_field("node_type"))[cleft != -1] != 1):
-            raise BadInput("categorical splits have no C path", "train without categorical splits")
+            raise BadInput("the model has categorical splits, which no edgekit target compiles yet",
+                           "train it on numeric (e.g. one-hot or ordinal-coded) features")
         order = _sibling_order(cleft, cright)
         position = np.empty_like(order)
         position[order] = np.arange(len(order))
@@ -205,6 +227,7 @@ def tables_from_treelite(model: Any, fill: np.ndarray | None = None) -> TreeTabl
         average=bool(meta["average_tree_output"]),
         postprocessor=postprocessor,
         sigmoid_alpha=float(meta["sigmoid_alpha"]),
+        classifier=classifier,
     )
 
 

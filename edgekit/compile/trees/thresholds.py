@@ -15,6 +15,8 @@ def split_thresholds(model: Any, family: str, family_kind: str) -> dict[int, np.
         return {}
     if family == "xgboost":
         pairs = _xgboost_pairs(model)
+    elif family == "lightgbm":
+        pairs = _lightgbm_pairs(model)
     elif family == "hist-gradient-boosting":
         pairs = _hist_pairs(model)
     else:
@@ -29,10 +31,27 @@ def split_thresholds(model: Any, family: str, family_kind: str) -> dict[int, np.
 def _xgboost_pairs(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     document = json.loads(model.get_booster().save_raw("json"))
     pairs = []
-    for tree in document["learner"]["gradient_booster"]["model"]["trees"]:
+    booster = document["learner"]["gradient_booster"]
+    model = booster["model"] if "model" in booster else booster["gbtree"]["model"]  # DART wraps a gbtree
+    for tree in model["trees"]:
         split = np.asarray(tree["left_children"]) != -1
         pairs.append((np.asarray(tree["split_indices"])[split], np.asarray(tree["split_conditions"], dtype=np.float64)[split]))
     return pairs
+
+
+def _lightgbm_pairs(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    features, values = [], []
+    for tree in model.booster.dump_model()["tree_info"]:
+        pending = [tree["tree_structure"]]
+        while pending:  # a LightGBM dump nests its nodes; walk them without recursion
+            node = pending.pop()
+            if "split_feature" in node:
+                features.append(node["split_feature"])
+                values.append(float(node["threshold"]) if node.get("decision_type") == "<=" else np.nan)
+                pending += [node["left_child"], node["right_child"]]
+    features_array, values_array = np.asarray(features, dtype=np.int64), np.asarray(values, dtype=np.float64)
+    numeric = ~np.isnan(values_array)
+    return [(features_array[numeric], values_array[numeric])]
 
 
 def _hist_pairs(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -24,8 +24,20 @@ class _LazyPackage(types.ModuleType):
         return namespace
 
 
-def export_lazily(package: str, exports: Mapping[str, str]) -> None:
-    """Make each ``name -> ".module"`` of ``exports`` an attribute of ``package`` imported on first use."""
+class _CallableLazyPackage(_LazyPackage):
+    """A package that is also a function: ``edgekit.compile(...)`` while ``edgekit.compile.build``
+    stays importable (a function of the same name as a subpackage would be overwritten by it)."""
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        module, _, name = self._CALLS.partition(":")  # type: ignore[attr-defined]
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+
+def export_lazily(package: str, exports: Mapping[str, str], *, calls: str | None = None) -> None:
+    """Make each ``name -> ".module"`` of ``exports`` an attribute of ``package`` imported on first use.
+
+    ``calls="package.module:function"`` makes the package itself callable: it calls that function.
+    """
     module = sys.modules[package]
 
     def __getattr__(name: str) -> object:
@@ -43,3 +55,6 @@ def export_lazily(package: str, exports: Mapping[str, str]) -> None:
     module.__getattr__ = __getattr__  # type: ignore[method-assign]
     module.__dir__ = __dir__  # type: ignore[method-assign]
     module.__class__ = _LazyPackage
+    if calls is not None:
+        module._CALLS = calls  # type: ignore[attr-defined]
+        module.__class__ = _CallableLazyPackage

@@ -63,7 +63,7 @@ def test_ort_format_and_its_operator_config(tmp_path, trained_bundle):
     artifact = compile_bundle(trained_bundle, "onnx", tmp_path / "a", options={"ort-format": "true"})
     assert {"ort/model.ort", "ort/model.required_operators.config"} <= set(artifact.info.files)
     config = (artifact.path / "ort" / "model.required_operators.config").read_text()
-    assert "TreeEnsembleClassifier" in config
+    assert "ai.onnx.ml;3;TreeEnsembleRegressor" in config
     session = ort.InferenceSession(str(artifact.path / "ort" / "model.ort"), providers=["CPUExecutionProvider"])
     rows = np.load(artifact.path / "reference.npz")["X"]
     expected = np.load(artifact.path / "reference.npz")["artifact_outputs"]

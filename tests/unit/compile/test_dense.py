@@ -37,8 +37,20 @@ def test_dense_model_reproduces_the_pipeline(estimator, y, method):
 
 
 def test_other_steps_are_refused():
+    from sklearn.preprocessing import RobustScaler
+
+    pipeline = make_pipeline(RobustScaler(), Ridge()).fit(X, X[:, 0])
+    with pytest.raises(BadInput, match="cannot fold pipeline step RobustScaler"):
+        dense_from_pipeline(pipeline, 4)
+
+
+@pytest.mark.parametrize("order", ["impute-then-scale", "scale-then-impute"])
+def test_min_max_scaler_and_imputer_fold_in_either_order(order):
+    from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import MinMaxScaler
 
-    pipeline = make_pipeline(MinMaxScaler(), Ridge()).fit(X, X[:, 0])
-    with pytest.raises(BadInput, match="cannot fold pipeline step MinMaxScaler"):
-        dense_from_pipeline(pipeline, 4)
+    rows = X.copy()
+    rows[::7, 1] = np.nan
+    steps = [SimpleImputer(strategy="median"), MinMaxScaler()]
+    pipeline = make_pipeline(*(steps if order == "impute-then-scale" else steps[::-1]), Ridge()).fit(rows, X[:, 0])
+    np.testing.assert_allclose(dense_from_pipeline(pipeline, 4).predict(rows), pipeline.predict(rows), atol=1e-9)

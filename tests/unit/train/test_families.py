@@ -8,7 +8,7 @@ from edgekit.train.families import family_names, get_family, register_family
 from edgekit.train.space import Choice, FloatRange, IntRange, sample_params
 
 EXPECTED = [
-    "extra-trees", "gradient-boosting", "hist-gradient-boosting", "linear", "logistic", "mlp",
+    "extra-trees", "gradient-boosting", "hist-gradient-boosting", "lightgbm", "linear", "logistic", "mlp",
     "random-forest", "xgboost",
 ]
 
