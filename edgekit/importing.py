@@ -59,7 +59,8 @@ def import_model(
     # The reference and test rows: a fixed shuffle, so a sorted sample still gives varied references.
     rows = np.random.default_rng(0).permutation(len(dataset.X))
     family = get_family(imported.family)
-    source_name = Path(os.fspath(model)).stem if isinstance(model, str | os.PathLike) else dataset.name
+    # Named after the model file, or (for an object) the bundle directory the caller chose.
+    source_name = Path(os.fspath(model)).stem if isinstance(model, str | os.PathLike) else out.name
     bundle_name = name or default_bundle_name(source_name)
     contents = BundleContents(
         dataset=dataset,

@@ -50,7 +50,7 @@ def _lightgbm_pairs(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
                 values.append(float(node["threshold"]) if node.get("decision_type") == "<=" else np.nan)
                 pending += [node["left_child"], node["right_child"]]
     features_array, values_array = np.asarray(features, dtype=np.int64), np.asarray(values, dtype=np.float64)
-    numeric = ~np.isnan(values_array)
+    numeric = np.abs(values_array) < 1e300  # not categorical (NaN), and not LightGBM's "everything goes left"
     return [(features_array[numeric], values_array[numeric])]
 
 
