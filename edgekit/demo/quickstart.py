@@ -95,6 +95,11 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
             shipped[name] += [fitted] if fitted is not None else []
         if console is not None:
             console.print()
+    from .import_story import import_story
+
+    import_story(workdir, results, console, progress_console, _missing_toolchain)
+    if console is not None:
+        console.print()
     _deliver(workdir / "server", shipped, results, console, progress_console)
     if console is not None:
         console.print(

@@ -52,6 +52,13 @@ def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
     if STRICT_TOOLS:  # CI has every toolchain: nothing may be skipped
         assert "skipped" not in summary
     assert all(entry["parity"]["passed"] for entry in artifacts.values())
+    # Bring your own model: a LightGBM model trained in plain Python, imported and compiled.
+    imported = summary["imported"]
+    assert imported["bundle"]["family"] == "lightgbm" and imported["bundle"]["imported"]["source"]["format"] == "lightgbm-text"
+    assert imported["bundle"]["metrics"]["sample"]["roc_auc"] >= 0.8
+    built = {Path(entry["artifact"]).name: entry for entry in imported["artifacts"]}
+    assert set(built) == {"sensors-lightgbm-c-pi4", "sensors-lightgbm-onnx"} - skipped
+    assert all(entry["parity"]["passed"] and entry["parity"]["max_abs_diff"] <= 1e-5 for entry in built.values())
     if "breast-cancer-xgboost-c-cortex-m4f" in artifacts:
         assert artifacts["breast-cancer-xgboost-c-cortex-m4f"]["resources"]["cortex-m4f"]["flash_bytes"] > 0
     for entry in artifacts.values():
