@@ -65,7 +65,7 @@ def import_model(
     contents = BundleContents(
         dataset=dataset,
         model=imported.model,
-        model_format=family.model_format,
+        model_format=imported.model_format or family.model_format,
         family=family.name,
         family_kind=family.kind,
         outputs=lambda X: model_outputs(imported.model, imported.task, X),

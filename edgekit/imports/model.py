@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import BadInput
 
 SUPPORTED = (
-    "XGBoost (Booster, XGBClassifier, XGBRegressor; .json/.ubj files), "
+    "XGBoost (Booster, XGBClassifier, XGBRegressor; .json/.ubj/legacy binary files), "
     "LightGBM (Booster, LGBMClassifier, LGBMRegressor; text model files), "
     "scikit-learn (.skops files, or pickles with --trust-pickle) RandomForest, ExtraTrees, GradientBoosting, "
     "HistGradientBoosting, LogisticRegression, Ridge, LinearRegression, MLP, optionally in a Pipeline "
@@ -33,6 +33,7 @@ class ImportedModel:
     # The user's own predict, in edgekit's output form: the import checks the stored form against it.
     original_outputs: Callable[[np.ndarray], np.ndarray]
     details: dict[str, Any] = field(default_factory=dict)  # objective, trees used, trained-with versions
+    model_format: str | None = None  # how the bundle stores it, when not as its family does
 
 
 def file_identity(path: Path, model_format: str) -> dict[str, Any]:

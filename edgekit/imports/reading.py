@@ -10,6 +10,7 @@ from ..errors import BadInput
 from .model import ImportedModel, file_identity, unsupported
 
 _PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".sav"}
+_LEGACY_XGBOOST_SUFFIXES = {".model", ".bin", ".xgb", ".deprecated"}
 
 
 def read_model(source: Any, *, task: str | None = None, trust_pickle: bool = False) -> ImportedModel:
@@ -63,8 +64,9 @@ def read_model_file(path: Path, *, task: str | None = None, trust_pickle: bool =
         imported.details["source"] = {**file_identity(path, "pickle"), "trusted_pickle": True}
         return imported
     if kind == "xgboost-legacy-binary":
-        raise BadInput(f"{path}: XGBoost's legacy binary format, which the installed XGBoost no longer reads",
-                       "load it with the XGBoost that saved it and save_model('model.json'), then import that")
+        from .xgboost_models import load_xgboost_legacy
+
+        return load_xgboost_legacy(path, task)
     raise BadInput(
         f"{path}: not a model file edgekit knows (not XGBoost JSON/UBJSON, LightGBM text, skops or a pickle)",
         "save the model with its library's save_model, or scikit-learn's with skops.io.dump",
@@ -84,5 +86,7 @@ def sniff_model_format(head: bytes, suffix: str) -> str | None:
         return "xgboost-legacy-binary"
     if head.startswith(b"\x80") or suffix in _PICKLE_SUFFIXES:
         return "pickle"
+    if suffix in _LEGACY_XGBOOST_SUFFIXES:  # XGBoost releases before 0.8 wrote no "binf"
+        return "xgboost-legacy-binary"
     return None
 

@@ -8,6 +8,7 @@ uses every round, and so does edgekit (the note says so when a best_iteration is
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,61 @@ def load_xgboost(path: Path, model_format: str, task: str | None) -> ImportedMod
     return _imported(booster, wrapped, None, task, f"{path.name}", details)
 
 
+_LEGACY_OBJECTIVE = re.compile(rb"(?:binary|multi|reg|count|rank|survival):[a-z_]+")
+
+
+def load_xgboost_legacy(path: Path, task: str | None) -> ImportedModel:
+    """XGBoost's legacy binary format (before 1.0's JSON): read by XGBoost when it still can, else
+    by Treelite, whose reference predictor then stands for the model's own predict."""
+    import treelite
+    import xgboost
+
+    from ..train.boosters import TreeliteModel
+
+    identity = {"source": file_identity(path, "xgboost-legacy-binary")}
+    try:
+        return _imported(xgboost.Booster(model_file=str(path)), False, None, task, path.name, identity)
+    except xgboost.core.XGBoostError:
+        pass  # XGBoost 3 no longer reads the format
+    try:
+        model = treelite.frontend.load_xgboost_model_legacy_binary(str(path))
+    except treelite.TreeliteError as exc:
+        raise BadInput(f"{path}: neither XGBoost {xgboost.__version__} nor Treelite can read this legacy binary model "
+                       "(damaged or truncated?)", "save it as JSON with the XGBoost that wrote it") from exc
+    found = _LEGACY_OBJECTIVE.search(path.read_bytes()[:4096])
+    objective = found.group(0).decode() if found else "unknown"
+    _check_objective(objective, path.name)
+    model_task = XGBOOST_OBJECTIVES[objective]
+    refuse_task(task, model_task, path.name)
+    header = model.get_header_accessor()
+    if objective == "binary:logitraw":  # edgekit reads the margin as a probability
+        header.set_field("postprocessor", "sigmoid")
+        header.set_field("sigmoid_alpha", np.array([1.0], dtype=np.float32))
+    num_class = int(np.asarray(header.get_field("num_class")).reshape(-1)[0])
+    wrapped = TreeliteModel(model, objective)
+
+    def original_outputs(X: np.ndarray) -> np.ndarray:
+        return wrapped.predict_proba(X) if model_task == "classification" else wrapped.predict(X)
+
+    return ImportedModel(
+        library="xgboost", family="xgboost", model=wrapped, task=model_task,
+        classes=list(range(max(num_class, 2))) if model_task == "classification" else None,
+        n_features=model.num_feature, feature_names=None, original_outputs=original_outputs,
+        details={**identity, "objective": objective, "trees": model.num_tree,
+                 "read_by": f"Treelite {treelite.__version__} (XGBoost {xgboost.__version__} no longer reads this format)"},
+        model_format="treelite",
+    )
+
+
+def _check_objective(objective: str, what: str) -> None:
+    if objective not in XGBOOST_OBJECTIVES:
+        kind = next((name for prefix, name in _KIND_OF_REFUSED.items() if objective.startswith(prefix)), "this")
+        raise BadInput(
+            f"{what}: XGBoost objective {objective} ({kind} objective) is not one edgekit compiles",
+            f"supported objectives: {', '.join(sorted(XGBOOST_OBJECTIVES))}",
+        )
+
+
 def from_xgboost(model: Any, task: str | None) -> ImportedModel:
     import xgboost
 
@@ -58,12 +114,7 @@ def _imported(booster: Any, wrapped: bool, classes: list[Any] | None, task: str 
     config = json.loads(booster.save_config())
     learner = config["learner"]
     objective = learner["objective"]["name"]
-    if objective not in XGBOOST_OBJECTIVES:
-        kind = next((name for prefix, name in _KIND_OF_REFUSED.items() if objective.startswith(prefix)), "this")
-        raise BadInput(
-            f"{what}: XGBoost objective {objective} ({kind} objective) is not one edgekit compiles",
-            f"supported objectives: {', '.join(sorted(XGBOOST_OBJECTIVES))}",
-        )
+    _check_objective(objective, what)
     if int(learner["learner_model_param"].get("num_target", "1")) > 1:
         raise BadInput(f"{what}: a multi-target XGBoost model (several outputs per row) is not supported",
                        "train one model per target")

@@ -93,6 +93,31 @@ class LightGBMModel:
         self.booster.save_model(path)
 
 
+class TreeliteModel:
+    """A tree model only Treelite reads (XGBoost's legacy binary format, which XGBoost 3 no longer
+    loads), run by Treelite's reference predictor (GTIL) and stored as a Treelite checkpoint."""
+
+    def __init__(self, model: Any, objective: str | None = None) -> None:
+        self.treelite = model
+        self.objective = objective
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        import treelite
+
+        outputs = treelite.gtil.predict(self.treelite, np.asarray(X, dtype=np.float32), nthread=1)
+        return np.asarray(outputs, dtype=np.float64).reshape(len(X), -1)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        values = self._predict(X)
+        return values if values.shape[1] > 1 else np.column_stack([1.0 - values[:, 0], values[:, 0]])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self._predict(X)[:, 0]
+
+    def save(self, path: Path) -> None:
+        self.treelite.serialize(str(path))
+
+
 def softmax(margins: np.ndarray) -> np.ndarray:
     shifted = np.exp(margins - margins.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)

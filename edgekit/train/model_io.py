@@ -1,7 +1,8 @@
 """A trained model to and from its file in a bundle, in a format that is not pickle.
 
-XGBoost models are saved in XGBoost's own UBJSON format, LightGBM models in LightGBM's text format
-(both hold trees and numbers only) and load as the booster wrappers of ``boosters``. scikit-learn
+XGBoost models are saved in XGBoost's own UBJSON format, LightGBM models in LightGBM's text format,
+models only Treelite reads (XGBoost's legacy binary) as Treelite checkpoints (all hold trees and
+numbers only); they load as the wrappers of ``boosters``. scikit-learn
 models go through skops,
 which rebuilds objects without executing code; it still refuses any type not on an allowlist, and
 ours is the short list of scikit-learn internals our families produce. A file holding anything else
@@ -15,7 +16,7 @@ from typing import Any
 
 from ..errors import BadInput
 
-MODEL_FILES = {"xgboost-ubj": "model.ubj", "lightgbm-txt": "model.txt", "skops": "model.skops"}
+MODEL_FILES = {"xgboost-ubj": "model.ubj", "lightgbm-txt": "model.txt", "treelite": "model.treelite", "skops": "model.skops"}
 
 # Types skops does not trust by default but that our scikit-learn families need.
 TRUSTED_SKOPS_TYPES = frozenset({
@@ -33,6 +34,8 @@ def save_model(model: Any, model_format: str, directory: Path) -> str:
     if model_format == "xgboost-ubj":
         booster = model.get_booster() if hasattr(model, "get_booster") else model
         booster.save_model(directory / name)
+    elif model_format == "treelite":
+        model.save(directory / name)
     elif model_format == "lightgbm-txt":
         booster = getattr(model, "booster_", None) or getattr(model, "booster", None) or model
         booster.save_model(directory / name)
@@ -50,6 +53,8 @@ def load_model(path: Path, model_format: str) -> Any:
         return _load_xgboost(path)
     if model_format == "lightgbm-txt":
         return _load_lightgbm(path)
+    if model_format == "treelite":
+        return _load_treelite(path)
     return _load_skops(path)
 
 
@@ -73,6 +78,17 @@ def _load_lightgbm(path: Path) -> Any:
         return LightGBMModel(lightgbm.Booster(model_file=path))
     except lightgbm.basic.LightGBMError as exc:
         raise BadInput(f"{path}: LightGBM cannot read this model file", "retrain or restore the bundle") from exc
+
+
+def _load_treelite(path: Path) -> Any:
+    import treelite
+
+    from .boosters import TreeliteModel
+
+    try:
+        return TreeliteModel(treelite.Model.deserialize(str(path)))
+    except treelite.TreeliteError as exc:
+        raise BadInput(f"{path}: Treelite cannot read this checkpoint", "restore the bundle") from exc
 
 
 def _load_skops(path: Path) -> Any:

@@ -115,6 +115,8 @@ def treelite_model(model: Any, family: str) -> tuple[Any, np.ndarray | None]:
     """(treelite.Model, imputer fill values or None) for an edgekit tree model."""
     import treelite
 
+    if hasattr(model, "treelite"):  # a model only Treelite reads: its checkpoint is the model
+        return model.treelite, None
     if family == "xgboost":
         converted = treelite.frontend.from_xgboost(model.get_booster())
         if getattr(model, "objective", None) == "binary:logitraw":  # edgekit reads the margin as a probability

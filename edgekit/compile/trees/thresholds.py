@@ -13,7 +13,9 @@ def split_thresholds(model: Any, family: str, family_kind: str) -> dict[int, np.
     """{feature index: sorted unique float32 thresholds}; empty for models without splits."""
     if family_kind != "trees":
         return {}
-    if family == "xgboost":
+    if hasattr(model, "treelite"):
+        pairs = _treelite_pairs(model.treelite)
+    elif family == "xgboost":
         pairs = _xgboost_pairs(model)
     elif family == "lightgbm":
         pairs = _lightgbm_pairs(model)
@@ -36,6 +38,15 @@ def _xgboost_pairs(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     for tree in model["trees"]:
         split = np.asarray(tree["left_children"]) != -1
         pairs.append((np.asarray(tree["split_indices"])[split], np.asarray(tree["split_conditions"], dtype=np.float64)[split]))
+    return pairs
+
+
+def _treelite_pairs(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    pairs = []
+    for tree_id in range(model.num_tree):
+        tree = model.get_tree_accessor(tree_id)
+        split = np.asarray(tree.get_field("cleft")) != -1
+        pairs.append((np.asarray(tree.get_field("split_index"))[split], np.asarray(tree.get_field("threshold"), dtype=np.float64)[split]))
     return pairs
 
 

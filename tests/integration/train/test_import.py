@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -186,6 +187,8 @@ def _write_bad_inputs(tmp_path):
     (tmp_path / "truncated.txt").write_text(lightgbm_text[: len(lightgbm_text) // 2])
     (tmp_path / "newer.txt").write_text(lightgbm_text.replace("version=v4", "version=v9"))
     (tmp_path / "notes.txt").write_text("not a model\n")
+    legacy = (Path(__file__).resolve().parents[2] / "data" / "xgboost-legacy" / "binary-logistic.bin").read_bytes()
+    (tmp_path / "truncated.bin").write_bytes(legacy[: len(legacy) // 2])
     broken = make_pipeline(SimpleImputer(), LinearRegression()).fit(TRAIN[:3000], SCORE[:3000])
     broken[-1].coef_[0] = np.nan
     skops.io.dump(broken, tmp_path / "nan.skops")
@@ -201,6 +204,7 @@ BAD_INPUTS = [
     ("notes.txt", "sample.csv", "not a model file edgekit knows"),
     ("truncated.json", "sample.csv", "cannot read this model file"),
     ("truncated.txt", "sample.csv", "ends before its last tree"),
+    ("truncated.bin", "sample.csv", "nor Treelite can read this legacy binary model"),
     ("newer.json", "sample.csv", "saved by XGBoost 99.0.0, newer than"),
     ("newer.txt", "sample.csv", "format v9 is newer than"),
     ("ranker.json", "sample.csv", "objective rank:pairwise (ranking objective)"),
@@ -234,3 +238,26 @@ def test_unsupported_estimators_and_steps_are_named():
         import_model(pca, _sample(labels), "unused")
     with pytest.raises(BadInput, match="the sample has no rows"):
         import_model(xgb.XGBRegressor(n_estimators=2).fit(TRAIN, SCORE), TRAIN.iloc[:0], "unused")
+
+
+LEGACY = Path(__file__).resolve().parents[2] / "data" / "xgboost-legacy"
+
+
+@pytest.mark.parametrize("name", ["binary-logistic", "multi-softprob", "count-poisson"])
+def test_xgboost_legacy_binary_models_from_xgboost_1_7(name, tmp_path):
+    """Files XGBoost 1.7.6 wrote in the legacy binary format (tests/data/xgboost-legacy), with what
+    its own predict gave on held-out rows: XGBoost 3 no longer reads them, Treelite does."""
+    rows = np.load(LEGACY / f"{name}.npz")
+    sample = pd.DataFrame(rows["sample_X"], columns=[f"f{index}" for index in range(5)]).assign(label=rows["sample_y"])
+    bundle = import_model(LEGACY / f"{name}.bin", sample, tmp_path / "b", label="label")
+    imported = bundle.info.imported
+    assert bundle.info.model_format == "treelite" and imported["source"]["format"] == "xgboost-legacy-binary"
+    assert imported["objective"] == name.replace("-", ":", 1)
+    classifier = bundle.info.task == "classification"
+    expected = rows["expected"].astype(np.float64)
+    if classifier and expected.ndim == 1:
+        expected = np.column_stack([1 - expected, expected])
+    for target in ("onnx", "c", "tflite"):
+        artifact = compile_bundle(bundle, target, tmp_path / target)
+        got = load(artifact.path).predict(rows["held_out_X"]).reshape(expected.shape)
+        assert np.max(np.abs(got - expected)) <= 1e-5 * max(1.0, float(np.max(np.abs(expected))))
