@@ -22,6 +22,7 @@ from ..storage import move_into_place, staging_directory, write_descriptor
 from .backends import register_builtin_backends
 from .parity import certificate, edge_rows, parity_scale
 from .registry import CompileRequest, backend_for, target_names
+from .trees.tables import bundle_trees
 from .trees.thresholds import split_thresholds
 from .work import work_per_row
 
@@ -63,7 +64,8 @@ def compile_bundle(
     with staging_directory(out) as staging:
         compiled = backend.compile(CompileRequest(bundle, target, precision, options, device_opset, device, staging))
         reference = bundle.reference()
-        edges = edge_rows(reference["X"], split_thresholds(bundle.model, info.family, info.family_kind))
+        tables = bundle_trees(bundle).tables if info.family_kind == "trees" else None
+        edges = edge_rows(reference["X"], split_thresholds(tables.feature, tables.threshold) if tables is not None else {})
         precision = compiled.precision or precision
         parity = certificate(info.task, precision, bundle.outputs, compiled.predictor, reference, edges)
         if not parity["passed"]:

@@ -118,11 +118,7 @@ def _check_preprocessing(preprocessing: list[Any], family: str, what: str) -> No
     if names.count("SimpleImputer") > 1 or sum(names.count(scaler) for scaler in SCALERS) > 1:
         raise BadInput(f"{what}: at most one imputer and one scaler can stand before the estimator (got {names})",
                        "merge the steps, or import a pipeline of SimpleImputer and one scaler")
-    from ..train.families import get_family
 
-    if get_family(family).kind == "trees" and any(name in SCALERS for name in names):
-        raise BadInput(f"{what}: a scaler in front of a tree model is not supported yet",
-                       "drop the scaler (trees split the same on unscaled values) and refit")
 
 
 def _check_estimator(estimator: Any, name: str, what: str) -> None:

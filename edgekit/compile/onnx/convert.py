@@ -46,9 +46,13 @@ def convert_bundle(bundle: ModelBundle, opset: int) -> onnx.ModelProto:
     model = bundle.model
     if info.family_kind in {"linear", "mlp"}:
         return dense_to_onnx(dense_from_pipeline(model, features), opset, info.name)
-    if info.family in TABLE_FAMILIES:
+    if info.family in TABLE_FAMILIES or _has_scaler(model):  # a scaler is folded into the tables' thresholds
         return trees_to_onnx(bundle_trees(bundle).tables, info.task, opset, info.name)
     return _sklearn_trees(model, features, info.task, opset)
+
+
+def _has_scaler(model: Any) -> bool:
+    return any(type(step).__name__ in {"StandardScaler", "MinMaxScaler"} for _, step in getattr(model, "steps", []))
 
 
 def _sklearn_trees(model: Any, features: int, task: str, opset: int) -> onnx.ModelProto:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ...errors import BadInput
 from .lightgbm_splits import apply_lightgbm_split_rules
+from .scaling import fold_scaler
 from .thresholds import float32_at_or_below
 
 LEAF = -1
@@ -128,18 +129,44 @@ def treelite_model(model: Any, family: str) -> tuple[Any, np.ndarray | None]:
         converted = treelite.frontend.from_lightgbm(model.booster)
         apply_lightgbm_split_rules(converted, model.booster)
         return converted, None
-    fill = None
+    fill, scaler, scaled_fill = None, None, False
     estimator = model
     if hasattr(model, "steps"):
         *preprocessing, (_, estimator) = model.steps
         for _, step in preprocessing:
-            if type(step).__name__ != "SimpleImputer":
-                raise BadInput(f"cannot fold pipeline step {type(step).__name__} into C", "tree pipelines take an imputer")
-            fill = np.asarray(step.statistics_, dtype=np.float64)
+            if type(step).__name__ == "SimpleImputer":
+                fill, scaled_fill = np.asarray(step.statistics_, dtype=np.float64), scaler is not None
+            elif type(step).__name__ in {"StandardScaler", "MinMaxScaler"}:
+                scaler = step
+            else:
+                raise BadInput(f"cannot fold pipeline step {type(step).__name__} into a tree model",
+                               "tree pipelines take a SimpleImputer and a StandardScaler or MinMaxScaler")
     try:
-        return treelite.sklearn.import_model(estimator), fill
+        converted = treelite.sklearn.import_model(estimator)
     except treelite.TreeliteError as exc:
         raise BadInput(f"Treelite cannot import {type(estimator).__name__}: {exc}", "use the onnx target") from exc
+    if scaler is None:
+        return converted, fill
+    if fill is not None and scaled_fill:  # the fill is in scaled units: decide each default side now
+        _fold_fill(converted, fill)
+        fill = None
+    fold_scaler(converted, scaler)
+    return converted, fill
+
+
+def _fold_fill(model: Any, fill: np.ndarray) -> None:
+    """Send NaN where the imputed value goes, in the tree's own (scaled) units."""
+    for tree_id in range(model.num_tree):
+        tree = model.get_tree_accessor(tree_id)
+        split = np.asarray(tree.get_field("cleft")) != -1
+        feature = np.asarray(tree.get_field("split_index"), dtype=np.int64)
+        threshold = np.asarray(tree.get_field("threshold"), dtype=np.float64)
+        value = fill.astype(np.float32).astype(np.float64)[np.where(split, feature, 0)]
+        cmp = np.asarray(tree.get_field("cmp"))
+        left = np.where(cmp == _CMP_LT, value < threshold, value <= threshold)
+        default_left = np.asarray(tree.get_field("default_left")).copy()
+        default_left[split] = left[split]
+        tree.set_field("default_left", default_left)
 
 
 @dataclass(frozen=True)
@@ -268,7 +295,8 @@ def _strict_less_than(threshold: np.ndarray, cmp: np.ndarray, leaf: np.ndarray) 
     result[less] = np.nextafter(result[less], np.float32(np.inf))
     # x <= t: x <= t32_down, i.e. x < next float32 above t32_down.
     less_equal = cmp == _CMP_LE
-    result[less_equal] = np.nextafter(result[less_equal], np.float32(np.inf))
+    with np.errstate(over="ignore"):  # x <= float32 max: every finite x, i.e. x < inf
+        result[less_equal] = np.nextafter(result[less_equal], np.float32(np.inf))
     unknown = ~leaf & (cmp != _CMP_LT) & (cmp != _CMP_LE)
     if unknown.any():
         raise BadInput("tree splits other than < and <= have no C path", "use the onnx target")

@@ -11,9 +11,15 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 from edgekit_runtime import load
-from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    ExtraTreesRegressor,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from edgekit import compile_bundle, import_model
 from edgekit.compile.trees.tables import bundle_trees
@@ -25,6 +31,7 @@ X = rng.normal(size=(ROWS, FEATURES)).astype(np.float32)
 X[rng.random(X.shape) < 0.05] = np.nan
 SIGNAL = np.nan_to_num(X[:, 0]) * 2 + np.nan_to_num(X[:, 1]) * np.nan_to_num(X[:, 2]) + np.sin(np.nan_to_num(X[:, 3]) * 3)
 TRAIN, SAMPLE, HELD_OUT = slice(0, 3500), slice(3500, 4500), slice(4500, ROWS)
+SCALES = np.float32([1e-3, 1.0, 250.0, 7e4, 1.0, 3.3, 1e5, 0.02, 1.0, 9.0, 1.0, 1e-2])
 
 
 def _labels(classes: int) -> np.ndarray:
@@ -57,6 +64,16 @@ ZOO = {
         RandomForestClassifier(n_estimators=40, class_weight="balanced", random_state=0)).fit(X[TRAIN], MANY[TRAIN]),
     "histogram boosting, early stopping": lambda: HistGradientBoostingClassifier(
         max_iter=300, early_stopping=True, random_state=0).fit(X[TRAIN], BINARY[TRAIN]),
+    # Scalers folded into the thresholds (in either order with the imputer), on features of very
+    # different magnitudes so float32 rounding of the scaled values matters.
+    "standard scaler, then imputer, random forest": lambda: make_pipeline(
+        StandardScaler(), SimpleImputer(strategy="median"),
+        RandomForestClassifier(n_estimators=25, max_depth=10, random_state=0)).fit(X[TRAIN] * SCALES, BINARY[TRAIN]),
+    "imputer, min-max scaler, gradient boosting regressor": lambda: make_pipeline(
+        SimpleImputer(), MinMaxScaler(feature_range=(-1, 1)),
+        GradientBoostingRegressor(n_estimators=60, max_depth=4, random_state=0)).fit(X[TRAIN] * SCALES, SIGNAL[TRAIN]),
+    "min-max scaler, histogram boosting": lambda: make_pipeline(
+        MinMaxScaler(), HistGradientBoostingClassifier(max_iter=50, random_state=0)).fit(X[TRAIN] * SCALES, MANY[TRAIN]),
     "extra trees regressor, unbounded depth": lambda: make_pipeline(
         SimpleImputer(), ExtraTreesRegressor(n_estimators=20, random_state=0)).fit(X[TRAIN], SIGNAL[TRAIN]),
 }
@@ -66,9 +83,8 @@ TARGETS = (("onnx", {}), ("c", {}), ("c", {"layout": "ifelse"}), ("tflite", {}))
 IFELSE_MAX_NODES = 12_000
 
 
-def _own_outputs(model, classifier: bool) -> np.ndarray:
-    rows = X[HELD_OUT]
-    return model.predict_proba(rows) if classifier else model.predict(rows)
+def _rows(name: str, part: slice) -> np.ndarray:
+    return X[part] * SCALES if "scaler" in name else X[part]
 
 
 @pytest.mark.parametrize("name", list(ZOO))
@@ -76,9 +92,10 @@ def test_models_trained_elsewhere_compile_exactly_everywhere(name, tmp_path):
     model = ZOO[name]()
     classifier = hasattr(model, "predict_proba")
     labels = None if not classifier else (MANY if "12 classes" in name else BINARY)
-    sample = pd.DataFrame(X[SAMPLE], columns=[f"f{index}" for index in range(FEATURES)])
+    sample = pd.DataFrame(_rows(name, SAMPLE), columns=[f"f{index}" for index in range(FEATURES)])
     bundle = import_model(model, sample if labels is None else sample.assign(label=labels[SAMPLE]), tmp_path / "bundle")
-    expected = _own_outputs(model, classifier).astype(np.float64)
+    held_out = _rows(name, HELD_OUT)
+    expected = (model.predict_proba(held_out) if classifier else model.predict(held_out)).astype(np.float64)
     scale = 1.0 if classifier else max(1.0, float(np.max(np.abs(expected))))
     nodes = bundle_trees(bundle).tables.num_nodes
     for target, options in TARGETS:
@@ -89,7 +106,7 @@ def test_models_trained_elsewhere_compile_exactly_everywhere(name, tmp_path):
                 compile_bundle(bundle, target, tmp_path / "tflite")
             continue
         artifact = compile_bundle(bundle, target, tmp_path / f"{target}-{len(options)}", options=options)
-        got = load(artifact.path).predict(X[HELD_OUT]).reshape(expected.shape)
+        got = load(artifact.path).predict(held_out).reshape(expected.shape)
         difference = float(np.max(np.abs(got - expected)))
         assert difference <= 1e-5 * scale, f"{target} {options}: max abs diff {difference:.3g}"
         if classifier:
