@@ -35,6 +35,8 @@ def single_threaded(model: Any) -> Any:
     estimator = model.steps[-1][1] if hasattr(model, "steps") else model
     if hasattr(estimator, "n_jobs"):
         estimator.set_params(n_jobs=1)
+    if hasattr(estimator, "get_booster"):  # a bundle's XGBoost booster
+        estimator.get_booster().set_param({"nthread": 1})
     return model
 
 

@@ -47,11 +47,9 @@ class XGBoostModel:
         return str(json.loads(self.booster.save_config())["learner"]["objective"]["name"])
 
     def _predict(self, X: np.ndarray, margin: bool = False) -> np.ndarray:
-        import xgboost
-
-        # Names as the booster has them (a model fitted on a DataFrame refuses nameless rows).
-        matrix = xgboost.DMatrix(np.asarray(X, dtype=np.float32), feature_names=self.booster.feature_names)
-        return self.booster.predict(matrix, output_margin=margin, iteration_range=(0, self.rounds or 0))
+        # What XGBClassifier/XGBRegressor.predict call: no DMatrix, NaN = missing.
+        return self.booster.inplace_predict(np.asarray(X, dtype=np.float32), iteration_range=(0, self.rounds or 0),
+                                            predict_type="margin" if margin else "value", missing=np.nan)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         if self.objective == "binary:logitraw":
