@@ -113,8 +113,14 @@ def print_import(console: Console, bundle: ModelBundle) -> None:
 def print_bundle(console: Console, bundle: ModelBundle) -> None:
     info = bundle.info
     console.print(f"[bold]{info.name}[/] v{info.version} — {info.family} {info.task}, created {info.created}")
+    if info.imported:
+        source = info.imported.get("source", {})
+        origin = source.get("file") or source.get("object", "?")
+        sha = f", sha256 {source['sha256'][:16]}…" if source.get("sha256") else ""
+        console.print(f"imported: {origin} ({info.imported.get('library')}{sha}); "
+                      f"trained with {info.imported.get('trained_with') or 'unknown versions'}")
     console.print(f"data: {info.data['source']} ({info.data['rows']} rows, split {info.data['split']})")
-    console.print(f"label: {info.label}" + (f", classes {info.classes}" if info.classes else ""))
+    console.print(f"label: {info.label or '(none: the sample had no label)'}" + (f", classes {info.classes}" if info.classes else ""))
     console.print(f"features ({len(info.feature_names)}): {', '.join(info.feature_names)}")
     console.print(f"params: {info.params}")
     console.print(metrics_table(info.metrics))
