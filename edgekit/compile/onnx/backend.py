@@ -65,7 +65,7 @@ def compile_onnx(request: CompileRequest) -> CompiledModel:
     info = bundle.info
     features = len(info.feature_names)
     output = output_name(info.task)
-    opset = int(request.options["opset"]) if "opset" in request.options else choose_opset(_device_opset(request))
+    opset = int(request.options["opset"]) if "opset" in request.options else choose_opset(info.family, _device_opset(request))
     model = _optimize(convert_bundle(bundle, opset), staging)
     made: dict[str, object] = {"opset": opset, "optimization": "onnxruntime basic level, offline"}
     reference = bundle.reference()

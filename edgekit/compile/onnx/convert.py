@@ -20,16 +20,23 @@ ML_OPSET = 3  # ai.onnx.ml 3: tree ensembles with float attributes, in every ONN
 TABLE_FAMILIES = frozenset({"xgboost", "lightgbm", "hist-gradient-boosting"})
 
 
-def newest_opset() -> int:
-    """The newest default-domain opset the converters are tested with (edgekit's own graphs use
-    only operators that opset 13 already has)."""
+# edgekit's tree graphs need only opset 13's operators; 15 (ONNX Runtime >= 1.9) is what XGBoost
+# artifacts have always been written at, and every device profile's ONNX Runtime runs it.
+TREE_GRAPH_OPSET = 15
+
+
+def newest_opset(family: str) -> int:
+    """The default-domain opset a bundle's graph is written at unless a device asks for less: the
+    newest skl2onnx is tested with, or for the tree graphs edgekit writes, a portable one."""
+    if family in TABLE_FAMILIES:
+        return TREE_GRAPH_OPSET
     import skl2onnx
 
     return int(skl2onnx.get_latest_tested_opset_version())
 
 
-def choose_opset(device_opset: int | None) -> int:
-    newest = newest_opset()
+def choose_opset(family: str, device_opset: int | None) -> int:
+    newest = newest_opset(family)
     if device_opset is None:
         return newest
     if device_opset < MIN_OPSET:
