@@ -188,9 +188,12 @@ def served_home(home: Path, env: dict[str, str] | None = None):
 
 
 def pi4_onnx(bundle, directory: Path, *names: str) -> list[Path]:
-    """ONNX artifacts of ``bundle`` compiled for raspberry-pi-4b (the fleet tests' device), one per name under ``directory``."""
+    """ONNX artifacts of ``bundle`` compiled for raspberry-pi-4b (the fleet tests' device), one per name under
+    ``directory``. Builds are deterministic, so each is written at its own opset (15, 14, 13, …): distinct
+    builds, as releases of one model are."""
     from edgekit.compile import compile_bundle
     from edgekit.devices import load_profile
 
     pi = load_profile("raspberry-pi-4b")
-    return [compile_bundle(bundle, "onnx", directory / name, device=pi).path for name in names]
+    return [compile_bundle(bundle, "onnx", directory / name, device=pi, options={"opset": str(15 - index)}).path
+            for index, name in enumerate(names)]

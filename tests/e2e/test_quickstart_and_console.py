@@ -95,7 +95,8 @@ def test_quickstart_trains_verifies_and_registers_both_bundles(tmp_path):
     assert finale["alerts_on_retrained"] == [] and finale["seconds"] < 150
     assert any("drift alerts" in entry["event"] for entry in finale["timeline"])
     runs = json.loads(_run(_script("edgekit"), "runs", "--json").stdout)
-    assert {run["name"] for run in runs} == {*bundles, "sensor-failure"}  # the finale's pipeline trained twice
+    # the imported LightGBM model is registered too; the finale's pipeline trained twice
+    assert {run["name"] for run in runs} == {*bundles, "sensors-lightgbm", "sensor-failure"}
     human = _run(_script("edgekit"), "quickstart", "--workdir", tmp_path / "qs")
     assert human.returncode == 0 and "digits-mlp v2" in human.stdout and human.stderr == ""
 
