@@ -89,7 +89,7 @@ class CheckReport:
         return html_table(f"check of {self.artifact}", ("device", "verdict", "why"), rows)
 
 
-def check(artifact: str | os.PathLike[str] | Artifact, devices: str | DeviceProfile | list[Any] | None = None) -> CheckReport:
+def check(artifact: str | os.PathLike[str] | Artifact, devices: str | DeviceProfile | list[Any] | tuple[Any, ...] | None = None) -> CheckReport:
     """Will ``artifact`` run on ``devices`` (ids or profiles; None: every profile)? Benchmarks
     recorded by ``bench`` take the place of the cost model's latency estimates, as in the CLI."""
     from .devices import all_profiles
@@ -99,14 +99,16 @@ def check(artifact: str | os.PathLike[str] | Artifact, devices: str | DeviceProf
     if devices is None:
         profiles = all_profiles()
     else:
-        profiles = [_profile(device) for device in ([devices] if isinstance(devices, str) or not isinstance(devices, list) else devices)]
+        profiles = [_profile(device) for device in _each(devices)]
+        if not profiles:
+            raise BadInput("no devices to check against", "pass device ids (see edgekit devices list), or None for all")
     reports = check_descriptor({**loaded.info.model_dump(), "benchmarks": device_latencies(loaded)}, profiles)
     return CheckReport(loaded.path, reports)
 
 
 def bench(
     artifact: str | os.PathLike[str] | Artifact,
-    devices: str | list[Any] | None = None,
+    devices: str | DeviceProfile | list[Any] | tuple[Any, ...] | None = None,
     *,
     emulate: bool = False,
     runs: int = 2000,
@@ -117,12 +119,19 @@ def bench(
     from .bench.run import bench_artifact
 
     path = artifact.path if isinstance(artifact, Artifact) else Path(artifact)
-    profiles = [_profile(device) for device in ([devices] if isinstance(devices, str) else devices or [])]
+    profiles = [_profile(device) for device in _each(devices)]
     if emulate and not profiles:
         raise BadInput("emulate=True needs at least one device", "pass devices=['ID', …] (see edgekit devices list)")
     if runs < 10:
         raise BadInput(f"runs={runs}: too few timed calls for a percentile", "pass runs=10 or more")
     return bench_artifact(path, profiles, emulate, NativeSettings(runs=runs, warmup=max(10, runs // 10)))
+
+
+def _each(devices: Any) -> list[Any]:
+    """One device (an id or a profile) or several (a list or tuple), as a list; None: none."""
+    if devices is None:
+        return []
+    return list(devices) if isinstance(devices, list | tuple) else [devices]
 
 
 def _profile(device: Any) -> DeviceProfile:

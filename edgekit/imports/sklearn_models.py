@@ -118,7 +118,10 @@ def _check_preprocessing(preprocessing: list[Any], family: str, what: str) -> No
     if names.count("SimpleImputer") > 1 or sum(names.count(scaler) for scaler in SCALERS) > 1:
         raise BadInput(f"{what}: at most one imputer and one scaler can stand before the estimator (got {names})",
                        "merge the steps, or import a pipeline of SimpleImputer and one scaler")
-
+    dense = family in {"logistic", "linear", "mlp"}  # folded into the first layer's affine map: no clipping there
+    if dense and any(name == "MinMaxScaler" and getattr(step, "clip", False) for step, name in zip(preprocessing, names, strict=True)):
+        raise BadInput(f"{what}: MinMaxScaler(clip=True) in front of a {family} model cannot be compiled exactly",
+                       "refit with clip=False (trees take clip=True: it is folded into their thresholds)")
 
 
 def _check_estimator(estimator: Any, name: str, what: str) -> None:

@@ -18,19 +18,28 @@ _STEPS = 33  # the float32 order has 2^32 places: 33 halvings narrow any bracket
 
 
 def fold_scaler(model: Any, scaler: Any) -> None:
-    """Rewrite the thresholds of ``model`` (a treelite.Model of the tree behind ``scaler``) in place."""
-    n_features = int(scaler.n_features_in_)
+    """Rewrite the thresholds of ``model`` (a treelite.Model of the tree behind ``scaler``) in place.
+    Every split of every tree is bisected at once: one ``transform`` per step, not per tree."""
+    trees, features, limits, strict = [], [], [], []
     for tree_id in range(model.num_tree):
         tree = model.get_tree_accessor(tree_id)
         split = np.asarray(tree.get_field("cleft")) != -1
-        if not split.any():
-            continue
         threshold = np.asarray(tree.get_field("threshold"), dtype=np.float64).copy()
         cmp = np.asarray(tree.get_field("cmp")).copy()
-        features = np.asarray(tree.get_field("split_index"), dtype=np.int64)[split]
-        strict = cmp[split] != _CMP_LE  # z < t: the largest x with z(x) < t
-        threshold[split] = _boundaries(scaler, n_features, features, threshold[split], strict)
+        trees.append((tree, split, threshold, cmp))
+        features.append(np.asarray(tree.get_field("split_index"), dtype=np.int64)[split])
+        limits.append(threshold[split])
+        strict.append(cmp[split] != _CMP_LE)  # z < t: the largest x with z(x) < t
+    if not trees:
+        return
+    boundaries = _boundaries(scaler, int(scaler.n_features_in_), np.concatenate(features), np.concatenate(limits),
+                             np.concatenate(strict))
+    start = 0
+    for tree, split, threshold, cmp in trees:
+        count = int(split.sum())
+        threshold[split] = boundaries[start:start + count]
         cmp[split] = _CMP_LE
+        start += count
         tree.set_field("threshold", threshold)
         tree.set_field("cmp", cmp)
 

@@ -236,6 +236,12 @@ def test_unsupported_estimators_and_steps_are_named():
     pca = make_pipeline(SimpleImputer(), PCA(3), MLPClassifier((4,), max_iter=20)).fit(TRAIN[:300], labels[:300])
     with pytest.raises(BadInput, match="pipeline step PCA"):
         import_model(pca, _sample(labels), "unused")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import MinMaxScaler
+
+    clipped = make_pipeline(SimpleImputer(), MinMaxScaler(clip=True), LogisticRegression()).fit(TRAIN[:300], labels[:300])
+    with pytest.raises(BadInput, match=r"MinMaxScaler\(clip=True\) in front of a logistic model"):
+        import_model(clipped, _sample(labels), "unused")
     with pytest.raises(BadInput, match="the sample has no rows"):
         import_model(xgb.XGBRegressor(n_estimators=2).fit(TRAIN, SCORE), TRAIN.iloc[:0], "unused")
 

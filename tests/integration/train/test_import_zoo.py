@@ -80,7 +80,7 @@ ZOO = {
 TARGETS = (("onnx", {}), ("c", {}), ("c", {"layout": "ifelse"}), ("tflite", {}))
 # TL2cgen's if-else C for tens of thousands of deep nodes takes gcc many minutes: past this the
 # suite compiles the table layout only (the if-else layout is exercised on the smaller models).
-IFELSE_MAX_NODES = 12_000
+IFELSE_MAX_NODES = 5_000
 
 
 def _rows(name: str, part: slice) -> np.ndarray:
