@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadInput
-from ..train.boosters import XGBOOST_OBJECTIVES, XGBoostModel
+from ..train.boosters import XGBOOST_OBJECTIVES, XGBoostModel, read_margin_as_probability
 from .model import ImportedModel, file_identity, refuse_task
 
 _KIND_OF_REFUSED = {"rank": "ranking", "survival": "survival", "binary:hinge": "hinge (0/1 outputs)"}
@@ -71,11 +71,9 @@ def load_xgboost_legacy(path: Path, task: str | None) -> ImportedModel:
     _check_objective(objective, path.name)
     model_task = XGBOOST_OBJECTIVES[objective]
     refuse_task(task, model_task, path.name)
-    header = model.get_header_accessor()
-    if objective == "binary:logitraw":  # edgekit reads the margin as a probability
-        header.set_field("postprocessor", "sigmoid")
-        header.set_field("sigmoid_alpha", np.array([1.0], dtype=np.float32))
-    num_class = int(np.asarray(header.get_field("num_class")).reshape(-1)[0])
+    if objective == "binary:logitraw":
+        read_margin_as_probability(model)
+    num_class = int(np.asarray(model.get_header_accessor().get_field("num_class")).reshape(-1)[0])
     wrapped = TreeliteModel(model, objective)
 
     def original_outputs(X: np.ndarray) -> np.ndarray:

@@ -116,6 +116,13 @@ class TreeliteModel:
         self.treelite.serialize(str(path))
 
 
+def read_margin_as_probability(model: Any) -> None:
+    """Give a Treelite model of binary:logitraw the sigmoid edgekit reads its margin through."""
+    header = model.get_header_accessor()
+    header.set_field("postprocessor", "sigmoid")
+    header.set_field("sigmoid_alpha", np.array([1.0], dtype=np.float32))
+
+
 def softmax(margins: np.ndarray) -> np.ndarray:
     shifted = np.exp(margins - margins.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from ...errors import BadInput
+from .thresholds import CMP_LE, CMP_LT
 
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold is the float 1e-35f
-_CMP_LT, _CMP_LE = 2, 3  # treelite's Operator enum: kLT, kLE
 
 
 def apply_lightgbm_split_rules(model: Any, booster: Any) -> None:
@@ -38,9 +38,9 @@ def apply_lightgbm_split_rules(model: Any, booster: Any) -> None:
             if not np.isclose(read, threshold[node], rtol=1e-12, atol=0.0):
                 raise RuntimeError(f"LightGBM tree {tree_id}: Treelite's node order differs from LightGBM's dump")
             if -ZERO <= value < 0.0:  # tiny negatives read as zero go right: x < -1e-35
-                threshold[node], cmp[node] = -ZERO, _CMP_LT
+                threshold[node], cmp[node] = -ZERO, CMP_LT
             elif 0.0 <= value < ZERO:  # tiny positives read as zero go left: x <= 1e-35
-                threshold[node], cmp[node] = ZERO, _CMP_LE
+                threshold[node], cmp[node] = ZERO, CMP_LE
             zero_left = value >= 0.0
             if split["missing_type"] == "None":
                 default_left[node] = zero_left

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-_CMP_LE = 3  # treelite's Operator enum: kLE
+from .thresholds import CMP_LE
+
 _STEPS = 33  # the float32 order has 2^32 places: 33 halvings narrow any bracket to one
 
 
@@ -29,7 +30,7 @@ def fold_scaler(model: Any, scaler: Any) -> None:
         trees.append((tree, split, threshold, cmp))
         features.append(np.asarray(tree.get_field("split_index"), dtype=np.int64)[split])
         limits.append(threshold[split])
-        strict.append(cmp[split] != _CMP_LE)  # z < t: the largest x with z(x) < t
+        strict.append(cmp[split] != CMP_LE)  # z < t: the largest x with z(x) < t
     if not trees:
         return
     boundaries = _boundaries(scaler, int(scaler.n_features_in_), np.concatenate(features), np.concatenate(limits),
@@ -38,7 +39,7 @@ def fold_scaler(model: Any, scaler: Any) -> None:
     for tree, split, threshold, cmp in trees:
         count = int(split.sum())
         threshold[split] = boundaries[start:start + count]
-        cmp[split] = _CMP_LE
+        cmp[split] = CMP_LE
         start += count
         tree.set_field("threshold", threshold)
         tree.set_field("cmp", cmp)

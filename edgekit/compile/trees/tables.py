@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from ...errors import BadInput
+from ...train.boosters import read_margin_as_probability
 from .lightgbm_splits import apply_lightgbm_split_rules
 from .scaling import fold_scaler
-from .thresholds import float32_at_or_below
+from .thresholds import CMP_LE, CMP_LT, float32_at_or_below
 
 LEAF = -1
-_CMP_LT, _CMP_LE = 2, 3  # treelite's Operator enum: kLT, kLE
 _POSTPROCESSORS = {"identity", "identity_multiclass", "sigmoid", "softmax", "exponential"}
 
 
@@ -120,10 +120,8 @@ def treelite_model(model: Any, family: str) -> tuple[Any, np.ndarray | None]:
         return model.treelite, None
     if family == "xgboost":
         converted = treelite.frontend.from_xgboost(model.get_booster())
-        if getattr(model, "objective", None) == "binary:logitraw":  # edgekit reads the margin as a probability
-            header = converted.get_header_accessor()
-            header.set_field("postprocessor", "sigmoid")
-            header.set_field("sigmoid_alpha", np.array([1.0], dtype=np.float32))
+        if getattr(model, "objective", None) == "binary:logitraw":
+            read_margin_as_probability(converted)
         return converted, None
     if family == "lightgbm":
         converted = treelite.frontend.from_lightgbm(model.booster)
@@ -163,7 +161,7 @@ def _fold_fill(model: Any, fill: np.ndarray) -> None:
         threshold = np.asarray(tree.get_field("threshold"), dtype=np.float64)
         value = fill.astype(np.float32).astype(np.float64)[np.where(split, feature, 0)]
         cmp = np.asarray(tree.get_field("cmp"))
-        left = np.where(cmp == _CMP_LT, value < threshold, value <= threshold)
+        left = np.where(cmp == CMP_LT, value < threshold, value <= threshold)
         default_left = np.asarray(tree.get_field("default_left")).copy()
         default_left[split] = left[split]
         tree.set_field("default_left", default_left)
@@ -291,13 +289,13 @@ def _strict_less_than(threshold: np.ndarray, cmp: np.ndarray, leaf: np.ndarray) 
     result = float32_at_or_below(threshold)
     exact = result.astype(np.float64) == threshold
     # x < t (float64): for float32 x, the same as x < t32_up unless t is itself a float32.
-    less = (cmp == _CMP_LT) & ~exact
+    less = (cmp == CMP_LT) & ~exact
     result[less] = np.nextafter(result[less], np.float32(np.inf))
     # x <= t: x <= t32_down, i.e. x < next float32 above t32_down.
-    less_equal = cmp == _CMP_LE
+    less_equal = cmp == CMP_LE
     with np.errstate(over="ignore"):  # x <= float32 max: every finite x, i.e. x < inf
         result[less_equal] = np.nextafter(result[less_equal], np.float32(np.inf))
-    unknown = ~leaf & (cmp != _CMP_LT) & (cmp != _CMP_LE)
+    unknown = ~leaf & (cmp != CMP_LT) & (cmp != CMP_LE)
     if unknown.any():
         raise BadInput("tree splits other than < and <= have no C path", "use the onnx target")
     return result

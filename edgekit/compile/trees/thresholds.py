@@ -6,6 +6,8 @@ from collections import defaultdict
 
 import numpy as np
 
+CMP_LT, CMP_LE = 2, 3  # Treelite's Operator enum (kLT, kLE): a split's comparison in a Treelite model
+
 
 def split_thresholds(feature: np.ndarray, threshold: np.ndarray) -> dict[int, np.ndarray]:
     """{feature index: sorted unique float32 boundaries} of tree tables (``feature`` < 0 marks a
