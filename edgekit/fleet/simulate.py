@@ -159,7 +159,7 @@ class FleetSimulator:
         async def one(_: int) -> SimulatedDevice:
             async with limit:
                 response = await self._request(client, "POST", "/v1/devices", json={
-                    "enrollment_token": token, "profile": self.profile, "tags": tags})
+                    "enrollment_token": token, "profile": self.profile, "tags": tags, "model": self.model})
             if response.status_code != 201:
                 raise BadInput(f"enrollment refused (HTTP {response.status_code}): {response.text[:200]}",
                                "use an enrollment token with enough uses for --devices")

@@ -1,9 +1,9 @@
 """The server's database (SQLAlchemy 2): SQLite in the server's home by default, PostgreSQL when
 several server processes share one fleet. Nothing connects at import time.
 
-The schema is created with ``create_all``; tables added by a later version are created when a
-server opens an older home (``create_missing``); a change to an existing table would need an
-Alembic migration. Writes that change signed metadata take the ``metadata`` row lock first, so one writer
+The schema is created with ``create_all``; tables and nullable columns added by a later version
+are added when a server opens an older home (``create_missing``); any other change to an existing
+table would need an Alembic migration. Writes that change signed metadata take the ``metadata`` row lock first, so one writer
 at a time signs, across processes and machines (a row lock in PostgreSQL, the write lock in SQLite).
 """
 
@@ -26,10 +26,13 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -109,6 +112,8 @@ class Device(Base):
     enrolled: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     installed: Mapped[str | None] = mapped_column(String(300), nullable=True)  # TUF target path
+    # the model the device follows, fixed at enrollment (None: enrolled before edgekit recorded it)
+    model: Mapped[str | None] = mapped_column(String(100), nullable=True)
     last_result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
@@ -233,9 +238,28 @@ class Database:
         self._add_locks()
 
     def create_missing(self) -> None:
-        """Tables (and lock rows) a newer edgekit added (create_all creates only what is not there)."""
+        """Tables, nullable columns and lock rows a newer edgekit added (create_all creates only
+        missing tables; a missing nullable column is added with ALTER TABLE)."""
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
         self._add_locks()
+
+    def _add_missing_columns(self) -> None:
+        present = inspect(self.engine)
+        for table in Base.metadata.sorted_tables:
+            have = {column["name"] for column in present.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(f"{table.name}.{column.name} is missing and not nullable: this needs a migration")
+                kind = column.type.compile(dialect=self.engine.dialect)
+                try:
+                    with self.engine.begin() as connection:
+                        connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}'))
+                except (OperationalError, ProgrammingError):  # another server process added it meanwhile
+                    if column.name not in {c["name"] for c in inspect(self.engine).get_columns(table.name)}:
+                        raise
 
     def _add_locks(self) -> None:
         with self.session() as session:

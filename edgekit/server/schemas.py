@@ -30,6 +30,7 @@ class _Input(BaseModel):
 class EnrollRequest(_Input):
     enrollment_token: Text = Field(min_length=8, max_length=200)
     profile: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    model: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")  # the model the device follows
     tags: list[Text64] = Field(default_factory=list, max_length=32)
 
 
@@ -140,6 +141,7 @@ class EnrollResponse(BaseModel):
 class DeviceOut(BaseModel):
     id: str
     profile: str
+    model: str | None
     tags: list[str]
     enrolled: datetime
     last_seen: datetime | None

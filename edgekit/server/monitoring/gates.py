@@ -3,6 +3,8 @@
 Judged on model behaviour as well as installs, over the current stage's observation period:
 
 - failure_rate       canary devices whose install or smoke test failed / canary devices that tried
+                     (the canary: devices the signed rule assigns the release to; judged once
+                     ``min_devices`` of them tried, so no single device decides)
 - error_rate         canary devices whose application reported the model unhealthy (and were
                      switched back) / canary devices that tried
 - p99_latency_ratio  the canary's p99 latency / the previous release's p99 on the same profile,
@@ -130,9 +132,9 @@ def judge(spec: GateSpec, evidence: Evidence) -> tuple[str, list[GateResult]]:
             bad = evidence.devices_failed if name == "failure_rate" else evidence.devices_unhealthy
             value = bad / tried if tried else None
             what = "failed to install or smoke-test" if name == "failure_rate" else "reported unhealthy by the application"
-            detail = f"{bad} of {tried} canary device(s) {what}"
-            # a failure already past the limit for the whole cohort needs no more evidence
-            decided = tried >= spec.min_devices or (value is not None and bad / max(tried, spec.min_devices) > limit)
+            detail = f"{bad} of {tried} canary device(s) {what}" + ("" if tried >= spec.min_devices else f" (need {spec.min_devices})")
+            # never fewer than min_devices: one device (perhaps a forged one) must not decide a gate alone
+            decided = tried >= spec.min_devices
         elif name == "p99_latency_ratio":
             value, detail, decided = evidence.latency_ratio, evidence.latency_detail, evidence.latency_ratio is not None
         else:

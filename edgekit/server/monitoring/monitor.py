@@ -23,8 +23,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from edgekit_runtime.rollout_rule import DeviceIdentity, assigned
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..audit import record
 from ..db import (
@@ -206,15 +207,19 @@ def gather_evidence(session: Session, rollout: Rollout, release: Release, gate: 
     """The canary's outcomes since the rollout started, and its telemetry against the control's
     (in-scope devices on the model's other releases) since the stage started."""
     path = release.target_path
+    canary_device = assigned_by_rule(rollout, release)
     outcomes: dict[str, set[str]] = defaultdict(set)
-    for device_id, outcome in session.execute(select(DeviceEvent.device_id, DeviceEvent.outcome).where(
-            DeviceEvent.target == path, DeviceEvent.at >= rollout.created)):
-        outcomes[outcome].add(device_id)
+    for device_id, outcome, profile, tags, model in session.execute(
+            select(DeviceEvent.device_id, DeviceEvent.outcome, Device.profile, Device.tags, Device.model)
+            .join(Device, Device.id == DeviceEvent.device_id)
+            .where(DeviceEvent.target == path, DeviceEvent.at >= rollout.created)):
+        if canary_device(device_id, profile, tags, model):
+            outcomes[outcome].add(device_id)
     tried = set().union(*outcomes.values())
     failed = set().union(*(outcomes.get(outcome, set()) for outcome in FAILED))
     profiles = rollout.profiles or release.profiles
     since = gate.stage_started
-    canary, control = _cohort_totals(session, release, profiles, rollout.tags, since)
+    canary, control = _cohort_totals(session, release, profiles, rollout.tags, since, canary_device)
     ratio, latency_detail = _latency_ratio(session, release, profiles, rollout.tags, canary, control, spec, since, window_seconds)
     canary_all, control_all = Totals(), Totals()
     for totals in canary.values():
@@ -233,24 +238,51 @@ def gather_evidence(session: Session, rollout: Rollout, release: Release, gate: 
                     ratio, latency_detail, prediction_psi, prediction_detail)
 
 
+def assigned_by_rule(rollout: Rollout, release: Release) -> Callable[[str, str, list[str], str | None], bool]:
+    """Whether the signed rule gives ``release`` to a device (id, profile, tags, model): only such
+    devices are the canary a gate judges. What a device reports about a release it was never
+    assigned (another model, profile, tag or bucket) is its own business, not evidence."""
+    signed = rollouts.rule(rollout)
+    pinned = set(release.pins)
+    session = object_session(release)
+    pinned_elsewhere = {device for other in session.scalars(select(Release).where(Release.model == release.model, Release.id != release.id))
+                        for device in other.pins}
+
+    def canary(device_id: str, profile: str, tags: list[str], model: str | None) -> bool:
+        if (model is not None and model != release.model) or profile not in release.profiles:
+            return False
+        if device_id in pinned or device_id in pinned_elsewhere:
+            return device_id in pinned  # a pin overrides every rollout of the model
+        return assigned(signed, DeviceIdentity(device_id, profile, frozenset(tags or ())))
+
+    return canary
+
+
 def _cohort_totals(session: Session, release: Release, profiles: list[str], tags: list[str], since: Any,
+                   canary_device: Callable[[str, str, list[str], str | None], bool] | None = None,
                    ) -> tuple[dict[str, Totals], dict[str, Totals]]:
-    """Per profile: the canary's totals and the control's (other releases of the model), since ``since``."""
+    """Per profile: the canary's totals (devices the rule assigns the release to) and the control's
+    (other releases of the model), since ``since``."""
     canary: dict[str, Totals] = defaultdict(Totals)
     control: dict[str, Totals] = defaultdict(Totals)
-    for device_id, report_release, payload, profile, device_tags in _reports(
+    for device_id, report_release, payload, profile, device_tags, model in _reports(
             session, since, Device.profile.in_(profiles),
-            or_(TelemetryReport.release == release.target_path, TelemetryReport.release.like(f"{release.model}/%"))):
-        if tags and not set(tags) & set(device_tags):
+            or_(TelemetryReport.release == release.target_path, TelemetryReport.release.like(f"{release.model}/%")),
+            columns=(Device.model,)):
+        if (tags and not set(tags) & set(device_tags)) or (model is not None and model != release.model):
             continue
-        (canary if report_release == release.target_path else control)[profile].add(device_id, payload)
+        if report_release == release.target_path:
+            if canary_device is None or canary_device(device_id, profile, device_tags, model):
+                canary[profile].add(device_id, payload)
+        else:
+            control[profile].add(device_id, payload)
     return canary, control
 
 
-def _reports(session: Session, since: Any, *where: Any) -> Any:
-    """(device id, release, payload, device profile, device tags) of the reports received since ``since``."""
+def _reports(session: Session, since: Any, *where: Any, columns: tuple[Any, ...] = ()) -> Any:
+    """(device id, release, payload, device profile, device tags, *columns) of the reports received since ``since``."""
     return session.execute(
-        select(TelemetryReport.device_id, TelemetryReport.release, TelemetryReport.payload, Device.profile, Device.tags)
+        select(TelemetryReport.device_id, TelemetryReport.release, TelemetryReport.payload, Device.profile, Device.tags, *columns)
         .join(Device, Device.id == TelemetryReport.device_id).where(TelemetryReport.received >= since, *where))
 
 

@@ -1,5 +1,7 @@
 """The device API: enrollment with a one-time token, then a device's own record, status and
-telemetry with its device token. Nothing here reads or writes another device's records."""
+telemetry with its device token. Nothing here reads or writes another device's records, and
+every release a device names is checked against what it may run (its model and profile) before
+it is stored or counted."""
 
 from __future__ import annotations
 
@@ -48,10 +50,10 @@ def enroll(body: EnrollRequest, request: Request) -> EnrollResponse:
         if grant is None or spent != 1:
             raise HTTPException(401, "unknown, used up or expired enrollment token")
         token = new_token("d")
-        device = Device(id=f"dev-{new_id(16)}", profile=profile, tags=sorted({*grant.tags, *body.tags}),
+        device = Device(id=f"dev-{new_id(16)}", profile=profile, tags=sorted({*grant.tags, *body.tags}), model=body.model,
                         token_hash=token_hash(secret, token), token_expires=utcnow() + timedelta(days=state.settings.device_token_days))
         session.add(device)
-        record(session, f"device:{device.id}", "enroll", {"profile": profile, "tags": device.tags})
+        record(session, f"device:{device.id}", "enroll", {"profile": profile, "tags": device.tags, "model": body.model})
     return EnrollResponse(device_id=device.id, device_token=token, token_expires=device.token_expires,
                           profile=device.profile, tags=device.tags)
 
@@ -68,6 +70,7 @@ def own_record(device_id: str, actor: ThisDevice, request: Request) -> DeviceOut
 def report_status(device_id: str, body: StatusReport, actor: ThisDevice, request: Request) -> None:
     with request.app.state.database.session() as session:
         device = session.get(Device, device_id)
+        _check_status(session, device, body)
         device.last_seen = utcnow()
         device.installed = body.installed
         if body.result is not None:
@@ -90,6 +93,29 @@ def report_telemetry(device_id: str, body: TelemetryIn, actor: ThisDevice, reque
         device.last_seen = utcnow()
         session.add(TelemetryReport(device_id=device_id, release=body.release, payload=body.model_dump(mode="json")))
     return {"accepted": True}
+
+
+def _check_status(session: Session, device: Device, body: StatusReport) -> None:
+    """The device controls ``installed``, ``result.target`` and ``result.from_target``: each must be
+    a release of the device's own model (when it enrolled with one) for its own profile, else 422.
+    Whether the signed rule assigned that release to this device is the gates' question
+    (monitoring/monitor.py counts only assigned devices): a report may arrive after a rollback."""
+    named = {"installed": body.installed}
+    if body.result is not None:
+        named |= {"result.target": body.result.target, "result.from_target": body.result.from_target}
+    paths = {path for path in named.values() if path is not None}
+    releases = {release.target_path: release for release in
+                session.scalars(select(Release).where(Release.target_path.in_(paths)))} if paths else {}
+    for field, path in named.items():
+        if path is None:
+            continue
+        release = releases.get(path)
+        if release is None:
+            raise HTTPException(422, f"{field}: {path[:80]!r} is not a release this server published")
+        if device.model is not None and release.model != device.model:
+            raise HTTPException(422, f"{field}: {path[:80]} is a release of {release.model}; this device follows {device.model}")
+        if device.profile not in release.profiles:
+            raise HTTPException(422, f"{field}: {path[:80]} is not for this device's profile {device.profile}")
 
 
 def _check_bins(session: Session, body: TelemetryIn) -> None:

@@ -39,10 +39,15 @@ def test_missing_evidence_waits_and_undeclared_gates_are_not_judged():
     assert [result.gate for result in judge(only_failures, _evidence(prediction_psi=9.0))[1]] == ["failure_rate"]
 
 
-def test_failures_past_the_limit_for_the_whole_cohort_fail_before_min_devices():
-    spec = GateSpec(failure_rate=0.1, min_devices=5)
-    assert judge(spec, _evidence(devices_tried=1, devices_failed=1))[0] == "fail"  # 1 of (at least) 5 is 20 %
-    assert judge(spec, _evidence(devices_tried=1, devices_failed=0))[0] == "wait"
+def test_one_failing_device_never_decides_a_failure_gate_alone():
+    for gate in ("failure_rate", "error_rate"):
+        spec = GateSpec(**{gate: 0.05})
+        assert spec.min_devices >= 3
+        alone = _evidence(devices_tried=1, devices_failed=1, devices_unhealthy=1)
+        assert judge(spec, alone)[0] == "wait", gate
+        two = _evidence(devices_tried=2, devices_failed=2, devices_unhealthy=2)
+        assert judge(spec, two)[0] == "wait", gate
+        assert judge(spec, _evidence(devices_tried=3, devices_failed=1, devices_unhealthy=1))[0] == "fail", gate
 
 
 def test_gates_from_options_and_a_file(tmp_path):

@@ -46,8 +46,10 @@ class DeviceApi:
             raise RuntimeFailure(f"{method} {path}: HTTP {response.status}: {reason}", "check the device's enrollment")
         return document
 
-    def enroll(self, enrollment_token: str, profile: str | None, tags: list[str]) -> dict[str, Any]:
-        return self._call("POST", "/v1/devices", {"enrollment_token": enrollment_token, "profile": profile, "tags": tags})
+    def enroll(self, enrollment_token: str, profile: str | None, tags: list[str], model: str) -> dict[str, Any]:
+        """Enroll for ``model``: the server then accepts reports about that model's releases only."""
+        return self._call("POST", "/v1/devices", {"enrollment_token": enrollment_token, "profile": profile, "tags": tags,
+                                                  "model": model})
 
     def trusted_root(self) -> bytes:
         """The first root version, fetched at enrollment (trust on first use; --root FILE avoids it)."""
