@@ -40,6 +40,7 @@ class SimulatedDevice:
     token: str
     profile: str
     tags: frozenset[str]
+    pin_tag: str | None = None
     installed: str | None = None
     refused: set[str] = field(default_factory=set)
     etag: str | None = None
@@ -164,7 +165,7 @@ class FleetSimulator:
                 raise BadInput(f"enrollment refused (HTTP {response.status_code}): {response.text[:200]}",
                                "use an enrollment token with enough uses for --devices")
             body = response.json()
-            return SimulatedDevice(body["device_id"], body["device_token"], body["profile"], frozenset(body["tags"]))
+            return SimulatedDevice(body["device_id"], body["device_token"], body["profile"], frozenset(body["tags"]), body.get("pin_tag"))
 
         enrolled = list(await asyncio.gather(*(one(index) for index in range(count))))
         for device in enrolled:
@@ -172,7 +173,7 @@ class FleetSimulator:
             self.devices.append(device)
 
     def assigned(self, device: SimulatedDevice) -> str | None:
-        identity = DeviceIdentity(device.device_id, device.profile, device.tags)
+        identity = DeviceIdentity(device.device_id, device.profile, device.tags, device.pin_tag)
         return choose_release(((path, target.custom) for path, target in self.view.targets.items() if path not in device.refused),
                               self.model, identity)
 
@@ -215,7 +216,8 @@ class FleetSimulator:
         target = self.view.targets[chosen]
         sha256 = target.hashes["sha256"]
         directory, name = chosen.rsplit("/", 1)
-        download = await self._request(client, "GET", f"/targets/{directory}/{sha256}.{name}")
+        download = await self._request(client, "GET", f"/targets/{directory}/{sha256}.{name}",
+                                       headers={"Authorization": f"Bearer {device.token}"})
         if download.status_code != 200 or hashlib.sha256(download.content).hexdigest() != sha256:
             return  # refused like the agent: a later poll tries again
         problem = await asyncio.to_thread(self.view.smoke_result, sha256, download.content)

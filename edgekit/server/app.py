@@ -1,7 +1,8 @@
 """``create_app(settings)``: the update server. Nothing connects to a database at import time.
 
     /metadata/{N.root,N.targets,N.snapshot,timestamp}.json   signed TUF metadata (ETag, 304, Cache-Control)
-    /targets/{model}/{release}/{sha256}.{name}               artifact archives (ETag, Range)
+    /targets/{model}/{release}/{sha256}.{name}               artifact archives (ETag, Range; a device token or
+                                                             an API key unless the artifacts setting is public)
     /v1/devices ...                                          enrollment, a device's own status and telemetry
     /v1/admin/...                                            uploads, releases, rollouts, pins, tokens, audit,
                                                              alerts, drift, monitor passes
@@ -16,14 +17,16 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import func, select
 
 from ..errors import EdgekitError
+from .auth import Actor, artifact_reader
 from .dashboard.pages import router as dashboard_router
 from .db import Database, Device, Release
 from .limits import RequestLimits, TokenBuckets
@@ -39,6 +42,7 @@ from .settings import ServerSettings
 
 LOG = logging.getLogger("edgekit.server")
 IMMUTABLE = "public, max-age=31536000, immutable"
+PRIVATE = "private, max-age=31536000, immutable"  # an artifact behind credentials: no shared cache may keep it
 REVALIDATE = "public, max-age=0, must-revalidate"  # timestamp.json: cacheable, but always checked
 
 
@@ -110,7 +114,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.blobs = BlobStore(settings.storage_dir)
     app.state.device_buckets = TokenBuckets(settings.device_rate_per_second, settings.device_burst)
     app.state.metadata = MetadataCache(database, settings.metadata_cache_seconds)
-    app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session)))
+    app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session, settings.token_secret)))
     metrics = Metrics()
 
     @app.exception_handler(HTTPException)
@@ -142,7 +146,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return Response(data, media_type="application/json", headers=headers)
 
     @app.get("/targets/{directory:path}/{filename}", tags=["tuf"])
-    def target(directory: str, filename: str) -> Response:
+    def target(directory: str, filename: str, reader: Annotated[Actor, Depends(artifact_reader)]) -> Response:
         sha256, _, name = filename.partition(".")
         with database.session() as session:
             release = session.scalar(select(Release).where(Release.target_path == f"{directory}/{name}"))
@@ -152,7 +156,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if not path.is_file():
             return JSONResponse({"error": "the target's file is missing on this server"}, status_code=503)
         return FileResponse(path, media_type="application/x-tar",
-                            headers={"ETag": f'"{sha256[:32]}"', "Cache-Control": IMMUTABLE})
+                            headers={"ETag": f'"{sha256[:32]}"', "Cache-Control": IMMUTABLE if reader.kind == "public" else PRIVATE})
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, bool]:

@@ -73,5 +73,20 @@ def device(request: Request, device_id: str) -> Actor:
     return Actor("device", f"device:{device_id}", device_id)
 
 
+def artifact_reader(request: Request) -> Actor:
+    """Anyone when the server's artifacts are public; else a device with a valid token or an API key
+    (a download is not rate-limited per device: the per-IP limit and Range resumes cover it)."""
+    if request.app.state.settings.artifacts == "public":
+        return Actor("public", "public")
+    token = _bearer(request)
+    found = _holder(request, Device, Device.token_hash, token)
+    if found is not None and not found.revoked and found.token_expires >= utcnow():
+        return Actor("device", f"device:{found.id}", found.id)
+    key = _holder(request, ApiKey, ApiKey.key_hash, token)
+    if key is not None and not key.revoked:
+        return Actor(key.role, f"{key.role}:{key.key_id}")
+    raise HTTPException(401, "artifacts need a device token or an API key (unknown, expired or revoked token)", headers=CHALLENGE)
+
+
 AdminActor = Annotated[Actor, Depends(admin)]
 ReaderActor = Annotated[Actor, Depends(reader)]

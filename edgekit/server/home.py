@@ -35,7 +35,7 @@ def init_home(home: Path, root_dir: Path | None, root_keys: int, threshold: int,
     created = [path for path in (home, root_dir) if not path.exists()]
     try:
         home.mkdir(mode=0o700, exist_ok=True)
-        config = {"token_secret": secrets.token_urlsafe(48), **({"db_url": db_url} if db_url else {})}
+        config = {"token_secret": secrets.token_urlsafe(48), "artifacts": "devices", **({"db_url": db_url} if db_url else {})}
         write_atomically(home / CONFIG_FILE, json.dumps(config, indent=2))  # 0600, as every atomic write
         settings = load_settings(home)
         database = Database(settings.database_url)

@@ -136,6 +136,8 @@ class EnrollResponse(BaseModel):
     token_expires: datetime
     profile: str
     tags: list[str]
+    model: str | None = None
+    pin_tag: str  # how the signed targets name this device when it is pinned
 
 
 class DeviceOut(BaseModel):
@@ -147,6 +149,12 @@ class DeviceOut(BaseModel):
     last_seen: datetime | None
     installed: str | None
     last_result: dict[str, Any] | None
+
+
+class OwnDeviceOut(DeviceOut):
+    """A device's own record, with its pin tag (devices enrolled before pin tags learn it here)."""
+
+    pin_tag: str
 
 
 class UploadOut(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +47,9 @@ class ServerSettings(BaseSettings):
     ip_rate_per_second: float = Field(default=50.0, gt=0)
     ip_burst: int = Field(default=200, ge=1)
     device_token_days: int = Field(default=365, ge=1)
+    # who may download artifact archives: "devices" (a device token or an API key; what server init
+    # writes) or "public" (anyone: the default of homes made before the setting existed)
+    artifacts: Literal["public", "devices"] = "public"
     # monitoring: how often a pass runs, the telemetry window drift is judged on, its thresholds
     monitor_seconds: float = Field(default=30.0, gt=0)
     drift_window_seconds: float = Field(default=3600.0, gt=0)

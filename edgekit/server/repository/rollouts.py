@@ -1,7 +1,7 @@
 """Releases and their rollouts as signed TUF targets.
 
 Every release is a target whose ``custom["edgekit"]`` carries its identity, the devices pinned to
-it and its current rollout rule (edgekit_runtime.rollout_rule evaluates it on the device). A newly
+it (by pin tag, a keyed hash of the device id) and its current rollout rule (edgekit_runtime.rollout_rule evaluates it on the device). A newly
 published release is assigned to no device until a rollout starts. Every change here re-signs
 targets, snapshot and timestamp in the caller's transaction, which holds the metadata lock.
 """
@@ -18,6 +18,7 @@ from tuf.api.metadata import TargetFile
 
 from ...errors import BadInput
 from ..db import Device, Release, Rollout, RolloutGate, utcnow
+from ..tokens import pin_tag
 
 DEFAULT_STAGES = (1.0, 10.0, 50.0, 100.0)
 TRANSITIONS = {  # action -> states it may start from
@@ -52,8 +53,9 @@ def rule(rollout: Rollout | None) -> dict[str, Any]:
             "profiles": list(rollout.profiles), "tags": list(rollout.tags)}
 
 
-def target_files(session: Session) -> dict[str, TargetFile]:
-    """Every release as a TUF target with its signed rule."""
+def target_files(session: Session, secret: str) -> dict[str, TargetFile]:
+    """Every release as a TUF target with its signed rule (pinned devices named by their pin tag,
+    keyed with the server's ``secret``)."""
     rollouts = {}
     for rollout in session.scalars(select(Rollout).order_by(Rollout.id)):
         rollouts[rollout.release_id] = rollout  # the newest one wins
@@ -63,7 +65,8 @@ def target_files(session: Session) -> dict[str, TargetFile]:
         target = TargetFile(release.length, {"sha256": release.sha256}, release.target_path)
         target.unrecognized_fields["custom"] = {"edgekit": {
             "model": release.model, "release": release.version, "target": release.target,
-            "profiles": list(release.profiles), "artifact": release.artifact, "pins": list(release.pins),
+            "profiles": list(release.profiles), "artifact": release.artifact,
+            "pins": sorted(pin_tag(secret, device_id) for device_id in release.pins),
             "rollout": rule(rollouts.get(release.id)),
             # integers in ms (canonical JSON): the agent's smoke test refuses an absurdly slow model
             "latency_budget_ms": {profile: budgets[profile] for profile in release.profiles if profile in budgets},

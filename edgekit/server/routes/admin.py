@@ -43,7 +43,7 @@ ACTIONS = tuple(rollouts.TRANSITIONS)
 
 def _resign(request: Request, session: Any) -> None:
     """Re-sign the targets from the database's releases and rollouts (the caller holds the lock)."""
-    request.app.state.repository.update_targets(session, lambda: rollouts.target_files(session))
+    request.app.state.repository.update_targets(session, lambda: rollouts.target_files(session, request.app.state.settings.token_secret))
 
 
 @router.post("/uploads", status_code=201, response_model=UploadOut)

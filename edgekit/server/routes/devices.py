@@ -16,9 +16,9 @@ from .. import auth
 from ..audit import record
 from ..db import Device, DeviceEvent, EnrollmentToken, Release, TelemetryReport, utcnow
 from ..repository.releases import baseline_of
-from ..schemas import DeviceOut, EnrollRequest, EnrollResponse, StatusReport
+from ..schemas import DeviceOut, EnrollRequest, EnrollResponse, OwnDeviceOut, StatusReport
 from ..schemas import TelemetryReport as TelemetryIn
-from ..tokens import new_id, new_token, token_hash
+from ..tokens import new_id, new_token, pin_tag, token_hash
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
@@ -55,15 +55,16 @@ def enroll(body: EnrollRequest, request: Request) -> EnrollResponse:
         session.add(device)
         record(session, f"device:{device.id}", "enroll", {"profile": profile, "tags": device.tags, "model": body.model})
     return EnrollResponse(device_id=device.id, device_token=token, token_expires=device.token_expires,
-                          profile=device.profile, tags=device.tags)
+                          profile=device.profile, tags=device.tags, model=device.model, pin_tag=pin_tag(secret, device.id))
 
 
-@router.get("/{device_id}", response_model=DeviceOut)
-def own_record(device_id: str, actor: ThisDevice, request: Request) -> DeviceOut:
+@router.get("/{device_id}", response_model=OwnDeviceOut)
+def own_record(device_id: str, actor: ThisDevice, request: Request) -> OwnDeviceOut:
     with request.app.state.database.session() as session:
         device = session.get(Device, device_id)
         device.last_seen = utcnow()
-        return DeviceOut.model_validate(device, from_attributes=True)
+        return OwnDeviceOut(**DeviceOut.model_validate(device, from_attributes=True).model_dump(),
+                            pin_tag=pin_tag(request.app.state.settings.token_secret, device_id))
 
 
 @router.put("/{device_id}/status", status_code=204)

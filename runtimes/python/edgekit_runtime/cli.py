@@ -105,7 +105,8 @@ def _agent_enroll(args: argparse.Namespace) -> int:
     api = DeviceApi(args.server, AgentConfig())
     trusted_root = Path(args.root).read_bytes() if args.root else api.trusted_root()
     enrolled = api.enroll(args.token, args.profile, args.tag or [], args.model)
-    identity = Identity(enrolled["device_id"], args.server.rstrip("/"), enrolled["profile"], args.model, tuple(enrolled["tags"]))
+    identity = Identity(enrolled["device_id"], args.server.rstrip("/"), enrolled["profile"], args.model, tuple(enrolled["tags"]),
+                        enrolled.get("pin_tag"))
     state.save_identity(identity, enrolled["device_token"], trusted_root)
     summary = {"device_id": identity.device_id, "profile": identity.profile, "model": identity.model, "state_dir": args.state_dir}
     print(json.dumps(summary) if args.json else f"enrolled {identity.device_id} ({identity.profile}) following {identity.model}")

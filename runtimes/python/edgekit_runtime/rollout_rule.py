@@ -2,7 +2,8 @@
 field, evaluated by the device itself, so a poll stays a GET of a small signed file.
 
 A target's custom field (``custom["edgekit"]``) names its model, release number and device
-profiles, the device ids pinned to it, and its rollout: ``None``-like states never assign it,
+profiles, the devices pinned to it (by pin tag: a keyed hash of the device id the server gives
+each device, so the public metadata lists no device ids), and its rollout: ``None``-like states never assign it,
 ``active``/``paused`` assign it to the devices whose bucket (sha256 of salt and device id, mapped
 to 0..9999) is below the stage in basis points (1 % = 100; TUF's canonical JSON has no floats),
 ``complete`` to every device; a rollout may be
@@ -25,6 +26,11 @@ class DeviceIdentity:
     device_id: str
     profile: str
     tags: frozenset[str] = frozenset()
+    pin_tag: str | None = None  # how the signed pins name this device (a keyed hash of its id, from the server)
+
+    def pinned(self, pins: Iterable[str]) -> bool:
+        pins = set(pins)
+        return self.device_id in pins or (self.pin_tag is not None and self.pin_tag in pins)
 
 
 BASIS_POINTS = 10_000  # 100 %
@@ -57,6 +63,6 @@ def choose_release(targets: Iterable[tuple[str, Mapping[str, Any] | None]], mode
         release = (custom or {}).get("edgekit")
         if isinstance(release, Mapping) and release.get("model") == model and device.profile in (release.get("profiles") or []):
             mine.append((int(release["release"]), path, release))
-    pinned = [entry for entry in mine if device.device_id in (entry[2].get("pins") or [])]
+    pinned = [entry for entry in mine if device.pinned(entry[2].get("pins") or [])]
     candidates = pinned or [entry for entry in mine if assigned(entry[2].get("rollout"), device)]
     return max(candidates)[1] if candidates else None

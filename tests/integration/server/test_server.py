@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from edgekit_runtime.agent.config import AgentConfig
+from edgekit_runtime.agent.fetcher import DeadlineFetcher
 from edgekit_runtime.archive import pack
 from edgekit_runtime.rollout_rule import DeviceIdentity, choose_release
 from tests_support import edgekit_script, free_port, pi4_onnx, served_home, start_server
@@ -56,8 +58,10 @@ def tuf_client(fleet, directory: Path) -> Updater:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "targets").mkdir(exist_ok=True)
     root = urllib.request.urlopen(f"{fleet['url']}/metadata/1.root.json").read()  # the root a device is provisioned with
+    # artifacts are private in a new home: the device's fetcher sends a token for them (an API key here)
+    fetcher = DeadlineFetcher(AgentConfig(), credentials=(f"{fleet['url']}/targets/", fleet["admin"]))
     return Updater(str(directory), f"{fleet['url']}/metadata/", str(directory / "targets"), f"{fleet['url']}/targets/",
-                   bootstrap=root)
+                   fetcher=fetcher, bootstrap=root)
 
 
 def assigned_fraction(updater: Updater, devices: int = 2000) -> float:
@@ -132,13 +136,41 @@ def test_artifacts_support_ranges_and_refuse_paths_outside_the_store(fleet, tmp_
     updater.refresh()
     info = updater.get_targetinfo(f"{MODEL}/1/onnx.tar")
     url = f"{fleet['url']}/targets/{MODEL}/1/{info.hashes['sha256']}.onnx.tar"
-    whole = httpx.get(url)
-    part = httpx.get(url, headers={"Range": "bytes=100-199"})
+    device = {"Authorization": f"Bearer {enroll(fleet)['device_token']}"}
+    whole = httpx.get(url, headers=device)
+    part = httpx.get(url, headers={**device, "Range": "bytes=100-199"})
     assert whole.status_code == 200 and part.status_code == 206 and part.content == whole.content[100:200]
-    assert whole.headers["etag"] and "immutable" in whole.headers["cache-control"]
+    assert whole.headers["etag"] and whole.headers["cache-control"] == "private, max-age=31536000, immutable"
     for bad in ("../../home/server.json", "%2e%2e/%2e%2e/server.json", "/etc/passwd", f"{MODEL}/1/{'0' * 64}.onnx.tar",
                 "x%00y/1/a.tar"):
-        assert httpx.get(f"{fleet['url']}/targets/{bad}").status_code in (404, 422)
+        assert httpx.get(f"{fleet['url']}/targets/{bad}", headers=device).status_code in (404, 422)
+
+
+def test_artifacts_of_a_new_home_need_a_device_token_or_an_api_key(fleet):
+    """A model is a company's IP: anyone who can reach the server must not download it. The signed
+    metadata stays public (a CDN may cache it) and names no device id: pins are keyed hashes."""
+    updater = tuf_client(fleet, fleet["root"] / "private")
+    updater.refresh()
+    info = updater.get_targetinfo(f"{MODEL}/1/onnx.tar")
+    url = f"{fleet['url']}/targets/{MODEL}/1/{info.hashes['sha256']}.onnx.tar"
+    revoked = enroll(fleet)
+    with admin(fleet) as client:
+        assert client.post(f"/v1/admin/devices/{revoked['device_id']}/revoke").status_code == 200
+        assert client.get(url).status_code == 200  # an API key may download (publish checks, mirrors)
+    for headers in ({}, {"Authorization": "Bearer ekd_not-a-token"}, {"Authorization": f"Bearer {revoked['device_token']}"}):
+        refused = httpx.get(url, headers=headers)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer" and refused.content.startswith(b'{"error"')
+    assert httpx.get(url, headers={"Authorization": f"Bearer {enroll(fleet)['device_token']}"}).status_code == 200
+    pinned = enroll(fleet)
+    with admin(fleet) as client:
+        assert client.post("/v1/admin/pins", json={"model": MODEL, "release": 1, "device_id": pinned["device_id"]}).status_code == 200
+    updater = tuf_client(fleet, fleet["root"] / "private-pins")
+    updater.refresh()
+    signed = json.dumps({path: target.custom for path, target in updater._trusted_set["targets"].targets.items()})
+    assert pinned["pin_tag"] in signed and pinned["device_id"] not in signed and "dev-" not in signed
+    pairs = [(path, target.custom) for path, target in updater._trusted_set["targets"].targets.items()]
+    device = DeviceIdentity(pinned["device_id"], "raspberry-pi-4b", pin_tag=pinned["pin_tag"])
+    assert choose_release(pairs, MODEL, device) == f"{MODEL}/1/onnx.tar"
 
 
 def test_health_readiness_metrics_and_openapi(fleet):

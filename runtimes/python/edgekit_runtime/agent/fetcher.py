@@ -15,8 +15,11 @@ from .config import AgentConfig
 
 
 class DeadlineFetcher(FetcherInterface):
-    def __init__(self, config: AgentConfig, user_agent: str = "edgekit-agent") -> None:
+    def __init__(self, config: AgentConfig, user_agent: str = "edgekit-agent", credentials: tuple[str, str] | None = None) -> None:
+        """``credentials``: (URL prefix, bearer token) sent only with requests under that prefix
+        (the server's artifacts), never with the metadata a CDN may cache."""
         self.config = config
+        self._credentials = credentials
         timeout = urllib3.Timeout(connect=config.request_timeout_seconds, read=config.request_timeout_seconds)
         self._pool = urllib3.PoolManager(timeout=timeout, retries=urllib3.Retry(total=1, redirect=0), headers={"User-Agent": user_agent})
 
@@ -31,6 +34,8 @@ class DeadlineFetcher(FetcherInterface):
         return start, self._chunks(response, url)
 
     def _get(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        if self._credentials is not None and url.startswith(self._credentials[0]):
+            headers = {**headers, "Authorization": f"Bearer {self._credentials[1]}"}
         try:
             response = self._pool.request("GET", url, preload_content=False, headers=headers)
         except urllib3.exceptions.HTTPError as exc:

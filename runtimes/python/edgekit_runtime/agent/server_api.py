@@ -61,6 +61,9 @@ class DeviceApi:
             raise RuntimeFailure(f"{self.server}/metadata/1.root.json: HTTP {response.status}", "is this an edgekit server?")
         return response.data
 
+    def own_record(self, device_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/devices/{device_id}")
+
     def report_status(self, device_id: str, installed: str | None, result: dict[str, Any] | None) -> None:
         self._call("PUT", f"/v1/devices/{device_id}/status", {"installed": installed, "result": result})
 

@@ -1,6 +1,6 @@
 """The agent's state directory: who the device is, what it trusts, and which model is current.
 
-    identity.json        device id, server URL, profile, tags, model (written at enrollment)
+    identity.json        device id, server URL, profile, tags, model, pin tag (written at enrollment)
     token                the device token (0600)
     root.json            the trusted TUF root the device was provisioned with
     tuf/                 python-tuf's metadata cache
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..atomic import write_atomically
@@ -35,6 +35,7 @@ class Identity:
     profile: str
     model: str
     tags: tuple[str, ...] = field(default_factory=tuple)
+    pin_tag: str | None = None  # how signed pins name this device (None: enrolled before pin tags; learnt at the next cycle)
 
 
 def _fsync_directory(path: Path) -> None:
@@ -66,11 +67,17 @@ class StateDir:
         try:
             document = json.loads((self.root / "identity.json").read_text())
             return Identity(document["device_id"], document["server"], document["profile"], document["model"],
-                            tuple(document.get("tags") or ()))
+                            tuple(document.get("tags") or ()), document.get("pin_tag"))
         except FileNotFoundError as exc:
             raise InvalidInput(f"{self.root}: the device is not enrolled", "run edgekit-runtime agent enroll first") from exc
         except (OSError, KeyError, json.JSONDecodeError) as exc:
             raise InvalidInput(f"{self.root}/identity.json is damaged ({exc.__class__.__name__})", "enroll the device again") from exc
+
+    def learn_pin_tag(self, pin_tag: str) -> Identity:
+        """Record the pin tag the server gave a device enrolled before pin tags existed."""
+        identity = replace(self.identity(), pin_tag=pin_tag)
+        write_atomically(self.root / "identity.json", json.dumps({**asdict(identity), "tags": list(identity.tags)}, indent=2))
+        return identity
 
     def token(self) -> str:
         return (self.root / "token").read_text().strip()

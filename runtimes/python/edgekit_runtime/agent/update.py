@@ -61,7 +61,7 @@ class Agent:
         self.state = state
         self.config = config = config or AgentConfig()
         self.identity = state.identity()
-        self.fetcher = fetcher or DeadlineFetcher(config)
+        self.fetcher = fetcher or DeadlineFetcher(config, credentials=(f"{self.identity.server}/targets/", state.token()))
         self.api = api or DeviceApi(self.identity.server, config, state.token())
 
     # --- what is installed ---------------------------------------------------------------------
@@ -134,7 +134,7 @@ class Agent:
         except OSError as exc:  # the metadata cache cannot be written (disk full)
             return CycleResult("failed", None, f"cannot store metadata: {exc.strerror or exc}")
         signed_targets = Metadata.from_file(str(self.state.tuf / "targets.json")).signed.targets  # verified by refresh
-        device = DeviceIdentity(self.identity.device_id, self.identity.profile, frozenset(self.identity.tags))
+        device = DeviceIdentity(self.identity.device_id, self.identity.profile, frozenset(self.identity.tags), self._pin_tag())
         refused = self._refused()
         chosen = choose_release(((path, target.custom) for path, target in signed_targets.items()
                                  if refused.get(path) != target.hashes.get("sha256")), self.identity.model, device)
@@ -146,6 +146,17 @@ class Agent:
             write_atomically(slot / SLOT_MARKER, json.dumps({**_slot_target(slot), "path": chosen}))
             return CycleResult("unchanged", chosen, "the same build, released under a new number")
         return self._install(updater, chosen)
+
+    def _pin_tag(self) -> str | None:
+        """The device's pin tag; one enrolled before pin tags asks the server once (offline: next cycle)."""
+        if self.identity.pin_tag is None:
+            try:
+                tag = self.api.own_record(self.identity.device_id).get("pin_tag")
+                if isinstance(tag, str) and tag:
+                    self.identity = self.state.learn_pin_tag(tag)
+            except (RuntimeFailure, OSError, AttributeError):
+                pass  # an older server has no pin tags: its pins name device ids, which still match
+        return self.identity.pin_tag
 
     def _install(self, updater: Updater, chosen: str) -> CycleResult:
         info = None
