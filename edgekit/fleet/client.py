@@ -1,9 +1,12 @@
 """The admin side of the server's API, for the command line (``edgekit publish``, ``edgekit rollout``).
-Every failure is one BadInput line: what the server said, or why it could not be reached."""
+Every failure is one BadInput line: what the server said, or why it could not be reached. Writes
+are retried safely after a lost connection (Idempotency-Key)."""
 
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from typing import Any
 
 import httpx
@@ -12,6 +15,7 @@ from ..errors import BadInput
 
 KEY_VARIABLE = "EDGEKIT_ADMIN_KEY"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+ATTEMPTS = 3  # a lost connection is retried (writes with their Idempotency-Key)
 
 
 class AdminClient:
@@ -25,10 +29,18 @@ class AdminClient:
         self._client = httpx.Client(base_url=self.url, timeout=TIMEOUT, headers={"Authorization": f"Bearer {key}"})
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise BadInput(f"cannot reach the server at {self.url} ({exc.__class__.__name__})", "is edgekit server run up?") from exc
+        """One API call. A write carries a fresh Idempotency-Key and is sent again with the same key
+        when the connection fails before an answer arrives: the server applies it at most once."""
+        if method == "POST":
+            kwargs["headers"] = {"Idempotency-Key": str(uuid.uuid4()), **kwargs.get("headers", {})}
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = self._client.request(method, path, **kwargs)
+                break
+            except httpx.TransportError as exc:
+                if attempt == ATTEMPTS:  # (a write that timed out and is still running there: the retry waits for its answer)
+                    raise BadInput(f"cannot reach the server at {self.url} ({exc.__class__.__name__})", "is edgekit server run up?") from exc
+                time.sleep(0.2 * attempt)
         if response.status_code >= 400:
             try:
                 message = response.json().get("error", response.text)

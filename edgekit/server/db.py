@@ -222,6 +222,18 @@ class Alert(Base):
     webhook: Mapped[str] = mapped_column(String(300), default="")  # "", "sent", or why it failed
 
 
+class IdempotentAnswer(Base):
+    """The answer to an admin write sent with an Idempotency-Key (idempotency.py), kept a day."""
+
+    __tablename__ = "idempotent_answers"
+    actor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
+    status: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -294,5 +306,6 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
-__all__ = ["Alert", "ApiKey", "AuditEntry", "Database", "Device", "DeviceEvent", "DriftPoint", "EnrollmentToken", "Release",
+__all__ = ["Alert", "ApiKey", "AuditEntry", "Database", "Device", "DeviceEvent", "DriftPoint", "EnrollmentToken", "IdempotentAnswer",
+           "Release",
            "ReleaseBaseline", "Rollout", "RolloutGate", "TelemetryReport", "TufMetadata", "utcnow"]

@@ -1,5 +1,6 @@
 """The admin API (admin key: writes; operator key: reads). Every write is audited, and every change
-to what devices should run re-signs targets, snapshot and timestamp in the same transaction."""
+to what devices should run re-signs targets, snapshot and timestamp in the same transaction;
+publish, rollout and pin writes honour an Idempotency-Key (idempotency.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ...errors import BadInput
 from ..audit import record
 from ..auth import AdminActor, ReaderActor
 from ..db import AuditEntry, Device, EnrollmentToken, Release, Rollout, RolloutGate, utcnow
+from ..idempotency import IdempotentWrite
 from ..repository import rollouts
 from ..repository.releases import register
 from ..schemas import (
@@ -97,19 +99,22 @@ def _release_profiles(summary: dict[str, Any], asked: list[str], bench: dict[str
 
 
 @router.post("/releases", status_code=201, response_model=ReleaseOut)
-def create_release(body: ReleaseRequest, request: Request, actor: AdminActor) -> ReleaseOut:
+def create_release(body: ReleaseRequest, request: Request, actor: AdminActor) -> Any:
     state = request.app.state
+    write = IdempotentWrite(request, actor, body)
     summary = state.blobs.summary(body.upload)
     if summary is None:
         raise HTTPException(404, f"no upload {body.upload[:12]}…; upload the archive first")
     profiles = _release_profiles(summary, body.profiles, body.bench)
     with state.database.session() as session:
         state.database.take_metadata_lock(session)
+        if (replayed := write.replay(session)) is not None:
+            return replayed
         release = register(session, summary, body.model, profiles, body.bench, actor.name)
         _resign(request, session)
         record(session, actor.name, "publish", {"model": release.model, "release": release.version, "sha256": release.sha256,
                                                 "profiles": profiles})
-        out = ReleaseOut.model_validate(release, from_attributes=True)
+        out = write.remember(session, 201, ReleaseOut.model_validate(release, from_attributes=True))
     state.metadata.forget_timestamp()
     return out
 
@@ -123,11 +128,14 @@ def list_releases(request: Request, actor: ReaderActor, model: QueryText = None)
 
 
 @router.post("/rollouts", status_code=201)
-def start_rollout(body: RolloutRequest, request: Request, actor: AdminActor) -> dict[str, Any]:
+def start_rollout(body: RolloutRequest, request: Request, actor: AdminActor) -> Any:
     state = request.app.state
+    write = IdempotentWrite(request, actor, body)
     stages = rollouts.parse_stages(",".join(str(stage) for stage in body.stages))
     with state.database.session() as session:
         state.database.take_metadata_lock(session)
+        if (replayed := write.replay(session)) is not None:
+            return replayed
         release = rollouts.find_release(session, body.model, body.release)
         rollout = rollouts.start(session, release, stages, list(dict.fromkeys(body.profiles)), list(dict.fromkeys(body.tags)), actor.name)
         if body.gates is not None:
@@ -145,7 +153,7 @@ def start_rollout(body: RolloutRequest, request: Request, actor: AdminActor) -> 
         record(session, actor.name, "rollout.start", {"rollout": rollout.id, "model": release.model, "release": release.version,
                                                       "stages": stages, "profiles": rollout.profiles, "tags": rollout.tags,
                                                       "gates": body.gates.model_dump() if body.gates else None})
-        result = rollouts.status(session, rollout)
+        result = write.remember(session, 201, rollouts.status(session, rollout))
     state.metadata.forget_timestamp()
     return result
 
@@ -168,36 +176,42 @@ def rollout_status(rollout_id: RolloutId, request: Request, actor: ReaderActor) 
 
 
 @router.post("/rollouts/{rollout_id}/{action}")
-def change_rollout(rollout_id: RolloutId, action: str, request: Request, actor: AdminActor) -> dict[str, Any]:
+def change_rollout(rollout_id: RolloutId, action: str, request: Request, actor: AdminActor) -> Any:
     if action not in ACTIONS:
         raise HTTPException(404, f"no action {action[:40]!r}; one of {', '.join(ACTIONS)}")
     state = request.app.state
+    write = IdempotentWrite(request, actor)
     with state.database.session() as session:
         state.database.take_metadata_lock(session)
+        if (replayed := write.replay(session)) is not None:
+            return replayed
         rollout = session.get(Rollout, rollout_id)
         if rollout is None:
             raise HTTPException(404, f"no rollout {rollout_id}")
         rollouts.change(session, rollout, action, actor.name)
         _resign(request, session)
         record(session, actor.name, f"rollout.{action}", {"rollout": rollout.id, "state": rollout.state, "percent": rollout.percent})
-        result = rollouts.status(session, rollout)
+        result = write.remember(session, 200, rollouts.status(session, rollout))
     state.metadata.forget_timestamp()
     return result
 
 
 @router.post("/pins")
-def pin_device(body: PinRequest, request: Request, actor: AdminActor) -> dict[str, Any]:
+def pin_device(body: PinRequest, request: Request, actor: AdminActor) -> Any:
     state = request.app.state
+    write = IdempotentWrite(request, actor, body)
     with state.database.session() as session:
         state.database.take_metadata_lock(session)
+        if (replayed := write.replay(session)) is not None:
+            return replayed
         release = rollouts.find_release(session, body.model, body.release)
         rollouts.pin(session, release, body.device_id, body.unpin)
         _resign(request, session)
         record(session, actor.name, "unpin" if body.unpin else "pin",
                {"model": body.model, "release": body.release, "device": body.device_id})
-        pins = list(release.pins)
+        result = write.remember(session, 200, {"model": body.model, "release": body.release, "pins": list(release.pins)})
     state.metadata.forget_timestamp()
-    return {"model": body.model, "release": body.release, "pins": pins}
+    return result
 
 
 @router.post("/enrollment-tokens", status_code=201, response_model=TokenOut)

@@ -78,6 +78,17 @@ def test_the_agent_installs_its_release_and_the_app_sees_it(server, tmp_path):
     assert mine["installed"] == f"{MODEL}/1/onnx.tar" and mine["last_result"]["outcome"] == "unchanged"
 
 
+def test_a_device_enrolled_before_pin_tags_learns_its_tag_and_follows_its_pin(server, tmp_path):
+    state = enroll(server, tmp_path / "device")
+    identity = json.loads((state.root / "identity.json").read_text())
+    tag = identity.pop("pin_tag")
+    assert len(tag) == 32 and identity["device_id"] not in tag
+    (state.root / "identity.json").write_text(json.dumps(identity))  # as an older agent wrote it
+    pin(server, identity["device_id"], 2)
+    assert once(state.root)["target"] == f"{MODEL}/2/onnx.tar"  # the signed pins name only tags
+    assert state.identity().pin_tag == tag
+
+
 def test_a_release_that_fails_its_smoke_test_is_refused_and_not_retried(server, tmp_path):
     state = enroll(server, tmp_path / "device")
     assert once(state.root)["outcome"] == "installed"

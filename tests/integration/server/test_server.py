@@ -9,6 +9,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -437,3 +438,74 @@ def test_a_rotation_that_clients_would_reject_is_refused_before_anything_changes
     assert sorted(path.name for path in stray.glob("*.pem")) == ["root-1.pem", "root-2.pem", "root-3.pem", "root-9.pem"]
     with sqlite3.connect(tmp_path / "home" / "server.db") as db:
         assert db.execute("SELECT MAX(version) FROM tuf_metadata WHERE role = 'root'").fetchone()[0] == 1
+
+
+# --- retries of admin writes --------------------------------------------------------------------
+
+class ResponseDroppingProxy:
+    """A TCP proxy to the server that forwards every request but loses the response to the first
+    ``drops`` POSTs (the connection closes as the answer arrives): a client's retry must not be
+    applied twice."""
+
+    def __init__(self, upstream: str, drops: int) -> None:
+        self.upstream = ("127.0.0.1", int(upstream.rsplit(":", 1)[1]))
+        self.drops = drops
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, socket.create_connection(self.upstream) as upstream:
+            first = client.recv(65536)
+            drop = first.startswith(b"POST") and self.drops > 0
+            self.drops -= drop
+            upstream.sendall(first)
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            while chunk := upstream.recv(65536):
+                if drop:
+                    return  # the write was done; its answer is lost on the way
+                client.sendall(chunk)
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+
+
+def test_a_promotion_whose_answer_is_lost_is_applied_once_when_the_cli_retries(fleet):
+    with admin(fleet) as client:
+        rollout = client.post("/v1/admin/rollouts", json={"model": MODEL, "release": 2, "stages": [10, 20, 50, 100]}).json()
+    proxy = ResponseDroppingProxy(fleet["url"], drops=1)
+    promoted = run_cli("rollout", "promote", str(rollout["id"]), "--server", proxy.url, "--json", key=fleet["admin"])
+    assert promoted.returncode == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["percent"] == 20 and proxy.drops == 0  # one stage, though the server saw two requests
+    with admin(fleet) as client:
+        assert client.get(f"/v1/admin/rollouts/{rollout['id']}").json()["percent"] == 20
+        assert client.post(f"/v1/admin/rollouts/{rollout['id']}/rollback").status_code == 200
+
+
+def test_an_idempotency_key_replays_its_first_answer_and_refuses_another_request(fleet):
+    key = {"Idempotency-Key": f"test-{time.time_ns()}"}
+    with admin(fleet) as client:
+        body = {"model": MODEL, "release": 1, "device_id": enroll(fleet)["device_id"]}
+        first = client.post("/v1/admin/pins", json=body, headers=key)
+        again = client.post("/v1/admin/pins", json=body, headers=key)
+        assert first.status_code == again.status_code == 200 and first.json() == again.json()
+        assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+        other = client.post("/v1/admin/pins", json={**body, "unpin": True}, headers=key)
+        assert other.status_code == 422 and "was used for a different request" in other.json()["error"]
+        assert body["device_id"] in client.get("/v1/admin/releases", params={"model": MODEL}).json()[0]["pins"]  # not unpinned
+        for bad in ("", "has space", "x" * 129, "é".encode()):
+            response = client.post("/v1/admin/pins", json=body, headers={"Idempotency-Key": bad})
+            assert response.status_code == 422 and "Idempotency-Key" in response.json()["error"], bad
+        pins = [entry["action"] for entry in client.get("/v1/admin/audit", params={"limit": 1000}).json()
+                if entry["action"] == "pin" and entry["detail"]["device"] == body["device_id"]]
+        assert pins == ["pin"]  # the replay wrote nothing
