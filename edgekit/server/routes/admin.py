@@ -54,7 +54,7 @@ async def upload(request: Request, actor: AdminActor) -> UploadOut:
     except ClientDisconnect as exc:
         raise HTTPException(400, "the upload was cut off; nothing was stored") from exc
     settings = request.app.state.settings
-    summary = await run_in_threadpool(request.app.state.blobs.put, data, settings.max_artifact_bytes * 4)
+    summary = await run_in_threadpool(request.app.state.blobs.put, data, settings.max_unpacked_bytes, settings.max_upload_members)
     await run_in_threadpool(_audit, request, actor.name, "upload", {"sha256": summary["sha256"], "length": summary["length"]})
     return UploadOut(**{key: summary[key] for key in UploadOut.model_fields})
 

@@ -18,7 +18,15 @@ import httpx
 import pytest
 from edgekit_runtime.archive import pack
 from edgekit_runtime.rollout_rule import DeviceIdentity, choose_release
-from tests_support import edgekit_script, free_port, pi4_onnx, served_home, start_server
+from tests_support import (
+    HOSTILE_ARCHIVES,
+    artifact_tar,
+    edgekit_script,
+    free_port,
+    pi4_onnx,
+    served_home,
+    start_server,
+)
 from tuf.api.exceptions import RepositoryError
 from tuf.ngclient import Updater
 
@@ -261,6 +269,16 @@ def test_an_upload_that_does_not_match_its_artifact_json_is_refused(fleet, tmp_p
     response = admin(fleet).post("/v1/admin/uploads", content=pack(copy))
     assert response.status_code == 422 and "sha256 does not match" in response.json()["error"]
     assert admin(fleet).post("/v1/admin/uploads", content=b"not a tar at all").status_code == 422
+
+
+@pytest.mark.parametrize("attack", list(HOSTILE_ARCHIVES))
+def test_a_hostile_upload_is_refused_with_422_and_its_reason(fleet, attack):
+    files, manifest, reason = HOSTILE_ARCHIVES[attack]
+    before = sorted(path.name for path in (fleet["home"] / "targets").iterdir())
+    response = admin(fleet).post("/v1/admin/uploads", content=artifact_tar(files, manifest))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"].startswith("the upload is not a valid artifact: ") and reason in response.json()["error"]
+    assert sorted(path.name for path in (fleet["home"] / "targets").iterdir()) == before
 
 
 def test_an_interrupted_upload_stores_nothing_and_registers_nothing(fleet):
