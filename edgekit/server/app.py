@@ -3,8 +3,8 @@
     /metadata/{N.root,N.targets,N.snapshot,timestamp}.json   signed TUF metadata (ETag, 304, Cache-Control)
     /targets/{model}/{release}/{sha256}.{name}               artifact archives (ETag, Range)
     /v1/devices ...                                          enrollment, a device's own status and telemetry
-    /v1/admin/...                                            uploads, releases, rollouts, pins, tokens, audit,
-                                                             alerts, drift, monitor passes
+    /v1/admin/...                                            uploads, releases, rollouts, pins, tokens, API keys,
+                                                             audit, alerts, drift, monitor passes
     /healthz /readyz /metrics /openapi.json
 """
 

@@ -147,6 +147,13 @@ class DeviceOut(BaseModel):
     last_result: dict[str, Any] | None
 
 
+class ApiKeyOut(BaseModel):
+    key_id: str
+    role: str
+    created: datetime
+    revoked: bool
+
+
 class UploadOut(BaseModel):
     sha256: str
     length: int

@@ -18,10 +18,12 @@ from ...errors import BadInput
 from ..audit import record
 from ..auth import AdminActor, ReaderActor
 from ..db import AuditEntry, Device, EnrollmentToken, Release, Rollout, RolloutGate, utcnow
+from ..home import KEY_ID, UnknownApiKey, list_api_keys, revoke_api_key
 from ..repository import rollouts
 from ..repository.releases import register
 from ..schemas import (
     MAX_ID,
+    ApiKeyOut,
     DeviceOut,
     EnrollmentTokenRequest,
     PinRequest,
@@ -230,6 +232,22 @@ def revoke_device(device_id: Annotated[str, Path(max_length=40, pattern=r"^[^\x0
         device.revoked = True
         record(session, actor.name, "device.revoke", {"device": device_id})
     return {"device": device_id, "revoked": True}
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut])
+def list_keys(request: Request, actor: ReaderActor) -> list[ApiKeyOut]:
+    """Every API key's id, role, creation time and whether it is revoked (never a hash)."""
+    return [ApiKeyOut(**key) for key in list_api_keys(request.app.state.database)]
+
+
+@router.post("/api-keys/{key_id}/revoke")
+def revoke_key(key_id: Annotated[str, Path(pattern=KEY_ID.pattern)], request: Request, actor: AdminActor) -> dict[str, Any]:
+    """Revoke an API key: every server process refuses it from the next request. Audited; the last
+    active admin key cannot be revoked (422)."""
+    try:
+        return revoke_api_key(request.app.state.database, key_id, actor.name)
+    except UnknownApiKey as exc:
+        raise HTTPException(404, exc.one_line()) from exc
 
 
 @router.get("/audit")
