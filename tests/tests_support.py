@@ -197,3 +197,34 @@ def pi4_onnx(bundle, directory: Path, *names: str) -> list[Path]:
     pi = load_profile("raspberry-pi-4b")
     return [compile_bundle(bundle, "onnx", directory / name, device=pi, options={"opset": str(15 - index)}).path
             for index, name in enumerate(names)]
+
+
+# --- hostile artifact archives (the upload and unpack tests) -------------------------------------
+
+def artifact_tar(files: dict[str, bytes], manifest: dict | None = None) -> bytes:
+    """A tar of an artifact.json whose manifest lists ``files`` (or is ``manifest``) and the files
+    themselves, in that order: what an attacker can hand the server's upload or the agent's unpack."""
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    if manifest is None:
+        manifest = {name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)} for name, data in files.items()}
+    members = {"artifact.json": json.dumps({"format_version": 1, "files": manifest}).encode(), **files}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+HOSTILE_ARCHIVES = {  # attack -> (files, manifest or None for the files' true entries, what the refusal says)
+    "a manifest entry that is a string": ({"model.onnx": b"x"}, {"model.onnx": "abc"}, "entry 'model.onnx' is not {sha256, size}"),
+    "a file that is also a directory": ({"a": b"x", "a/b": b"y"}, None, "member 'a': is a file and also a directory of another member"),
+    "a member named dot": ({".": b"x"}, None, "member '.': has an empty, '.' or '..' path component"),
+    "a name longer than a file system allows": ({"m" * 300: b"x"}, None, "path component longer than 255 bytes"),
+    "twenty thousand empty members": ({f"f{index}": b"" for index in range(20_000)}, None, "has more than 1000 members"),
+}

@@ -1,5 +1,5 @@
-"""``edgekit server init|run|rotate-keys|api-key|enrollment-token``: create, run and look after the
-update server."""
+"""``edgekit server init|run|rotate-keys|api-key create|list|revoke|enrollment-token``: create, run
+and look after the update server."""
 
 import os
 from pathlib import Path
@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import HomeOption, JsonFlag, KeyOption, ServerOption, emit, stderr
+from ..errors import BadInput
+from .common import HomeOption, JsonFlag, KeyOption, ServerOption, emit, report, stderr, stdout
 
 server_app = typer.Typer(help="Create and run the update server (a TUF repository of model releases).", no_args_is_help=True)
 
@@ -81,18 +82,70 @@ def server_rotate_keys(
     emit(as_json, result, f"rotated the {role} key: root is now version {result['root_version']}")
 
 
-@server_app.command("api-key")
+api_key_app = typer.Typer(help="Create, list and revoke API keys, on the server's home directly (as init does). "
+                               "The older form `api-key --home HOME --role ROLE` still creates one.",
+                          invoke_without_command=True, no_args_is_help=True)
+server_app.add_typer(api_key_app, name="api-key")
+RoleOption = Annotated[str, typer.Option("--role", help="admin or operator (read-only, for dashboards).")]
+
+
+@api_key_app.callback()
 def server_api_key(
-    home: HomeOption,
-    role: Annotated[str, typer.Option("--role", help="admin or operator (read-only, for dashboards).")] = "operator",
-    as_json: JsonFlag = False,
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option("--home", hidden=True)] = None,
+    role: Annotated[str | None, typer.Option("--role", hidden=True)] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True)] = False,
 ) -> None:
+    """Run a subcommand, or create a key when called the older way (`api-key --home HOME --role ROLE`)."""
+    if ctx.invoked_subcommand is not None:
+        if home is not None or role is not None or as_json:
+            raise BadInput(f"put the options after the command: edgekit server api-key {ctx.invoked_subcommand} --home HOME ...",
+                           "see edgekit server api-key --help")
+        return
+    if home is None:
+        raise BadInput("edgekit server api-key needs a command: create, list or revoke",
+                       "e.g. edgekit server api-key create --home HOME --role operator")
+    _create_key(home, role or "operator", as_json)
+
+
+@api_key_app.command("create")
+def server_api_key_create(home: HomeOption, role: RoleOption = "operator", as_json: JsonFlag = False) -> None:
     """Create an API key (printed once)."""
+    _create_key(home, role, as_json)
+
+
+def _create_key(home: Path, role: str, as_json: bool) -> None:
     from ..server.home import create_api_key, open_home
 
     settings, database = open_home(home)
     key_id, key = create_api_key(database, settings, role, "cli")
     emit(as_json, {"key_id": key_id, "role": role, "key": key}, f"{role} key {key_id} (shown once): {key}")
+
+
+@api_key_app.command("list")
+def server_api_key_list(home: HomeOption, as_json: JsonFlag = False) -> None:
+    """Every API key: id, role, when it was created, whether it is revoked (keys themselves are never stored)."""
+    from ..server.home import list_api_keys, open_home
+
+    _, database = open_home(home)
+    keys = list_api_keys(database)
+    report(as_json, [{**key, "created": key["created"].isoformat()} for key in keys], lambda: stdout.print("\n".join(
+        f"{key['key_id']:<16}  {key['role']:<8}  created {key['created']:%Y-%m-%d %H:%M:%S}  "
+        f"{'revoked' if key['revoked'] else 'active'}" for key in keys) or "no API keys"))
+
+
+@api_key_app.command("revoke")
+def server_api_key_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (edgekit server api-key list shows them).")],
+    home: HomeOption,
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke an API key: every server process on this home refuses it from the next request."""
+    from ..server.home import open_home, revoke_api_key
+
+    _, database = open_home(home)
+    result = revoke_api_key(database, key_id, "cli")
+    emit(as_json, result, f"{result['role']} key {key_id} {'is revoked' if result['changed'] else 'was already revoked'}")
 
 
 @server_app.command("enrollment-token")

@@ -4,8 +4,8 @@
     /targets/{model}/{release}/{sha256}.{name}               artifact archives (ETag, Range; a device token or
                                                              an API key unless the artifacts setting is public)
     /v1/devices ...                                          enrollment, a device's own status and telemetry
-    /v1/admin/...                                            uploads, releases, rollouts, pins, tokens, audit,
-                                                             alerts, drift, monitor passes
+    /v1/admin/...                                            uploads, releases, rollouts, pins, tokens, API keys,
+                                                             audit, alerts, drift, monitor passes
     /healthz /readyz /metrics /openapi.json
 """
 

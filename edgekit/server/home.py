@@ -1,9 +1,11 @@
 """Creating and maintaining a server home: ``server init`` (settings, database, TUF repository,
-the first admin key), API keys, key rotation. These act on the home and database directly."""
+the first admin key), API keys (create, list, revoke), key rotation. These act on the home and
+database directly; the admin API lists and revokes keys through the same functions."""
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -18,6 +20,8 @@ from .db import ApiKey, Database, TufMetadata
 from .repository.metadata import Repository
 from .settings import CONFIG_FILE, ServerSettings, load_settings
 from .tokens import new_id, new_token, token_hash
+
+KEY_ID = re.compile(r"^[0-9a-f]{1,16}$")  # new_id's hex digits; the column holds 16
 
 
 def _must_be_new(path: Path, what: str) -> None:
@@ -65,6 +69,38 @@ def create_api_key(database: Database, settings: ServerSettings, role: str, acto
         session.add(ApiKey(key_id=key_id, key_hash=token_hash(settings.token_secret, token), role=role))
         record(session, actor, "api-key.create", {"key_id": key_id, "role": role})
     return key_id, token
+
+
+class UnknownApiKey(BadInput):
+    """A well-formed key id that names no key (the API answers 404, the CLI exits 2)."""
+
+
+def list_api_keys(database: Database) -> list[dict[str, Any]]:
+    """Every API key's id, role, creation time and whether it is revoked, oldest first; never its hash."""
+    with database.session() as session:
+        keys = session.scalars(select(ApiKey).order_by(ApiKey.created, ApiKey.key_id))
+        return [{"key_id": key.key_id, "role": key.role, "created": key.created, "revoked": key.revoked} for key in keys]
+
+
+def revoke_api_key(database: Database, key_id: str, actor: str) -> dict[str, Any]:
+    """Revoke a key, audited. Every server process refuses it from the next request (auth reads the
+    key each time); the last active admin key is kept, or nobody could act on the server again."""
+    if not KEY_ID.match(key_id):
+        raise BadInput(f"{key_id[:40]!r} is not an API key id (hex digits)", "see the ids with edgekit server api-key list")
+    with database.session() as session:
+        database.take_metadata_lock(session)  # one revocation at a time: two admins cannot revoke each other's last key
+        key = session.get(ApiKey, key_id)
+        if key is None:
+            raise UnknownApiKey(f"no API key {key_id}", "see the ids with edgekit server api-key list")
+        if key.revoked:
+            return {"key_id": key_id, "role": key.role, "revoked": True, "changed": False}
+        others = select(func.count()).select_from(ApiKey).where(ApiKey.role == "admin", ~ApiKey.revoked, ApiKey.key_id != key_id)
+        if key.role == "admin" and not session.scalar(others):
+            raise BadInput(f"{key_id} is the last active admin key: revoking it would lock every admin out",
+                           "create another first: edgekit server api-key create --role admin --home HOME")
+        key.revoked = True
+        record(session, actor, "api-key.revoke", {"key_id": key_id, "role": key.role})
+        return {"key_id": key_id, "role": key.role, "revoked": True, "changed": True}
 
 
 def _shown(url: str) -> str:

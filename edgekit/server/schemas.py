@@ -157,6 +157,13 @@ class OwnDeviceOut(DeviceOut):
     pin_tag: str
 
 
+class ApiKeyOut(BaseModel):
+    key_id: str
+    role: str
+    created: datetime
+    revoked: bool
+
+
 class UploadOut(BaseModel):
     sha256: str
     length: int

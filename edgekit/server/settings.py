@@ -40,6 +40,8 @@ class ServerSettings(BaseSettings):
     metadata_cache_seconds: float = Field(default=1.0, ge=0)  # how stale a replica's view of timestamp.json may be
     # request limits
     max_artifact_bytes: int = Field(default=64 << 20, ge=1024)
+    max_unpacked_bytes: int = Field(default=256 << 20, ge=1024)  # what an uploaded archive may unpack to
+    max_upload_members: int = Field(default=1000, ge=2)  # files in an uploaded archive (artifact.json and its manifest's)
     max_body_bytes: int = Field(default=256 << 10, ge=1024)
     max_telemetry_bytes: int = Field(default=64 << 10, ge=256)
     device_rate_per_second: float = Field(default=2.0, gt=0)

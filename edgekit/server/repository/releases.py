@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgekit_runtime.archive import unpack
+from edgekit_runtime.archive import ArchiveTooLarge, unpack
 from edgekit_runtime.atomic import write_atomically
 from edgekit_runtime.errors import RuntimeFailure
 from edgekit_runtime.inputs.telemetry import BASELINE_FILE
@@ -43,15 +43,20 @@ class BlobStore:
         path = self.path(sha256).with_suffix(".json")
         return json.loads(path.read_text()) if path.is_file() and self.path(sha256).is_file() else None
 
-    def put(self, data: bytes, max_bytes: int) -> dict[str, Any]:
-        """Verify and store an archive; returns its summary (idempotent for the same bytes)."""
+    def put(self, data: bytes, max_bytes: int, max_members: int) -> dict[str, Any]:
+        """Verify and store an archive; returns its summary (idempotent for the same bytes). The archive
+        is judged in memory before a file is written (``unpack``), within the server's bounds."""
         sha256 = hashlib.sha256(data).hexdigest()
         existing = self.summary(sha256)
         if existing is not None:
             return existing
         with tempfile.TemporaryDirectory(prefix="edgekit-upload-") as work:
-            try:
-                unpack(data, Path(work) / "artifact", max_bytes=max_bytes)
+            try:  # unpacked only to be read here and deleted: no fsync
+                unpack(data, Path(work) / "artifact", max_bytes=max_bytes, max_members=max_members, sync=False)
+            except ArchiveTooLarge as exc:
+                setting = "max_upload_members" if exc.bound == "members" else "max_unpacked_bytes"
+                raise BadInput(f"the upload is not a valid artifact: {exc.message}",
+                               f"upload the archive edgekit publish makes, or raise {setting} in the server's settings") from exc
             except RuntimeFailure as exc:
                 raise BadInput(f"the upload is not a valid artifact: {exc.message}", "upload the archive edgekit publish makes") from exc
             artifact = Artifact.load(Path(work) / "artifact")  # content hash and schema: BadInput if wrong

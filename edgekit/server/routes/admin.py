@@ -19,11 +19,13 @@ from ...errors import BadInput
 from ..audit import record
 from ..auth import AdminActor, ReaderActor
 from ..db import AuditEntry, Device, EnrollmentToken, Release, Rollout, RolloutGate, utcnow
+from ..home import KEY_ID, UnknownApiKey, list_api_keys, revoke_api_key
 from ..idempotency import IdempotentWrite
 from ..repository import rollouts
 from ..repository.releases import register
 from ..schemas import (
     MAX_ID,
+    ApiKeyOut,
     DeviceOut,
     EnrollmentTokenRequest,
     PinRequest,
@@ -56,7 +58,7 @@ async def upload(request: Request, actor: AdminActor) -> UploadOut:
     except ClientDisconnect as exc:
         raise HTTPException(400, "the upload was cut off; nothing was stored") from exc
     settings = request.app.state.settings
-    summary = await run_in_threadpool(request.app.state.blobs.put, data, settings.max_artifact_bytes * 4)
+    summary = await run_in_threadpool(request.app.state.blobs.put, data, settings.max_unpacked_bytes, settings.max_upload_members)
     await run_in_threadpool(_audit, request, actor.name, "upload", {"sha256": summary["sha256"], "length": summary["length"]})
     return UploadOut(**{key: summary[key] for key in UploadOut.model_fields})
 
@@ -244,6 +246,22 @@ def revoke_device(device_id: Annotated[str, Path(max_length=40, pattern=r"^[^\x0
         device.revoked = True
         record(session, actor.name, "device.revoke", {"device": device_id})
     return {"device": device_id, "revoked": True}
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut])
+def list_keys(request: Request, actor: ReaderActor) -> list[ApiKeyOut]:
+    """Every API key's id, role, creation time and whether it is revoked (never a hash)."""
+    return [ApiKeyOut(**key) for key in list_api_keys(request.app.state.database)]
+
+
+@router.post("/api-keys/{key_id}/revoke")
+def revoke_key(key_id: Annotated[str, Path(pattern=KEY_ID.pattern)], request: Request, actor: AdminActor) -> dict[str, Any]:
+    """Revoke an API key: every server process refuses it from the next request. Audited; the last
+    active admin key cannot be revoked (422)."""
+    try:
+        return revoke_api_key(request.app.state.database, key_id, actor.name)
+    except UnknownApiKey as exc:
+        raise HTTPException(404, exc.one_line()) from exc
 
 
 @router.get("/audit")

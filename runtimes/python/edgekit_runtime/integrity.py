@@ -49,6 +49,8 @@ def verify_files(directory: str | os.PathLike[str], manifest: Mapping[str, Mappi
         entry = manifest[name]
         path = safe_member(root, name)
         shown = str(path)
+        if not isinstance(entry, Mapping):
+            raise IntegrityError(shown, "its manifest entry is not {sha256, size}", "the manifest is not trustworthy")
         if not path.is_file():
             raise IntegrityError(shown, "file is missing")
         size = path.stat().st_size

@@ -30,16 +30,26 @@ def read_descriptor(path: str | Path) -> dict[str, Any]:
     """Parse a descriptor and check its format version; the files are not checked here."""
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = path.read_bytes()
+    except OSError as exc:
         raise IntegrityError(str(path), f"cannot be read as JSON ({exc.__class__.__name__})") from exc
+    return parse_descriptor(text, path.name, str(path))
+
+
+def parse_descriptor(text: bytes | memoryview, kind: str, shown: str) -> dict[str, Any]:
+    """A descriptor named ``kind`` (bundle.json, artifact.json) from its bytes, its format version
+    checked; ``shown`` names it in errors. The archive judges one in memory before writing it."""
+    try:
+        document = json.loads(bytes(text).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntegrityError(shown, f"cannot be read as JSON ({exc.__class__.__name__})") from exc
     if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
-        raise IntegrityError(str(path), "has no 'files' manifest")
+        raise IntegrityError(shown, "has no 'files' manifest")
     version = document.get("format_version")
-    newest = KNOWN_FORMATS.get(path.name, 0)
+    newest = KNOWN_FORMATS.get(kind, 0)
     if not isinstance(version, int) or not 1 <= version <= newest:
         raise UnsupportedFormat(
-            f"{path}: format_version {version!r} is not one this runtime reads (1..{newest})",
+            f"{shown}: format_version {version!r} is not one this runtime reads (1..{newest})",
             "upgrade edgekit-runtime or rebuild the directory with a matching edgekit",
         )
     return document

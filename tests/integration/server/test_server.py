@@ -21,7 +21,16 @@ from edgekit_runtime.agent.config import AgentConfig
 from edgekit_runtime.agent.fetcher import DeadlineFetcher
 from edgekit_runtime.archive import pack
 from edgekit_runtime.rollout_rule import DeviceIdentity, choose_release
-from tests_support import edgekit_script, free_port, pi4_onnx, served_home, start_server
+from tests_support import (
+    HOSTILE_ARCHIVES,
+    artifact_tar,
+    edgekit_script,
+    free_port,
+    init_server,
+    pi4_onnx,
+    served_home,
+    start_server,
+)
 from tuf.api.exceptions import RepositoryError
 from tuf.ngclient import Updater
 
@@ -242,7 +251,7 @@ def test_device_records_need_that_devices_valid_token(fleet, case):
 
 
 def test_the_operator_key_reads_but_cannot_act(fleet):
-    created = subprocess.run([edgekit_script(), "server", "api-key", "--home", str(fleet["home"]), "--role", "operator", "--json"],
+    created = subprocess.run([edgekit_script(), "server", "api-key", "create", "--home", str(fleet["home"]), "--role", "operator", "--json"],
                              capture_output=True, text=True, check=True)
     operator = {"Authorization": f"Bearer {json.loads(created.stdout)['key']}"}
     assert httpx.get(f"{fleet['url']}/v1/admin/devices", headers=operator).status_code == 200
@@ -294,6 +303,16 @@ def test_an_upload_that_does_not_match_its_artifact_json_is_refused(fleet, tmp_p
     response = admin(fleet).post("/v1/admin/uploads", content=pack(copy))
     assert response.status_code == 422 and "sha256 does not match" in response.json()["error"]
     assert admin(fleet).post("/v1/admin/uploads", content=b"not a tar at all").status_code == 422
+
+
+@pytest.mark.parametrize("attack", list(HOSTILE_ARCHIVES))
+def test_a_hostile_upload_is_refused_with_422_and_its_reason(fleet, attack):
+    files, manifest, reason = HOSTILE_ARCHIVES[attack]
+    before = sorted(path.name for path in (fleet["home"] / "targets").iterdir())
+    response = admin(fleet).post("/v1/admin/uploads", content=artifact_tar(files, manifest))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"].startswith("the upload is not a valid artifact: ") and reason in response.json()["error"]
+    assert sorted(path.name for path in (fleet["home"] / "targets").iterdir()) == before
 
 
 def test_an_interrupted_upload_stores_nothing_and_registers_nothing(fleet):
@@ -374,6 +393,72 @@ def test_publish_without_a_key_or_server_is_a_one_line_error(fleet, tmp_path):
     assert down.returncode == 2 and "cannot reach the server" in down.stderr and down.stderr.count("\n") == 1
     wrong = run_cli("publish", fleet["artifacts"][0], "--server", fleet["url"], "--model", "m", key="ekx_wrong")
     assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr
+
+
+def test_a_revoked_api_key_is_refused_at_once_by_every_server_process_on_the_home(tmp_path):
+    home = tmp_path / "home"
+    made = init_server(home, "--root-key-count", "1", "--root-threshold", "1")
+    admin_headers = {"Authorization": f"Bearer {made['admin_key']}"}
+    servers = [start_server(home), start_server(home)]  # two processes on one SQLite home, as replicas share one database
+    try:
+        urls = [url for _, url in servers]
+        operator = json.loads(run_cli("server", "api-key", "create", "--home", home, "--role", "operator", "--json").stdout)
+        headers = {"Authorization": f"Bearer {operator['key']}"}
+        assert [httpx.get(f"{url}/v1/admin/devices", headers=headers).status_code for url in urls] == [200, 200]
+        revoked = httpx.post(f"{urls[0]}/v1/admin/api-keys/{operator['key_id']}/revoke", headers=admin_headers)
+        assert revoked.status_code == 200 and revoked.json()["revoked"], revoked.text
+        for url in urls:  # the next request, on either process
+            refused = httpx.get(f"{url}/v1/admin/devices", headers=headers)
+            assert refused.status_code == 401 and "revoked" in refused.json()["error"]
+        second = json.loads(run_cli("server", "api-key", "create", "--home", home, "--role", "admin", "--json").stdout)
+        headers = {"Authorization": f"Bearer {second['key']}"}
+        assert [httpx.get(f"{url}/v1/admin/api-keys", headers=headers).status_code for url in urls] == [200, 200]
+        by_cli = run_cli("server", "api-key", "revoke", second["key_id"], "--home", home)
+        assert by_cli.returncode == 0 and f"admin key {second['key_id']} is revoked" in by_cli.stdout, by_cli.stderr
+        assert [httpx.get(f"{url}/v1/admin/api-keys", headers=headers).status_code for url in urls] == [401, 401]
+        audit = httpx.get(f"{urls[1]}/v1/admin/audit", headers=admin_headers).json()
+        revocations = [(entry["actor"], entry["detail"]) for entry in audit if entry["action"] == "api-key.revoke"]
+        assert revocations == [("cli", {"key_id": second["key_id"], "role": "admin"}),
+                               (f"admin:{made['admin_key_id']}", {"key_id": operator["key_id"], "role": "operator"})]
+    finally:
+        for process, _ in servers:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_api_keys_are_listed_without_hashes_and_bad_ids_and_the_last_admin_key_are_refused(tmp_path):
+    home = tmp_path / "home"
+    made = init_server(home, "--root-key-count", "1", "--root-threshold", "1")
+    admin_headers = {"Authorization": f"Bearer {made['admin_key']}"}
+    older_form = run_cli("server", "api-key", "--home", home, "--role", "operator", "--json")  # the form before create
+    assert older_form.returncode == 0, older_form.stderr
+    operator = json.loads(older_form.stdout)
+    process, url = start_server(home)
+    try:
+        with httpx.Client(base_url=url, headers=admin_headers) as client:
+            listed = client.get("/v1/admin/api-keys").json()
+            assert [(key["key_id"], key["role"], key["revoked"]) for key in listed] == [
+                (made["admin_key_id"], "admin", False), (operator["key_id"], "operator", False)]
+            assert all(set(key) == {"key_id", "role", "created", "revoked"} for key in listed)
+            as_operator = {"Authorization": f"Bearer {operator['key']}"}
+            assert client.get("/v1/admin/api-keys", headers=as_operator).status_code == 200
+            assert client.post(f"/v1/admin/api-keys/{made['admin_key_id']}/revoke", headers=as_operator).status_code == 403
+            assert client.post("/v1/admin/api-keys/0123abcd/revoke").status_code == 404
+            assert client.post("/v1/admin/api-keys/not-an-id!/revoke").status_code == 422
+            last = client.post(f"/v1/admin/api-keys/{made['admin_key_id']}/revoke")
+            assert last.status_code == 422 and "last active admin key" in last.json()["error"]
+            assert client.get("/v1/admin/api-keys").status_code == 200  # still in
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    for key_id, reason in [("not-an-id!", "'not-an-id!' is not an API key id"), ("0123abcd", "no API key 0123abcd"),
+                           (made["admin_key_id"], "is the last active admin key")]:
+        refused = run_cli("server", "api-key", "revoke", key_id, "--home", home)
+        assert refused.returncode == 2 and reason in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+    shown = run_cli("server", "api-key", "list", "--home", home)
+    assert shown.returncode == 0 and f"{operator['key_id']}" in shown.stdout and "operator" in shown.stdout
+    listed = json.loads(run_cli("server", "api-key", "list", "--home", home, "--json").stdout)
+    assert [(key["key_id"], key["revoked"]) for key in listed] == [(made["admin_key_id"], False), (operator["key_id"], False)]
 
 
 def test_the_server_re_signs_the_timestamp_before_it_expires(tmp_path):

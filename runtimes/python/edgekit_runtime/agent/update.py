@@ -173,7 +173,7 @@ class Agent:
             if not (slot / SLOT_MARKER).is_file():
                 data = self._download(info, chosen)  # length and hash verified against the signed metadata
                 unpacked = self.state.incoming / sha256
-                unpack(data, unpacked, max_bytes=self.config.max_artifact_bytes * 4)
+                unpack(data, unpacked, max_bytes=self.config.max_unpacked_bytes, max_members=self.config.max_artifact_members)
                 write_atomically(unpacked / SLOT_MARKER, json.dumps({"path": chosen, "sha256": sha256, "custom": info.custom}))
                 shutil.rmtree(slot, ignore_errors=True)
                 unpacked.rename(slot)
