@@ -10,6 +10,7 @@ from .errors import IntegrityError, InvalidInput, MissingRuntime, RuntimeFailure
 from .lazy_exports import export_lazily as _export_lazily
 
 _export_lazily(__name__, {
+    "current_model": ".app_api", "report_unhealthy": ".app_api",
     "describe_files": ".integrity", "sha256_file": ".integrity", "verify_files": ".integrity",
     "LoadedModel": ".loader", "Predictor": ".loader", "load": ".loader",
     "read_descriptor": ".manifest", "verify_directory": ".manifest",
@@ -26,9 +27,11 @@ __all__ = [
     "SmokeTestFailed",
     "UnsupportedFormat",
     "__version__",
+    "current_model",
     "describe_files",
     "load",
     "read_descriptor",
+    "report_unhealthy",
     "sha256_file",
     "smoke_test",
     "verify_directory",
