@@ -8,9 +8,12 @@
     current, previous    symlinks to slots: switched with a rename, so a crash leaves one or the other
     partial/             a download cut off (by a crash or the network), resumed with an HTTP Range
     incoming/            unpacking in progress (cleared at every start)
-    unhealthy            written by the application (report_unhealthy) during a probation
+    probation.json       the release on probation and until when (written before the switch to it)
+    refused.json         releases refused or rolled back from (target -> sha256), not installed again
+    unhealthy            written by the application (report_unhealthy): the reason and the model it is about
 
-Every write is atomic (write beside, fsync, rename) and the directory is fsync'd after a switch.
+Every write is atomic (write beside, fsync, rename); the directory is fsync'd after a switch and
+after each record a later step relies on.
 """
 
 from __future__ import annotations
@@ -71,6 +74,11 @@ class StateDir:
             raise InvalidInput(f"{self.root}: the device is not enrolled", "run edgekit-runtime agent enroll first") from exc
         except (OSError, KeyError, json.JSONDecodeError) as exc:
             raise InvalidInput(f"{self.root}/identity.json is damaged ({exc.__class__.__name__})", "enroll the device again") from exc
+
+    def record(self, name: str, document: dict) -> None:
+        """A record the next step relies on, durable before that step: written atomically, directory fsync'd."""
+        write_atomically(self.root / name, json.dumps(document))
+        _fsync_directory(self.root)
 
     def token(self) -> str:
         return (self.root / "token").read_text().strip()
