@@ -1,6 +1,6 @@
 """What the application on the device calls: ``current_model(state_dir)`` returns the installed,
 verified model and picks up the agent's switches without a restart; ``report_unhealthy`` tells
-the agent, during a new model's probation, to switch back."""
+the agent, during a new model's probation, to switch back from that model (the report names it)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,19 @@ def current_model(state_dir: str | Path, threads: int = 1) -> LoadedModel:
 
 
 def report_unhealthy(state_dir: str | Path, reason: str) -> None:
-    """Ask the agent to switch back to the previous model (honoured during the new one's probation)."""
-    write_atomically(Path(state_dir) / "unhealthy", reason[:500])
+    """Ask the agent to switch back from the model this process runs (honoured during its probation).
+    The report names that model (the one current_model gave this process, else the one installed
+    now), so an agent switching meanwhile, or killed while switching, never holds it against another."""
+    key = str(Path(state_dir).resolve())
+    with _lock:
+        cached = _cache.get(key)
+    slot = cached[2].directory if cached is not None else Path(key) / "current"
+    try:
+        marker = json.loads((Path(slot) / ".edgekit-target.json").read_text())
+        about = {"target": str(marker["path"]), "sha256": str(marker["sha256"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        about = {}  # nothing installed (or a damaged marker): the agent takes it as about its current model
+    write_atomically(Path(state_dir) / "unhealthy", json.dumps({"reason": reason[:500], **about}))
 
 
 def flush_telemetry(state_dir: str | Path) -> None:

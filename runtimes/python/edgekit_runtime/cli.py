@@ -12,6 +12,15 @@ from ._version import __version__
 from .errors import InvalidInput, RuntimeFailure
 from .manifest import verify_directory
 
+# `agent once`: what a cycle's outcome exits with (a script or a systemd unit can act on it); 2 is
+# every command's bad input (not enrolled, bad arguments).
+AGENT_EXIT_CODES = {"installed": 0, "unchanged": 0, "rejected": 1, "failed": 1, "rolled_back": 1, "offline": 3}
+AGENT_ONCE_EPILOG = """exit codes:
+  0  installed, or nothing to do (unchanged)
+  1  the update was rejected (not what was signed), failed (smoke test, disk) or rolled back
+  2  bad input: the device is not enrolled, bad arguments
+  3  offline: the server is unreachable (the current model keeps serving)"""
+
 
 def _verify(args: argparse.Namespace) -> int:
     descriptor = verify_directory(args.directory)
@@ -122,12 +131,15 @@ def _agent_cycle(args: argparse.Namespace) -> int:
     config = AgentConfig(poll_seconds=args.poll_seconds) if args.command_name == "run" else AgentConfig()
     agent = Agent(StateDir(args.state_dir), config)
 
+    outcomes = []
+
     def show(result) -> None:
+        outcomes.append(result.outcome)
         line = json.dumps(result.as_report()) if args.json else f"{result.outcome}: {result.target or '-'} {result.detail}".strip()
         print(line, flush=True)
 
     run_forever(agent, show, cycles=1 if args.command_name == "once" else None)
-    return 0
+    return AGENT_EXIT_CODES.get(outcomes[-1], 1) if outcomes else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--json", action="store_true")
     enroll.set_defaults(handler=_agent_enroll)
     for name, text in (("once", "one update cycle"), ("run", "update cycles forever (jittered interval, backoff)")):
-        cycle = agent_commands.add_parser(name, help=text)
+        cycle = agent_commands.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}.",
+                                          epilog=AGENT_ONCE_EPILOG if name == "once" else None,
+                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         cycle.add_argument("--state-dir", required=True)
         cycle.add_argument("--poll-seconds", type=float, default=600.0)
         cycle.add_argument("--json", action="store_true")

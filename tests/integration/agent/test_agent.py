@@ -24,6 +24,7 @@ from tests_support import broken_copy, edgekit_script, free_port, pi4_onnx, serv
 
 MODEL = "bc"
 RUNTIME = [sys.executable, "-m", "edgekit_runtime.cli"]
+EXIT_CODES = {"installed": 0, "unchanged": 0, "rejected": 1, "failed": 1, "rolled_back": 1, "offline": 3}  # as documented
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def server(trained_bundle, tmp_path_factory):
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         for artifact in [*good, broken]:  # releases 1, 2 (good) and 3 (broken)
             published = subprocess.run([edgekit_script(), "publish", str(artifact), "--server", url, "--model", MODEL, "--device-profile",
-                                        "raspberry-pi-4b"], capture_output=True, text=True, env={**os.environ, "EDGEKIT_ADMIN_KEY": key})
+                                        "raspberry-pi-4b"], capture_output=True, text=True, env={**os.environ, "EDGEKIT_ADMIN_KEY": key}, check=False)
             assert published.returncode == 0, published.stderr
         assert admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]}).status_code == 201
         yield {"url": url, "admin": admin, "root": root}
@@ -48,16 +49,19 @@ def enroll(server, directory: Path, tags: tuple[str, ...] = ()) -> StateDir:
     token = server["admin"].post("/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b"}).json()["token"]
     command = [*RUNTIME, "agent", "enroll", "--server", server["url"], "--token", token, "--model", MODEL,
                "--state-dir", str(directory), *[part for tag in tags for part in ("--tag", tag)]]
-    enrolled = subprocess.run(command, capture_output=True, text=True)
+    enrolled = subprocess.run(command, capture_output=True, text=True, check=False)
     assert enrolled.returncode == 0, enrolled.stderr
     return StateDir(directory)
 
 
 def once(directory: Path, env: dict[str, str] | None = None, preexec=None) -> dict:
+    """One ``agent once`` through the console command; its exit code must be the one documented for its outcome."""
     result = subprocess.run([*RUNTIME, "agent", "once", "--state-dir", str(directory), "--json"], capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, preexec_fn=preexec, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+                            env={**os.environ, **(env or {})}, preexec_fn=preexec, timeout=120, check=False)
+    assert result.stdout, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == EXIT_CODES[outcome["outcome"]], (result.returncode, outcome, result.stderr)
+    return outcome
 
 
 def pin(server, device: str, release: int, unpin: bool = False) -> None:
@@ -116,6 +120,24 @@ def test_the_app_reporting_unhealthy_during_probation_switches_back(server, tmp_
     assert once(state.root)["outcome"] == "unchanged"  # release 2 is still assigned to it: not reinstalled
 
 
+def test_an_unhealthy_report_about_the_model_the_app_still_runs_is_not_held_against_the_new_one(server, tmp_path, monkeypatch):
+    """The app judged release 1 (its cached model) after the agent switched to release 2: the report
+    names release 1, so release 2 stays on probation; an old plain-text report means the current model."""
+    state = enroll(server, tmp_path / "device")
+    assert once(state.root)["target"] == f"{MODEL}/1/onnx.tar"
+    first_slot = current_model(state.root).directory  # the app runs release 1 ...
+    pin(server, state.identity().device_id, 2)
+    assert once(state.root)["outcome"] == "installed"  # ... while the agent switches to release 2
+    report_unhealthy(state.root, "release 1 misbehaved")
+    assert once(state.root) == {"outcome": "unchanged", "target": f"{MODEL}/2/onnx.tar", "detail": ""}
+    assert Agent(state).on_probation()
+    (state.root / "unhealthy").write_text("the app saw garbage")  # what applications wrote before reports named their model
+    back = once(state.root)
+    assert (back["outcome"], back["target"], back["from_target"]) == ("rolled_back", f"{MODEL}/1/onnx.tar", f"{MODEL}/2/onnx.tar")
+    monkeypatch.setattr(app_api, "RECHECK_SECONDS", 0.0)
+    assert current_model(state.root).directory == first_slot
+
+
 def test_a_server_that_is_down_leaves_the_current_model_serving(server, tmp_path):
     state = enroll(server, tmp_path / "device")
     assert once(state.root)["outcome"] == "installed"
@@ -143,6 +165,32 @@ def test_a_full_disk_aborts_the_update_cleanly(server, tmp_path):
     assert once(state.root)["outcome"] == "installed"  # with room again, the next cycle completes
 
 
+def test_agent_once_exit_codes_say_what_happened(server, tmp_path):
+    """0 installed or nothing to do, 1 rejected (here: metadata not signed by the device's trusted root,
+    as from an impostor server), 2 bad input (not enrolled, bad arguments), 3 offline."""
+    from repository_simulator import RepositorySimulator
+
+    def agent_once(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*RUNTIME, "agent", "once", *arguments], capture_output=True, text=True, timeout=120, check=False)
+
+    not_enrolled = agent_once("--state-dir", str(tmp_path / "nowhere"))
+    assert not_enrolled.returncode == 2 and "not enrolled" in not_enrolled.stderr
+    assert agent_once().returncode == 2 and agent_once("--state-dir", "x", "--poll-seconds", "soon").returncode == 2
+    state = enroll(server, tmp_path / "device")
+    assert [once(state.root)["outcome"] for _ in range(2)] == ["installed", "unchanged"]  # each exiting 0
+    real_root = state.trusted_root()
+    (state.root / "root.json").write_bytes(RepositorySimulator().files["metadata/1.root.json"])
+    rejected = agent_once("--state-dir", str(state.root))
+    assert rejected.returncode == 1 and rejected.stdout.startswith("rejected: "), rejected
+    (state.root / "root.json").write_bytes(real_root)
+    identity = json.loads((state.root / "identity.json").read_text())
+    (state.root / "identity.json").write_text(json.dumps({**identity, "server": f"http://127.0.0.1:{free_port()}"}))
+    offline = agent_once("--state-dir", str(state.root))
+    assert offline.returncode == 3 and offline.stdout.startswith("offline: "), offline
+    help_text = subprocess.run([*RUNTIME, "agent", "once", "--help"], capture_output=True, text=True, check=False).stdout
+    assert all(f"{code} " in help_text for code in "0123") and "offline" in help_text
+
+
 def test_waits_are_jittered_and_back_off():
     import random
 
@@ -156,7 +204,7 @@ def test_waits_are_jittered_and_back_off():
 def test_enrolling_twice_into_one_state_dir_is_refused(server, tmp_path):
     enroll(server, tmp_path / "device")
     again = subprocess.run([*RUNTIME, "agent", "enroll", "--server", server["url"], "--token", "eke_x", "--model", MODEL,
-                            "--state-dir", str(tmp_path / "device")], capture_output=True, text=True)
+                            "--state-dir", str(tmp_path / "device")], capture_output=True, text=True, check=False)
     assert again.returncode == 2 and "already enrolled" in again.stderr and again.stderr.count("\n") == 1
 
 

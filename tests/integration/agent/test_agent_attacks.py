@@ -229,14 +229,42 @@ def test_a_download_cut_off_resumes_where_it_stopped(device, repo, archives):
     assert not any(device.state.partial.iterdir())
 
 
-def test_a_resumed_download_with_a_poisoned_beginning_is_refused_and_restarted(device, repo, archives):
+def test_a_resumed_download_with_a_poisoned_beginning_is_retried_once_from_zero(device, repo, archives):
     path = release_two(repo, archives)
     sha256 = repo.targets.signed.targets[path].hashes["sha256"]
-    (device.state.partial / f"{sha256}.part").write_bytes(b"\0" * 1000)  # not the start of the archive
-    result = device.once()
-    assert result.outcome == "rejected" and "LengthOrHashMismatch" in result.detail
-    assert not any(device.state.partial.iterdir())  # thrown away: the next cycle starts from byte 0
+    served = f"targets/{MODEL}/2/{sha256}.onnx.tar"
+    half = len(archives[1]) // 2
+    (device.state.partial / f"{sha256}.part").write_bytes(b"\0" * half)  # the right length, not the archive's bytes
+    reported = len(repo.reports)
     assert device.once().outcome == "installed" and device.current_target() == path
+    assert repo.ranges == [(served, half)] and repo.requests.count(served) == 2  # the resume, then once more from byte 0
+    assert [report["outcome"] for report in repo.reports[reported:] if "outcome" in report] == ["installed"]  # no rejection
+    assert not any(device.state.partial.iterdir())
+
+
+def test_arbitrary_artifact_on_a_resume_is_retried_from_zero_only_once(device, repo, archives):
+    path = release_two(repo, archives)
+    sha256 = repo.targets.signed.targets[path].hashes["sha256"]
+    served = f"targets/{MODEL}/2/{sha256}.onnx.tar"
+    (device.state.partial / f"{sha256}.part").write_bytes(archives[1][:1000])
+    repo.tamper[served] = flip(len(archives[1]) // 2)  # the mirror itself serves a flipped byte
+    assert "LengthOrHashMismatch" in assert_kept_and_reported(device, repo)["detail"]
+    assert repo.requests.count(served) == 2 and not any(device.state.partial.iterdir())  # one retry, then nothing kept
+
+
+def test_endless_data_leaves_no_bytes_for_the_next_honest_cycle_to_resume(device, repo, archives):
+    """An attacker's over-long body of its own bytes is thrown away, not resumed: the next cycle,
+    against an honest mirror, installs instead of reporting a rejection the server's failure_rate
+    gate would count against the release."""
+    path = release_two(repo, archives)
+    served = next(name for name in repo.files if name.startswith(f"targets/{path.rsplit('/', 1)[0]}/"))
+    repo.tamper[served] = lambda data: b"\xee" * (len(data) + (1 << 20))
+    repo.throttle_seconds, repo.throttle_chunk_bytes = 0.001, 8192  # 8 KB at a time: most are written before the excess shows
+    assert "DownloadLengthMismatch" in assert_kept_and_reported(device, repo)["detail"]
+    assert not any(device.state.partial.iterdir())
+    del repo.tamper[served]
+    repo.throttle_seconds = 0.0
+    assert device.once().outcome == "installed" and device.current_target() == path and repo.ranges == []
 
 
 def test_the_same_build_released_under_a_new_number_is_not_reinstalled(device, repo, archives):

@@ -8,9 +8,12 @@
     current, previous    symlinks to slots: switched with a rename, so a crash leaves one or the other
     partial/             a download cut off (by a crash or the network), resumed with an HTTP Range
     incoming/            unpacking in progress (cleared at every start)
-    unhealthy            written by the application (report_unhealthy) during a probation
+    probation.json       the release on probation and until when (written before the switch to it)
+    refused.json         releases refused or rolled back from (target -> sha256), not installed again
+    unhealthy            written by the application (report_unhealthy): the reason and the model it is about
 
-Every write is atomic (write beside, fsync, rename) and the directory is fsync'd after a switch.
+Every write is atomic (write beside, fsync, rename); the directory is fsync'd after a switch and
+after each record a later step relies on.
 """
 
 from __future__ import annotations
@@ -78,6 +81,11 @@ class StateDir:
         identity = replace(self.identity(), pin_tag=pin_tag)
         write_atomically(self.root / "identity.json", json.dumps({**asdict(identity), "tags": list(identity.tags)}, indent=2))
         return identity
+
+    def record(self, name: str, document: dict) -> None:
+        """A record the next step relies on, durable before that step: written atomically, directory fsync'd."""
+        write_atomically(self.root / name, json.dumps(document))
+        _fsync_directory(self.root)
 
     def token(self) -> str:
         return (self.root / "token").read_text().strip()

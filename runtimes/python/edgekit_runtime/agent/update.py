@@ -4,6 +4,8 @@ download and verify the release, unpack it into a new slot, smoke-test it, switc
 The device never installs what TUF did not verify, never leaves the current model for one that
 fails its smoke test, and remembers a release it refused (or rolled back from) so the next cycle
 does not install it again; a different release, or the same one published again, is tried anew.
+A probation record and the application's unhealthy report each name their release, and only ever
+judge the release `current` points to, whatever step a crash interrupted (STEPS).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,17 @@ REFUSED_FILE = "refused.json"
 PROBATION_FILE = "probation.json"
 ATTEMPT_FILE = "smoke-attempt.json"  # present only while a smoke test runs
 UNHEALTHY_FILE = "unhealthy"
+UNHEALTHY_DEFAULT = "the application reported the model unhealthy"
+
+# The switch and a rollback, step by step. Each record is made durable before the step it guards, so a
+# SIGKILL leaves the device in one of these states, which the next cycle resolves:
+#   probation-recorded  probation.json names the incoming release, `current` still the old one: the record
+#                       judges nothing (it is dropped) and the cycle installs again
+#   switched            `current` is the new release, which probation.json names: on probation, as if done
+#   refused             refused.json names the unhealthy release, still current: the report is acted on again
+#   rolled-back         `current` is the previous release; probation.json names the refused one: dropped
+STEPS = ("probation-recorded", "switched", "refused", "rolled-back")
+PAUSE_AT = "EDGEKIT_AGENT_TEST_PAUSE_AT"  # a test hook only: the agent stops at this step, for a SIGKILL to land there
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,12 @@ class Agent:
         slot = self.state.pointer("current")
         return _slot_target(slot).get("sha256") if slot is not None else None
 
+    def current_release(self) -> tuple[str | None, str | None]:
+        """(target path, sha256) of the slot `current` points to: what a probation record must name."""
+        slot = self.state.pointer("current")
+        marker = _slot_target(slot) if slot is not None else {}
+        return marker.get("path"), marker.get("sha256")
+
     def _refused(self) -> dict[str, str]:
         path = self.state.root / REFUSED_FILE
         try:
@@ -81,7 +101,7 @@ class Agent:
             return {}  # a damaged list: at worst a refused release is tried (and refused) again
 
     def _refuse(self, target: str, sha256: str) -> None:
-        write_atomically(self.state.root / REFUSED_FILE, json.dumps({**self._refused(), target: sha256}))
+        self.state.record(REFUSED_FILE, {**self._refused(), target: sha256})
 
     # --- the cycle -----------------------------------------------------------------------------
     def once(self) -> CycleResult:
@@ -105,7 +125,9 @@ class Agent:
             pass  # the next cycle reports again
 
     def on_probation(self) -> bool:
-        return (self.state.root / PROBATION_FILE).is_file()
+        """A probation record names the running release (one a crash or a rollback left behind does not count)."""
+        record = _record(self.state.root / PROBATION_FILE, "until")
+        return bool(record) and (record["target"], record["sha256"]) == self.current_release()
 
     def send_telemetry(self) -> int:
         """Report the application's counters since the last report; returns how many were sent."""
@@ -142,8 +164,11 @@ class Agent:
         if chosen is None or chosen == current:
             return CycleResult("unchanged", current, "no release assigned" if chosen is None else "")
         if signed_targets[chosen].hashes.get("sha256") == self.current_sha256():  # the same build released again
+            on_probation = self.on_probation()
             slot = self.state.pointer("current")
             write_atomically(slot / SLOT_MARKER, json.dumps({**_slot_target(slot), "path": chosen}))
+            if on_probation:  # the build's probation goes on under its new name (a crash in between ends it early)
+                self.state.record(PROBATION_FILE, {**_record(self.state.root / PROBATION_FILE, "until"), "target": chosen})
             return CycleResult("unchanged", chosen, "the same build, released under a new number")
         return self._install(updater, chosen)
 
@@ -188,7 +213,7 @@ class Agent:
             self.state.clear_incoming()
             return CycleResult("failed", chosen, f"cannot store the release: {exc.strerror or exc}")
         attempt = self.state.root / ATTEMPT_FILE
-        previous_try = _attempt(attempt)
+        previous_try = _record(attempt)
         tries = previous_try.get("attempts", 0) if previous_try.get("sha256") == sha256 else 0
         # a native crash leaves this behind; a second one on the same build refuses it (one may be a power cut)
         write_atomically(attempt, json.dumps({"target": chosen, "sha256": sha256, "attempts": tries + 1}))
@@ -197,46 +222,58 @@ class Agent:
         if problem:
             self._refuse(chosen, sha256)
             return CycleResult("failed", chosen, f"smoke test: {problem}")
-        self.state.switch(slot)
-        write_atomically(self.state.root / PROBATION_FILE, json.dumps({"target": chosen, "sha256": sha256,
-                                                                      "until": time.time() + self.config.probation_seconds}))
+        # an unhealthy report on disk is about the release being replaced (or too old to say which)
         (self.state.root / UNHEALTHY_FILE).unlink(missing_ok=True)
+        self.state.record(PROBATION_FILE, {"target": chosen, "sha256": sha256, "until": time.time() + self.config.probation_seconds})
+        _pause("probation-recorded")
+        self.state.switch(slot)
+        _pause("switched")
         self.state.prune()
         return CycleResult("installed", chosen)
 
     def _download(self, info: TargetFile, path: str) -> bytes:
         """The target's bytes, resuming a download an earlier cycle left in ``partial/`` (HTTP Range),
-        never reading past the signed length, then checked against the signed length and hashes."""
+        never reading past the signed length, then checked against the signed length and hashes.
+        A resume that fails a check is tried once more from byte 0 before anything is reported:
+        the kept beginning may be what was wrong (bytes an attacker sent an earlier cycle)."""
         sha256 = info.hashes["sha256"]
         part = self.state.partial / f"{sha256}.part"
         for stale in self.state.partial.glob("*.part"):  # another release's leftovers
             if stale != part:
                 stale.unlink(missing_ok=True)
         have = part.stat().st_size if part.is_file() else 0
-        if have > info.length:
-            part.unlink()
-            have = 0
         directory, _, name = path.rpartition("/")
         url = f"{self.identity.server}/targets/{directory + '/' if directory else ''}{sha256}.{name}"
-        fetch_from = getattr(self.fetcher, "fetch_from", None)
-        start, chunks = fetch_from(url, have) if fetch_from and have < info.length else (0, self.fetcher.fetch(url))
-        with part.open("r+b" if start else "wb") as out:
-            out.seek(start)
-            out.truncate()
-            written = start
-            for chunk in chunks:
-                written += len(chunk)
-                if written > info.length:
-                    raise tuf_errors.DownloadLengthMismatchError(f"{path}: more than the signed {info.length} bytes")
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        data = part.read_bytes()
+        if not 0 < have < info.length:
+            return self._fetch_checked(info, path, url, part, 0)
         try:
+            return self._fetch_checked(info, path, url, part, have)
+        except (tuf_errors.DownloadLengthMismatchError, tuf_errors.LengthOrHashMismatchError):
+            return self._fetch_checked(info, path, url, part, 0)
+
+    def _fetch_checked(self, info: TargetFile, path: str, url: str, part: Path, offset: int) -> bytes:
+        """``part``'s first ``offset`` bytes and the rest from the server, checked; a download that fails
+        a length or hash check is deleted (never resumed), one cut off is kept for the next cycle."""
+        fetch_from = getattr(self.fetcher, "fetch_from", None)
+        start, chunks = fetch_from(url, offset) if fetch_from and offset else (0, self.fetcher.fetch(url))
+        try:
+            with part.open("r+b" if start else "wb") as out:
+                out.seek(start)
+                out.truncate()
+                written = start
+                for chunk in chunks:
+                    written += len(chunk)
+                    if written > info.length:
+                        raise tuf_errors.DownloadLengthMismatchError(f"{path}: more than the signed {info.length} bytes")
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            data = part.read_bytes()
             info.verify_length_and_hashes(data)
-        finally:
-            if len(data) >= info.length:
-                part.unlink(missing_ok=True)  # complete, right or wrong: never resumed
+        except (tuf_errors.DownloadLengthMismatchError, tuf_errors.LengthOrHashMismatchError):
+            part.unlink(missing_ok=True)
+            raise
+        part.unlink(missing_ok=True)  # verified and in memory: a crash from here on downloads again
         return data
 
     def smoke(self, slot: Path, custom: dict[str, Any] | None) -> str:
@@ -271,7 +308,7 @@ class Agent:
         """The process died twice inside the smoke test of one build (a runtime that segfaults or runs
         out of memory on it): refuse that build, or every restart would crash on it again."""
         attempt = self.state.root / ATTEMPT_FILE
-        record = _attempt(attempt)
+        record = _record(attempt)
         if record.get("attempts", 0) < 2:  # none, or one death (maybe a power cut): try again
             return None
         attempt.unlink(missing_ok=True)
@@ -297,39 +334,74 @@ class Agent:
         return None  # nothing sound to run: the update below reinstalls
 
     def check_probation(self) -> CycleResult | None:
-        """Within the probation after a switch, the application's unhealthy report switches back."""
-        probation = self.state.root / PROBATION_FILE
-        if not probation.is_file():
+        """Within the probation after a switch, the application's unhealthy report about the release on
+        probation switches back and refuses that release. A record of a release that is not current
+        (a crash before the switch, or after a rollback) and a report about another release are dropped."""
+        probation, unhealthy = self.state.root / PROBATION_FILE, self.state.root / UNHEALTHY_FILE
+        record = _record(probation, "until")
+        release = (record.get("target"), record.get("sha256"))
+        if not record or release != self.current_release():
+            probation.unlink(missing_ok=True)
             return None
-        record = json.loads(probation.read_text())
-        unhealthy = self.state.root / UNHEALTHY_FILE
-        if time.time() > record["until"]:
+        if not isinstance(record["until"], int | float) or time.time() > record["until"]:  # over (or unreadable)
             probation.unlink(missing_ok=True)
             unhealthy.unlink(missing_ok=True)
             return None
-        if not unhealthy.is_file():
+        report = self._unhealthy_report()
+        if report is None:
             return None
-        reason = unhealthy.read_text(errors="replace")[:500] or "the application reported the model unhealthy"
+        reason, about = report
+        if about is not None and about != record["sha256"]:  # the app judged the model it ran before this one
+            unhealthy.unlink(missing_ok=True)
+            return None
+        target = record["target"]
+        if self.state.pointer("previous") is None:  # a first install has nothing to go back to: keep serving, say so
+            probation.unlink(missing_ok=True)
+            unhealthy.unlink(missing_ok=True)
+            return CycleResult("failed", target, f"reported unhealthy ({reason}) but there is no previous model; still running it")
+        self._refuse(target, record["sha256"])  # the verdict before the switch back: a crash between repeats both
+        _pause("refused")
         restored = self.state.roll_back()
+        _pause("rolled-back")
         probation.unlink(missing_ok=True)
         unhealthy.unlink(missing_ok=True)
-        if restored is None:  # a first install has nothing to go back to: keep serving, say so
-            return CycleResult("failed", record["target"], f"reported unhealthy ({reason}) but there is no previous model; still running it")
-        self._refuse(record["target"], record["sha256"])
-        return CycleResult("rolled_back", _slot_target(restored).get("path"), f"{record['target']} rolled back: {reason}",
-                           from_target=record["target"])
+        return CycleResult("rolled_back", _slot_target(restored).get("path"), f"{target} rolled back: {reason}", from_target=target)
+
+    def _unhealthy_report(self) -> tuple[str, str | None] | None:
+        """The application's report: its reason and the sha256 of the model it is about; None for
+        "the current one" (the plain-text file applications wrote before reports named their model)."""
+        try:
+            text = (self.state.root / UNHEALTHY_FILE).read_text(errors="replace")
+        except OSError:
+            return None
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and "reason" in document:
+            about = document.get("sha256")
+            return str(document["reason"])[:500] or UNHEALTHY_DEFAULT, about if isinstance(about, str) else None
+        return text[:500] or UNHEALTHY_DEFAULT, None
 
     def _tuf_config(self) -> UpdaterConfig:
         return UpdaterConfig(targets_max_length=self.config.max_metadata_bytes, snapshot_max_length=self.config.max_metadata_bytes,
                              app_user_agent=f"edgekit-agent/{self.identity.device_id}")
 
 
-def _attempt(path: Path) -> dict[str, Any]:
+def _record(path: Path, *keys: str) -> dict[str, Any]:
+    """A JSON record naming a release ({"target", "sha256", *keys}); {} when missing or damaged."""
     try:
         record = json.loads(path.read_text()) if path.is_file() else {}
-        return record if isinstance(record, dict) and {"target", "sha256"} <= record.keys() else {}
+        return record if isinstance(record, dict) and {"target", "sha256", *keys} <= record.keys() else {}
     except (OSError, ValueError):
         return {}
+
+
+def _pause(step: str) -> None:
+    """The test hook of STEPS: with PAUSE_AT set to ``step``, say so on stderr and wait for the test's SIGKILL."""
+    if os.environ.get(PAUSE_AT) == step:
+        print(f"edgekit-agent: paused at {step}", file=sys.stderr, flush=True)
+        time.sleep(3600)
 
 
 def _verifies(slot: Path) -> bool:
