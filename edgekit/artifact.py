@@ -98,6 +98,7 @@ class Artifact:
             ("build", self._build()), ("model bytes", f"{info.resources['model_bytes']:,}"),
             ("parity", f"{'passed' if parity.get('passed') else 'FAILED'} on {parity.get('rows')} rows, max abs diff "
                        f"{parity.get('max_abs_diff', 0):.2g}" + (f", label agreement {agreement:.4f}" if agreement is not None else "")),
+            *([("per class", _weakest_class(parity["classes"]))] if parity.get("classes") else []),
             ("path", self.path), ("content hash", info.content_hash[:16] + "…"),
         ])
 
@@ -105,6 +106,17 @@ class Artifact:
     def load(cls, path: str | os.PathLike[str]) -> Artifact:
         path = Path(path)
         return cls(path, load_verified(path, DESCRIPTOR, ArtifactInfo, "artifact", "pass the --out directory of edgekit compile"))
+
+
+
+def _weakest_class(classes: list[dict[str, Any]]) -> str:
+    """The class the artifact keeps least of (its certificate's per-class figures)."""
+    judged = [entry for entry in classes if entry.get("agreement") is not None]
+    if not judged:
+        return "no rows"
+    weakest = min(judged, key=lambda entry: entry["agreement"])
+    return (f"weakest: class {weakest['class']} keeps {weakest['agreement']:.2%} of {weakest['rows']} rows"
+            + ("" if all(entry.get("passed", True) for entry in classes) else " (a class FAILED)"))
 
 
 # --- benchmark results ------------------------------------------------------------------------

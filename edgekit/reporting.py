@@ -156,8 +156,8 @@ def artifact_summary(artifact: Artifact) -> dict[str, Any]:
         "model_bytes": info.resources["model_bytes"],
         "resources": info.resources,
         "requirements": info.requirements,
-        "parity": {key: info.parity[key] for key in (
-            "passed", "rows", "threshold_edge_rows", "max_abs_diff", "label_agreement", "metric", "tolerance")},
+        "parity": {key: info.parity.get(key) for key in (
+            "passed", "rows", "threshold_edge_rows", "max_abs_diff", "label_agreement", "metric", "tolerance", "classes")},
         "options": info.options,
         "compile_seconds": info.compile_seconds,
         "content_hash": info.content_hash,
@@ -176,6 +176,17 @@ def parity_line(parity: dict[str, Any]) -> str:
         f"({parity['threshold_edge_rows']} on split thresholds): max abs diff {parity['max_abs_diff']:.3g}"
         f"{agreement}, test {metric['name']} {metric['original']:.4f} -> {metric['artifact']:.4f}"
     )
+
+
+def class_lines(parity: dict[str, Any]) -> list[str]:
+    """One line per class of a classifier's certificate (none for a certificate made before per-class gating)."""
+    lines = []
+    for entry in parity.get("classes") or ():
+        kept = "no rows" if entry["agreement"] is None else f"keeps {entry['agreement']:.2%} of {entry['rows']} rows"
+        recall = entry.get("recall")
+        shown = "" if recall is None else f", test recall {recall['original']:.3f} -> {recall['artifact']:.3f}"
+        lines.append(f"  class {entry['class']}: {kept}{shown}{'' if entry['passed'] else '  FAILED'}")
+    return lines
 
 
 def print_artifact(console: Console, artifact: Artifact) -> None:
@@ -198,6 +209,8 @@ def print_artifact(console: Console, artifact: Artifact) -> None:
         console.print(f"model: {info.model_file}, {info.resources['model_bytes']} bytes; {info.precision}; opset {requirements['opset']}")
         console.print(f"needs: {requirements['runtime']} >= {requirements['min_version']}; operators: {operators}")
     console.print(parity_line(info.parity))
+    for line in class_lines(info.parity):
+        console.print(line, highlight=False, markup=False)
     console.print(f"written to {artifact.path} in {info.compile_seconds:.2f} s")
 
 

@@ -67,7 +67,7 @@ def compile_bundle(
         tables = bundle_trees(bundle).tables if info.family_kind == "trees" else None
         edges = edge_rows(reference["X"], split_thresholds(tables.feature, tables.threshold) if tables is not None else {})
         precision = compiled.precision or precision
-        parity = certificate(info.task, precision, bundle.outputs, compiled.predictor, reference, edges)
+        parity = certificate(info.task, precision, bundle.outputs, compiled.predictor, reference, edges, info.classes)
         if not parity["passed"]:
             raise CheckFailed(
                 f"{target} artifact of {info.name} v{info.version} breaks parity: {'; '.join(parity['failures'])}",

@@ -57,3 +57,49 @@ def test_int8_does_not_gate_on_max_abs_diff_but_on_labels():
     result = certificate("classification", "int8", _model, noisy, _reference(), np.zeros((0, 3), np.float32))
     assert result["passed"] and result["tolerance"]["max_abs_diff"] is None
     assert result["max_abs_diff"] == pytest.approx(0.05, abs=1e-6)
+
+
+def _rare_class_reference(rows=2000, positives=25):
+    """A 1 %-positive binary problem the original gets right (positives at p = 0.9); every row distinct."""
+    X = np.zeros((rows, 3), dtype=np.float32)
+    X[:, 1] = np.arange(rows)
+    X[:positives, 0] = 1.0
+    outputs = np.where(X[:, :1] > 0.5, [[0.1, 0.9]], [[0.95, 0.05]])
+    return {"X": X[:100], "outputs": outputs[:100], "test_X": X, "test_outputs": outputs, "test_y": outputs.argmax(axis=1)}
+
+
+def _rare_class_original(X):
+    return np.where(X[:, :1] > 0.5, [[0.1, 0.9]], [[0.95, 0.05]])
+
+
+def _dropping(misses):
+    """An artifact that calls the first ``misses`` positive rows (by their index column) negative."""
+    def artifact(X):
+        out = _rare_class_original(X)
+        out[(X[:, 0] > 0.5) & (X[:, 1] < misses)] = [0.6, 0.4]
+        return out
+    return artifact
+
+
+def test_an_int8_build_that_drops_the_rare_class_fails_though_labels_agree_globally():
+    reference, empty = _rare_class_reference(), np.zeros((0, 3), np.float32)
+    result = certificate("classification", "int8", _rare_class_original, _dropping(5), reference, empty, ["no", "yes"])
+    assert result["label_agreement"] > 0.99  # what hid the loss before
+    assert not result["passed"]
+    assert any(failure.startswith("class yes: the artifact keeps 80.00% of the 50 rows") for failure in result["failures"])
+    assert any("class yes: test recall 1.000 -> 0.800" in failure for failure in result["failures"])
+    no, yes = result["classes"]
+    assert yes["class"] == "yes" and yes["rows"] == 50 and not yes["passed"] and yes["recall"]["artifact"] == pytest.approx(0.8)
+    assert no["passed"] and no["agreement"] == 1.0 and result["tolerance"]["class_agreement"] == 0.90
+    one = certificate("classification", "int8", _rare_class_original, _dropping(1), reference, empty, ["no", "yes"])
+    assert one["passed"], one["failures"]  # one row alone is not a verdict on a class
+
+
+def test_regression_certificates_have_no_classes():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 2)).astype(np.float32)
+    values = X[:, 0].astype(np.float64)
+    reference = {"X": X[:5], "outputs": values[:5], "test_X": X, "test_outputs": values, "test_y": values}
+    result = certificate("regression", "fp32", lambda rows: rows[:, 0].astype(np.float64), lambda rows: rows[:, 0], reference,
+                         np.zeros((0, 2), np.float32))
+    assert result["passed"] and result["classes"] is None and "class_agreement" not in result["tolerance"]
