@@ -6,7 +6,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from edgekit_runtime.inputs.schema import SCHEMA_FILE
@@ -20,7 +20,8 @@ from ..bundle import ModelBundle
 from ..errors import CheckFailed
 from ..storage import move_into_place, staging_directory, write_descriptor
 from .backends import register_builtin_backends
-from .parity import certificate, edge_rows, parity_scale
+from .dense import FLOAT32_TINY, dense_from_pipeline
+from .parity import TOLERANCES, certificate, edge_rows, parity_scale
 from .registry import CompileRequest, backend_for, target_names
 from .trees.tables import bundle_trees
 from .trees.thresholds import split_thresholds
@@ -35,7 +36,7 @@ SMOKE_ROWS = 32
 # The same artifact on another machine or runtime build may sum in another order; nothing more.
 SMOKE_TOLERANCE = 1e-4
 
-__all__ = ["compile_bundle", "target_names"]
+__all__ = ["compile_bundle", "parity_refusal", "target_names"]
 
 
 def compile_bundle(
@@ -69,10 +70,7 @@ def compile_bundle(
         precision = compiled.precision or precision
         parity = certificate(info.task, precision, bundle.outputs, compiled.predictor, reference, edges, info.classes)
         if not parity["passed"]:
-            raise CheckFailed(
-                f"{target} artifact of {info.name} v{info.version} breaks parity: {'; '.join(parity['failures'])}",
-                "try a higher precision (onnx, then onnx-fp16) or report the bundle",
-            )
+            raise parity_refusal(bundle, target, precision, options, parity)
         smoke_rows = reference["X"][:SMOKE_ROWS]
         np.savez_compressed(
             staging / REFERENCE_FILE,
@@ -130,3 +128,61 @@ def compile_bundle(
         write_descriptor(staging, DESCRIPTOR, descriptor)
         move_into_place(staging, out)
     return Artifact.load(out)
+
+
+# A more faithful build of the same model, per target and precision, for a refusal's advice.
+_MORE_FAITHFUL = {
+    ("onnx-fp16", "fp16"): "--target onnx (float32)",
+    ("onnx-int8", "int8"): "--target onnx-fp16, then --target onnx",
+    ("tflite-int8", "int8"): "--target tflite (float32), or --target onnx-fp16",
+    ("c", "int16"): "--quantize thresholds (exact float32 leaves)",
+}
+
+
+def parity_refusal(
+    bundle: ModelBundle, target: str, precision: str, options: dict[str, str], parity: dict[str, Any]
+) -> CheckFailed:
+    """The one-line refusal of a build outside its tolerance: what broke, on which rows, and what to
+    do for this target and precision (float32 has nothing more faithful to fall back on)."""
+    info = bundle.info
+    sets = {name: entry for name, entry in parity["sets"].items() if entry["rows"]}
+    worst = max(sets, key=lambda name: sets[name]["max_abs_diff"], default="reference")
+    message = (f"{target} artifact of {info.name} v{info.version} breaks parity, worst on its {worst.replace('_', ' ')} "
+               f"rows: {'; '.join(parity['failures'])}")
+    held, cost = _held_features(bundle)
+    float32_limit = (TOLERANCES["fp32"].max_abs_diff or 0.0) * parity_scale(info.task, bundle.reference())
+    if held and cost > float32_limit:  # holding the feature alone breaks even float32's tolerance
+        names = ", ".join(f"'{info.feature_names[index]}' (scale {scale:.2g})" for index, scale in held[:3])
+        more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+        return CheckFailed(
+            f"{message}; feature {names}{more} varies by less than float32's smallest normal number "
+            f"({FLOAT32_TINY:.2g}), so every build holds it constant, which alone moves the outputs by {cost:.3g}",
+            "no precision helps: rescale that feature into an ordinary range (e.g. other units) and retrain, or drop it",
+        )
+    if precision == "fp32":  # no target computes in more than float32
+        return CheckFailed(message, "float32 cannot reproduce this model's arithmetic and no target computes in more: "
+                                    "rescale features with extreme values and retrain, or report the bundle if they are ordinary")
+    step = _MORE_FAITHFUL.get((target, precision))
+    if target == "tflite-int8" and options.get("per-channel") == "false":
+        step = f"--option per-channel=true, or {step}"
+    if step is None and target == "c":
+        step = "--quantize int16, then none" if info.family_kind == "trees" else "--quantize none (float32 weights)"
+    return CheckFailed(message, f"try {step or 'a float32 target (onnx, tflite or c)'}, or report the bundle")
+
+
+def _held_features(bundle: ModelBundle) -> tuple[tuple[tuple[int, float], ...], float]:
+    """A dense model's features held constant (dense.py) and how far that alone, in float64, moves
+    its outputs on the reference and test rows."""
+    info = bundle.info
+    if info.family_kind == "trees":
+        return (), 0.0
+    dense = dense_from_pipeline(bundle.model, len(info.feature_names))
+    if not dense.held:
+        return (), 0.0
+    reference = bundle.reference()
+    cost = 0.0
+    for rows, outputs in ((reference["X"], reference["outputs"]), (reference["test_X"], reference["test_outputs"])):
+        if len(rows):
+            moved = dense.predict(rows).reshape(len(rows), -1) - np.asarray(outputs).reshape(len(rows), -1)
+            cost = max(cost, float(np.nanmax(np.abs(moved))))
+    return dense.held, cost

@@ -54,3 +54,40 @@ def test_min_max_scaler_and_imputer_fold_in_either_order(order):
     steps = [SimpleImputer(strategy="median"), MinMaxScaler()]
     pipeline = make_pipeline(*(steps if order == "impute-then-scale" else steps[::-1]), Ridge()).fit(rows, X[:, 0])
     np.testing.assert_allclose(dense_from_pipeline(pipeline, 4).predict(rows), pipeline.predict(rows), atol=1e-9)
+
+
+# Issue 20: a column whose standard deviation is 1.4e-42 (denormal in float32) made 1/scale
+# infinite in float32, and every dense target refused (label agreement 0.48).
+DENORMAL = np.column_stack([X, np.random.default_rng(2).normal(0.0, 1.4e-42, len(X))])
+
+
+def test_a_feature_whose_scale_is_below_float32_resolution_is_held_constant_not_infinite():
+    pipeline = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression()).fit(DENORMAL, (X[:, 0] > 0).astype(int))
+    dense = dense_from_pipeline(pipeline, 5)
+    assert [index for index, _ in dense.held] == [4] and 1e-42 < dense.held[0][1] < 1e-41
+    with np.errstate(over="ignore"):
+        assert np.isfinite(dense.inverse_scale.astype(np.float32)).all()
+    # In float32, as every backend computes it: the held feature standardises to ~0, every other
+    # feature as before.
+    rows = DENORMAL.astype(np.float32)
+    standardised = (rows - dense.mean.astype(np.float32)) * dense.inverse_scale.astype(np.float32)
+    assert np.all(np.abs(standardised[:, 4]) < 1e-38)
+    np.testing.assert_allclose(standardised[:, :4], pipeline[:-1].transform(rows)[:, :4], rtol=1e-5, atol=1e-5)
+    # The folded model is scikit-learn's with that feature pinned at its mean.
+    pinned = DENORMAL.copy()
+    pinned[:, 4] = pipeline[1].mean_[4]
+    np.testing.assert_allclose(dense.predict(DENORMAL), pipeline.predict_proba(pinned), atol=1e-9)
+
+
+def test_a_min_max_range_below_float32_resolution_is_already_held_by_scikit_learn():
+    from sklearn.preprocessing import MinMaxScaler
+
+    pipeline = make_pipeline(MinMaxScaler(), Ridge()).fit(DENORMAL, X[:, 0])
+    dense = dense_from_pipeline(pipeline, 5)
+    assert dense.held == () and np.isfinite(dense.inverse_scale.astype(np.float32)).all()
+    np.testing.assert_allclose(dense.predict(DENORMAL), pipeline.predict(DENORMAL), atol=1e-9)
+
+
+def test_ordinary_scales_hold_nothing():
+    pipeline = make_pipeline(StandardScaler(), Ridge()).fit(X, X[:, 0])
+    assert dense_from_pipeline(pipeline, 4).held == ()
