@@ -30,6 +30,27 @@ def plain_fit(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEst
     return estimator.fit(X, y)
 
 
+FLOAT32_TINY = 1.1754944e-38  # float32's smallest normal number
+
+
+def scaled_fit(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """Fit an imputer -> standard scaler -> estimator pipeline with every feature whose standard
+    deviation is below float32's resolution held constant (scale 1, as scikit-learn does for zero
+    variance): 1/scale is infinite in float32, so no device build could reproduce what the model
+    would learn from such a feature (issue 20: a column of std 1.4e-42 blocked every dense target)."""
+    import numpy as np
+
+    preprocessing, model = estimator[:-1], estimator[-1]
+    standardised = preprocessing.fit_transform(X)
+    scaler = preprocessing[-1]
+    tiny = scaler.scale_ < FLOAT32_TINY
+    if tiny.any():
+        scaler.scale_ = np.where(tiny, 1.0, scaler.scale_)
+        standardised = preprocessing.transform(X)
+    model.fit(standardised, y)
+    return estimator
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
@@ -179,9 +200,9 @@ def _fit_mlp(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEsti
 
     network = estimator[-1]
     if not is_regressor(network):
-        return estimator.fit(X, y)
+        return scaled_fit(estimator, X, y)
     mean, scale = float(np.mean(y)), float(np.std(y)) or 1.0
-    estimator.fit(X, (y - mean) / scale)
+    scaled_fit(estimator, X, (y - mean) / scale)
     network.coefs_[-1] = network.coefs_[-1] * scale
     network.intercepts_[-1] = network.intercepts_[-1] * scale + mean
     return estimator
@@ -293,6 +314,7 @@ def _register_builtin() -> None:
         space={"C": FloatRange(1e-3, 1e2, log=True)},
         model_format="skops",
         kind="linear",
+        fit=scaled_fit,
     ))
     register_family(Family(
         name="linear",
@@ -303,6 +325,7 @@ def _register_builtin() -> None:
         space={"alpha": FloatRange(1e-3, 1e2, log=True)},
         model_format="skops",
         kind="linear",
+        fit=scaled_fit,
     ))
     register_family(Family(
         name="mlp",
