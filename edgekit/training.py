@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,13 @@ def train_bundle(
     name: str | None = None,
     params: dict[str, str] | None = None,
     on_trial: Callable[[Trial], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> ModelBundle:
     """Train a model on DATA (a DATA string or path, a DataFrame, or an (X, y) pair) and write its
-    bundle to OUT; cheap checks of every input run first."""
+    bundle to OUT; cheap checks of every input run first.
+
+    A model no better than a constant predictor on the test split is still written, with a warning:
+    passed to ``on_warning``, or else raised as a Python ``UserWarning``."""
     out = Path(out)
     check_output_directory(out)
     overrides = get_family(family).parse_params(params or {})
@@ -49,11 +54,17 @@ def train_bundle(
     dataset = prepare_dataset(table, label=label, task=task)
     trained: TrainedModel = train_model(dataset, family, tune=tune, seed=seed, params=overrides, on_trial=on_trial)
     bundle_name = name or default_bundle_name(dataset.name)
-    return run_registry().register(
+    bundle = run_registry().register(
         bundle_name,
         lambda version: write_bundle(trained, out, bundle_name, version),
         run_row,
     )
+    for message in trained.warnings:
+        if on_warning is not None:
+            on_warning(message)
+        else:
+            warnings.warn(message, UserWarning, stacklevel=2)
+    return bundle
 
 
 def run_row(bundle: ModelBundle) -> dict[str, object]:

@@ -27,12 +27,16 @@ def train(
     from .. import reporting
     from ..training import train_bundle
 
+    warned: list[str] = []
     with reporting.training_progress(stderr, model, tune) as on_trial:
         bundle = train_bundle(
             data, out, label=label, family=model, task=task, tune=tune, seed=seed, name=name,
             params=parse_pairs(param or [], "--param", "e.g. --param max_depth=8"), on_trial=on_trial,
+            on_warning=warned.append,
         )
-    report(as_json, reporting.bundle_summary(bundle), lambda: reporting.print_training(stdout, bundle))
+    report(as_json, {**reporting.bundle_summary(bundle), "warnings": warned}, lambda: reporting.print_training(stdout, bundle))
+    for message in warned:  # last, where it is seen: the bundle is written, but it is no use
+        stderr.print(f"warning: {message}")
 
 
 def import_command(

@@ -1,7 +1,8 @@
 """Auto-fit: compile every build a device can run, check each against its profile, keep the best.
 
 Candidates go from the most faithful to the smallest (float ONNX / TFLite, C if-else, C table,
-then quantized tables). Each one is compiled with its parity certificate (a build outside
+then quantized tables). The if-else C is skipped, with the reason, when its estimated source is past
+the if-else limit (compile/c/ifelse.py): it would cost minutes and lose to the table anyway. Each one is compiled with its parity certificate (a build outside
 tolerance is rejected by compile itself) and checked with every rule. Among the passing ones
 ``prefer`` picks the smallest flash footprint or the lowest p99 latency. When none passes, the
 nearest miss (the smallest overshoot of a budget) is reported.
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from ..artifact import Artifact, check_artifact_output
 from ..bundle import ModelBundle
 from ..compile.build import compile_bundle
+from ..compile.c.ifelse import ifelse_skip_reason
 from ..compile.c.toolchains import TOOLCHAINS
 from ..errors import BadInput, CheckFailed, MissingTool
 from ..storage import move_into_place, staging_directory
@@ -125,6 +127,8 @@ def fit_to_device(
     with staging_directory(out) as scratch:
         built: dict[str, Artifact] = {}
         for candidate, skip in candidates(profile, kind):
+            if skip is None and candidate.target == "c":  # a huge if-else build would run for many minutes
+                skip = ifelse_skip_reason(bundle, candidate.options)
             attempt = Attempt(candidate, "skipped", skip or "")
             if skip is None:
                 try:

@@ -95,7 +95,8 @@ def _steps(config: PipelineConfig, client: Any, run: PipelineRun, directory: Pat
 
     with step("train") as detail:
         bundle = train_bundle(run.data, directory / "bundle", label=config.label, family=config.family, tune=config.tune,
-                              seed=config.seed, name=config.model, params={key: str(value) for key, value in config.params.items()})
+                              seed=config.seed, name=config.model, params={key: str(value) for key, value in config.params.items()},
+                              on_warning=lambda message: detail.append(f"warning: {message}"))
         test = bundle.info.metrics.get("test", {})
         detail.append(f"{config.family} on {run.data}: " + ", ".join(f"{name} {value:.4g}" for name, value in test.items()))
     with step("quality gate") as detail:

@@ -116,6 +116,37 @@ class TreeliteModel:
         self.treelite.serialize(str(path))
 
 
+def fold_output_transform(booster: Any, scale: float, shift: float) -> None:
+    """Make an XGBoost booster that predicts z predict z * scale + shift, in place: every leaf value
+    times scale, the base score times scale plus shift (float32, as XGBoost keeps them).
+
+    The result is a plain XGBoost model: its file, Treelite's reading of it and so every compiled
+    artifact hold the folded numbers, so they reproduce its outputs as exactly as any other model's.
+    Split thresholds are untouched: every number goes back as the float64 text of a float32, which
+    XGBoost reads as that same float32.
+    """
+    model = json.loads(booster.save_raw(raw_format="json"))
+    learner = model["learner"]
+    for tree in learner["gradient_booster"]["model"]["trees"]:
+        leaf = np.asarray(tree["left_children"]) == -1
+        conditions = np.asarray(tree["split_conditions"], dtype=np.float32).astype(np.float64)
+        conditions[leaf] = _float32(conditions[leaf] * scale)
+        tree["split_conditions"] = conditions.tolist()
+        tree["base_weights"] = _float32(np.asarray(tree["base_weights"], dtype=np.float32) * scale).tolist()
+        tree["loss_changes"] = _float32(np.asarray(tree["loss_changes"], dtype=np.float32) * scale**2).tolist()
+    parameters = learner["learner_model_param"]
+    text = parameters["base_score"]
+    base = np.asarray(json.loads(text) if text.lstrip().startswith("[") else [float(text)], dtype=np.float32)
+    folded = _float32(base * scale + shift).tolist()
+    parameters["base_score"] = json.dumps(folded) if text.lstrip().startswith("[") else repr(folded[0])
+    booster.load_model(bytearray(json.dumps(model).encode()))
+
+
+def _float32(values: np.ndarray) -> np.ndarray:
+    """float64 arithmetic rounded once to float32, as float64 (whose JSON text reads back exactly)."""
+    return np.asarray(values, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+
 def read_margin_as_probability(model: Any) -> None:
     """Give a Treelite model of binary:logitraw the sigmoid edgekit reads its margin through."""
     header = model.get_header_accessor()

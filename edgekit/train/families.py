@@ -132,6 +132,26 @@ def _xgboost(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
     return xgboost.XGBRegressor(**options)
 
 
+def _fit_xgboost(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """Squared-error regression learns a standardised target, then the scale is folded into the
+    leaves and the base score (``boosters.fold_output_transform``): the saved booster predicts in
+    the target's own units. XGBoost drops splits whose gain is below 1e-6 (its kRtEps), and gains
+    scale with the target squared: on a target of order 1e-4 every tree stays a single leaf. With a
+    standardised target and no L1 penalty nor gamma (edgekit sets neither), leaf weights G/(H+lambda)
+    scale exactly with the target, so a target of ordinary size gets the same trees as before."""
+    import numpy as np
+    from sklearn.base import is_regressor
+
+    from .boosters import fold_output_transform
+
+    if not is_regressor(estimator) or estimator.get_params().get("objective") not in (None, "reg:squarederror"):
+        return estimator.fit(X, y)
+    mean, scale = float(np.mean(y)), float(np.std(y)) or 1.0
+    estimator.fit(X, (y - mean) / scale)
+    fold_output_transform(estimator.get_booster(), scale, mean)
+    return estimator
+
+
 def _lightgbm(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
     import lightgbm
 
@@ -234,6 +254,7 @@ def _register_builtin() -> None:
         },
         model_format="xgboost-ubj",
         kind="trees",
+        fit=_fit_xgboost,
     ))
     register_family(Family(
         name="lightgbm",

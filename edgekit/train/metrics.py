@@ -10,6 +10,9 @@ from sklearn import metrics
 # The metric tuning minimises on the validation split, per task.
 OBJECTIVE = {"classification": "log_loss", "regression": "rmse"}
 HIGHER_IS_BETTER = {"accuracy", "f1", "roc_auc", "r2"}
+# A model must beat a constant predictor on the test split by more than this (R², or accuracy
+# over always predicting the training split's most frequent class) to pass without a warning.
+CONSTANT_MARGIN = 0.01
 
 
 def model_outputs(model: object, task: str, X: np.ndarray) -> np.ndarray:
@@ -56,3 +59,24 @@ def regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float 
         "mae": float(metrics.mean_absolute_error(y, predicted)),
         "r2": float(metrics.r2_score(y, predicted)),
     }
+
+
+def constant_predictor_warning(task: str, y_train: np.ndarray, y_test: np.ndarray, test: dict[str, float | None],
+                               classes: list | None = None) -> str | None:
+    """A one-line warning when the test metric is no better than a constant predictor's, else None."""
+    if task == "regression":
+        r2 = test.get("r2")
+        if r2 is None or r2 > CONSTANT_MARGIN:
+            return None
+        return (f"the model is no better than a constant predictor: test R² {r2:.3g} (predicting the mean scores 0); "
+                "check the label and the features, or try another --model or --tune")
+    accuracy = test.get("accuracy")
+    if accuracy is None or len(y_train) == 0 or len(y_test) == 0:
+        return None
+    majority = int(np.bincount(np.asarray(y_train, dtype=np.int64)).argmax())
+    rate = float(np.mean(np.asarray(y_test) == majority))
+    if accuracy > rate + CONSTANT_MARGIN:
+        return None
+    name = classes[majority] if classes is not None and majority < len(classes) else majority
+    return (f"the model is no better than a constant predictor: test accuracy {accuracy:.3g}, always predicting "
+            f"class {name!r} scores {rate:.3g}; check the label and the features, or try another --model or --tune")

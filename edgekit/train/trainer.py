@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ..data.dataset import Dataset
 from ..data.split import Split, check_splittable, split_rows
 from .families import Family, get_family
-from .metrics import OBJECTIVE, evaluate, model_outputs
+from .metrics import OBJECTIVE, constant_predictor_warning, evaluate, model_outputs
 from .tuning import SearchResult, Trial, random_search
 
 
@@ -30,6 +30,7 @@ class TrainedModel:
     metrics: dict[str, dict[str, float | None]]  # per split: "validation", "test"
     search: SearchResult | None
     seconds: float
+    warnings: tuple[str, ...] = ()  # what `edgekit train` says at its end (a model no better than a constant)
 
     def outputs(self, X: np.ndarray) -> np.ndarray:
         return model_outputs(self.model, self.dataset.task, X)
@@ -75,4 +76,6 @@ def train_model(
         name: evaluate(dataset.task, dataset.y[rows], model_outputs(model, dataset.task, dataset.X[rows]))
         for name, rows in (("validation", split.validation), ("test", split.test))
     }
-    return TrainedModel(dataset, family, model, params, split, seed, metrics, search, seconds)
+    useless = constant_predictor_warning(dataset.task, y_train, dataset.y[split.test], metrics["test"], dataset.classes)
+    return TrainedModel(dataset, family, model, params, split, seed, metrics, search, seconds,
+                        (useless,) if useless else ())

@@ -25,7 +25,13 @@ from ..trees.quantize import bin_thresholds, quantize_leaves
 from ..trees.tables import bundle_trees
 from .dense import dense_source
 from .harness import run_harness
-from .ifelse import TL2CGEN_WARNINGS, ifelse_sources
+from .ifelse import (
+    IFELSE_MAX_SOURCE_MB,
+    TL2CGEN_WARNINGS,
+    ifelse_limit_mb,
+    ifelse_size_refusal,
+    ifelse_sources,
+)
 from .table import table_source
 from .toolchains import (
     C_RUNTIME_DIRECTORY,
@@ -67,6 +73,8 @@ def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: 
     if info.family_kind != "trees":
         if "layout" in request.options:
             raise BadInput(f"--layout is for tree models; {info.family} compiles to dense C", "drop --layout")
+        if "ifelse-max-mb" in request.options:
+            raise BadInput(f"ifelse-max-mb is for --layout ifelse; {info.family} compiles to dense C", "drop the option")
         if quantize in ("thresholds", "int16"):
             raise BadInput(f"--quantize {quantize} is for tree models", "use --quantize none or int8 for dense models")
         model = dense_from_pipeline(bundle.model, len(info.feature_names))
@@ -78,9 +86,14 @@ def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: 
     trees = bundle_trees(bundle)
     tl_model, fill, tables = trees.treelite, trees.fill, trees.tables
     made.update(trees=tables.num_trees, nodes=tables.num_nodes)
+    if layout != "ifelse" and "ifelse-max-mb" in request.options:
+        raise BadInput("ifelse-max-mb is for --layout ifelse", "drop the option, or add --layout ifelse")
     if layout == "ifelse":
         if quantize in ("int16", "int8"):
             raise BadInput(f"the ifelse layout cannot take --quantize {quantize}", "use --layout table for integer leaves")
+        refusal = ifelse_size_refusal(tables, ifelse_limit_mb(request.options))
+        if refusal is not None:
+            raise refusal
         sources = ifelse_sources(
             tl_model, tables, fill, info.content_hash, source_dir,
             quantize=quantize == "thresholds", annotation_rows=bundle.reference()["X"],
@@ -217,6 +230,8 @@ C_BACKEND = Backend(
         "triple": Option("toolchain triple (default: the device's, else this machine's)", tuple(TOOLCHAINS), HOST_TRIPLE),
         "layout": Option("tree models: table (edgekit's compact arrays) or ifelse (TL2cgen)", LAYOUTS, "table"),
         "quantize": Option("none; thresholds (exact bin indices); int16 or int8 (bins and leaves)", QUANTIZE, "none"),
+        "ifelse-max-mb": Option(f"--layout ifelse: refuse past this estimated source size in MB (gcc takes minutes past "
+                                f"{IFELSE_MAX_SOURCE_MB})", None, str(IFELSE_MAX_SOURCE_MB)),
         "cflags": Option("extra compiler flags for the model, e.g. -mtune=cortex-a72 (space-separated)", text=True),
     },
     compile=compile_c,

@@ -17,14 +17,62 @@ from typing import Any
 import numpy as np
 from edgekit_runtime.predictors.native_stderr import filtered_native_stderr
 
-from ...errors import CheckFailed
-from ..trees.tables import TreeTables
+from ...errors import BadInput, CheckFailed
+from ..trees.tables import LEAF, TreeTables, bundle_trees
 from .literals import api_constants, array, batch_by_rows, float_literals
 
 TREES_PER_UNIT = 50
 WRAPPER = "edgekit_api.c"
 # TL2cgen's generated code declares variables it may not use; those warnings are not ours to fix.
 TL2CGEN_WARNINGS = ("-Wno-unused-variable", "-Wno-unused-parameter", "-Wno-unused-function", "-Wno-sign-compare")
+
+# The if-else source grows with the model: about 150 bytes per split node and 36 per leaf value (a
+# 20-class forest writes 20 values per leaf); these match TL2cgen's output within 1 % on forests of
+# 2, 5 and 20 classes. gcc's time grows faster than the source: on the 2-core x86-64 development
+# machine 0.4 MB took 4 s, 1.8 MB 38 s, 8 MB (20 classes, 20 trees of depth 10) over 5 minutes
+# (benchmarks/results/bench_ifelse_size.md). Past IFELSE_MAX_SOURCE_MB the layout is refused before
+# anything is generated; --layout table compiles any of these in seconds. `--option ifelse-max-mb=N`
+# moves the limit for one compile.
+BYTES_PER_SPLIT_NODE = 150
+BYTES_PER_LEAF_VALUE = 36
+IFELSE_MAX_SOURCE_MB = 6
+
+
+def estimate_ifelse_source_bytes(tables: TreeTables) -> int:
+    """The size of the C TL2cgen would write for these tables, from their node counts alone."""
+    split_nodes = int(np.count_nonzero(tables.feature != LEAF))
+    leaf_values = (tables.num_nodes - split_nodes) * tables.leaf_width
+    return BYTES_PER_SPLIT_NODE * split_nodes + BYTES_PER_LEAF_VALUE * leaf_values
+
+
+def ifelse_size_refusal(tables: TreeTables, limit_mb: int = IFELSE_MAX_SOURCE_MB) -> BadInput | None:
+    """Why the if-else layout is not tried for these tables (its estimated source is past the
+    limit), or None."""
+    estimate = estimate_ifelse_source_bytes(tables)
+    if estimate <= limit_mb * 1_000_000:
+        return None
+    classes = f", {tables.leaf_width} values per leaf" if tables.leaf_width > 1 else ""
+    return BadInput(
+        f"the if-else C of this model would be about {estimate / 1e6:.0f} MB of source ({tables.num_trees} trees, "
+        f"{tables.num_nodes} nodes{classes}), past the {limit_mb} MB limit where gcc runs for many minutes",
+        f"use --layout table (compiles in seconds at any size), or --option ifelse-max-mb={-(-estimate // 1_000_000)} to wait",
+    )
+
+
+def ifelse_limit_mb(options: dict[str, str]) -> int:
+    return int(options.get("ifelse-max-mb", IFELSE_MAX_SOURCE_MB))
+
+
+def ifelse_skip_reason(bundle: Any, options: dict[str, str]) -> str | None:
+    """Why auto-fit does not try a tree bundle's if-else C (its source would be past the limit), or None."""
+    if bundle.info.family_kind != "trees" or options.get("layout") != "ifelse":
+        return None
+    try:
+        tables = bundle_trees(bundle).tables
+    except BadInput:
+        return None  # not a model the C backend reads: compiling it says why
+    refusal = ifelse_size_refusal(tables, ifelse_limit_mb(options))
+    return None if refusal is None else refusal.message
 
 
 def ifelse_sources(
