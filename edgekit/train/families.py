@@ -30,9 +30,6 @@ def plain_fit(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEst
     return estimator.fit(X, y)
 
 
-FLOAT32_TINY = 1.1754944e-38  # float32's smallest normal number
-
-
 def scaled_fit(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
     """Fit an imputer -> standard scaler -> estimator pipeline with every feature whose standard
     deviation is below float32's resolution held constant (scale 1, as scikit-learn does for zero
@@ -43,7 +40,7 @@ def scaled_fit(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEs
     preprocessing, model = estimator[:-1], estimator[-1]
     standardised = preprocessing.fit_transform(X)
     scaler = preprocessing[-1]
-    tiny = scaler.scale_ < FLOAT32_TINY
+    tiny = scaler.scale_ < np.finfo(np.float32).tiny  # float32's smallest normal number
     if tiny.any():
         scaler.scale_ = np.where(tiny, 1.0, scaler.scale_)
         standardised = preprocessing.transform(X)
