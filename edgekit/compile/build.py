@@ -20,7 +20,7 @@ from ..bundle import ModelBundle
 from ..errors import CheckFailed
 from ..storage import move_into_place, staging_directory, write_descriptor
 from .backends import register_builtin_backends
-from .parity import certificate, edge_rows, parity_scale
+from .parity import certificate, check_extremes, edge_rows, extreme_rows, parity_scale
 from .registry import CompileRequest, backend_for, target_names
 from .trees.tables import bundle_trees
 from .trees.thresholds import split_thresholds
@@ -68,6 +68,8 @@ def compile_bundle(
         edges = edge_rows(reference["X"], split_thresholds(tables.feature, tables.threshold) if tables is not None else {})
         precision = compiled.precision or precision
         parity = certificate(info.task, precision, bundle.outputs, compiled.predictor, reference, edges)
+        numeric = [index for index, feature in enumerate(bundle.schema.features) if feature.kind != "categorical"]
+        parity = check_extremes(parity, info.task, bundle.outputs, compiled.predictor, extreme_rows(reference["X"], numeric))
         if not parity["passed"]:
             raise CheckFailed(
                 f"{target} artifact of {info.name} v{info.version} breaks parity: {'; '.join(parity['failures'])}",

@@ -57,3 +57,40 @@ def test_int8_does_not_gate_on_max_abs_diff_but_on_labels():
     result = certificate("classification", "int8", _model, noisy, _reference(), np.zeros((0, 3), np.float32))
     assert result["passed"] and result["tolerance"]["max_abs_diff"] is None
     assert result["max_abs_diff"] == pytest.approx(0.05, abs=1e-6)
+
+
+def _passed():
+    return {"passed": True, "failures": [], "sets": {}}
+
+
+def test_a_finite_wrong_label_at_huge_values_fails_the_certificate():
+    from edgekit.compile.parity import check_extremes, extreme_rows
+
+    rows = extreme_rows(_reference()["X"], [0, 1, 2])
+    assert rows.shape == (4 * (3 + 2), 3) and np.abs(rows).max() == np.finfo(np.float32).max
+    assert np.isin(np.abs(rows), np.float32([1e30, np.finfo(np.float32).max])).sum() == 4 * (3 + 3 + 3)
+
+    def saturated_wrong(X):  # finite, and the other class wherever a value is huge
+        wrong = _model(X)
+        huge = (np.abs(X) >= 1e30).any(axis=1)
+        wrong[huge] = wrong[huge, ::-1]
+        return wrong
+
+    result = check_extremes(_passed(), "classification", _model, saturated_wrong, rows)
+    assert not result["passed"] and "finite label other than the original's" in result["failures"][0]
+    assert result["sets"]["extremes"]["disagreements"] > 0
+
+
+def test_nan_at_huge_values_is_counted_as_an_error_not_a_label():
+    from edgekit.compile.parity import check_extremes, extreme_rows
+
+    rows = extreme_rows(_reference()["X"], [0, 1, 2])
+
+    def overflowing(X):
+        out = _model(X).astype(np.float32)
+        out[(np.abs(X) >= 1e30).sum(axis=1) > 1] = np.nan  # several huge values: inf - inf
+        return out
+
+    result = check_extremes(_passed(), "classification", _model, overflowing, rows)
+    extremes = result["sets"]["extremes"]
+    assert result["passed"] and extremes["errors"] == 4 * 2 and extremes["disagreements"] == 0
