@@ -27,9 +27,10 @@ layers, or int8 activations (``int8_limit``, the calibrated input range).
 
 int8 activations hold a few standard deviations, float16 layers a few hundred: at 1e30 the
 float64 logit is the extreme feature's weight times 1e30, while theirs is that weight times their
-bound plus the bias and the other features, which can win. So int8 and fp16 graphs give no answer
-(NaN, which the runtime serves as an error) for a row further out than REFUSE_BEYOND standard
-deviations, rather than a label the original would not give.
+bound plus the bias and the other features, which can win; and with int8 weights the rounded
+weights alone decide there between close classes. So every reduced-precision build (fp16, int8
+weights or activations) gives no answer (NaN, which the runtime serves as an error) for a row
+further out than REFUSE_BEYOND standard deviations, rather than a label the original would not give.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 HEADROOM = 8.0  # on top of the worst-case growth: float32 rounding and summation order
 FLOAT16_LIMIT_FLOOR = 2.0**8  # fp16 rows are bounded no nearer than 256 standard deviations
-REFUSE_BEYOND = 2.0**20  # standard deviations: no measurement, and past what int8 or fp16 carry
+REFUSE_BEYOND = 2.0**20  # standard deviations: no measurement, and past what fp16 or int8 carry
 
 Activation = Literal["identity", "relu", "tanh", "logistic"]
 OutputKind = Literal["binary", "softmax", "identity"]

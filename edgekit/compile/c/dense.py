@@ -6,14 +6,16 @@ the sum runs over int8 weights times float activations and is scaled once per ne
 holds a quarter of the bytes and the arithmetic stays float.
 
 The standardised row is bounded as compile/dense.py describes (``ROW_LIMIT``, ``ROW_POWER``): a row
-of 3e38s keeps its direction instead of overflowing to inf and NaN.
+of 3e38s keeps its direction instead of overflowing to inf and NaN. With int8 weights a row past
+``REFUSE_BEYOND`` standard deviations gets NaN outputs: there the rounded weights alone decide
+between close classes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..dense import DenseModel, float_limit
+from ..dense import REFUSE_BEYOND, DenseModel, float_limit
 from ..int_scale import symmetric
 from .literals import api_constants, array, batch_by_rows, float_literals, int_literals
 
@@ -46,6 +48,7 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         array("float", "input_unit_fill", float_literals(model.unit_fill()), "NUM_FEATURES"),
         f"#define ROW_POWER {float_literals(np.array([model.power]))}",
         f"#define ROW_LIMIT {float_literals(np.array([float_limit(model)]))}",
+        *([f"#define ROW_REFUSE_BEYOND {float_literals(np.array([REFUSE_BEYOND / model.power]))}"] if int8 else []),
     ]
     layer_functions = []
     for index, layer in enumerate(model.layers):
@@ -83,6 +86,12 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         "        largest = magnitude > largest ? magnitude : largest;",
         "        a[i] = u;",
         "    }",
+        *([
+            "    if (largest > ROW_REFUSE_BEYOND) {  /* no answer: the runtime serves NaN as an error */",
+            "        for (uint32_t k = 0; k < edgekit_num_outputs; ++k) out[k] = NAN;",
+            "        return;",
+            "    }",
+        ] if int8 else []),
         "    const float shrink = ROW_LIMIT / largest;  /* largest 0: inf; inf: 0, and inf * 0 is NaN */",
         "    const float factor = shrink < ROW_POWER ? shrink : ROW_POWER;",
         "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) a[i] *= factor;",

@@ -1,5 +1,5 @@
 """Huge inputs (issue 20): a dense artifact answers a row of float32-sized values with the label
-float64 scikit-learn gives, or, where int8 or fp16 activations cannot carry it, with no answer (NaN, which
+float64 scikit-learn gives, or, at reduced precision (fp16, int8), with no answer (NaN, which
 the runtime serves as an error) — never NaN as a label, never another label. The certificate
 proves it on rows at +-1e30 and +-float32 max."""
 
@@ -11,9 +11,9 @@ from tests_support import HUGE_ROW, require_tool, six_feature_logistic
 
 from edgekit.compile import compile_bundle
 
-FLOAT_ACTIVATIONS = [("c", {}), ("c", {"quantize": "int8"}), ("onnx", {}), ("tflite", {})]
-REDUCED_ACTIVATIONS = [("onnx-fp16", {}), ("onnx-int8", {}), ("onnx-int8", {"int8": "dynamic"}), ("tflite-int8", {}),
-                       ("tflite-int8", {"io": "int8"})]
+FLOAT32 = [("c", {}), ("onnx", {}), ("tflite", {})]
+REDUCED = [("c", {"quantize": "int8"}), ("onnx-fp16", {}), ("onnx-int8", {}), ("onnx-int8", {"int8": "dynamic"}),
+           ("tflite-int8", {}), ("tflite-int8", {"io": "int8"})]
 EXTREME_ROWS = 4 * (6 + 2)  # per extreme value: each feature alone, all, all at alternating signs
 
 
@@ -32,7 +32,7 @@ def _compile(logistic, target, options, out):
     return compile_bundle(logistic.path, target, out, options=options)
 
 
-@pytest.mark.parametrize("target, options", FLOAT_ACTIVATIONS, ids=_ids(FLOAT_ACTIVATIONS))
+@pytest.mark.parametrize("target, options", FLOAT32, ids=_ids(FLOAT32))
 def test_a_row_of_huge_values_gets_the_original_label_not_nan(logistic, target, options, tmp_path):
     artifact = _compile(logistic, target, options, tmp_path / "a")
     row = np.array([HUGE_ROW], dtype=np.float32)
@@ -43,8 +43,8 @@ def test_a_row_of_huge_values_gets_the_original_label_not_nan(logistic, target, 
     assert extremes == {"rows": EXTREME_ROWS, "errors": 0, "label_agreement": 1.0, "disagreements": 0}
 
 
-@pytest.mark.parametrize("target, options", REDUCED_ACTIVATIONS, ids=_ids(REDUCED_ACTIVATIONS))
-def test_int8_and_fp16_refuse_a_row_of_huge_values_rather_than_guess_its_label(logistic, target, options, tmp_path):
+@pytest.mark.parametrize("target, options", REDUCED, ids=_ids(REDUCED))
+def test_reduced_precision_refuses_a_row_of_huge_values_rather_than_guess_its_label(logistic, target, options, tmp_path):
     artifact = _compile(logistic, target, options, tmp_path / "a")
     model = load(artifact.path)
     # f5's weight is small: at 3e38 float64 says class 1, int8's few standard deviations (fp16's few
