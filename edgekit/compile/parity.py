@@ -18,7 +18,8 @@ A fourth set, ``extremes`` (``extreme_rows``, checked by ``check_extremes``), ho
 with numeric features at +-1e30 and +-float32 max, where float32 arithmetic can overflow while
 the float64 original does not. There no finite answer may carry a label other than the original's,
 at any precision; a NaN or infinite output counts in ``errors`` (the runtime serves it as a per-row
-error, never a label). Regression values there are recorded, not gated.
+error, never a label). Regression values there are recorded, not gated. ``check_extremes`` also
+fails a certificate whose other sets met a NaN or infinite output.
 """
 
 from __future__ import annotations
@@ -177,7 +178,12 @@ def check_extremes(
     rows: np.ndarray,
 ) -> dict[str, Any]:
     """Add the ``extremes`` set to a certificate (module docstring); a finite wrong label fails it.
-    The original runs on the same values in float64, as scikit-learn computes."""
+    The original runs on the same values in float64, as scikit-learn computes. A NaN or infinite
+    output on the other sets fails it too (a NaN difference would pass every comparison)."""
+    unanswered = [name for name, entry in parity["sets"].items() if not np.isfinite(entry.get("max_abs_diff", 0.0))]
+    if unanswered:
+        parity["failures"] = [*parity["failures"], f"NaN or infinite outputs on the {', '.join(unanswered)} rows"]
+        parity["passed"] = False
     if len(rows) == 0:
         parity["sets"]["extremes"] = {"rows": 0}
         return parity

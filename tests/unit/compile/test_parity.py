@@ -94,3 +94,18 @@ def test_nan_at_huge_values_is_counted_as_an_error_not_a_label():
     result = check_extremes(_passed(), "classification", _model, overflowing, rows)
     extremes = result["sets"]["extremes"]
     assert result["passed"] and extremes["errors"] == 4 * 2 and extremes["disagreements"] == 0
+
+
+def test_nan_outputs_on_ordinary_rows_fail_the_certificate():
+    from edgekit.compile.parity import check_extremes
+
+    def sometimes_nan(X):  # NaN on rows of class 0: argmax(NaN) is 0 as well, so the labels agree
+        out = _model(X).astype(np.float32)
+        out[np.flatnonzero(out.argmax(axis=1) == 0)[:1]] = np.nan
+        return out
+
+    reference = _reference()
+    result = certificate("classification", "fp32", _model, sometimes_nan, reference, np.zeros((0, 3), np.float32))
+    assert result["passed"] and result["max_abs_diff"] == 0.0  # what the comparisons alone make of NaN
+    result = check_extremes(result, "classification", _model, sometimes_nan, np.zeros((0, 3), np.float32))
+    assert not result["passed"] and result["failures"] == ["NaN or infinite outputs on the reference, test rows"]
