@@ -228,3 +228,26 @@ HOSTILE_ARCHIVES = {  # attack -> (files, manifest or None for the files' true e
     "a name longer than a file system allows": ({"m" * 300: b"x"}, None, "path component longer than 255 bytes"),
     "twenty thousand empty members": ({f"f{index}": b"" for index in range(20_000)}, None, "has more than 1000 members"),
 }
+
+
+# Issue 20: a row of float32-sized values. float64 scikit-learn answers it; float32 standardisation
+# of 3e38 overflows to inf, and the first layer's inf - inf is NaN.
+HUGE_ROW = [3e38, 3e38, 3e38, 0.0, 9.0, 6.0]
+
+
+def six_feature_logistic(root: Path):
+    """A logistic-regression bundle on six features, the first three with standard deviations of
+    0.05-0.2 (their inverse scales overflow 3e38) and weights of both signs."""
+    import numpy as np
+    import pandas as pd
+
+    from edgekit import train_bundle
+
+    rng = np.random.default_rng(20)
+    X = rng.normal(size=(400, 6)) * [0.1, 0.2, 0.05, 1.0, 3.0, 2.0] + [0.0, 0.0, 0.0, 0.0, 9.0, 6.0]
+    logit = 20 * X[:, 0] - 8 * X[:, 1] + 30 * X[:, 2] + 0.5 * X[:, 3] - 0.3 * (X[:, 4] - 9)
+    frame = pd.DataFrame(X, columns=[f"f{index}" for index in range(6)])
+    frame["label"] = (logit + rng.normal(size=len(X)) > 0).astype(int)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGEKIT_HOME", str(root / "home"))
+        return train_bundle(frame, root / "bundle", family="logistic", label="label")

@@ -21,7 +21,7 @@ from ..errors import CheckFailed
 from ..storage import move_into_place, staging_directory, write_descriptor
 from .backends import register_builtin_backends
 from .dense import FLOAT32_TINY, dense_from_pipeline
-from .parity import TOLERANCES, certificate, edge_rows, parity_scale
+from .parity import TOLERANCES, certificate, check_extremes, edge_rows, extreme_rows, parity_scale
 from .registry import CompileRequest, backend_for, target_names
 from .trees.tables import bundle_trees
 from .trees.thresholds import split_thresholds
@@ -69,6 +69,8 @@ def compile_bundle(
         edges = edge_rows(reference["X"], split_thresholds(tables.feature, tables.threshold) if tables is not None else {})
         precision = compiled.precision or precision
         parity = certificate(info.task, precision, bundle.outputs, compiled.predictor, reference, edges, info.classes)
+        numeric = [index for index, feature in enumerate(bundle.schema.features) if feature.kind != "categorical"]
+        parity = check_extremes(parity, info.task, bundle.outputs, compiled.predictor, extreme_rows(reference["X"], numeric))
         if not parity["passed"]:
             raise parity_refusal(bundle, target, precision, options, parity)
         smoke_rows = reference["X"][:SMOKE_ROWS]
@@ -145,8 +147,8 @@ def parity_refusal(
     """The one-line refusal of a build outside its tolerance: what broke, on which rows, and what to
     do for this target and precision (float32 has nothing more faithful to fall back on)."""
     info = bundle.info
-    sets = {name: entry for name, entry in parity["sets"].items() if entry["rows"]}
-    worst = max(sets, key=lambda name: sets[name]["max_abs_diff"], default="reference")
+    sets = {name: entry for name, entry in parity["sets"].items() if entry["rows"] and "max_abs_diff" in entry}
+    worst = max(sets, key=lambda name: np.nan_to_num(sets[name]["max_abs_diff"], nan=np.inf), default="reference")
     message = (f"{target} artifact of {info.name} v{info.version} breaks parity, worst on its {worst.replace('_', ' ')} "
                f"rows: {'; '.join(parity['failures'])}")
     held, cost = _held_features(bundle)

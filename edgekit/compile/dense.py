@@ -13,6 +13,31 @@ eps): its inverse scale becomes 1, so it standardises to ~0. Its float32 values 
 a few bits left, and 1/scale overflows float32 (1/1.4e-42 is inf): every row would standardise to
 +-inf or NaN. The original model still uses the feature in float64; the parity certificate
 measures what holding it costs, and ``DenseModel.held`` lets a refusal name it.
+
+Huge inputs: float64 scikit-learn computes ``(x - mean) * inverse_scale`` of 3e38 exactly, float32
+overflows to inf and ``inf - inf`` in the first layer gives NaN. Clipping each standardised value
+would turn the row (and can flip its label), so every backend bounds the row instead, keeping its
+direction (``bounded_standardise`` is the arithmetic): with ``power`` the power of two at or above
+the largest |inverse_scale|,
+
+    u = (x - mean) * (inverse_scale / power)      |u| <= |x - mean|: never overflows
+    u = where(isnan(u), fill / power, u)
+    z = u * min(power, limit / max|u|)            per row
+
+For ordinary rows ``z = u * power`` is bit for bit ``(x - mean) * inverse_scale`` (scaling by a
+power of two is exact); a row whose largest |z| would pass ``limit`` is scaled down to it as a whole.
+Linear layers and ReLU MLPs are positively homogeneous up to their biases, negligible at that
+magnitude, and tanh/logistic saturate, so labels and saturated probabilities match float64. An
+infinite input gives ``inf * 0 = NaN``: a non-finite output, which the runtime serves as an error.
+``limit`` is what the backend's arithmetic takes: float32 layers (``float_limit``), float16
+layers, or int8 activations (``int8_limit``, the calibrated input range).
+
+int8 activations hold a few standard deviations, float16 layers a few hundred: at 1e30 the
+float64 logit is the extreme feature's weight times 1e30, while theirs is that weight times their
+bound plus the bias and the other features, which can win; and with int8 weights the rounded
+weights alone decide there between close classes. So every reduced-precision build (fp16, int8
+weights or activations) gives no answer (NaN, which the runtime serves as an error) for a row
+further out than REFUSE_BEYOND standard deviations, rather than a label the original would not give.
 """
 
 from __future__ import annotations
@@ -26,6 +51,12 @@ from ..errors import BadInput
 
 # Smallest normal float32: below it a feature's spread has lost its precision in float32.
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+HEADROOM = 8.0  # on top of the worst-case growth: float32 rounding and summation order
+FLOAT16_LIMIT_FLOOR = 2.0**8  # fp16 rows are bounded no nearer than 256 standard deviations
+REFUSE_BEYOND = 2.0**20  # standard deviations: no measurement, and past what fp16 or int8 carry
 
 Activation = Literal["identity", "relu", "tanh", "logistic"]
 OutputKind = Literal["binary", "softmax", "identity"]
@@ -51,6 +82,19 @@ class DenseModel:
     def n_features(self) -> int:
         return int(self.mean.shape[0])
 
+    @property
+    def power(self) -> float:
+        """The power of two at or above the largest |inverse_scale| (1 for none above 0)."""
+        largest = float(np.max(np.abs(self.inverse_scale.astype(np.float32)), initial=0.0))
+        return float(2.0 ** np.ceil(np.log2(largest))) if largest > 0 else 1.0
+
+    def unit_scale(self) -> np.ndarray:
+        """inverse_scale / power in float32: exact, and at most 1 in magnitude."""
+        return self.inverse_scale.astype(np.float32) / np.float32(self.power)
+
+    def unit_fill(self) -> np.ndarray:
+        return np.broadcast_to(self.fill, self.mean.shape).astype(np.float32) / np.float32(self.power)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The folded arithmetic in float64: what scikit-learn computes, but for held features."""
         values = (X.astype(np.float64) - self.mean) * self.inverse_scale
@@ -64,6 +108,49 @@ class DenseModel:
             shifted = np.exp(values - values.max(axis=1, keepdims=True))
             return shifted / shifted.sum(axis=1, keepdims=True)
         return values[:, 0]
+
+
+def float_limit(model: DenseModel, float_max: float = FLOAT32_MAX, int8_weights: bool = True) -> float:
+    """The largest max|z| whose layers cannot overflow ``float_max``: each layer multiplies the
+    largest magnitude by at most its largest sum of |weights| into one unit (int8 weights: of
+    |codes|, which the C target sums before the layer's scale), until a tanh or logistic bounds it."""
+    growth = 1.0
+    for layer in model.layers:
+        absolute = np.abs(layer.weights)
+        gain = float(np.max(absolute.sum(axis=0), initial=0.0))
+        largest = float(np.max(absolute, initial=0.0))
+        if int8_weights and largest > 0:
+            gain *= max(1.0, 127.0 / largest)
+        growth *= max(gain, 1.0)
+        if layer.activation in ("tanh", "logistic"):
+            break
+    return float(2.0 ** np.floor(np.log2(float_max / (HEADROOM * growth))))
+
+
+def float16_limit(model: DenseModel) -> float:
+    """float16 layers: past the floor an overflow is possible; it gives a non-finite output, served
+    as an error, never a label."""
+    return max(float_limit(model, FLOAT16_MAX, int8_weights=False), FLOAT16_LIMIT_FLOOR)
+
+
+def int8_limit(model: DenseModel, calibration: np.ndarray) -> float:
+    """int8 activations: the largest |standardised value| of the calibration rows, so no calibration
+    row is touched; a row further out is scaled back to it, and quantization then clips at most the
+    shorter side of an asymmetric range."""
+    standard = (np.asarray(calibration, dtype=np.float64) - model.mean) * model.inverse_scale
+    standard = np.where(np.isnan(standard), model.fill, standard)
+    largest = float(np.max(np.abs(standard), initial=0.0))
+    return min(largest * (1 + 2.0**-10), float_limit(model)) if largest > 0 else 1.0
+
+
+def bounded_standardise(model: DenseModel, X: np.ndarray, limit: float) -> np.ndarray:
+    """The backends' float32 standardisation (module docstring), in NumPy: what they compute."""
+    power = np.float32(model.power)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        units = (np.asarray(X, dtype=np.float32) - model.mean.astype(np.float32)) * model.unit_scale()
+        units = np.where(np.isnan(units), model.unit_fill(), units)
+        largest = np.max(np.abs(units), axis=1, keepdims=True, initial=0.0)
+        return units * np.minimum(power, np.float32(limit) / largest)
 
 
 def activate(values: np.ndarray, activation: Activation) -> np.ndarray:

@@ -19,6 +19,13 @@ class: of the ordinary rows (reference and test; the threshold-edge rows sit on 
 boundaries by design) the original assigns to a class, the share the artifact assigns to it too,
 and the drop of the class's test recall. A class fails on more than one row: one row alone never
 fails a class.
+
+A fourth set, ``extremes`` (``extreme_rows``, checked by ``check_extremes``), holds reference rows
+with numeric features at +-1e30 and +-float32 max, where float32 arithmetic can overflow while
+the float64 original does not. There no finite answer may carry a label other than the original's,
+at any precision; a NaN or infinite output counts in ``errors`` (the runtime serves it as a per-row
+error, never a label). Regression values there are recorded, not gated. ``check_extremes`` also
+fails a certificate whose other sets met a NaN or infinite output.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from typing import Any
 import numpy as np
 
 MAX_EDGE_THRESHOLDS = 2000
+EXTREME_VALUES = (1e30, -1e30, float(np.finfo(np.float32).max), -float(np.finfo(np.float32).max))
+MAX_EXTREME_FEATURES = 64
 
 
 @dataclass(frozen=True)
@@ -194,3 +203,58 @@ def _metric_change(task: str, reference: dict[str, np.ndarray], got: np.ndarray)
     compiled = float(np.sqrt(np.mean((got - y) ** 2)))
     loss = max(0.0, (compiled - original) / original) if original > 0 else 0.0
     return {"name": "rmse", "original": original, "artifact": compiled, "delta": compiled - original, "loss": loss}
+
+
+def extreme_rows(base: np.ndarray, numeric: list[int]) -> np.ndarray:
+    """Per extreme value: a row with one numeric feature at it (each feature, at most
+    MAX_EXTREME_FEATURES of them, evenly chosen), one with every numeric feature at it, and one with
+    them at alternating signs; base rows cycled."""
+    columns = np.asarray(numeric, dtype=np.intp)
+    if not columns.size or len(base) == 0:
+        return np.empty((0, base.shape[1]), dtype=np.float32)
+    single = columns[np.linspace(0, len(columns) - 1, MAX_EXTREME_FEATURES).astype(int)] if len(columns) > MAX_EXTREME_FEATURES \
+        else columns
+    signs = np.where(np.arange(len(columns)) % 2 == 0, 1.0, -1.0)
+    blocks = []
+    for value in EXTREME_VALUES:
+        rows = base[np.arange(len(single) + 2) % len(base)].astype(np.float32)
+        rows[np.arange(len(single)), single] = value
+        rows[-2, columns] = value
+        rows[-1, columns] = value * signs
+        blocks.append(rows)
+    return np.concatenate(blocks)
+
+
+def check_extremes(
+    parity: dict[str, Any],
+    task: str,
+    original: Callable[[np.ndarray], np.ndarray],
+    artifact: Callable[[np.ndarray], np.ndarray],
+    rows: np.ndarray,
+) -> dict[str, Any]:
+    """Add the ``extremes`` set to a certificate (module docstring); a finite wrong label fails it.
+    The original runs on the same values in float64, as scikit-learn computes. A NaN or infinite
+    output on the other sets fails it too (a NaN difference would pass every comparison)."""
+    unanswered = [name for name, entry in parity["sets"].items() if not np.isfinite(entry.get("max_abs_diff", 0.0))]
+    if unanswered:
+        parity["failures"] = [*parity["failures"], f"NaN or infinite outputs on the {', '.join(unanswered)} rows"]
+        parity["passed"] = False
+    if len(rows) == 0:
+        parity["sets"]["extremes"] = {"rows": 0}
+        return parity
+    with np.errstate(all="ignore"):
+        expected = np.asarray(original(rows.astype(np.float64)))
+        got = np.asarray(artifact(rows)).reshape(expected.shape)
+    answered = np.isfinite(got.reshape(len(rows), -1)).all(axis=1)
+    entry: dict[str, Any] = {"rows": len(rows), "errors": int(np.count_nonzero(~answered))}
+    if task == "classification":
+        compared = answered & np.isfinite(expected).all(axis=1)
+        agree = got.argmax(axis=1) == expected.argmax(axis=1)
+        disagreements = int(np.count_nonzero(compared & ~agree))
+        entry.update(label_agreement=float(agree[compared].mean()) if compared.any() else None, disagreements=disagreements)
+        if disagreements:
+            failure = f"{disagreements} of {len(rows)} rows at +-1e30 and +-float32 max get a finite label other than the original's"
+            parity["failures"] = [*parity["failures"], failure]
+            parity["passed"] = False
+    parity["sets"]["extremes"] = entry
+    return parity

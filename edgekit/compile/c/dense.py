@@ -4,13 +4,18 @@ Weights are stored per output neuron (row-major [outputs][inputs]) so each dot p
 contiguous memory. With int8 weights each layer keeps one scale (w ~ scale * q, q in -127..127):
 the sum runs over int8 weights times float activations and is scaled once per neuron, so flash
 holds a quarter of the bytes and the arithmetic stays float.
+
+The standardised row is bounded as compile/dense.py describes (``ROW_LIMIT``, ``ROW_POWER``): a row
+of 3e38s keeps its direction instead of overflowing to inf and NaN. With int8 weights a row past
+``REFUSE_BEYOND`` standard deviations gets NaN outputs: there the rounded weights alone decide
+between close classes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..dense import DenseModel
+from ..dense import REFUSE_BEYOND, DenseModel, float_limit
 from ..int_scale import symmetric
 from .literals import api_constants, array, batch_by_rows, float_literals, int_literals
 
@@ -39,8 +44,11 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         *api_constants(outputs, model_id),
         "",
         array("float", "input_mean", float_literals(model.mean), "NUM_FEATURES"),
-        array("float", "input_inverse_scale", float_literals(model.inverse_scale), "NUM_FEATURES"),
-        array("float", "input_fill", float_literals(model.fill), "NUM_FEATURES"),
+        array("float", "input_unit_scale", float_literals(model.unit_scale()), "NUM_FEATURES"),
+        array("float", "input_unit_fill", float_literals(model.unit_fill()), "NUM_FEATURES"),
+        f"#define ROW_POWER {float_literals(np.array([model.power]))}",
+        f"#define ROW_LIMIT {float_literals(np.array([float_limit(model)]))}",
+        *([f"#define ROW_REFUSE_BEYOND {float_literals(np.array([REFUSE_BEYOND / model.power]))}"] if int8 else []),
     ]
     layer_functions = []
     for index, layer in enumerate(model.layers):
@@ -70,11 +78,23 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
     lines += ["", *layer_functions]
     lines += [
         "void edgekit_predict(const float *row, float *out) {",
-        "    float a[WIDEST], b[WIDEST];",
+        "    float a[WIDEST], b[WIDEST], largest = 0.0f;",
         "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {",
-        "        const float x = row[i];",
-        "        a[i] = (x != x) ? input_fill[i] : (x - input_mean[i]) * input_inverse_scale[i];",
+        "        float u = (row[i] - input_mean[i]) * input_unit_scale[i];",
+        "        u = (u != u) ? input_unit_fill[i] : u;",
+        "        const float magnitude = fabsf(u);",
+        "        largest = magnitude > largest ? magnitude : largest;",
+        "        a[i] = u;",
         "    }",
+        *([
+            "    if (largest > ROW_REFUSE_BEYOND) {  /* no answer: the runtime serves NaN as an error */",
+            "        for (uint32_t k = 0; k < edgekit_num_outputs; ++k) out[k] = NAN;",
+            "        return;",
+            "    }",
+        ] if int8 else []),
+        "    const float shrink = ROW_LIMIT / largest;  /* largest 0: inf; inf: 0, and inf * 0 is NaN */",
+        "    const float factor = shrink < ROW_POWER ? shrink : ROW_POWER;",
+        "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) a[i] *= factor;",
     ]
     current, spare = "a", "b"
     for index in range(len(model.layers)):

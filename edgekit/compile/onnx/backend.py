@@ -66,13 +66,13 @@ def compile_onnx(request: CompileRequest) -> CompiledModel:
     features = len(info.feature_names)
     output = output_name(info.task)
     opset = int(request.options["opset"]) if "opset" in request.options else choose_opset(info.family, _device_opset(request))
-    model = _optimize(convert_bundle(bundle, opset), staging)
+    model = _optimize(convert_bundle(bundle, opset, request.precision), staging)
     made: dict[str, object] = {"opset": opset, "optimization": "onnxruntime basic level, offline"}
     reference = bundle.reference()
 
     if request.precision == "fp16":
-        model = to_float16(model)
-        made["fp16"] = "weights and activations float16; inputs and outputs float32"
+        model = to_float16(model, dense=info.family_kind != "trees")
+        made["fp16"] = "weights and activations float16; inputs, outputs and the standardisation float32"
     elif request.precision == "int8":
         scratch = staging / "candidate.onnx"
 

@@ -10,7 +10,7 @@ import onnx
 
 from ...bundle import ModelBundle
 from ...errors import BadInput
-from ..dense import dense_from_pipeline
+from ..dense import REFUSE_BEYOND, dense_from_pipeline, float16_limit, float_limit, int8_limit
 from ..trees.tables import bundle_trees
 from .graphs import dense_to_onnx, single_output, trees_to_onnx
 
@@ -47,12 +47,16 @@ def choose_opset(family: str, device_opset: int | None) -> int:
     return min(newest, device_opset)
 
 
-def convert_bundle(bundle: ModelBundle, opset: int) -> onnx.ModelProto:
+def convert_bundle(bundle: ModelBundle, opset: int, precision: str = "fp32") -> onnx.ModelProto:
+    """The fp32 graph; ``precision`` says which arithmetic a dense graph's row bound is for."""
     info = bundle.info
     features = len(info.feature_names)
     model = bundle.model
     if info.family_kind in {"linear", "mlp"}:
-        return dense_to_onnx(dense_from_pipeline(model, features), opset, info.name)
+        dense = dense_from_pipeline(model, features)
+        limit = {"fp16": lambda: float16_limit(dense), "int8": lambda: int8_limit(dense, bundle.reference()["X"])}.get(
+            precision, lambda: float_limit(dense))()
+        return dense_to_onnx(dense, opset, info.name, limit, REFUSE_BEYOND if precision in {"fp16", "int8"} else None)
     if info.family in TABLE_FAMILIES or _has_scaler(model):  # a scaler is folded into the tables' thresholds
         return trees_to_onnx(bundle_trees(bundle).tables, info.task, opset, info.name)
     return _sklearn_trees(model, features, info.task, opset)

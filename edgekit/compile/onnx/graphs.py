@@ -27,20 +27,35 @@ def _initializer(name: str, values: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(values, dtype=np.float32), name)
 
 
-def dense_to_onnx(model: DenseModel, opset: int, graph_name: str) -> onnx.ModelProto:
+def dense_to_onnx(
+    model: DenseModel, opset: int, graph_name: str, limit: float, refuse_beyond: float | None = None
+) -> onnx.ModelProto:
+    """Standardisation bounded to ``limit`` as dense.py describes, then the layers; with
+    ``refuse_beyond`` (int8 and fp16 graphs) a row whose largest |standardised value| passes it gets NaN."""
+    reduce_max = (helper.make_node("ReduceMax", ["magnitude", "row_axis"], ["largest"], keepdims=1) if opset >= 18
+                  else helper.make_node("ReduceMax", ["magnitude"], ["largest"], axes=[1], keepdims=1))
     nodes: list[onnx.NodeProto] = [
         helper.make_node("Sub", [INPUT, "mean"], ["centred"]),
-        helper.make_node("Mul", ["centred", "inverse_scale"], ["scaled"]),
-        helper.make_node("IsNaN", ["scaled"], ["missing"]),
-        helper.make_node("Where", ["missing", "fill", "scaled"], ["filled"]),
+        helper.make_node("Mul", ["centred", "unit_scale"], ["units"]),
+        helper.make_node("IsNaN", ["units"], ["missing"]),
+        helper.make_node("Where", ["missing", "unit_fill", "units"], ["filled_units"]),
+        helper.make_node("Abs", ["filled_units"], ["magnitude"]),
+        reduce_max,
+        helper.make_node("Div", ["limit", "largest"], ["shrink"]),
+        helper.make_node("Min", ["shrink", "power"], ["factor"]),
+        helper.make_node("Mul", ["filled_units", "factor"], ["filled"]),
     ]
     # A mean-imputed model fills with 0 everywhere: one scalar instead of a vector.
-    fill = np.zeros(1) if not np.any(model.fill) else model.fill
+    fill = np.zeros(1) if not np.any(model.fill) else model.unit_fill()
     initializers = [
         _initializer("mean", model.mean),
-        _initializer("inverse_scale", model.inverse_scale),
-        _initializer("fill", fill),
+        _initializer("unit_scale", model.unit_scale()),
+        _initializer("unit_fill", fill),
+        _initializer("limit", np.array([limit])),
+        _initializer("power", np.array([model.power])),
     ]
+    if opset >= 18:
+        initializers.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "row_axis"))
     current = "filled"
     for index, layer in enumerate(model.layers):
         initializers += [_initializer(f"W{index}", layer.weights), _initializer(f"b{index}", layer.bias)]
@@ -58,6 +73,14 @@ def dense_to_onnx(model: DenseModel, opset: int, graph_name: str) -> onnx.ModelP
     initializers += output_constants
     columns = 2 if model.output == "binary" else int(model.layers[-1].bias.shape[0])
     name = PREDICTIONS if model.output == "identity" else PROBABILITIES
+    if refuse_beyond is not None:  # NaN cannot pass an int8 tensor: the float output says it
+        nodes[-1].output[0] = "answer"
+        nodes += [
+            helper.make_node("Greater", ["largest", "refuse_beyond"], ["refused"]),
+            helper.make_node("Where", ["refused", "nan", "answer"], [name]),
+        ]
+        initializers += [_initializer("refuse_beyond", np.array([refuse_beyond / model.power])),
+                         _initializer("nan", np.array([np.nan]))]
     graph = helper.make_graph(
         nodes, graph_name, [_value_info(INPUT, model.n_features)], [_value_info(name, columns)], initializers
     )

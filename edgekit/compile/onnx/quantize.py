@@ -35,14 +35,75 @@ PER_CHANNEL = ("auto", "true", "false")
 AUTO_PER_CHANNEL_BELOW = 0.99  # per-tensor label agreement under which auto tries per channel
 
 
-def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
+def to_float16(model: onnx.ModelProto, dense: bool = False) -> onnx.ModelProto:
     from onnxconverter_common import float16
 
+    # A dense graph's standardisation (every node before the first MatMul/Gemm) stays float32: raw
+    # features past 65504 would be inf in float16, and its row bound keeps the values it hands on
+    # inside float16's range. So does the refusal (Greater, Where, the output's Add): its threshold
+    # may pass 65504, and the converter would clamp it.
+    keep: list[str] = []
+    if dense:
+        layers = False
+        refusal: set[str] = set()
+        for node in model.graph.node:
+            layers = layers or node.op_type in {"MatMul", "Gemm"}
+            refused = node.op_type == "Greater" or bool(refusal.intersection(node.input))
+            if not layers or refused:
+                keep.append(node.name)
+            if refused:
+                refusal.update(node.output)
     # Inputs and outputs stay float32 so callers feed and read the same tensors at every precision.
     with warnings.catch_warnings():
         # It warns for each weight below fp16's range; the parity certificate measures the effect.
         warnings.simplefilter("ignore", UserWarning)
-        return compact_names(float16.convert_float_to_float16(model, keep_io_types=True))
+        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=keep)
+    return compact_names(_without_float16_round_trips(converted))
+
+
+def _drop_default_attributes(node: onnx.NodeProto, opset: int | None) -> None:
+    """Attributes set to their operator's default (ONNX Runtime's optimizer writes them out)."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset or onnx.defs.onnx_opset_version(), node.domain or "")
+    except onnx.defs.SchemaError:
+        return
+    kept = []
+    for attribute in node.attribute:
+        default = schema.attributes.get(attribute.name)
+        if default is None or not default.default_value.name or default.default_value != attribute:
+            kept.append(attribute)
+    if len(kept) != len(node.attribute):
+        del node.attribute[:]
+        node.attribute.extend(kept)
+
+
+def _without_float16_round_trips(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The converter casts each blocked node's float32 output to float16 and back for the next
+    blocked node, which would overflow past 65504 all the same: the next node reads the float32
+    tensor instead, and casts nobody reads any more are dropped."""
+    graph = model.graph
+    made_by = {output: node for node in graph.node for output in node.output}
+    replace = {}
+    for node in graph.node:
+        source = made_by.get(node.input[0]) if node.op_type == "Cast" and node.input else None
+        if (source is not None and source.op_type == "Cast" and _cast_to(node) == onnx.TensorProto.FLOAT
+                and _cast_to(source) == onnx.TensorProto.FLOAT16):  # dense graphs: the source is float32
+            replace[node.output[0]] = source.input[0]
+    if not replace:
+        return model
+    for node in graph.node:
+        node.input[:] = [replace.get(name, name) for name in node.input]
+    while True:  # a dropped cast may leave the cast it read unread in turn
+        read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
+        kept = [node for node in graph.node if node.op_type != "Cast" or any(output in read for output in node.output)]
+        if len(kept) == len(graph.node):
+            return model
+        del graph.node[:]
+        graph.node.extend(kept)
+
+
+def _cast_to(node: onnx.NodeProto) -> int | None:
+    return next((attribute.i for attribute in node.attribute if attribute.name == "to"), None)
 
 
 def to_int8(
@@ -151,15 +212,17 @@ def compact_names(model: onnx.ModelProto) -> onnx.ModelProto:
 
     for tensor in graph.initializer:
         tensor.name = short(tensor.name)
-        tensor.doc_string = ""
+        tensor.ClearField("doc_string")  # an empty string set is still written: cleared, it is not
+    opsets = {entry.domain: entry.version for entry in model.opset_import}
     for index, node in enumerate(graph.node):
         node.name = f"n{index}"
-        node.doc_string = ""
+        node.ClearField("doc_string")
         node.input[:] = [short(name) for name in node.input]
         node.output[:] = [short(name) for name in node.output]
+        _drop_default_attributes(node, opsets.get(node.domain or "", opsets.get("ai.onnx")))
     del graph.value_info[:]
-    graph.doc_string = ""
-    model.doc_string = ""
+    graph.ClearField("doc_string")
+    model.ClearField("doc_string")
     del model.metadata_props[:]
     model.producer_name, model.producer_version = "edgekit", ""
     used = {node.domain for node in graph.node} | {""}

@@ -1,15 +1,21 @@
 """Linear, logistic and MLP models as TFLite graphs: float32, or full-integer int8.
 
-float32: NaN -> the imputed value, then FULLY_CONNECTED layers with the standard scaler folded
-into the first one (W' = W / scale, b' = b - mean / scale . W), then the output function.
+Both standardise first, with the row bound compile/dense.py describes (SUB, MUL, NaN -> the
+imputed value, ABS, REDUCE_MAX, DIV, MINIMUM, MUL): a scaler folded into the first layer would
+multiply raw 3e38s by its weights and overflow to inf and NaN.
 
-int8: the scaler is not folded (a feature with a tiny standard deviation would get a huge weight
+float32: the standardised row, then FULLY_CONNECTED layers, then the output function.
+
+int8: the scaler is not folded either (a feature with a tiny standard deviation would get a huge weight
 and wreck its channel's int8 scale, and uncentred inputs waste the int8 range): the float input
 is filled, standardised and quantized once, every layer runs in int8 with int8 weights scaled per
 output channel and int32 biases, and the result is dequantized. Activation ranges come from
 running the reference rows through the float model (calibration). With int8 I/O the float ends
 are left out: the model takes standardised, quantized int8 features and returns int8 results,
 and ``DenseGraph.int8_io`` says how to convert both (the device, or edgekit_runtime.predictors.int8_io, does).
+int8 rows are bounded to the calibrated input range (``int8_limit``): further out, quantization
+would clip each feature on its own and turn the row; past REFUSE_BEYOND the float output is
+NaN (with int8 I/O the runtime's decoding does that).
 
 Both emit a binary classifier as a two-logit softmax ([0, z] -> [1 - sigmoid(z), sigmoid(z)]), so
 every classifier ends in one SOFTMAX.
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dense import DenseLayer, DenseModel, activate
+from ..dense import REFUSE_BEYOND, DenseLayer, DenseModel, activate, float_limit, int8_limit
 from ..int_scale import symmetric, symmetric_rows
 from .writer import Quantization, TfliteGraph
 
@@ -46,8 +52,7 @@ def dense_graph(
     graph = TfliteGraph()
     width = layers[-1].weights.shape[1]
     if not int8:
-        x = graph.input(INPUT, (-1, model.n_features), "float32")
-        return DenseGraph(graph, width, _float_layers(graph, x, model, layers))
+        return DenseGraph(graph, width, _float_layers(graph, model, layers))
     how, io = _int8_layers(graph, model, layers, calibration, per_channel, int8_io)
     return DenseGraph(graph, width, how, io)
 
@@ -61,25 +66,9 @@ def _with_two_logit_output(model: DenseModel) -> list[DenseLayer]:
     return layers
 
 
-def _missing(graph: TfliteGraph, x: int, features: int) -> int:
-    missing = graph.tensor("missing", (-1, features), "bool")
-    graph.op("NOT_EQUAL", 1, [x, x], [missing])  # NaN is the only value not equal to itself
-    return missing
-
-
-def _fill_missing(graph: TfliteGraph, x: int, fill: np.ndarray, features: int) -> int:
-    filled = graph.tensor("filled", (-1, features), "float32")
-    graph.op("SELECT_V2", 1, [_missing(graph, x, features), graph.constant("fill", fill.astype(np.float32)), x], [filled])
-    return filled
-
-
-def _float_layers(graph: TfliteGraph, x: int, model: DenseModel, layers: list[DenseLayer]) -> dict[str, object]:
-    raw_fill = model.mean + model.fill / model.inverse_scale
-    values = _fill_missing(graph, x, raw_fill, model.n_features)
-    first = layers[0]
-    weights = first.weights * model.inverse_scale[:, None]
-    folded = [DenseLayer(weights, first.bias - (model.mean * model.inverse_scale) @ first.weights, first.activation), *layers[1:]]
-    for index, layer in enumerate(folded):
+def _float_layers(graph: TfliteGraph, model: DenseModel, layers: list[DenseLayer]) -> dict[str, object]:
+    values, _ = _standardised(graph, model, float_limit(model))
+    for index, layer in enumerate(layers):
         width = layer.weights.shape[1]
         fused = _FUSED.get(layer.activation, 0)
         out = graph.tensor(f"dense{index}", (-1, width), "float32")
@@ -93,7 +82,7 @@ def _float_layers(graph: TfliteGraph, x: int, model: DenseModel, layers: list[De
             graph.op(op, 1, [values], [activated])
             values = activated
     _output(graph, values, model, layers[-1].weights.shape[1], None)
-    return {"scaler": "folded into the first layer", "weights": "float32"}
+    return {"scaler": "standardised in the graph, the row bounded", "weights": "float32"}
 
 
 def _int8_layers(
@@ -103,11 +92,15 @@ def _int8_layers(
     standard = (np.asarray(calibration, dtype=np.float64) - model.mean) * model.inverse_scale
     standard = np.where(np.isnan(standard), model.fill, standard)
     quant = _activation_quantization(standard)
+    limit = int8_limit(model, calibration)
+    refused = None
     if int8_io:
         q = graph.input(INPUT, (-1, model.n_features), "int8", quant)
     else:
         q = graph.tensor("standardised/int8", (-1, model.n_features), "int8", quant)
-        graph.op("QUANTIZE", 2, [_standardised(graph, model)], [q])
+        standardised, largest = _standardised(graph, model, limit)
+        graph.op("QUANTIZE", 2, [standardised], [q])
+        refused = _refused(graph, model, largest)
     input_quant = quant
     activations = standard
     for index, layer in enumerate(layers):
@@ -133,7 +126,7 @@ def _int8_layers(
             graph.op(op, 2, [q], [activated])
             q, quant = activated, fixed
         activations = after
-    output_quant = _output(graph, q, model, layers[-1].weights.shape[1], quant, dequantize=not int8_io)
+    output_quant = _output(graph, q, model, layers[-1].weights.shape[1], quant, dequantize=not int8_io, refused=refused)
     how = {
         "scaler": "in the device's encoding of the int8 input" if int8_io else "float32 standardisation in front of one QUANTIZE",
         "weights": f"int8, one scale per {'output channel' if per_channel else 'layer'}; int32 biases",
@@ -144,33 +137,60 @@ def _int8_layers(
     if not int8_io:
         return how, None
     encoding = {
-        "formula": "q = clip(round_half_away((where(isnan(x), fill, (x - mean) * inverse_scale)) / scale) + zero_point, -128, 127)",
+        "formula": "q = clip(round_half_away(z / scale) + zero_point, -128, 127), z = u * min(power, limit / max(|u|)) per row, "
+                   "u = where(isnan(x), fill, (x - mean) * inverse_scale) / power",
         "mean": model.mean.astype(np.float32).tolist(),
         "inverse_scale": model.inverse_scale.astype(np.float32).tolist(),
         "fill": np.broadcast_to(model.fill, model.mean.shape).astype(np.float32).tolist(),
+        "power": model.power,
+        "limit": limit,
+        "refuse_beyond": REFUSE_BEYOND,  # |z| past it: no answer (the decoded output is NaN)
     }
     return how, {"input": {"quantization": input_quant.describe(), "encoding": encoding},
                  "output": {"quantization": output_quant.describe()}}
 
 
-def _standardised(graph: TfliteGraph, model: DenseModel) -> int:
-    """float32 features -> standardised float32 with missing values filled, inside the model."""
+def _standardised(graph: TfliteGraph, model: DenseModel, limit: float) -> tuple[int, int]:
+    """float32 features -> standardised float32, missing values filled and the row bounded to
+    ``limit`` (compile/dense.py), inside the model; and each row's largest |value| / power."""
     features = model.n_features
     x = graph.input(INPUT, (-1, features), "float32")
-    missing = _missing(graph, x, features)
     centred = graph.tensor("centred", (-1, features), "float32")
     graph.op("SUB", 1, [x, graph.constant("mean", model.mean.astype(np.float32))], [centred], ("SubOptions", {}))
-    scaled = graph.tensor("scaled", (-1, features), "float32")
-    graph.op("MUL", 1, [centred, graph.constant("inverse_scale", model.inverse_scale.astype(np.float32))], [scaled], ("MulOptions", {}))
+    units = graph.tensor("units", (-1, features), "float32")
+    graph.op("MUL", 1, [centred, graph.constant("unit_scale", model.unit_scale())], [units], ("MulOptions", {}))
+    missing = graph.tensor("missing", (-1, features), "bool")
+    graph.op("NOT_EQUAL", 1, [units, units], [missing])  # NaN is the only value not equal to itself
     # Mean imputation fills with exactly 0 in standardised units: one scalar instead of a vector.
-    fill = model.fill.astype(np.float32) if np.any(model.fill) else np.zeros((), np.float32)
-    filled = graph.tensor("standardised", (-1, features), "float32")
-    graph.op("SELECT_V2", 1, [missing, graph.constant("fill", fill), scaled], [filled])
-    return filled
+    fill = model.unit_fill() if np.any(model.fill) else np.zeros((), np.float32)
+    filled = graph.tensor("filled", (-1, features), "float32")
+    graph.op("SELECT_V2", 1, [missing, graph.constant("unit_fill", fill), units], [filled])
+    magnitude = graph.tensor("magnitude", (-1, features), "float32")
+    graph.op("ABS", 1, [filled], [magnitude])
+    largest = graph.tensor("largest", (-1, 1), "float32")
+    graph.op("REDUCE_MAX", 1, [magnitude, graph.constant("row_axis", np.array([1], np.int32))], [largest],
+             ("ReducerOptions", {"KeepDims": True}))
+    shrink = graph.tensor("shrink", (-1, 1), "float32")
+    graph.op("DIV", 1, [graph.constant("limit", np.array([limit], np.float32)), largest], [shrink], ("DivOptions", {}))
+    factor = graph.tensor("factor", (-1, 1), "float32")
+    graph.op("MINIMUM", 1, [shrink, graph.constant("power", np.array([model.power], np.float32))], [factor],
+             ("MaximumMinimumOptions", {}))
+    standardised = graph.tensor("standardised", (-1, features), "float32")
+    graph.op("MUL", 1, [filled, factor], [standardised], ("MulOptions", {}))
+    return standardised, largest
+
+
+def _refused(graph: TfliteGraph, model: DenseModel, largest: int) -> int:
+    """[N, 1] bool: the row is past REFUSE_BEYOND; its float output becomes NaN."""
+    refused = graph.tensor("refused", (-1, 1), "bool")
+    threshold = np.array([REFUSE_BEYOND / model.power], np.float32)
+    graph.op("GREATER", 1, [largest, graph.constant("refuse_beyond", threshold)], [refused])
+    return refused
 
 
 def _output(
-    graph: TfliteGraph, values: int, model: DenseModel, width: int, quant: Quantization | None, dequantize: bool = True
+    graph: TfliteGraph, values: int, model: DenseModel, width: int, quant: Quantization | None, dequantize: bool = True,
+    refused: int | None = None,
 ) -> Quantization | None:
     """The output function (SOFTMAX for classifiers), then float32 unless the output stays int8;
     returns the int8 output's quantization."""
@@ -184,6 +204,10 @@ def _output(
         dequantized = graph.tensor(OUTPUT, (-1, width), "float32")
         graph.op("DEQUANTIZE", 2, [values], [dequantized])
         values = dequantized
+    if refused is not None:  # NaN cannot pass an int8 tensor: the float output says it
+        answered = graph.tensor("answered", (-1, width), "float32")
+        graph.op("SELECT_V2", 1, [refused, graph.constant("nan", np.array(np.nan, np.float32)), values], [answered])
+        values = answered
     graph.tensors[values].name = OUTPUT
     graph.outputs.append(values)
     return quant

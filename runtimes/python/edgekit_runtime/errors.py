@@ -5,6 +5,7 @@
         ├── IntegrityError    a file is missing, truncated or altered (exit 2)
         ├── UnsupportedFormat a manifest from a newer or unknown format version (exit 2)
         ├── InvalidInput      rows of the wrong shape or type for the model (exit 2)
+        │   └── NonFiniteOutput  rows the model gave NaN or infinity for: no prediction (exit 2)
         └── MissingRuntime    the model's runtime (onnxruntime, LiteRT) is not installed (exit 3)
 
 The runtime never imports edgekit, so the build side translates these into its own tree, whose
@@ -49,6 +50,18 @@ class UnsupportedFormat(RuntimeFailure):
 
 class InvalidInput(RuntimeFailure):
     exit_code = 2
+
+
+class NonFiniteOutput(InvalidInput):
+    """Rows whose output holds NaN or an infinity: not a prediction. ``rows`` are their indices in
+    the batch, ``outputs`` every row's output (the others are answers)."""
+
+    def __init__(self, rows: list[int], total: int, outputs: object = None) -> None:
+        shown = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        super().__init__(f"{len(rows)} of {total} rows have no finite output (NaN or infinity), row {shown}",
+                         "that is no prediction; check those rows for infinite or overflowing values")
+        self.rows = rows
+        self.outputs = outputs
 
 
 class MissingRuntime(RuntimeFailure):

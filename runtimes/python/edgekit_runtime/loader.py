@@ -1,20 +1,36 @@
 """One entry point for every artifact: ``load(directory)`` returns a verified model whose
-``predict`` checks every input against the bundle's schema and counts what training never saw."""
+``predict`` checks every input against the bundle's schema and counts what training never saw,
+and raises NonFiniteOutput rather than return a NaN or infinite output as a prediction."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import InvalidInput
+from .errors import InvalidInput, NonFiniteOutput
 from .inputs.monitor import InputMonitor
 from .inputs.schema import SCHEMA_FILE, InputSchema
 from .inputs.telemetry import Histograms
 from .manifest import verify_directory
 from .predictors.rows import as_rows
+
+
+def non_finite_rows(outputs: np.ndarray) -> np.ndarray:
+    """Indices of the rows whose output holds NaN or an infinity (one sum when there are none)."""
+    if math.isfinite(outputs.sum()):
+        return np.empty(0, dtype=np.intp)
+    return np.flatnonzero(~np.isfinite(outputs.reshape(outputs.shape[0], -1)).all(axis=1))
+
+
+def _refuse_non_finite(outputs: np.ndarray) -> np.ndarray:
+    bad = non_finite_rows(outputs)
+    if bad.size:
+        raise NonFiniteOutput(bad.tolist(), outputs.shape[0], outputs)
+    return outputs
 
 
 class Predictor(Protocol):
@@ -26,7 +42,8 @@ class Predictor(Protocol):
 class LoadedModel:
     """A verified artifact, ready to predict: its runtime's predictor, the input schema (when the
     artifact carries one) and the counters of what the inputs held. ``predict(rows)`` takes float
-    rows in feature order and returns probabilities [n, classes] or values [n]."""
+    rows in feature order and returns probabilities [n, classes] or values [n]; when a row's output
+    is NaN or infinite it raises NonFiniteOutput naming the rows (its ``outputs`` hold every row's)."""
 
     def __init__(self, directory: Path, descriptor: dict[str, Any], predictor: Predictor, schema: InputSchema | None) -> None:
         self.directory = directory
@@ -44,8 +61,8 @@ class LoadedModel:
     def _checked(self, inner: Any) -> Any:
         features, monitor, ndarray, float32 = self.features, self.monitor, np.ndarray, np.dtype(np.float32)
         if monitor is None:
-            return inner
-        histograms, clock = monitor.histograms, time.perf_counter_ns
+            return lambda rows: _refuse_non_finite(inner(rows))
+        histograms, clock, isfinite = monitor.histograms, time.perf_counter_ns, math.isfinite
 
         def predict(rows: Any) -> np.ndarray:
             if not (type(rows) is ndarray and rows.dtype is float32 and rows.ndim == 2 and rows.shape[1] == features
@@ -57,14 +74,19 @@ class LoadedModel:
                 histograms.add_latency((clock() - started) / 1000)
             if rows.shape[0] == 1:
                 monitor.defer(rows, outputs)  # checked and counted with the next rows: one NumPy pass for many
+                if not isfinite(sum(outputs.ravel().tolist())):  # 0.5 us; NumPy's sum takes 2 for one row
+                    _refuse_non_finite(outputs)
             else:
                 monitor.observe(rows, outputs=outputs)
+                if not isfinite(outputs.sum()):
+                    _refuse_non_finite(outputs)
             return outputs
 
         return predict
 
     def predict_encoded(self, rows: np.ndarray, unknown: np.ndarray) -> np.ndarray:
-        """Rows an InputSchema encoded from records, with the cells whose category was unknown."""
+        """Rows an InputSchema encoded from records, with the cells whose category was unknown.
+        Outputs are returned as computed: the serving modes turn non-finite rows into errors."""
         outputs = self.runtime_predict(rows)
         if self.monitor is not None:
             self.monitor.observe(rows, unknown if unknown.any() else None, outputs)

@@ -240,3 +240,77 @@ def test_an_artifact_without_a_schema_still_loads(sensors, tmp_path):
     (copy / "artifact.json").write_text(json.dumps(descriptor))
     model = load(copy)
     assert model.monitor is None and model.predict(bundle.schema.encode(frame.head(2))).shape == (2, 2)
+
+
+# --- a row the model has no finite answer for (issue 20) ----------------------------------------
+# float32 cannot hold 1e39: the row reaches the model as infinities, and a dense model's output is
+# NaN. That is no prediction: every mode serves it as that row's error, never as a label.
+
+NAN_ROW = ["1e39"] * 6
+
+
+def _strict_json(text: str):
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def logistic_c(tmp_path_factory):
+    from tests_support import six_feature_logistic
+
+    root = tmp_path_factory.mktemp("nan-output")
+    bundle = six_feature_logistic(root)
+    return compile_bundle(bundle.path, "c", root / "artifact").path
+
+
+def test_batch_puts_a_nan_output_in_the_error_column_not_a_label(logistic_c, tmp_path):
+    source = tmp_path / "rows.csv"
+    source.write_text("f0,f1,f2,f3,f4,f5\n0,0,0,0,9,6\n" + ",".join(NAN_ROW) + "\n0.1,0,0,0,9,6\n")
+    result = subprocess.run([*RUNTIME, "predict", logistic_c, "--input", source, "--output", tmp_path / "out.csv"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "1 of 3 rows were refused (row 2: the model's output for this row is NaN or infinite" in result.stderr
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, dtype=str)
+    assert list(out["label"]) == ["0", "", "1"] and out.loc[1, "p_0"] == out.loc[1, "p_1"] == ""
+    assert out.loc[1, "error"].startswith("the model's output for this row is NaN or infinite") and (out.loc[[0, 2], "error"] == "").all()
+
+
+def test_json_lines_answer_a_nan_output_with_a_valid_json_error(logistic_c):
+    lines = [json.dumps([0, 0, 0, 0, 9, 6]), "[" + ", ".join(NAN_ROW) + "]", json.dumps({f"f{i}": 1e39 for i in range(6)})]
+    result = subprocess.run([*RUNTIME, "predict", logistic_c], input="\n".join(lines) + "\n", capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0 and "2 of 3 lines were refused" in result.stderr, result.stderr
+    answers = [_strict_json(line) for line in result.stdout.splitlines()]
+    assert answers[0]["label"] == "0" and set(answers[1]) == set(answers[2]) == {"error"}
+    assert "NaN or infinite" in answers[1]["error"]
+
+
+def test_rest_refuses_a_nan_output_with_422_naming_the_row(logistic_c):
+    process = subprocess.Popen([*RUNTIME, "serve", logistic_c, "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stderr.readline()
+        host, port = line.rsplit("http://", 1)[1].strip().split(":")
+        body = ('{"rows": [[0, 0, 0, 0, 9, 6], [' + ", ".join(NAN_ROW) + "]]}").encode()
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request("POST", "/v1/predict", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        status, document = response.status, _strict_json(response.read().decode())
+        connection.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert status == 422 and "row 1:" in document["error"] and "nothing was returned" in document["error"], document
+    assert document["rows"] == [{"index": 1, "error": document["rows"][0]["error"]}] and "NaN" in document["rows"][0]["error"]
+
+
+def test_python_predict_raises_for_a_nan_output_naming_the_row(logistic_c):
+    from edgekit_runtime.errors import NonFiniteOutput
+
+    model = load(logistic_c)
+    rows = np.array([[0, 0, 0, 0, 9, 6], [np.inf] * 6, [0.1, 0, 0, 0, 9, 6]], dtype=np.float32)
+    with pytest.raises(NonFiniteOutput, match="1 of 3 rows have no finite output .* row 1") as raised:
+        model.predict(rows)
+    assert raised.value.rows == [1] and np.isfinite(raised.value.outputs[[0, 2]]).all()
+    with pytest.raises(NonFiniteOutput, match="row 0"):
+        model.predict(rows[1])  # the single-row path too

@@ -91,3 +91,24 @@ def test_a_min_max_range_below_float32_resolution_is_already_held_by_scikit_lear
 def test_ordinary_scales_hold_nothing():
     pipeline = make_pipeline(StandardScaler(), Ridge()).fit(X, X[:, 0])
     assert dense_from_pipeline(pipeline, 4).held == ()
+
+
+def test_float32_standardisation_of_huge_rows_keeps_their_direction_instead_of_overflowing():
+    from edgekit.compile.dense import bounded_standardise, float_limit
+
+    scaled = np.array([[0.1, 0.2, 0.05, 1.0, 3.0, 2.0]])
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression())
+    pipeline.fit(rng.normal(size=(100, 6)) * scaled, rng.integers(0, 2, 100))
+    dense = dense_from_pipeline(pipeline, 6)
+    limit = float_limit(dense)
+    huge = np.array([[3e38, 3e38, 3e38, 0, 9, 6], [-3e38, 1e30, 0, 0, 0, 0]], dtype=np.float32)
+    exact = (huge.astype(np.float64) - dense.mean) * dense.inverse_scale
+    bounded = bounded_standardise(dense, huge, limit).astype(np.float64)
+    assert np.isfinite(bounded).all() and np.abs(bounded).max() <= limit
+    direction = exact / np.linalg.norm(exact, axis=1, keepdims=True)
+    np.testing.assert_allclose(bounded / np.linalg.norm(bounded, axis=1, keepdims=True), direction, atol=1e-6)
+    ordinary = (rng.normal(size=(50, 6)) * scaled).astype(np.float32)
+    plain = (ordinary - dense.mean.astype(np.float32)) * dense.inverse_scale.astype(np.float32)
+    assert np.array_equal(bounded_standardise(dense, ordinary, limit), plain)  # bit for bit below the bound
+    infinite = bounded_standardise(dense, np.array([[np.inf, 0, 0, 0, 0, 0]], dtype=np.float32), limit)
+    assert np.isnan(infinite).any()  # no answer: the runtime serves it as an error

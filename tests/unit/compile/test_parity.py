@@ -103,3 +103,55 @@ def test_regression_certificates_have_no_classes():
     result = certificate("regression", "fp32", lambda rows: rows[:, 0].astype(np.float64), lambda rows: rows[:, 0], reference,
                          np.zeros((0, 2), np.float32))
     assert result["passed"] and result["classes"] is None and "class_agreement" not in result["tolerance"]
+
+
+def _passed():
+    return {"passed": True, "failures": [], "sets": {}}
+
+
+def test_a_finite_wrong_label_at_huge_values_fails_the_certificate():
+    from edgekit.compile.parity import check_extremes, extreme_rows
+
+    rows = extreme_rows(_reference()["X"], [0, 1, 2])
+    assert rows.shape == (4 * (3 + 2), 3) and np.abs(rows).max() == np.finfo(np.float32).max
+    assert np.isin(np.abs(rows), np.float32([1e30, np.finfo(np.float32).max])).sum() == 4 * (3 + 3 + 3)
+
+    def saturated_wrong(X):  # finite, and the other class wherever a value is huge
+        wrong = _model(X)
+        huge = (np.abs(X) >= 1e30).any(axis=1)
+        wrong[huge] = wrong[huge, ::-1]
+        return wrong
+
+    result = check_extremes(_passed(), "classification", _model, saturated_wrong, rows)
+    assert not result["passed"] and "finite label other than the original's" in result["failures"][0]
+    assert result["sets"]["extremes"]["disagreements"] > 0
+
+
+def test_nan_at_huge_values_is_counted_as_an_error_not_a_label():
+    from edgekit.compile.parity import check_extremes, extreme_rows
+
+    rows = extreme_rows(_reference()["X"], [0, 1, 2])
+
+    def overflowing(X):
+        out = _model(X).astype(np.float32)
+        out[(np.abs(X) >= 1e30).sum(axis=1) > 1] = np.nan  # several huge values: inf - inf
+        return out
+
+    result = check_extremes(_passed(), "classification", _model, overflowing, rows)
+    extremes = result["sets"]["extremes"]
+    assert result["passed"] and extremes["errors"] == 4 * 2 and extremes["disagreements"] == 0
+
+
+def test_nan_outputs_on_ordinary_rows_fail_the_certificate():
+    from edgekit.compile.parity import check_extremes
+
+    def sometimes_nan(X):  # NaN on rows of class 0: argmax(NaN) is 0 as well, so the labels agree
+        out = _model(X).astype(np.float32)
+        out[np.flatnonzero(out.argmax(axis=1) == 0)[:1]] = np.nan
+        return out
+
+    reference = _reference()
+    result = certificate("classification", "fp32", _model, sometimes_nan, reference, np.zeros((0, 3), np.float32))
+    assert result["passed"] and result["max_abs_diff"] == 0.0  # what the comparisons alone make of NaN
+    result = check_extremes(result, "classification", _model, sometimes_nan, np.zeros((0, 3), np.float32))
+    assert not result["passed"] and result["failures"] == ["NaN or infinite outputs on the reference, test rows"]

@@ -83,12 +83,15 @@ class InputSchema:
             raise RowError(f"a row must be a JSON object or array, not {type(record).__name__}", "send {\"feature\": value, ...}")
         row = np.empty(self.features, dtype=np.float32)
         unknown = np.zeros(self.features, dtype=bool)
+        codes = []
         for index, value in enumerate(values):
             code = self._encode_value(index, value)
             if code is None:
                 unknown[index] = True
                 code = math.nan
-            row[index] = code
+            codes.append(code)
+        with np.errstate(over="ignore"):  # beyond float32 is +-inf, as the model gets it: no warning
+            row[:] = codes
         return row, unknown
 
     def _encode_value(self, index: int, value: Any) -> float | None:
@@ -133,6 +136,12 @@ class InputSchema:
         rows = np.empty((count, self.features), dtype=np.float32)
         unknown = np.zeros((count, self.features), dtype=bool)
         errors = np.full(count, "", dtype=object)
+        with np.errstate(over="ignore"):  # beyond float32 is +-inf, as the model gets it: no warning
+            self._encode_columns(columns, rows, unknown, errors)
+        return rows, unknown, errors
+
+    def _encode_columns(self, columns: dict[str, np.ndarray], rows: np.ndarray, unknown: np.ndarray, errors: np.ndarray) -> None:
+        count = len(rows)
         for index, name in enumerate(self.names):
             column = np.asarray(columns[name])
             if column.dtype.kind in "fiub" and index not in self.categories:
@@ -156,7 +165,6 @@ class InputSchema:
                         rows[row, index] = np.nan
                         if not errors[row]:
                             errors[row] = f"feature {name} is numeric but holds {str(numbers[row])[:40]!r}"
-        return rows, unknown, errors
 
 
 def _find(categories: tuple[str, ...], text: str) -> int | None:

@@ -26,6 +26,10 @@ class Int8Io:
     input_zero_point: int
     output_scale: np.float32
     output_zero_point: int
+    # The row bound (edgekit's compile/dense.py): artifacts from before it have none.
+    power: float = 1.0
+    limit: float | None = None
+    refuse_beyond: float | None = None  # |standardised value| past which a row gets no answer
 
     @staticmethod
     def from_descriptor(inputs: dict[str, Any], outputs: dict[str, Any]) -> Int8Io:
@@ -35,26 +39,45 @@ class Int8Io:
             vectors = [np.asarray(encoding[key], dtype=np.float32) for key in ("mean", "inverse_scale", "fill")]
             if any(vector.shape != (features,) for vector in vectors):
                 raise ValueError("encoding vectors do not match the feature count")
+            bound = ((float(encoding["power"]), float(encoding["limit"]), float(encoding["refuse_beyond"]))
+                     if "limit" in encoding else (1.0, None, None))
             return Int8Io(*vectors, np.float32(quant["scale"]), int(quant["zero_point"]),
-                          np.float32(out["scale"]), int(out["zero_point"]))
+                          np.float32(out["scale"]), int(out["zero_point"]), *bound)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InvalidInput(f"artifact.json has int8 inputs without a usable encoding ({exc})",
                                "recompile the artifact with this edgekit version") from exc
 
     def encode(self, rows: np.ndarray) -> np.ndarray:
-        """float32 rows -> int8: standardise, fill NaN, quantize (round half away from zero, as
-        LiteRT's QUANTIZE does). In place on one scratch array: a 10 000-row batch costs ~1 ms."""
+        return self.encode_rows(rows)[0]
+
+    def encode_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """float32 rows -> int8: standardise, fill NaN, bound the row, quantize (round half away
+        from zero, as LiteRT's QUANTIZE does). In place on one scratch array: a 10 000-row batch
+        costs ~1 ms. Also the rows that get no answer (past ``refuse_beyond``, or infinite: int8
+        cannot say NaN, so ``decode``'s caller does), None when there are none."""
+        refused = None
         values = rows - self.mean
-        values *= self.inverse_scale
-        if math.isnan(values.sum()):  # one reduction instead of a mask when nothing is missing
-            np.copyto(values, self.fill, where=np.isnan(values))
+        if self.limit is None:
+            values *= self.inverse_scale
+            if math.isnan(values.sum()):  # one reduction instead of a mask when nothing is missing
+                np.copyto(values, self.fill, where=np.isnan(values))
+        else:  # scaled by a power of two: never overflows, and * power below restores the product exactly
+            values *= self.inverse_scale / self.power
+            if math.isnan(values.sum()):
+                np.copyto(values, self.fill / self.power, where=np.isnan(values))
+            largest = np.max(np.abs(values), axis=1, keepdims=True, initial=0.0)
+            if self.refuse_beyond is not None and (beyond := largest[:, 0] > self.refuse_beyond / self.power).any():
+                refused = beyond
+            with np.errstate(divide="ignore", invalid="ignore"):  # a zero row: limit / 0; an infinite one: inf * 0
+                values *= np.minimum(self.power, self.limit / largest)
         values /= self.input_scale
         values += np.copysign(np.float32(0.5), values)
         np.trunc(values, out=values)
         values += self.input_zero_point
         np.minimum(values, 127, out=values)
         np.maximum(values, -128, out=values)
-        return values.astype(np.int8)
+        with np.errstate(invalid="ignore"):  # a refused row's NaN: any code, its answer is dropped
+            return values.astype(np.int8), refused
 
     def decode(self, values: np.ndarray) -> np.ndarray:
         return (values.astype(np.float32) - np.float32(self.output_zero_point)) * self.output_scale

@@ -78,8 +78,9 @@ class TflitePredictor:
 
     def predict(self, rows: Any) -> np.ndarray:
         array = as_rows(rows, self.features)
+        refused = None
         if self._io is not None:
-            array = self._io.encode(array)
+            array, refused = self._io.encode_rows(array)
         if array.shape[0] == 0:
             return np.empty((0, self.outputs) if self._probabilities else (0,), np.float32)
         interpreter, source, target, sized = self._session()
@@ -92,4 +93,6 @@ class TflitePredictor:
         result = interpreter.get_tensor(target)
         if self._io is not None:
             result = self._io.decode(result)
+            if refused is not None:  # int8 holds no NaN: a row with no answer is made one here
+                result[refused] = np.nan
         return result.copy() if self._probabilities else result.reshape(-1).copy()

@@ -2,7 +2,7 @@
 
 Every input row gets one output line, in order. A row that cannot be read (wrong number of
 fields, text in a numeric column) gets an empty prediction and the reason in the ``error`` column;
-the others are predicted in one call. The output is written beside its final name and renamed
+the others are predicted in one call, and a row whose output is NaN or infinite is refused the same way. The output is written beside its final name and renamed
 into place, so an interrupted run leaves no half-written file.
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 
 from ..atomic import write_atomically
 from ..errors import InvalidInput, MissingRuntime
-from ..loader import LoadedModel
-from .predictions import output_columns, schema_of
+from ..loader import LoadedModel, non_finite_rows
+from .predictions import NO_FINITE_OUTPUT, output_columns, schema_of
 
 
 @dataclass
@@ -84,6 +84,10 @@ def predict_file(model: LoadedModel, source: Path, destination: Path | None) -> 
     errors = np.where(errors != "", errors, cell_errors)
     good = errors == ""
     outputs = model.predict_encoded(np.ascontiguousarray(rows[good]), unknown[good]) if good.any() else None
+    if outputs is not None and (bad := non_finite_rows(outputs)).size:
+        refused = np.flatnonzero(good)[bad]
+        errors[refused], good[refused] = NO_FINITE_OUTPUT, False
+        outputs = np.delete(outputs, bad, axis=0)
     text = _predictions_csv(model, count, good, outputs, errors)
     if destination is None:
         sys.stdout.write(text)

@@ -1,5 +1,6 @@
 """Records in, results out: what the three ways of deployment (batch files, JSON lines, REST)
-share. A record that cannot become a row gets an error result; the others are predicted together."""
+share. A record that cannot become a row gets an error result; the others are predicted together.
+A row whose output is NaN or infinite gets an error result too: that is no answer, and no label."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..inputs.schema import InputSchema, RowError
-from ..loader import LoadedModel
+from ..loader import LoadedModel, non_finite_rows
+
+NO_FINITE_OUTPUT = "the model's output for this row is NaN or infinite, which is no prediction; check the row for infinite or overflowing values"
 
 
 def schema_of(model: LoadedModel) -> InputSchema:
@@ -44,7 +47,11 @@ def predict_records(model: LoadedModel, records: list[Any]) -> list[dict[str, An
     rows, unknown, positions, errors = encode_records(schema_of(model), records)
     results: list[dict[str, Any]] = [{"error": errors[index]} if index in errors else {} for index in range(len(records))]
     if positions:
-        for position, result in zip(positions, output_records(model, model.predict_encoded(rows, unknown)), strict=True):
+        outputs = model.predict_encoded(rows, unknown)
+        answers = output_records(model, outputs)
+        for index in non_finite_rows(outputs).tolist():
+            answers[index] = {"error": NO_FINITE_OUTPUT}
+        for position, result in zip(positions, answers, strict=True):
             results[position] = result
     return results
 

@@ -8,7 +8,8 @@
 
 Bad requests get a 4xx with {"error": ...} and change nothing: 400 malformed JSON or body,
 411 no Content-Length, 413 a body or row count over the limits, 422 rows that are not valid input
-(each refused row named by index; no row of that request is predicted).
+(each refused row named by index; no row of that request is predicted), and 422 when the model's
+output for a row is NaN or infinite (no prediction: those rows named, none returned).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ..loader import LoadedModel
-from .predictions import encode_records, output_records, schema_of
+from ..loader import LoadedModel, non_finite_rows
+from .predictions import NO_FINITE_OUTPUT, encode_records, output_records, schema_of
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "nothing was predicted", "rows": refused})
             return
         outputs = self.server.model.predict_encoded(encoded, unknown)
+        bad = non_finite_rows(outputs).tolist()
+        if bad:
+            self._send(HTTPStatus.UNPROCESSABLE_ENTITY, {
+                "error": f"{len(bad)} of {len(rows)} rows have no finite prediction (row {bad[0]}: {NO_FINITE_OUTPUT}); "
+                "nothing was returned", "rows": [{"index": index, "error": NO_FINITE_OUTPUT} for index in bad[:20]]})
+            return
         self._send(HTTPStatus.OK, {"predictions": output_records(self.server.model, outputs)})
 
     def _body(self) -> Any:

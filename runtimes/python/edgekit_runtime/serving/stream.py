@@ -2,7 +2,8 @@
 once so a pipe partner gets each answer as soon as it exists.
 
 A line holds one row, as an object by feature name or an array in feature order. A line that is
-not JSON, too long or not a usable row gets ``{"error": ...}`` and the stream goes on.
+not JSON, too long, not a usable row or has a NaN or infinite output gets ``{"error": ...}`` and
+the stream goes on.
 """
 
 from __future__ import annotations
