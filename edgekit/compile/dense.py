@@ -22,10 +22,14 @@ the largest |inverse_scale|,
 
     u = (x - mean) * (inverse_scale / power)      |u| <= |x - mean|: never overflows
     u = where(isnan(u), fill / power, u)
-    z = u * min(power, limit / max|u|)            per row
+    z = clip(u * min(power, limit / max(|u| * reach)), +-float32 max)    per row
 
 For ordinary rows ``z = u * power`` is bit for bit ``(x - mean) * inverse_scale`` (scaling by a
 power of two is exact); a row whose largest |z| would pass ``limit`` is scaled down to it as a whole.
+A feature counts by its ``reach``, its largest |first-layer weight| over the layer's largest: a
+feature the model gives no (or next to no) weight cannot overflow anything, and letting it shrink
+the row would hand the label to the biases, where float64 keeps the other features' answer; the
+clip keeps such a feature finite, so its zero weight times it stays 0.
 Linear layers and ReLU MLPs are positively homogeneous up to their biases, negligible at that
 magnitude, and tanh/logistic saturate, so labels and saturated probabilities match float64. An
 infinite input gives ``inf * 0 = NaN``: a non-finite output, which the runtime serves as an error.
@@ -92,6 +96,14 @@ class DenseModel:
         """inverse_scale / power in float32: exact, and at most 1 in magnitude."""
         return self.inverse_scale.astype(np.float32) / np.float32(self.power)
 
+    def reach(self) -> np.ndarray:
+        """float32 per feature: its largest |first-layer weight| over the layer's largest, in [0, 1]
+        (how much a huge value of it can move the first layer: the row bound counts it so)."""
+        weights = np.abs(self.layers[0].weights) if self.layers else np.ones((self.n_features, 1))
+        largest = float(np.max(weights, initial=0.0))
+        reach = weights.max(axis=1, initial=0.0) / largest if largest > 0 else np.ones(self.n_features)
+        return reach.astype(np.float32)
+
     def unit_fill(self) -> np.ndarray:
         return np.broadcast_to(self.fill, self.mean.shape).astype(np.float32) / np.float32(self.power)
 
@@ -139,7 +151,7 @@ def int8_limit(model: DenseModel, calibration: np.ndarray) -> float:
     shorter side of an asymmetric range."""
     standard = (np.asarray(calibration, dtype=np.float64) - model.mean) * model.inverse_scale
     standard = np.where(np.isnan(standard), model.fill, standard)
-    largest = float(np.max(np.abs(standard), initial=0.0))
+    largest = float(np.max(np.abs(standard) * model.reach(), initial=0.0))
     return min(largest * (1 + 2.0**-10), float_limit(model)) if largest > 0 else 1.0
 
 
@@ -149,8 +161,9 @@ def bounded_standardise(model: DenseModel, X: np.ndarray, limit: float) -> np.nd
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         units = (np.asarray(X, dtype=np.float32) - model.mean.astype(np.float32)) * model.unit_scale()
         units = np.where(np.isnan(units), model.unit_fill(), units)
-        largest = np.max(np.abs(units), axis=1, keepdims=True, initial=0.0)
-        return units * np.minimum(power, np.float32(limit) / largest)
+        largest = np.max(np.abs(units) * model.reach(), axis=1, keepdims=True, initial=0.0)
+        bounded = units * np.minimum(power, np.float32(limit) / largest)
+        return np.clip(bounded, -np.float32(FLOAT32_MAX), np.float32(FLOAT32_MAX), out=bounded)
 
 
 def activate(values: np.ndarray, activation: Activation) -> np.ndarray:

@@ -10,7 +10,15 @@ import onnx
 
 from ...bundle import ModelBundle
 from ...errors import BadInput
-from ..dense import REFUSE_BEYOND, dense_from_pipeline, float16_limit, float_limit, int8_limit
+from ..dense import (
+    FLOAT16_MAX,
+    FLOAT32_MAX,
+    REFUSE_BEYOND,
+    dense_from_pipeline,
+    float16_limit,
+    float_limit,
+    int8_limit,
+)
 from ..trees.tables import bundle_trees
 from .graphs import dense_to_onnx, single_output, trees_to_onnx
 
@@ -56,7 +64,8 @@ def convert_bundle(bundle: ModelBundle, opset: int, precision: str = "fp32") -> 
         dense = dense_from_pipeline(model, features)
         limit = {"fp16": lambda: float16_limit(dense), "int8": lambda: int8_limit(dense, bundle.reference()["X"])}.get(
             precision, lambda: float_limit(dense))()
-        return dense_to_onnx(dense, opset, info.name, limit, REFUSE_BEYOND if precision in {"fp16", "int8"} else None)
+        return dense_to_onnx(dense, opset, info.name, limit, REFUSE_BEYOND if precision in {"fp16", "int8"} else None,
+                             clip=FLOAT16_MAX if precision == "fp16" else FLOAT32_MAX)
     if info.family in TABLE_FAMILIES or _has_scaler(model):  # a scaler is folded into the tables' thresholds
         return trees_to_onnx(bundle_trees(bundle).tables, info.task, opset, info.name)
     return _sklearn_trees(model, features, info.task, opset)

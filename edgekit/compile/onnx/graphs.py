@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..dense import DenseModel
+from ..dense import FLOAT32_MAX, DenseModel
 from ..registry import PREDICTIONS, PROBABILITIES, output_name
 from ..trees.tables import LEAF, TreeTables
 
@@ -28,10 +28,12 @@ def _initializer(name: str, values: np.ndarray) -> onnx.TensorProto:
 
 
 def dense_to_onnx(
-    model: DenseModel, opset: int, graph_name: str, limit: float, refuse_beyond: float | None = None
+    model: DenseModel, opset: int, graph_name: str, limit: float, refuse_beyond: float | None = None,
+    clip: float = FLOAT32_MAX,
 ) -> onnx.ModelProto:
     """Standardisation bounded to ``limit`` as dense.py describes, then the layers; with
-    ``refuse_beyond`` (int8 and fp16 graphs) a row whose largest |standardised value| passes it gets NaN."""
+    ``refuse_beyond`` (int8 and fp16 graphs) a row whose largest |standardised value| passes it gets
+    NaN. ``clip``: the largest value the layers' type holds (float16's for an fp16 graph)."""
     reduce_max = (helper.make_node("ReduceMax", ["magnitude", "row_axis"], ["largest"], keepdims=1) if opset >= 18
                   else helper.make_node("ReduceMax", ["magnitude"], ["largest"], axes=[1], keepdims=1))
     nodes: list[onnx.NodeProto] = [
@@ -39,11 +41,13 @@ def dense_to_onnx(
         helper.make_node("Mul", ["centred", "unit_scale"], ["units"]),
         helper.make_node("IsNaN", ["units"], ["missing"]),
         helper.make_node("Where", ["missing", "unit_fill", "units"], ["filled_units"]),
-        helper.make_node("Abs", ["filled_units"], ["magnitude"]),
+        helper.make_node("Abs", ["filled_units"], ["absolute"]),
+        helper.make_node("Mul", ["absolute", "reach"], ["magnitude"]),
         reduce_max,
         helper.make_node("Div", ["limit", "largest"], ["shrink"]),
         helper.make_node("Min", ["shrink", "power"], ["factor"]),
-        helper.make_node("Mul", ["filled_units", "factor"], ["filled"]),
+        helper.make_node("Mul", ["filled_units", "factor"], ["scaled"]),
+        helper.make_node("Clip", ["scaled", "lowest", "highest"], ["filled"]),
     ]
     # A mean-imputed model fills with 0 everywhere: one scalar instead of a vector.
     fill = np.zeros(1) if not np.any(model.fill) else model.unit_fill()
@@ -53,6 +57,9 @@ def dense_to_onnx(
         _initializer("unit_fill", fill),
         _initializer("limit", np.array([limit])),
         _initializer("power", np.array([model.power])),
+        _initializer("reach", model.reach()),
+        _initializer("lowest", np.array(-clip)),
+        _initializer("highest", np.array(clip)),
     ]
     if opset >= 18:
         initializers.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "row_axis"))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dense import REFUSE_BEYOND, DenseLayer, DenseModel, activate, float_limit, int8_limit
+from ..dense import FLOAT32_MAX, REFUSE_BEYOND, DenseLayer, DenseModel, activate, float_limit, int8_limit
 from ..int_scale import symmetric, symmetric_rows
 from .writer import Quantization, TfliteGraph
 
@@ -137,12 +137,14 @@ def _int8_layers(
     if not int8_io:
         return how, None
     encoding = {
-        "formula": "q = clip(round_half_away(z / scale) + zero_point, -128, 127), z = u * min(power, limit / max(|u|)) per row, "
+        "formula": "q = clip(round_half_away(z / scale) + zero_point, -128, 127), z = u * min(power, limit / max(|u| * reach)) "
+                   "per row, "
                    "u = where(isnan(x), fill, (x - mean) * inverse_scale) / power",
         "mean": model.mean.astype(np.float32).tolist(),
         "inverse_scale": model.inverse_scale.astype(np.float32).tolist(),
         "fill": np.broadcast_to(model.fill, model.mean.shape).astype(np.float32).tolist(),
         "power": model.power,
+        "reach": model.reach().tolist(),
         "limit": limit,
         "refuse_beyond": REFUSE_BEYOND,  # |z| past it: no answer (the decoded output is NaN)
     }
@@ -165,8 +167,10 @@ def _standardised(graph: TfliteGraph, model: DenseModel, limit: float) -> tuple[
     fill = model.unit_fill() if np.any(model.fill) else np.zeros((), np.float32)
     filled = graph.tensor("filled", (-1, features), "float32")
     graph.op("SELECT_V2", 1, [missing, graph.constant("unit_fill", fill), units], [filled])
-    magnitude = graph.tensor("magnitude", (-1, features), "float32")
-    graph.op("ABS", 1, [filled], [magnitude])
+    absolute = graph.tensor("absolute", (-1, features), "float32")
+    graph.op("ABS", 1, [filled], [absolute])
+    magnitude = graph.tensor("magnitude", (-1, features), "float32")  # a feature without weight cannot overflow
+    graph.op("MUL", 1, [absolute, graph.constant("reach", model.reach())], [magnitude], ("MulOptions", {}))
     largest = graph.tensor("largest", (-1, 1), "float32")
     graph.op("REDUCE_MAX", 1, [magnitude, graph.constant("row_axis", np.array([1], np.int32))], [largest],
              ("ReducerOptions", {"KeepDims": True}))
@@ -175,8 +179,14 @@ def _standardised(graph: TfliteGraph, model: DenseModel, limit: float) -> tuple[
     factor = graph.tensor("factor", (-1, 1), "float32")
     graph.op("MINIMUM", 1, [shrink, graph.constant("power", np.array([model.power], np.float32))], [factor],
              ("MaximumMinimumOptions", {}))
+    scaled = graph.tensor("scaled", (-1, features), "float32")
+    graph.op("MUL", 1, [filled, factor], [scaled], ("MulOptions", {}))
+    below = graph.tensor("below", (-1, features), "float32")
+    graph.op("MINIMUM", 1, [scaled, graph.constant("highest", np.array([FLOAT32_MAX], np.float32))], [below],
+             ("MaximumMinimumOptions", {}))
     standardised = graph.tensor("standardised", (-1, features), "float32")
-    graph.op("MUL", 1, [filled, factor], [standardised], ("MulOptions", {}))
+    graph.op("MAXIMUM", 1, [below, graph.constant("lowest", np.array([-FLOAT32_MAX], np.float32))], [standardised],
+             ("MaximumMinimumOptions", {}))
     return standardised, largest
 
 

@@ -5,7 +5,7 @@ with a device's runtime, without loading the TFLite writer."""
 # (tensorflow/lite/tools/versioning/runtime_version.cc). Per-channel FULLY_CONNECTED (v12) came
 # with the converter's switch to per-channel dense layers.
 RUNTIME_FOR_OP = {
-    ("ABS", 1): "1.13.0", ("DIV", 1): "1.6.0", ("MINIMUM", 1): "1.14.0", ("REDUCE_MAX", 1): "1.11.0",
+    ("ABS", 1): "1.13.0", ("DIV", 1): "1.6.0", ("MAXIMUM", 1): "1.14.0", ("MINIMUM", 1): "1.14.0", ("REDUCE_MAX", 1): "1.11.0",
     ("ADD", 1): "1.5.0", ("CAST", 1): "1.5.0", ("DEQUANTIZE", 2): "1.14.0", ("EXP", 1): "1.7.0", ("FULLY_CONNECTED", 1): "1.5.0",
     ("FULLY_CONNECTED", 4): "1.14.0", ("FULLY_CONNECTED", 12): "2.16.0", ("GATHER", 1): "1.6.0",
     ("GATHER", 3): "1.15.0", ("GATHER", 5): "2.5.0", ("GREATER", 1): "1.14.0", ("GREATER_EQUAL", 1): "1.14.0", ("LOGICAL_AND", 1): "1.11.0",

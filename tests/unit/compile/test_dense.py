@@ -104,7 +104,7 @@ def test_float32_standardisation_of_huge_rows_keeps_their_direction_instead_of_o
     huge = np.array([[3e38, 3e38, 3e38, 0, 9, 6], [-3e38, 1e30, 0, 0, 0, 0]], dtype=np.float32)
     exact = (huge.astype(np.float64) - dense.mean) * dense.inverse_scale
     bounded = bounded_standardise(dense, huge, limit).astype(np.float64)
-    assert np.isfinite(bounded).all() and np.abs(bounded).max() <= limit
+    assert np.isfinite(bounded).all() and (np.abs(bounded) * dense.reach()).max() <= limit * (1 + 1e-6)  # float32 rounding
     direction = exact / np.linalg.norm(exact, axis=1, keepdims=True)
     np.testing.assert_allclose(bounded / np.linalg.norm(bounded, axis=1, keepdims=True), direction, atol=1e-6)
     ordinary = (rng.normal(size=(50, 6)) * scaled).astype(np.float32)
@@ -112,3 +112,22 @@ def test_float32_standardisation_of_huge_rows_keeps_their_direction_instead_of_o
     assert np.array_equal(bounded_standardise(dense, ordinary, limit), plain)  # bit for bit below the bound
     infinite = bounded_standardise(dense, np.array([[np.inf, 0, 0, 0, 0, 0]], dtype=np.float32), limit)
     assert np.isnan(infinite).any()  # no answer: the runtime serves it as an error
+
+
+def test_a_huge_value_of_a_feature_without_weight_leaves_the_row_alone():
+    """A feature the first layer gives no weight cannot overflow anything: it must not shrink the
+    others (their answer would go to the biases, where float64 keeps theirs); it stays finite, so
+    0 * it is 0, not NaN."""
+    from edgekit.compile.dense import bounded_standardise, float_limit
+
+    data = rng.normal(size=(200, 3))
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(data, (data[:, 0] > 0).astype(int))
+    pipeline[-1].coef_[0, 2] = 0.0  # as an L1 penalty leaves it
+    dense = dense_from_pipeline(pipeline, 3)
+    assert dense.reach()[2] == 0.0 and dense.reach().max() == 1.0
+    rows = np.array([[1.5, -0.5, 1e30], [-1.5, 0.5, -3e38]], dtype=np.float32)
+    bounded = bounded_standardise(dense, rows, float_limit(dense))
+    plain = (rows[:, :2] - dense.mean[:2].astype(np.float32)) * dense.inverse_scale[:2].astype(np.float32)
+    assert np.array_equal(bounded[:, :2], plain) and np.isfinite(bounded).all()
+    logits = bounded.astype(np.float64) @ dense.layers[0].weights + dense.layers[0].bias
+    np.testing.assert_allclose(logits[:, 0], pipeline.decision_function(rows.astype(np.float64)), rtol=1e-5)

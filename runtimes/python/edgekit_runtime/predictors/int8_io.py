@@ -30,6 +30,7 @@ class Int8Io:
     power: float = 1.0
     limit: float | None = None
     refuse_beyond: float | None = None  # |standardised value| past which a row gets no answer
+    reach: np.ndarray | None = None  # float32 [features]: how much each feature counts in the bound (None: all alike)
 
     @staticmethod
     def from_descriptor(inputs: dict[str, Any], outputs: dict[str, Any]) -> Int8Io:
@@ -41,8 +42,11 @@ class Int8Io:
                 raise ValueError("encoding vectors do not match the feature count")
             bound = ((float(encoding["power"]), float(encoding["limit"]), float(encoding["refuse_beyond"]))
                      if "limit" in encoding else (1.0, None, None))
+            reach = np.asarray(encoding["reach"], dtype=np.float32) if "reach" in encoding else None
+            if reach is not None and reach.shape != (features,):
+                raise ValueError("encoding reach does not match the feature count")
             return Int8Io(*vectors, np.float32(quant["scale"]), int(quant["zero_point"]),
-                          np.float32(out["scale"]), int(out["zero_point"]), *bound)
+                          np.float32(out["scale"]), int(out["zero_point"]), *bound, reach)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InvalidInput(f"artifact.json has int8 inputs without a usable encoding ({exc})",
                                "recompile the artifact with this edgekit version") from exc
@@ -65,10 +69,11 @@ class Int8Io:
             values *= self.inverse_scale / self.power
             if math.isnan(values.sum()):
                 np.copyto(values, self.fill / self.power, where=np.isnan(values))
-            largest = np.max(np.abs(values), axis=1, keepdims=True, initial=0.0)
+            magnitude = np.abs(values) if self.reach is None else np.abs(values) * self.reach
+            largest = np.max(magnitude, axis=1, keepdims=True, initial=0.0)
             if self.refuse_beyond is not None and (beyond := largest[:, 0] > self.refuse_beyond / self.power).any():
                 refused = beyond
-            with np.errstate(divide="ignore", invalid="ignore"):  # a zero row: limit / 0; an infinite one: inf * 0
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # limit / 0, inf * 0, a weightless huge feature
                 values *= np.minimum(self.power, self.limit / largest)
         values /= self.input_scale
         values += np.copysign(np.float32(0.5), values)
