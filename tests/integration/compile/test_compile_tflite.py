@@ -69,9 +69,10 @@ def test_int8_digits_mlp_keeps_accuracy_in_a_smaller_file(tmp_path):
         predicted = load(artifact.path).predict(reference["test_X"]).argmax(axis=1)
         accuracy[name] = float(np.mean(np.asarray(bundle.info.classes)[predicted] == reference["test_y"]))
     assert accuracy["fp32"] - accuracy["int8"] <= 0.01
-    # Per-channel scales and int64 zero points are fixed costs the schema imposes: on a
-    # 64-64-10 MLP the int8 file is ~0.42 of the float one (weights alone: 0.25).
-    assert int8.info.resources["model_bytes"] <= 0.45 * fp32.info.resources["model_bytes"]
+    # Per-channel scales and int64 zero points are fixed costs the schema imposes, and the float32
+    # standardisation and row bound (mean, scale, reach per feature) are in both: on a 64-64-10 MLP
+    # the int8 file is ~0.46 of the float one (weights alone: 0.25).
+    assert int8.info.resources["model_bytes"] <= 0.47 * fp32.info.resources["model_bytes"]
     assert {"op": "FULLY_CONNECTED", "version": 12} in int8.info.requirements["operators"]
     per_layer = compile_bundle(bundle.path, "tflite-int8", tmp_path / "per-layer", options={"per-channel": "false"})
     assert {"op": "FULLY_CONNECTED", "version": 4} in per_layer.info.requirements["operators"]
