@@ -2,8 +2,9 @@
 
 Every input row gets one output line, in order. A row that cannot be read (wrong number of
 fields, text in a numeric column) gets an empty prediction and the reason in the ``error`` column;
-the others are predicted in one call, and a row whose output is NaN or infinite is refused the same way. The output is written beside its final name and renamed
-into place, so an interrupted run leaves no half-written file.
+the others are predicted in one call, and a row whose output is NaN or infinite is refused the
+same way. The output is written beside its final name and renamed into place, so an interrupted
+run leaves no half-written file.
 """
 
 from __future__ import annotations
