@@ -19,12 +19,26 @@ from ..dense import REFUSE_BEYOND, DenseModel, float_limit
 from ..int_scale import symmetric
 from .literals import api_constants, array, batch_by_rows, float_literals, int_literals
 
+BLOCK_STACK_BYTES = 64 * 1024  # the two activation buffers of a block of rows, on the stack
+LANES = 8  # rows per vector of the block kernels (lane_t)
+TILE = 4  # output units of a layer computed together
+
 ACTIVATIONS = {
     "identity": "",
     "relu": "        sum = sum > 0.0f ? sum : 0.0f;",
     "tanh": "        sum = tanhf(sum);",
     "logistic": "        sum = 1.0f / (1.0f + expf(-sum));",
 }
+
+
+def dense_block(model: DenseModel) -> int:
+    """Rows per block of the batch entry point: 16, fewer when the two activation buffers of a
+    block would pass 64 KiB of stack; 0 (rows one at a time) when even 8 rows would."""
+    widest = max(model.n_features, *(layer.weights.shape[1] for layer in model.layers))
+    block = 16
+    while block > 8 and 2 * widest * block * 4 > BLOCK_STACK_BYTES:
+        block //= 2
+    return block if 2 * widest * block * 4 <= BLOCK_STACK_BYTES else 0
 
 
 def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> str:
@@ -52,7 +66,7 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         f"#define ROW_LIMIT {float_literals(np.array([float_limit(model)]))}",
         *([f"#define ROW_REFUSE_BEYOND {float_literals(np.array([REFUSE_BEYOND / model.power]))}"] if int8 else []),
     ]
-    layer_functions = []
+    layer_functions, scales = [], []
     for index, layer in enumerate(model.layers):
         inputs, units = layer.weights.shape
         rows = layer.weights.T  # [units][inputs]
@@ -63,6 +77,7 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         else:
             lines.append(array("float", f"weight{index}", float_literals(rows), inputs * units))
             scaled = "sum"
+        scales.append(scaled)
         lines.append(array("float", f"bias{index}", float_literals(layer.bias), units))
         layer_functions += [
             f"static void layer{index}(const float *in, float *out) {{",
@@ -79,6 +94,10 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         ]
     lines += ["", *layer_functions]
     lines += [
+        "static void finish(const float *values, float *out) {",
+        *_output(model, "values", widths[-1]),
+        "}",
+        "",
         "void edgekit_predict(const float *row, float *out) {",
         "    float a[WIDEST], b[WIDEST], largest = 0.0f;",
         "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {",
@@ -102,13 +121,164 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
     for index in range(len(model.layers)):
         lines.append(f"    layer{index}({current}, {spare});")
         current, spare = spare, current
-    lines += _output(model, current, widths[-1])
+    lines += [f"    finish({current}, out);", "}", ""]
+    block = dense_block(model)
+    if block:
+        lines += _blocked_batch(model, block, scales, int8)
+    else:
+        lines += batch_by_rows()
+    return "\n".join(lines)
+
+
+def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool) -> list[str]:
+    """edgekit_predict_batch over blocks of rows: activations stored [unit][row of the block], so
+    each layer is a small matrix product whose innermost loop runs over the block's rows (contiguous,
+    a compile-time count) and vectorizes without reordering any row's sum. Every row gets the
+    arithmetic of edgekit_predict, in the same order: the two entry points agree to the bit unless
+    the compiler is told to contract or reassociate floating point."""
+    lines = [
+        "/* The batch entry point: BLOCK rows at a time (EDGEKIT_BLOCK=1, the microcontroller toolchains: one row at a time,",
+        "   the smallest code). KERNEL: on x86-64 Linux one library carries an AVX2 and a baseline copy of each block",
+        "   function, picked at load time (GCC function multiversioning). */",
+        "#if defined(EDGEKIT_BLOCK) && EDGEKIT_BLOCK <= 1",
+        *batch_by_rows(),
+        "#else",
+        f"#define BLOCK {block}u",
+        "#if defined(EDGEKIT_TARGET_CLONES) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)",
+        '#define KERNEL __attribute__((target_clones("avx2", "default")))',
+        "#else",
+        "#define KERNEL",
+        "#endif",
+        "",
+    ]
+    lanes = block // LANES
+    lines[-1:-1] = [
+        "#define LANES 8u",
+        "typedef float lane_t __attribute__((vector_size(32)));  /* GCC vector extension: 8 rows; split where narrower */",
+        "typedef int32_t mask_t __attribute__((vector_size(32)));  /* a comparison of lane_t: -1 or 0 per lane */",
+        "/* macros, not functions: a 32-byte vector argument or result changes the ABI without AVX */",
+        "#define broadcast(x) ((lane_t){(x), (x), (x), (x), (x), (x), (x), (x)})",
+        "#define select(m, yes, no) ((lane_t)(((mask_t)(yes) & (m)) | ((mask_t)(no) & ~(m))))",
+    ]
+    for index, layer in enumerate(model.layers):
+        lines += _block_layer(index, *layer.weights.shape, lanes, ACTIVATIONS[layer.activation].strip(), scales[index], int8)
     lines += [
+        "/* count <= BLOCK rows; a short block reads BLOCK rows from a padded copy. */",
+        "KERNEL static void predict_block(const float *restrict rows, uint32_t count, float *restrict out) {",
+        "    float a[WIDEST * BLOCK], b[WIDEST * BLOCK], largest[BLOCK];",
+        "    for (uint32_t r = 0; r < BLOCK; ++r) {  /* transposed: a[feature][row of the block] */",
+        "        for (uint32_t i = 0; i < NUM_FEATURES; ++i) a[i * BLOCK + r] = rows[r * NUM_FEATURES + i];",
+        "    }",
+        "    /* edgekit_predict's standardisation, 8 rows per vector; selects for its conditionals */",
+        f"    lane_t most[{lanes}];",
+        f"    for (uint32_t v = 0; v < {lanes}u; ++v) most[v] = broadcast(0.0f);",
+        "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {",
+        "        const lane_t mean = broadcast(input_mean[i]), scale = broadcast(input_unit_scale[i]);",
+        "        const lane_t fill = broadcast(input_unit_fill[i]), reach = broadcast(input_reach[i]);",
+        f"        for (uint32_t v = 0; v < {lanes}u; ++v) {{",
+        "            lane_t u;",
+        "            __builtin_memcpy(&u, a + i * BLOCK + v * LANES, sizeof u);",
+        "            u = (u - mean) * scale;",
+        "            u = select(u != u, fill, u);",
+        "            const lane_t magnitude = (lane_t)((mask_t)u & ~(mask_t)broadcast(-0.0f)) * reach;  /* fabsf(u) * reach */",
+        "            most[v] = select(magnitude > most[v], magnitude, most[v]);",
+        "            __builtin_memcpy(a + i * BLOCK + v * LANES, &u, sizeof u);",
+        "        }",
+        "    }",
+        f"    lane_t factor[{lanes}];",
+        f"    for (uint32_t v = 0; v < {lanes}u; ++v) {{",
+        "        const lane_t shrink = broadcast(ROW_LIMIT) / most[v];",
+        "        factor[v] = select(shrink < broadcast(ROW_POWER), shrink, broadcast(ROW_POWER));",
+        "    }",
+        "    __builtin_memcpy(largest, most, sizeof largest);",
+        "    /* fminf(fmaxf(x, -FLT_MAX), FLT_MAX) as selects: NaN -> -FLT_MAX, +-inf -> +-FLT_MAX */",
+        "    const lane_t top = broadcast(FLT_MAX), bottom = broadcast(-FLT_MAX);",
+        "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {",
+        f"        for (uint32_t v = 0; v < {lanes}u; ++v) {{",
+        "            lane_t x;",
+        "            __builtin_memcpy(&x, a + i * BLOCK + v * LANES, sizeof x);",
+        "            x = x * factor[v];",
+        "            x = select(x > top, top, select(x >= bottom, x, bottom));",
+        "            __builtin_memcpy(a + i * BLOCK + v * LANES, &x, sizeof x);",
+        "        }",
+        "    }",
+    ]
+    current, spare = "a", "b"
+    for index in range(len(model.layers)):
+        lines.append(f"    block_layer{index}({current}, {spare});")
+        current, spare = spare, current
+    width = model.layers[-1].weights.shape[1]
+    lines += [
+        "    for (uint32_t r = 0; r < count; ++r) {",
+        *([
+            "        if (largest[r] > ROW_REFUSE_BEYOND) {  /* as edgekit_predict: no answer */",
+            "            for (uint32_t k = 0; k < edgekit_num_outputs; ++k) out[r * edgekit_num_outputs + k] = NAN;",
+            "            continue;",
+            "        }",
+        ] if int8 else []),
+        f"        float values[{width}u];",
+        f"        for (uint32_t k = 0; k < {width}u; ++k) values[k] = {current}[k * BLOCK + r];",
+        "        finish(values, out + r * edgekit_num_outputs);",
+        "    }",
         "}",
         "",
-        *batch_by_rows(),
+        "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
+        "    size_t r = 0;",
+        "    for (; r + BLOCK <= n; r += BLOCK) predict_block(rows + r * NUM_FEATURES, BLOCK, out + r * edgekit_num_outputs);",
+        "    if (r < n) {",
+        "        float padded[BLOCK * NUM_FEATURES];",
+        "        const uint32_t count = (uint32_t)(n - r);",
+        "        for (uint32_t k = 0; k < BLOCK * NUM_FEATURES; ++k) {",
+        "            padded[k] = k < count * NUM_FEATURES ? rows[r * NUM_FEATURES + k] : input_mean[k % NUM_FEATURES];",
+        "        }",
+        "        predict_block(padded, count, out + r * edgekit_num_outputs);",
+        "    }",
+        "}",
+        "#endif",
+        "",
     ]
-    return "\n".join(lines)
+    return lines
+
+
+def _block_layer(index: int, inputs: int, units: int, lanes: int, activation: str, scaled: str, int8: bool) -> list[str]:
+    """One layer over a block: TILE output units at a time, each holding ``lanes`` vectors of 8 rows
+    in named variables (registers), so each input vector is loaded once per tile."""
+    wtype = "int8_t" if int8 else "float"
+
+    def units_loop(tile: int) -> list[str]:
+        accs = [[f"s{t}_{v}" for v in range(lanes)] for t in range(tile)]
+        return [
+            *[f"        const {wtype} *restrict w{t} = weight{index} + (o + {t}u) * {inputs}u;" for t in range(tile)],
+            *[f"        lane_t {name} = {{0.0f}};" for row in accs for name in row],
+            f"        for (uint32_t i = 0; i < {inputs}u; ++i) {{",
+            *[f"            lane_t x{v};" for v in range(lanes)],
+            *[f"            __builtin_memcpy(&x{v}, in + i * BLOCK + {v * LANES}u, sizeof x{v});" for v in range(lanes)],
+            *[f"            const float k{t} = (float)w{t}[i];" for t in range(tile)],
+            *[f"            {accs[t][v]} += k{t} * x{v};" for t in range(tile) for v in range(lanes)],
+            "        }",
+            *[f"        {{ const lane_t sums[{lanes}] = {{{', '.join(accs[t])}}}; epilogue{index}(sums, o + {t}u, out); }}"
+              for t in range(tile)],
+        ]
+
+    return [
+        f"static void epilogue{index}(const lane_t *sums, uint32_t o, float *restrict out) {{",
+        "    float values[BLOCK];",
+        "    __builtin_memcpy(values, sums, sizeof values);",
+        "    for (uint32_t r = 0; r < BLOCK; ++r) {",
+        "        float sum = values[r];",
+        f"        sum = bias{index}[o] + {scaled};",
+        *([f"        {activation}"] if activation else []),
+        "        out[o * BLOCK + r] = sum;",
+        "    }",
+        "}",
+        "",
+        f"KERNEL static void block_layer{index}(const float *restrict in, float *restrict out) {{",
+        "    uint32_t o = 0;",
+        *([f"    for (; o + {TILE}u <= {units}u; o += {TILE}u) {{", *units_loop(TILE), "    }"] if units >= TILE else []),
+        *([f"    for (; o < {units}u; ++o) {{", *units_loop(1), "    }"] if units % TILE else []),
+        "}",
+        "",
+    ]
 
 
 def _output(model: DenseModel, values: str, width: int) -> list[str]:

@@ -67,7 +67,9 @@ TOOLCHAINS: dict[str, Toolchain] = {
     toolchain.triple: toolchain
     for toolchain in (
         # EDGEKIT_BLOCK: rows walked together by the table layout, as many as stay in registers.
-        Toolchain("x86_64-linux-gnu", "gcc", "gcc", ("-fPIC",), ("shared",), (), defines=("-DEDGEKIT_BLOCK=12u",),
+        # EDGEKIT_TARGET_CLONES: the dense layout's block functions in an AVX2 and a baseline copy, picked at load time.
+        Toolchain("x86_64-linux-gnu", "gcc", "gcc", ("-fPIC",), ("shared",), (),
+                  defines=("-DEDGEKIT_BLOCK=12u", "-DEDGEKIT_TARGET_CLONES"),
                   description="this machine"),
         Toolchain(
             "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu libc6-dev-arm64-cross", ("-fPIC",), ("shared", "static"),

@@ -1,0 +1,105 @@
+"""The digits MLP (64-64-10) as edgekit's dense C vs. ONNX Runtime on the same bundle, one thread.
+
+Systems: edgekit's C artifact (float32 weights, and int8 weights) and edgekit's ONNX artifact, each
+through edgekit_runtime's loader with threads=1. Every system is timed in a fresh process per round,
+in interleaved rounds (all systems once per round, the order rotating); a figure is the median over
+rounds of each process's median. Batch = 10 000 rows (test rows drawn with replacement); single
+row = one row per call from Python (groups of 20 calls per clock reading).
+
+    .venv/bin/python benchmarks/bench_dense_c.py [--out benchmarks/results] [--quick]
+
+EDGEKIT_BENCH_EXTRA="name=/path/to/artifact,..." adds already compiled artifacts of the same
+bundle layout (for before/after comparisons); they are timed in the same rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from timing import arguments, machine_line, scratch, timings, write_results
+
+BATCH_ROWS = 10_000
+SYSTEMS = {"onnxruntime": ("onnx", {}), "c-f32": ("c", {}), "c-int8": ("c", {"quantize": "int8"})}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def worker(directory: Path, batch: Path, single: int, batches: int) -> None:
+    from edgekit_runtime import load
+
+    rows = np.load(batch)
+    predict = load(directory, threads=1).predict
+    one = np.ascontiguousarray(rows[:1])
+    batch_us = statistics.median(timings(lambda: predict(rows), batches))
+    single_us = statistics.median(timings(lambda: predict(one), single, calls_per_sample=20))
+    print(json.dumps({"batch_ms": batch_us / 1e3, "single_row_us": single_us}))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        return
+    args = arguments(__doc__.splitlines()[0], "fewer rounds and repeats")
+    rounds, single, batches = (3, 100, 5) if args.quick else (7, 400, 20)
+    from edgekit import compile_bundle, train_bundle
+
+    with scratch() as work:
+        bundle = train_bundle("bundled:digits", work / "mlp", family="mlp", name="mlp-digits")
+        rows = np.asarray(bundle.reference()["test_X"], dtype=np.float32)
+        batch = np.ascontiguousarray(rows[np.random.default_rng(0).integers(0, len(rows), BATCH_ROWS)])
+        np.save(work / "batch.npy", batch)
+        directories, builds = {}, {}
+        for system, (target, options) in SYSTEMS.items():
+            artifact = compile_bundle(bundle.path, target, work / system, options=options)
+            directories[system] = work / system
+            builds[system] = {"certified_max_abs_diff": artifact.info.parity["max_abs_diff"],
+                              "file_bytes": artifact.info.resources["model_bytes"]}
+        for item in filter(None, os.environ.get("EDGEKIT_BENCH_EXTRA", "").split(",")):
+            name, path = item.split("=", 1)
+            directories[name] = Path(path)
+        environment = {**os.environ, **ONE_THREAD}
+        names = list(directories)
+        samples: dict[str, list[dict]] = {name: [] for name in names}
+        for number in range(rounds):
+            order = names[number % len(names):] + names[:number % len(names)]  # rotate who goes first
+            for name in order:
+                done = subprocess.run([sys.executable, __file__, "--worker", str(directories[name]), str(work / "batch.npy"),
+                                       str(single), str(batches)], capture_output=True, text=True, env=environment, check=True)
+                samples[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"round {number + 1}/{rounds}", flush=True)
+    runs = {}
+    for name, entries in samples.items():
+        batch_ms = statistics.median(entry["batch_ms"] for entry in entries)
+        runs[name] = {"batch_ms": batch_ms, "batch_ms_rounds": [entry["batch_ms"] for entry in entries],
+                      "single_row_us": statistics.median(entry["single_row_us"] for entry in entries), **builds.get(name, {})}
+    for run in runs.values():
+        run["speedup_over_onnxruntime"] = runs["onnxruntime"]["batch_ms"] / run["batch_ms"]
+    result = {"model": "mlp-digits (64-64-10)", "rounds": rounds, "runs": runs}
+    print(write_results(args.out, "bench_dense_c_quick" if args.quick else "bench_dense_c", [result], markdown).read_text())
+
+
+def markdown(results: list[dict], machine: dict) -> str:
+    result = results[0]
+    lines = [
+        "# Dense C vs. ONNX Runtime: the digits MLP",
+        "",
+        (f"{machine_line(machine)}. One thread; a fresh process per system per round, {result['rounds']} interleaved "
+         f"rounds, medians. Batch = {BATCH_ROWS} rows through edgekit_runtime.load(...).predict."),
+        "",
+        f"## {result['model']}",
+        "",
+        "| system | batch ms | speed-up over ONNX Runtime | single row µs |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, run in result["runs"].items():
+        lines.append(f"| {name} | {run['batch_ms']:.2f} | {run['speedup_over_onnxruntime']:.2f}× | {run['single_row_us']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
