@@ -2,6 +2,7 @@
 entry point of the same library: generated C through the host gcc, loaded with ctypes."""
 
 import dataclasses
+import subprocess
 import warnings
 
 import numpy as np
@@ -14,7 +15,14 @@ from sklearn.preprocessing import StandardScaler
 from tests_support import require_tool
 
 from edgekit.compile.c.dense import dense_block, dense_source
-from edgekit.compile.c.toolchains import HOST_TRIPLE, compile_objects, link_libraries, toolchain_for
+from edgekit.compile.c.literals import float_literals
+from edgekit.compile.c.toolchains import (
+    C_RUNTIME_DIRECTORY,
+    HOST_TRIPLE,
+    compile_objects,
+    link_libraries,
+    toolchain_for,
+)
 from edgekit.compile.dense import dense_from_pipeline
 
 rng = np.random.default_rng(3)
@@ -98,3 +106,51 @@ def test_block_size_keeps_the_activation_buffers_within_64_kib_of_stack():
                                layers=(dataclasses.replace(model.layers[0], weights=np.zeros((1500, 1))),))
     assert dense_block(dataclasses.replace(wide, mean=np.zeros(600))) == 8
     assert dense_block(wide) == 0  # 8 rows of 1500 floats twice would pass 64 KiB: one row at a time
+
+
+DRIVER = r"""
+#include <math.h>
+#include <stdio.h>
+#include "edgekit_model.h"
+static const float rows[] = {%s};
+#define N %du
+int main(void) {
+    static float batch[N * 16], single[16];
+    edgekit_predict_batch(rows, N, batch);
+    double worst = 0.0;
+    unsigned mismatched = 0;
+    for (unsigned r = 0; r < N; ++r) {
+        edgekit_predict(rows + r * edgekit_num_features, single);
+        for (unsigned k = 0; k < edgekit_num_outputs; ++k) {
+            const float b = batch[r * edgekit_num_outputs + k], s = single[k];
+            if (isnan(b) != isnan(s)) ++mismatched;
+            else if (!isnan(b) && fabs((double)b - s) > worst) worst = fabs((double)b - s);
+        }
+    }
+    printf("%%u %%.9g\n", mismatched, worst);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("int8", [False, True], ids=["float32", "int8"])
+def test_aarch64_batch_entry_point_matches_the_single_row_entry_point_under_qemu(int8, tmp_path):
+    """The NEON build of the block kernels (the x86-64 ones run above), through qemu-user."""
+
+    toolchain = toolchain_for("aarch64-linux-gnu")
+    compiler = require_tool(toolchain.compiler, toolchain.package)
+    require_tool("qemu-aarch64", "qemu-user")
+    model = _dense("mlp-relu-softmax")
+    rows = _rows(45)
+    source = tmp_path / "model.c"
+    source.write_text(dense_source(model, "0" * 64, "a test", int8))
+    objects = compile_objects(toolchain, [source], tmp_path / "obj")
+    driver = tmp_path / "driver.c"
+    driver.write_text(DRIVER % (float_literals(rows), len(rows)))
+    program = tmp_path / "driver"
+    subprocess.run([compiler, "-std=c99", "-O2", "-static", f"-I{C_RUNTIME_DIRECTORY}",
+                    str(driver), *map(str, objects), "-o", str(program), "-lm"], check=True)
+    mismatched, worst = subprocess.run(["qemu-aarch64", str(program)], capture_output=True, text=True,
+                                       check=True).stdout.split()
+    assert int(mismatched) == 0 and float(worst) <= 1e-6, (mismatched, worst)
+
