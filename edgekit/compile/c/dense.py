@@ -20,7 +20,6 @@ from ..int_scale import symmetric
 from .literals import api_constants, array, batch_by_rows, float_literals, int_literals
 
 BLOCK_STACK_BYTES = 64 * 1024  # the two activation buffers of a block of rows, on the stack
-LANES = 8  # rows per vector of the block kernels (lane_t)
 TILE = 4  # output units of a layer computed together
 
 ACTIVATIONS = {
@@ -132,97 +131,54 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
 
 def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool) -> list[str]:
     """edgekit_predict_batch over blocks of rows: activations stored [unit][row of the block], so
-    each layer is a small matrix product whose innermost loop runs over the block's rows (contiguous,
-    a compile-time count) and vectorizes without reordering any row's sum. Every row gets the
-    arithmetic of edgekit_predict, in the same order: the two entry points agree to the bit unless
-    the compiler is told to contract or reassociate floating point."""
+    each layer is a small matrix product whose innermost operations run over the block's rows as GCC
+    vectors, without reordering any row's sum. Every row gets the arithmetic of edgekit_predict, in
+    the same order: the two entry points agree to the bit unless the compiler is told to contract or
+    reassociate floating point.
+
+    The kernels come in 16-byte vectors (4 rows: SSE2, NEON, or split by GCC where narrower) and, on
+    x86-64 Linux (EDGEKIT_TARGET_CLONES), also in 32-byte vectors compiled for AVX2, chosen per call
+    from the CPU. One width per kernel, native to its target: GCC lowers wider vectors through memory."""
+    widths = [4, 8]
     lines = [
         "/* The batch entry point: BLOCK rows at a time (EDGEKIT_BLOCK=1, the microcontroller toolchains: one row at a time,",
-        "   the smallest code). KERNEL: on x86-64 Linux one library carries an AVX2 and a baseline copy of each block",
-        "   function, picked at load time (GCC function multiversioning). */",
+        "   the smallest code). */",
         "#if defined(EDGEKIT_BLOCK) && EDGEKIT_BLOCK <= 1",
         *batch_by_rows(),
         "#else",
         f"#define BLOCK {block}u",
         "#if defined(EDGEKIT_TARGET_CLONES) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)",
-        '#define KERNEL __attribute__((target_clones("avx2", "default")))',
-        "#else",
-        "#define KERNEL",
+        "#define WIDE_KERNELS 1  /* 32-byte kernels for AVX2 CPUs, picked at run time */",
         "#endif",
-        "",
+        "/* macros, not functions: a vector argument or result wider than the baseline changes the ABI */",
     ]
-    lanes = block // LANES
-    lines[-1:-1] = [
-        "#define LANES 8u",
-        "typedef float lane_t __attribute__((vector_size(32)));  /* GCC vector extension: 8 rows; split where narrower */",
-        "typedef int32_t mask_t __attribute__((vector_size(32)));  /* a comparison of lane_t: -1 or 0 per lane */",
-        "/* macros, not functions: a 32-byte vector argument or result changes the ABI without AVX */",
-        "#define broadcast(x) ((lane_t){(x), (x), (x), (x), (x), (x), (x), (x)})",
-        "#define select(m, yes, no) ((lane_t)(((mask_t)(yes) & (m)) | ((mask_t)(no) & ~(m))))",
-    ]
+    for lanes in widths:
+        lines += [
+            *(["#ifdef WIDE_KERNELS"] if lanes == 8 else []),
+            f"typedef float lane{lanes}_t __attribute__((vector_size({4 * lanes})));",
+            f"typedef int32_t mask{lanes}_t __attribute__((vector_size({4 * lanes})));  /* a comparison: -1 or 0 per lane */",
+            f"#define broadcast{lanes}(x) ((lane{lanes}_t){{{', '.join(['(x)'] * lanes)}}})",
+            (f"#define select{lanes}(m, yes, no) "
+             f"((lane{lanes}_t)(((mask{lanes}_t)(yes) & (m)) | ((mask{lanes}_t)(no) & ~(m))))"),
+            *(["#endif"] if lanes == 8 else []),
+        ]
+    lines.append("")
     for index, layer in enumerate(model.layers):
-        lines += _block_layer(index, *layer.weights.shape, lanes, ACTIVATIONS[layer.activation].strip(), scales[index], int8)
+        lines += _epilogue(index, ACTIVATIONS[layer.activation].strip(), scales[index])
+    for lanes in widths:
+        attribute = '__attribute__((target("avx2"))) ' if lanes == 8 else ""
+        lines += ["#ifdef WIDE_KERNELS"] if lanes == 8 else []
+        for index, layer in enumerate(model.layers):
+            lines += _block_layer(index, *layer.weights.shape, lanes, block // lanes, attribute, int8)
+        lines += _predict_block(model, block, lanes, attribute, int8)
+        lines += ["#endif", ""] if lanes == 8 else []
     lines += [
-        "/* count <= BLOCK rows; a short block reads BLOCK rows from a padded copy. */",
-        "KERNEL static void predict_block(const float *restrict rows, uint32_t count, float *restrict out) {",
-        "    float a[WIDEST * BLOCK], b[WIDEST * BLOCK], largest[BLOCK];",
-        "    for (uint32_t r = 0; r < BLOCK; ++r) {  /* transposed: a[feature][row of the block] */",
-        "        for (uint32_t i = 0; i < NUM_FEATURES; ++i) a[i * BLOCK + r] = rows[r * NUM_FEATURES + i];",
-        "    }",
-        "    /* edgekit_predict's standardisation, 8 rows per vector; selects for its conditionals */",
-        f"    lane_t most[{lanes}];",
-        f"    for (uint32_t v = 0; v < {lanes}u; ++v) most[v] = broadcast(0.0f);",
-        "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {",
-        "        const lane_t mean = broadcast(input_mean[i]), scale = broadcast(input_unit_scale[i]);",
-        "        const lane_t fill = broadcast(input_unit_fill[i]), reach = broadcast(input_reach[i]);",
-        f"        for (uint32_t v = 0; v < {lanes}u; ++v) {{",
-        "            lane_t u;",
-        "            __builtin_memcpy(&u, a + i * BLOCK + v * LANES, sizeof u);",
-        "            u = (u - mean) * scale;",
-        "            u = select(u != u, fill, u);",
-        "            const lane_t magnitude = (lane_t)((mask_t)u & ~(mask_t)broadcast(-0.0f)) * reach;  /* fabsf(u) * reach */",
-        "            most[v] = select(magnitude > most[v], magnitude, most[v]);",
-        "            __builtin_memcpy(a + i * BLOCK + v * LANES, &u, sizeof u);",
-        "        }",
-        "    }",
-        f"    lane_t factor[{lanes}];",
-        f"    for (uint32_t v = 0; v < {lanes}u; ++v) {{",
-        "        const lane_t shrink = broadcast(ROW_LIMIT) / most[v];",
-        "        factor[v] = select(shrink < broadcast(ROW_POWER), shrink, broadcast(ROW_POWER));",
-        "    }",
-        "    __builtin_memcpy(largest, most, sizeof largest);",
-        "    /* fminf(fmaxf(x, -FLT_MAX), FLT_MAX) as selects: NaN -> -FLT_MAX, +-inf -> +-FLT_MAX */",
-        "    const lane_t top = broadcast(FLT_MAX), bottom = broadcast(-FLT_MAX);",
-        "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {",
-        f"        for (uint32_t v = 0; v < {lanes}u; ++v) {{",
-        "            lane_t x;",
-        "            __builtin_memcpy(&x, a + i * BLOCK + v * LANES, sizeof x);",
-        "            x = x * factor[v];",
-        "            x = select(x > top, top, select(x >= bottom, x, bottom));",
-        "            __builtin_memcpy(a + i * BLOCK + v * LANES, &x, sizeof x);",
-        "        }",
-        "    }",
-    ]
-    current, spare = "a", "b"
-    for index in range(len(model.layers)):
-        lines.append(f"    block_layer{index}({current}, {spare});")
-        current, spare = spare, current
-    width = model.layers[-1].weights.shape[1]
-    lines += [
-        "    for (uint32_t r = 0; r < count; ++r) {",
-        *([
-            "        if (largest[r] > ROW_REFUSE_BEYOND) {  /* as edgekit_predict: no answer */",
-            "            for (uint32_t k = 0; k < edgekit_num_outputs; ++k) out[r * edgekit_num_outputs + k] = NAN;",
-            "            continue;",
-            "        }",
-        ] if int8 else []),
-        f"        float values[{width}u];",
-        f"        for (uint32_t k = 0; k < {width}u; ++k) values[k] = {current}[k * BLOCK + r];",
-        "        finish(values, out + r * edgekit_num_outputs);",
-        "    }",
-        "}",
-        "",
         "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
+        "#ifdef WIDE_KERNELS",
+        '    void (*const predict_block)(const float *, uint32_t, float *) = __builtin_cpu_supports("avx2") ? predict_block8 : predict_block4;',
+        "#else",
+        "    void (*const predict_block)(const float *, uint32_t, float *) = predict_block4;",
+        "#endif",
         "    size_t r = 0;",
         "    for (; r + BLOCK <= n; r += BLOCK) predict_block(rows + r * NUM_FEATURES, BLOCK, out + r * edgekit_num_outputs);",
         "    if (r < n) {",
@@ -240,39 +196,109 @@ def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool)
     return lines
 
 
-def _block_layer(index: int, inputs: int, units: int, lanes: int, activation: str, scaled: str, int8: bool) -> list[str]:
-    """One layer over a block: TILE output units at a time, each holding ``lanes`` vectors of 8 rows
-    in named variables (registers), so each input vector is loaded once per tile."""
-    wtype = "int8_t" if int8 else "float"
-
-    def units_loop(tile: int) -> list[str]:
-        accs = [[f"s{t}_{v}" for v in range(lanes)] for t in range(tile)]
-        return [
-            *[f"        const {wtype} *restrict w{t} = weight{index} + (o + {t}u) * {inputs}u;" for t in range(tile)],
-            *[f"        lane_t {name} = {{0.0f}};" for row in accs for name in row],
-            f"        for (uint32_t i = 0; i < {inputs}u; ++i) {{",
-            *[f"            lane_t x{v};" for v in range(lanes)],
-            *[f"            __builtin_memcpy(&x{v}, in + i * BLOCK + {v * LANES}u, sizeof x{v});" for v in range(lanes)],
-            *[f"            const float k{t} = (float)w{t}[i];" for t in range(tile)],
-            *[f"            {accs[t][v]} += k{t} * x{v};" for t in range(tile) for v in range(lanes)],
+def _predict_block(model: DenseModel, block: int, lanes: int, attribute: str, int8: bool) -> list[str]:
+    """count <= BLOCK rows through the layers; a short block reads BLOCK rows from a padded copy."""
+    vectors = block // lanes
+    lane, broadcast, select = f"lane{lanes}_t", f"broadcast{lanes}", f"select{lanes}"
+    lines = [
+        f"{attribute}static void predict_block{lanes}(const float *restrict rows, uint32_t count, float *restrict out) {{",
+        "    float a[WIDEST * BLOCK], b[WIDEST * BLOCK], largest[BLOCK];",
+        "    for (uint32_t r = 0; r < BLOCK; ++r) {  /* transposed: a[feature][row of the block] */",
+        "        for (uint32_t i = 0; i < NUM_FEATURES; ++i) a[i * BLOCK + r] = rows[r * NUM_FEATURES + i];",
+        "    }",
+        "    /* edgekit_predict's standardisation, a vector of rows at a time; selects for its conditionals */",
+        f"    {lane} most[{vectors}], factor[{vectors}];",
+        f"    for (uint32_t v = 0; v < {vectors}u; ++v) most[v] = {broadcast}(0.0f);",
+        "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {",
+        f"        const {lane} mean = {broadcast}(input_mean[i]), scale = {broadcast}(input_unit_scale[i]);",
+        f"        const {lane} fill = {broadcast}(input_unit_fill[i]), reach = {broadcast}(input_reach[i]);",
+        f"        for (uint32_t v = 0; v < {vectors}u; ++v) {{",
+        f"            {lane} u;",
+        f"            __builtin_memcpy(&u, a + i * BLOCK + v * {lanes}u, sizeof u);",
+        "            u = (u - mean) * scale;",
+        f"            u = {select}(u != u, fill, u);",
+        f"            const {lane} magnitude = ({lane})((mask{lanes}_t)u & ~(mask{lanes}_t){broadcast}(-0.0f)) * reach;  /* fabsf(u) * reach */",
+        f"            most[v] = {select}(magnitude > most[v], magnitude, most[v]);",
+        f"            __builtin_memcpy(a + i * BLOCK + v * {lanes}u, &u, sizeof u);",
+        "        }",
+        "    }",
+        f"    for (uint32_t v = 0; v < {vectors}u; ++v) {{",
+        f"        const {lane} shrink = {broadcast}(ROW_LIMIT) / most[v];",
+        f"        factor[v] = {select}(shrink < {broadcast}(ROW_POWER), shrink, {broadcast}(ROW_POWER));",
+        "    }",
+        "    __builtin_memcpy(largest, most, sizeof largest);",
+        "    /* fminf(fmaxf(x, -FLT_MAX), FLT_MAX) as selects: NaN -> -FLT_MAX, +-inf -> +-FLT_MAX */",
+        f"    const {lane} top = {broadcast}(FLT_MAX), bottom = {broadcast}(-FLT_MAX);",
+        "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {",
+        f"        for (uint32_t v = 0; v < {vectors}u; ++v) {{",
+        f"            {lane} x;",
+        f"            __builtin_memcpy(&x, a + i * BLOCK + v * {lanes}u, sizeof x);",
+        "            x = x * factor[v];",
+        f"            x = {select}(x > top, top, {select}(x >= bottom, x, bottom));",
+        f"            __builtin_memcpy(a + i * BLOCK + v * {lanes}u, &x, sizeof x);",
+        "        }",
+        "    }",
+    ]
+    current, spare = "a", "b"
+    for index in range(len(model.layers)):
+        lines.append(f"    block_layer{index}_{lanes}({current}, {spare});")
+        current, spare = spare, current
+    width = model.layers[-1].weights.shape[1]
+    lines += [
+        "    for (uint32_t r = 0; r < count; ++r) {",
+        *([
+            "        if (largest[r] > ROW_REFUSE_BEYOND) {  /* as edgekit_predict: no answer */",
+            "            for (uint32_t k = 0; k < edgekit_num_outputs; ++k) out[r * edgekit_num_outputs + k] = NAN;",
+            "            continue;",
             "        }",
-            *[f"        {{ const lane_t sums[{lanes}] = {{{', '.join(accs[t])}}}; epilogue{index}(sums, o + {t}u, out); }}"
-              for t in range(tile)],
-        ]
+        ] if int8 else []),
+        f"        float values[{width}u];",
+        f"        for (uint32_t k = 0; k < {width}u; ++k) values[k] = {current}[k * BLOCK + r];",
+        "        finish(values, out + r * edgekit_num_outputs);",
+        "    }",
+        "}",
+        "",
+    ]
+    return lines
 
+
+def _epilogue(index: int, activation: str, scaled: str) -> list[str]:
+    """Bias, scale and activation of one output unit over a block, as edgekit_predict applies them."""
     return [
-        f"static void epilogue{index}(const lane_t *sums, uint32_t o, float *restrict out) {{",
-        "    float values[BLOCK];",
-        "    __builtin_memcpy(values, sums, sizeof values);",
+        f"static void epilogue{index}(const float *restrict sums, uint32_t o, float *restrict out) {{",
         "    for (uint32_t r = 0; r < BLOCK; ++r) {",
-        "        float sum = values[r];",
+        "        float sum = sums[r];",
         f"        sum = bias{index}[o] + {scaled};",
         *([f"        {activation}"] if activation else []),
         "        out[o * BLOCK + r] = sum;",
         "    }",
         "}",
         "",
-        f"KERNEL static void block_layer{index}(const float *restrict in, float *restrict out) {{",
+    ]
+
+
+def _block_layer(index: int, inputs: int, units: int, lanes: int, vectors: int, attribute: str, int8: bool) -> list[str]:
+    """One layer over a block: TILE output units at a time, each holding ``vectors`` vectors of
+    ``lanes`` rows in named variables (registers), so each input vector is loaded once per tile."""
+    wtype, lane = ("int8_t" if int8 else "float"), f"lane{lanes}_t"
+
+    def units_loop(tile: int) -> list[str]:
+        accs = [[f"s{t}_{v}" for v in range(vectors)] for t in range(tile)]
+        return [
+            *[f"        const {wtype} *restrict w{t} = weight{index} + (o + {t}u) * {inputs}u;" for t in range(tile)],
+            *[f"        {lane} {name} = broadcast{lanes}(0.0f);" for row in accs for name in row],
+            f"        for (uint32_t i = 0; i < {inputs}u; ++i) {{",
+            *[f"            {lane} x{v};" for v in range(vectors)],
+            *[f"            __builtin_memcpy(&x{v}, in + i * BLOCK + {v * lanes}u, sizeof x{v});" for v in range(vectors)],
+            *[f"            const {lane} k{t} = broadcast{lanes}((float)w{t}[i]);" for t in range(tile)],
+            *[f"            {accs[t][v]} += k{t} * x{v};" for t in range(tile) for v in range(vectors)],
+            "        }",
+            *[f"        {{ const {lane} s[{vectors}] = {{{', '.join(accs[t])}}}; float sums[BLOCK]; "
+              f"__builtin_memcpy(sums, s, sizeof sums); epilogue{index}(sums, o + {t}u, out); }}" for t in range(tile)],
+        ]
+
+    return [
+        f"{attribute}static void block_layer{index}_{lanes}(const float *restrict in, float *restrict out) {{",
         "    uint32_t o = 0;",
         *([f"    for (; o + {TILE}u <= {units}u; o += {TILE}u) {{", *units_loop(TILE), "    }"] if units >= TILE else []),
         *([f"    for (; o < {units}u; ++o) {{", *units_loop(1), "    }"] if units % TILE else []),

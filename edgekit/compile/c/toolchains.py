@@ -67,7 +67,7 @@ TOOLCHAINS: dict[str, Toolchain] = {
     toolchain.triple: toolchain
     for toolchain in (
         # EDGEKIT_BLOCK: rows walked together by the table layout, as many as stay in registers.
-        # EDGEKIT_TARGET_CLONES: the dense layout's block functions in an AVX2 and a baseline copy, picked at load time.
+        # EDGEKIT_TARGET_CLONES: the dense layout also builds its block kernels for AVX2, picked per call from the CPU.
         Toolchain("x86_64-linux-gnu", "gcc", "gcc", ("-fPIC",), ("shared",), (),
                   defines=("-DEDGEKIT_BLOCK=12u", "-DEDGEKIT_TARGET_CLONES"),
                   description="this machine"),
