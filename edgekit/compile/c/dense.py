@@ -137,7 +137,7 @@ def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool)
     reassociate floating point.
 
     The kernels come in 16-byte vectors (4 rows: SSE2, NEON, or split by GCC where narrower) and, on
-    x86-64 Linux (EDGEKIT_TARGET_CLONES), also in 32-byte vectors compiled for AVX2, chosen per call
+    x86-64 Linux (EDGEKIT_AVX2_KERNELS), also in 32-byte vectors compiled for AVX2, chosen per call
     from the CPU. One width per kernel, native to its target: GCC lowers wider vectors through memory."""
     widths = [4, 8]
     lines = [
@@ -147,7 +147,7 @@ def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool)
         *batch_by_rows(),
         "#else",
         f"#define BLOCK {block}u",
-        "#if defined(EDGEKIT_TARGET_CLONES) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)",
+        "#if defined(EDGEKIT_AVX2_KERNELS) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)",
         "#define WIDE_KERNELS 1  /* 32-byte kernels for AVX2 CPUs, picked at run time */",
         "#endif",
         "/* macros, not functions: a vector argument or result wider than the baseline changes the ABI */",

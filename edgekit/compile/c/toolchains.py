@@ -67,9 +67,9 @@ TOOLCHAINS: dict[str, Toolchain] = {
     toolchain.triple: toolchain
     for toolchain in (
         # EDGEKIT_BLOCK: rows walked together by the table layout, as many as stay in registers.
-        # EDGEKIT_TARGET_CLONES: the dense layout also builds its block kernels for AVX2, picked per call from the CPU.
+        # EDGEKIT_AVX2_KERNELS: the dense layout also builds its block kernels for AVX2, picked per call from the CPU.
         Toolchain("x86_64-linux-gnu", "gcc", "gcc", ("-fPIC",), ("shared",), (),
-                  defines=("-DEDGEKIT_BLOCK=12u", "-DEDGEKIT_TARGET_CLONES"),
+                  defines=("-DEDGEKIT_BLOCK=12u", "-DEDGEKIT_AVX2_KERNELS"),
                   description="this machine"),
         Toolchain(
             "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu libc6-dev-arm64-cross", ("-fPIC",), ("shared", "static"),
