@@ -114,7 +114,10 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         ] if int8 else []),
         "    const float shrink = ROW_LIMIT / largest;  /* largest 0: inf; inf: 0, and inf * 0 is NaN */",
         "    const float factor = shrink < ROW_POWER ? shrink : ROW_POWER;",
-        "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) a[i] = fminf(fmaxf(a[i] * factor, -FLT_MAX), FLT_MAX);",
+        "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {  /* clipped to the float range; NaN (an infinite input) stays NaN */",
+        "        const float x = a[i] * factor;",
+        "        a[i] = x > FLT_MAX ? FLT_MAX : (x < -FLT_MAX ? -FLT_MAX : x);",
+        "    }",
     ]
     current, spare = "a", "b"
     for index in range(len(model.layers)):
@@ -227,14 +230,14 @@ def _predict_block(model: DenseModel, block: int, lanes: int, attribute: str, in
         f"        factor[v] = {select}(shrink < {broadcast}(ROW_POWER), shrink, {broadcast}(ROW_POWER));",
         "    }",
         "    __builtin_memcpy(largest, most, sizeof largest);",
-        "    /* fminf(fmaxf(x, -FLT_MAX), FLT_MAX) as selects: NaN -> -FLT_MAX, +-inf -> +-FLT_MAX */",
+        "    /* clipped to the float range as selects: +-inf -> +-FLT_MAX; NaN (an infinite input) stays NaN */",
         f"    const {lane} top = {broadcast}(FLT_MAX), bottom = {broadcast}(-FLT_MAX);",
         "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {",
         f"        for (uint32_t v = 0; v < {vectors}u; ++v) {{",
         f"            {lane} x;",
         f"            __builtin_memcpy(&x, a + i * BLOCK + v * {lanes}u, sizeof x);",
         "            x = x * factor[v];",
-        f"            x = {select}(x > top, top, {select}(x >= bottom, x, bottom));",
+        f"            x = {select}(x > top, top, {select}(x < bottom, bottom, x));",
         f"            __builtin_memcpy(a + i * BLOCK + v * {lanes}u, &x, sizeof x);",
         "        }",
         "    }",

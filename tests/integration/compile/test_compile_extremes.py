@@ -58,3 +58,16 @@ def test_reduced_precision_refuses_a_row_of_huge_values_rather_than_guess_its_la
     assert (raised.value.outputs[3:].argmax(axis=1) == expected).all()
     extremes = artifact.info.parity["sets"]["extremes"]
     assert extremes["rows"] == EXTREME_ROWS and extremes["errors"] == EXTREME_ROWS and extremes["disagreements"] == 0
+
+
+@pytest.mark.parametrize("target, options", FLOAT32 + REDUCED, ids=_ids(FLOAT32 + REDUCED))
+def test_an_infinite_input_gets_no_answer_alone_or_in_a_batch(logistic, target, options, tmp_path):
+    """inf - inf has no value: no build may clip an infinite input into an answer (the C clip once
+    turned its NaN into -FLT_MAX and a confident label)."""
+    model = load(_compile(logistic, target, options, tmp_path / "a").path)
+    rows = np.tile(np.asarray(logistic.reference()["X"][:1], dtype=np.float32), (20, 1))
+    rows[0, 0], rows[7, 3] = np.inf, -np.inf
+    for batch, refused in ((rows[:1], [0]), (rows, [0, 7])):  # one row, and a batch (C: its block kernels)
+        with pytest.raises(NonFiniteOutput) as error:
+            model.predict(batch)
+        assert error.value.rows == refused
