@@ -118,6 +118,16 @@ def postgres_server():
         shutil.rmtree(directory, ignore_errors=True)
 
 
+
+@contextmanager
+def edgekit_home(root: Path):
+    """EDGEKIT_HOME (the run registry) under ``root`` for a module-scoped fixture that trains bundles."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGEKIT_HOME", str(root / "home"))
+        yield root / "home"
+
 # --- the update server, as a real process ------------------------------------------------------
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 import yaml
-from tests_support import require_tool
+from tests_support import edgekit_home, require_tool
 
 from edgekit import ModelBundle, compile_bundle, train_bundle
 from edgekit.compile.c.ifelse import IFELSE_MAX_SOURCE_MB, estimate_ifelse_source_bytes
@@ -34,8 +34,7 @@ def _forest_data(rows: int, classes: int = 20) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def forests(tmp_path_factory):
     root = tmp_path_factory.mktemp("ifelse-forests")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEKIT_HOME", str(root / "home"))
+    with edgekit_home(root):
         big = train_bundle(_forest_data(20_000), root / "big", family="random-forest", name="rf-20-classes",
                            params={"n_estimators": "40", "max_depth": "10"})
         small = train_bundle(_forest_data(2_000), root / "small", family="random-forest", name="rf-small",

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from tests_support import require_tool
+from tests_support import edgekit_home, require_tool
 
 from edgekit import train_bundle
 from edgekit.compile import compile_bundle
@@ -32,8 +32,7 @@ def rare_bundle(tmp_path_factory):
     frame["label"] = (distance < np.quantile(distance, 0.01)).astype(int)
     path = tmp_path_factory.mktemp("rare") / "rare.csv"
     frame.to_csv(path, index=False)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEKIT_HOME", str(path.parent / "home"))
+    with edgekit_home(path.parent):
         return train_bundle(str(path), path.parent / "bundle", label="label", family="gradient-boosting", params=PARAMS)
 
 

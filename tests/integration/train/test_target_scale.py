@@ -13,7 +13,7 @@ import pytest
 from edgekit_runtime import load
 from sklearn.datasets import make_friedman1
 from sklearn.metrics import r2_score
-from tests_support import require_tool
+from tests_support import edgekit_home, require_tool
 
 from edgekit import ModelBundle, compile_bundle, train_bundle
 
@@ -34,8 +34,7 @@ def _write_csv(path, X, y) -> str:
 @pytest.fixture(scope="module")
 def tiny_bundles(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny-target")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEKIT_HOME", str(root / "home"))
+    with edgekit_home(root):
         return {
             family: train_bundle(_friedman(TINY), root / family, family=family, task="regression")
             for family in ("xgboost", "lightgbm")
