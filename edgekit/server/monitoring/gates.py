@@ -107,6 +107,7 @@ class Evidence:
     latency_detail: str
     prediction_psi: float | None  # None: not enough rows on one side, or nothing to compare
     prediction_detail: str
+    devices_in_stage: int | None = None  # devices the rule assigns the release now; None: not counted (enough tried)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,18 @@ class GateResult:
                 "limit": self.limit, "detail": self.detail}
 
 
+def _few_devices(min_devices: int, in_stage: int | None, whole_stage: bool, bad: int) -> str:
+    """Why a failure-type gate with fewer than ``min_devices`` tried devices waits, or passes."""
+    if in_stage == 0:
+        return " (no device is in this stage yet: widen the stage or promote by hand)"
+    if not whole_stage:
+        return f" (need {min_devices})"
+    if bad:
+        return (f" (every device of this stage, fewer than min_devices {min_devices}: too few to roll back on;"
+                " roll back or promote by hand, or widen the stage)")
+    return f" (every device of this stage: fewer than min_devices {min_devices}, none failed)"
+
+
 def judge(spec: GateSpec, evidence: Evidence) -> tuple[str, list[GateResult]]:
     """("fail" | "pass" | "wait", one result per declared gate). Pass needs every gate to pass and the hold to be over."""
     results = []
@@ -132,9 +145,14 @@ def judge(spec: GateSpec, evidence: Evidence) -> tuple[str, list[GateResult]]:
             bad = evidence.devices_failed if name == "failure_rate" else evidence.devices_unhealthy
             value = bad / tried if tried else None
             what = "failed to install or smoke-test" if name == "failure_rate" else "reported unhealthy by the application"
-            detail = f"{bad} of {tried} canary device(s) {what}" + ("" if tried >= spec.min_devices else f" (need {spec.min_devices})")
-            # never fewer than min_devices: one device (perhaps a forged one) must not decide a gate alone
-            decided = tried >= spec.min_devices
+            detail = f"{bad} of {tried} canary device(s) {what}"
+            # A failure needs min_devices: one device (perhaps a forged one) must not roll a release back
+            # alone. A stage that holds fewer devices, all of which tried without a failure, passes
+            # (as a rollout group is judged on the devices it has): else it would wait forever.
+            whole_stage = evidence.devices_in_stage is not None and 0 < evidence.devices_in_stage <= tried
+            decided = tried >= spec.min_devices or (whole_stage and bad == 0)
+            if tried < spec.min_devices:
+                detail += _few_devices(spec.min_devices, evidence.devices_in_stage, whole_stage, bad)
         elif name == "p99_latency_ratio":
             value, detail, decided = evidence.latency_ratio, evidence.latency_detail, evidence.latency_ratio is not None
         else:

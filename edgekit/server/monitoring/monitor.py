@@ -198,7 +198,8 @@ class Monitor:
                                                              "from_percent": before, "reason": reason or "every gate passed"})
         gate.last = {"at": utcnow().isoformat(), "verdict": verdict, "percent": rollout.percent, "action": action,
                      "reason": reason, "gates": [result.as_dict() for result in results],
-                     "evidence": {"seconds_at_stage": round(evidence.seconds_at_stage, 1), "devices_tried": evidence.devices_tried}}
+                     "evidence": {"seconds_at_stage": round(evidence.seconds_at_stage, 1), "devices_tried": evidence.devices_tried,
+                                                                                      "devices_in_stage": evidence.devices_in_stage}}
         return {"rollout": rollout.id, "verdict": verdict, "action": action, "reason": reason, "state": rollout.state}
 
 
@@ -234,8 +235,18 @@ def gather_evidence(session: Session, rollout: Rollout, release: Release, gate: 
         enough = canary_rows >= spec.min_rows and control_rows >= spec.min_rows
         prediction_psi = value if enough else None
         prediction_detail = f"canary {canary_rows} rows vs control {control_rows} rows" + ("" if enough else f" (need {spec.min_rows} each)")
+    # A stage can hold fewer devices than min_devices (a small fleet, or an unlucky draw of buckets):
+    # count them, so the gates know when no more devices will come.
+    in_stage = _devices_in_stage(session, release, canary_device) if len(tried) < spec.min_devices else None
     return Evidence((utcnow() - since).total_seconds(), len(tried), len(failed), len(outcomes.get("rolled_back", set())),
-                    ratio, latency_detail, prediction_psi, prediction_detail)
+                    ratio, latency_detail, prediction_psi, prediction_detail, in_stage)
+
+
+def _devices_in_stage(session: Session, release: Release, canary_device: Callable[[str, str, list[str], str | None], bool]) -> int:
+    """How many enrolled, unrevoked devices the signed rule assigns ``release`` to right now."""
+    candidates = session.execute(select(Device.id, Device.profile, Device.tags, Device.model).where(
+        Device.profile.in_(release.profiles), Device.revoked.is_(False), or_(Device.model.is_(None), Device.model == release.model)))
+    return sum(1 for device_id, profile, tags, model in candidates if canary_device(device_id, profile, tags, model))
 
 
 def assigned_by_rule(rollout: Rollout, release: Release) -> Callable[[str, str, list[str], str | None], bool]:

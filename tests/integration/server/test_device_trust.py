@@ -38,17 +38,17 @@ def victim(trained_bundle, tmp_path_factory):
         admin.close()
 
 
-def _signed_salt(url: str) -> str:
+def _signed_salt(url: str, target: str = TARGET) -> str:
     """The rollout's salt as devices read it from the signed targets (timestamp -> snapshot -> targets)."""
     timestamp = httpx.get(f"{url}/metadata/timestamp.json").json()["signed"]
     snapshot = httpx.get(f"{url}/metadata/{timestamp['meta']['snapshot.json']['version']}.snapshot.json").json()["signed"]
     targets = httpx.get(f"{url}/metadata/{snapshot['meta']['targets.json']['version']}.targets.json").json()["signed"]
-    return targets["targets"][TARGET]["custom"]["edgekit"]["rollout"]["salt"]
+    return targets["targets"][target]["custom"]["edgekit"]["rollout"]["salt"]
 
 
-def _enroll(world, profile: str = PROFILE, model: str | None = MODEL) -> dict:
+def _enroll(world, profile: str = PROFILE, model: str | None = MODEL, tags: tuple[str, ...] = ()) -> dict:
     token = world["admin"].request("POST", "/v1/admin/enrollment-tokens", json={"profile": profile})["token"]
-    body = {"enrollment_token": token, **({"model": model} if model else {})}
+    body = {"enrollment_token": token, "tags": list(tags), **({"model": model} if model else {})}
     response = httpx.post(f"{world['url']}/v1/devices", json=body, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
@@ -100,6 +100,30 @@ def test_a_gate_counts_only_assigned_devices_and_never_one_device_alone(victim):
     status = _judge(victim)
     assert status["state"] == "rolled_back", status["gates"]
     assert "1 of 3 canary device(s)" in status["history"][-1]["reason"]
+
+
+def test_a_stage_holding_fewer_devices_than_min_devices_passes_once_all_of_them_installed(victim, trained_bundle, tmp_path):
+    """A 10 % stage that drew two devices: waiting for a third would wait forever. (Tagged, so the
+    model-less devices of the test above are out of its scope.)"""
+    admin, few = victim["admin"], "few"
+    upload = admin.upload(pack(pi4_onnx(trained_bundle, tmp_path, "b")[0]))
+    admin.request("POST", "/v1/admin/releases", json={"model": few, "upload": upload["sha256"], "profiles": [PROFILE]})
+    rollout = admin.request("POST", "/v1/admin/rollouts", json={"model": few, "stages": [10, 100], "gates": GATE, "tags": ["few"]})
+    world = {**victim, "rollout": rollout["id"]}
+    salt, target = _signed_salt(victim["url"], f"{few}/1/onnx.tar"), f"{few}/1/onnx.tar"
+    inside = []
+    while len(inside) < 2:
+        device = _enroll(victim, model=few, tags=("few",))
+        if bucket(salt, device["device_id"]) < 1000:
+            inside.append(device)
+    assert _report(world, inside[0], "installed", target, target).status_code == 204
+    status = _judge(world)
+    assert status["state"] == "active" and status["gates"]["last"]["evidence"] == {
+        "seconds_at_stage": status["gates"]["last"]["evidence"]["seconds_at_stage"], "devices_tried": 1, "devices_in_stage": 2}
+    assert _report(world, inside[1], "installed", target, target).status_code == 204
+    status = _judge(world)
+    assert status["state"] == "complete", status["gates"]
+    assert "every device of this stage" in status["gates"]["last"]["gates"][0]["detail"]
 
 
 def test_a_home_from_before_devices_had_a_model_gains_the_column_and_keeps_its_devices(tmp_path):

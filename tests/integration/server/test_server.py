@@ -34,6 +34,8 @@ from tests_support import (
 from tuf.api.exceptions import RepositoryError
 from tuf.ngclient import Updater
 
+from edgekit.fleet.client import AdminClient
+
 MODEL = "breast-cancer"
 
 
@@ -495,6 +497,9 @@ def test_an_address_that_floods_the_api_gets_429_but_metadata_stays_open_and_upl
             assert not list((tmp_path / "home").glob("targets/*"))
             api = [client.post("/v1/devices", json={"enrollment_token": "ekeNOPE-NOPE-NOPE"}) for _ in range(30)]
             polls = [client.get("/metadata/timestamp.json").status_code for _ in range(30)]
+        admin = AdminClient(url, key)  # the operator on the same (flooded) address waits its Retry-After, then gets through
+        assert admin.request("GET", "/v1/admin/rollouts") == []
+        admin.close()
     finally:
         process.terminate()
         process.wait(timeout=10)

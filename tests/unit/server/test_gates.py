@@ -50,6 +50,15 @@ def test_one_failing_device_never_decides_a_failure_gate_alone():
         assert judge(spec, _evidence(devices_tried=3, devices_failed=1, devices_unhealthy=1))[0] == "fail", gate
 
 
+def test_a_stage_smaller_than_min_devices_passes_when_all_its_devices_installed_but_never_fails_on_them():
+    spec = GateSpec(failure_rate=0.05)
+    assert judge(spec, _evidence(devices_tried=2, devices_in_stage=2))[0] == "pass"
+    assert judge(spec, _evidence(devices_tried=1, devices_in_stage=2))[0] == "wait"  # one has not tried yet
+    verdict, results = judge(spec, _evidence(devices_tried=2, devices_failed=1, devices_in_stage=2))
+    assert verdict == "wait" and "by hand" in results[0].detail  # one failure of two must not roll back alone
+    assert judge(spec, _evidence(devices_tried=0, devices_in_stage=0))[0] == "wait"  # an empty stage has no evidence
+
+
 def test_gates_from_options_and_a_file(tmp_path):
     spec = parse_gates(["prediction_psi<=0.3", "hold_seconds=5", "on_fail=pause"], None)
     assert spec.prediction_psi == 0.3 and spec.hold_seconds == 5 and spec.on_fail == "pause" and spec.declared() == ["prediction_psi"]
