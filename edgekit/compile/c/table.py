@@ -21,6 +21,7 @@ from ..trees.padding import pad_trees
 from ..trees.quantize import BinnedThresholds, QuantizedLeaves
 from ..trees.tables import LEAF, TreeTables
 from .literals import api_constants, array, float_literals, int_literals, unsigned_type
+from .tree_simd import PAD, simd_kernels
 
 LEAF_MARK = 0x7FFF
 DEFAULT_LEFT_BIT = 0x8000
@@ -49,6 +50,10 @@ def table_source(
         offsets = tables.child[padded.leaf][:, None] + np.arange(tables.leaf_width)
         leaf_values = leaf_values[offsets.reshape(-1)]
     per_tree_output = tables.leaf_width == 1 and tables.num_outputs > 1
+    # complete trees on float thresholds also get the x86-64 SIMD batch kernels (tree_simd.py), which
+    # read a little past each node array: those carry SIMD_PAD spare entries where the kernels are built
+    simd = padded is not None and padded.depth > 0 and binned is None and leaves is None
+    spare = " + SIMD_PAD" if simd else ""
     walk = f"complete trees of depth {padded.depth}" if padded is not None else "node walk"
     encoding = ("float32 thresholds" if binned is None else f"{binned.dtype} bin thresholds") + ", " + (
         "float32 leaves" if leaves is None else f"{leaves.dtype} leaves")
@@ -73,12 +78,13 @@ def table_source(
         "",
         *api_constants(tables.output_width, model_id),
         "",
-        array("uint16_t", "node_feature", int_literals(feature), len(feature)),
+        *(["#if defined(EDGEKIT_TREE_SIMD)", f"#define SIMD_PAD {PAD}u", "#else", "#define SIMD_PAD 0u", "#endif"] if simd else []),
+        array("uint16_t", "node_feature", int_literals(feature), f"{len(feature)}u{spare}"),
     ]
     if padded is not None:
         lines += [f"#define DEPTH {padded.depth}u", f"#define INTERNAL {padded.internal}u", f"#define LEAVES {padded.internal + 1}u"]
     if binned is None:
-        lines.append(array("float", "node_threshold", float_literals(threshold), len(threshold)))
+        lines.append(array("float", "node_threshold", float_literals(threshold), f"{len(threshold)}u{spare}"))
     else:
         lines += [
             f"typedef {INT_TYPES[binned.dtype]} bin_t;",
@@ -93,10 +99,10 @@ def table_source(
             array(unsigned_type(int(tables.roots.max(initial=0))), "tree_root", int_literals(tables.roots), "NUM_TREES"),
         ]
     if leaves is None:
-        lines.append(array("float", "leaf_value", float_literals(leaf_values), leaf_values.size))
+        lines.append(array("float", "leaf_value", float_literals(leaf_values), f"{leaf_values.size}u{spare}"))
     else:
         lines += [
-            array(INT_TYPES[leaves.dtype], "leaf_value", int_literals(leaf_values), leaf_values.size),
+            array(INT_TYPES[leaves.dtype], "leaf_value", int_literals(leaf_values), f"{leaf_values.size}u{spare}"),
             f"#define LEAF_SCALE {float_literals(np.array([leaves.scale]))}",
         ]
     lines.append(array("float", "base_score", float_literals(tables.base_scores), "NUM_ACC"))
@@ -105,8 +111,10 @@ def table_source(
     if tables.average:
         lines.append(array("float", "tree_share", float_literals(1.0 / tables.trees_per_output()), "NUM_ACC"))
     lines += ["", *(_bin_function() if binned is not None else []), *_accumulate(tables, binned, leaves, per_tree_output, padded is not None)]
+    if simd:
+        lines += simd_kernels(tables.leaf_width, per_tree_output)
     lines += _finish(tables, leaves)
-    lines += _entry_points()
+    lines += _entry_points(simd)
     return "\n".join(lines)
 
 
@@ -141,8 +149,9 @@ def _accumulate(
     if binned is None:
         decide = [
             "            const float x = rows[k * row_stride + feature];",
-            "            const uint32_t right = !has_nan ? (x >= node_threshold[at])",
-            "                : (x != x) ? !(word >> 15) : !(x < node_threshold[at]);",
+            "            /* NaN: !(x < t) holds, so bit 15 (NaN goes left) decides; written without a branch, as NaNs come unpredictably */",
+            "            const uint32_t right = !has_nan ? (uint32_t)(x >= node_threshold[at])",
+            "                : (uint32_t)!(x < node_threshold[at]) & ~((uint32_t)(x != x) & (uint32_t)(word >> 15));",
         ]
     else:
         decide = [
@@ -269,7 +278,22 @@ def _finish(tables: TreeTables, leaves: QuantizedLeaves | None) -> list[str]:
     return [*lines, "}", ""]
 
 
-def _entry_points() -> list[str]:
+def _entry_points(simd: bool) -> list[str]:
+    vector_blocks = [
+        "#if defined(TREE_SIMD)",
+        "    /* whole blocks of 16 (AVX-512) or 8 (AVX2) rows in SIMD lanes; the rest below */",
+        "#if defined(EDGEKIT_TREE_LANES)  /* tests pin one path */",
+        "    const uint32_t lanes = EDGEKIT_TREE_LANES;",
+        "#else",
+        '    const uint32_t lanes = __builtin_cpu_supports("avx512f") ? 16u : __builtin_cpu_supports("avx2") ? 8u : 0u;',
+        "#endif",
+        "    acc_t wide[16 * NUM_ACC];",
+        "    for (; lanes && i + lanes <= n; i += lanes) {",
+        "        if (lanes == 16u) trees16(rows + i * NUM_FEATURES, wide); else trees8(rows + i * NUM_FEATURES, wide);",
+        "        for (uint32_t b = 0; b < lanes; ++b) finish(wide + b * NUM_ACC, out + (i + b) * edgekit_num_outputs);",
+        "    }",
+        "#endif",
+    ] if simd else []
     return [
         "void edgekit_predict(const float *row, float *out) {",
         "    acc_t acc[NUM_ACC];",
@@ -278,8 +302,10 @@ def _entry_points() -> list[str]:
         "}",
         "",
         "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
+        "    size_t i = 0;",
+        *vector_blocks,
         "    acc_t acc[BLOCK * NUM_ACC];",
-        "    for (size_t i = 0; i < n; i += BLOCK) {",
+        "    for (; i < n; i += BLOCK) {",
         "        const uint32_t count = (uint32_t)(n - i < BLOCK ? n - i : BLOCK);",
         "        accumulate_rows(rows + i * NUM_FEATURES, count, acc);",
         "        for (uint32_t b = 0; b < count; ++b) finish(acc + b * NUM_ACC, out + (i + b) * edgekit_num_outputs);",

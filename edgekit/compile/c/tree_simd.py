@@ -1,0 +1,166 @@
+"""x86-64 SIMD kernels for the table layout's complete trees: a batch walks 16 rows (AVX-512) or
+8 rows (AVX2) per instruction, one lane per row.
+
+A scalar walk costs three loads per node visit (feature, threshold, the row's value), so it cannot
+go below about one cycle per visit. Here the top levels of a tree live in registers: a level of
+up to 32 nodes (AVX-512; 8 with AVX2) is loaded once per tree and block of rows, and each lane picks
+its node with a permute instead of a load; only the row's value is gathered (from the block
+transposed feature-major, so the root's value is one plain load). Deeper levels gather feature and
+threshold too. Several trees are walked together so the gathers' latency overlaps.
+
+Leaves are added tree by tree in the same order as the scalar walk, so every row's sum (and its
+output) is bit-identical to the single-row call's. The kernels are compiled with target
+attributes and chosen per call with __builtin_cpu_supports (toolchain define EDGEKIT_TREE_SIMD), so
+one .so runs on any x86-64; blocks of fewer rows and other CPUs take the scalar walk.
+"""
+
+from __future__ import annotations
+
+PAD = 32  # entries every node array carries past its end: the widest level load and 32-bit gathers of 16-bit entries read ahead
+
+
+def simd_kernels(leaf_width: int, per_tree_output: bool) -> list[str]:
+    """The AVX-512 and AVX2 block functions (``trees16``, ``trees8``) for float32 thresholds and leaves."""
+    return [
+        "#if defined(EDGEKIT_TREE_SIMD) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && DEPTH > 0",
+        "#define TREE_SIMD 1",
+        "#include <immintrin.h>",
+        *_kernel(_AVX512, leaf_width, per_tree_output),
+        *_kernel(_AVX2, leaf_width, per_tree_output),
+        "#endif",
+        "",
+    ]
+
+
+_AVX512 = {
+    "lanes": 16, "target": "avx512f", "trees": 4, "register_levels": 5,
+    "vf": "__m512", "vi": "__m512i", "mask": "__mmask16",
+    "set1": "_mm512_set1_epi32", "setf": "_mm512_set1_ps", "add": "_mm512_add_epi32", "mullo": "_mm512_mullo_epi32", "sub": "_mm512_sub_epi32",
+    "addf": "_mm512_add_ps", "and": "_mm512_and_si512", "slli": "_mm512_slli_epi32", "srai": "_mm512_srai_epi32",
+    "loadf": "_mm512_loadu_ps", "load_aligned": "_mm512_load_ps", "storef": "_mm512_storeu_ps",
+    "zero_i": "_mm512_setzero_si512", "lane": "_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)",
+    "words16": "_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)({p})))",
+}
+_AVX2 = {
+    "lanes": 8, "target": "avx2", "trees": 8, "register_levels": 3,
+    "vf": "__m256", "vi": "__m256i", "mask": "__m256i",
+    "set1": "_mm256_set1_epi32", "setf": "_mm256_set1_ps", "add": "_mm256_add_epi32", "mullo": "_mm256_mullo_epi32", "sub": "_mm256_sub_epi32",
+    "addf": "_mm256_add_ps", "and": "_mm256_and_si256", "slli": "_mm256_slli_epi32", "srai": "_mm256_srai_epi32",
+    "loadf": "_mm256_loadu_ps", "load_aligned": "_mm256_load_ps", "storef": "_mm256_storeu_ps",
+    "zero_i": "_mm256_setzero_si256", "lane": "_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)",
+    "words16": "_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)({p})))",
+}
+
+
+def _isa_ops(isa: dict) -> dict[str, str]:
+    """The few operations whose form differs between AVX-512 (masks, operand order) and AVX2."""
+    if isa["lanes"] == 16:
+        return {
+            "permute_i": "_mm512_permutexvar_epi32({local}, {table})",
+            "permute_f": "_mm512_permutexvar_ps({local}, {table})",
+            "permute2_i": "_mm512_permutex2var_epi32({low}, {local}, {high})",
+            "permute2_f": "_mm512_permutex2var_ps({low}, {local}, {high})",
+            "gather_i": "_mm512_i32gather_epi32({index}, (const void *)({base}), {scale})",
+            "gather_f": "_mm512_i32gather_ps({index}, {base}, 4)",
+            # right = x >= t, or x is NaN and the node's default direction (bit 15 clear) is right
+            "right": ("const __mmask16 right = _mm512_cmp_ps_mask(x, th, _CMP_GE_OQ) | (_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q)"
+                      " & _mm512_testn_epi32_mask(words, _mm512_set1_epi32(0x8000)));"),
+            "step": "idx[j] = _mm512_mask_add_epi32(twice, right, twice, one);",
+        }
+    return {
+        "permute_i": "_mm256_permutevar8x32_epi32({table}, {local})",
+        "permute_f": "_mm256_permutevar8x32_ps({table}, {local})",
+        "gather_i": "_mm256_i32gather_epi32((const int *)(const void *)({base}), {index}, {scale})",
+        "gather_f": "_mm256_i32gather_ps({base}, {index}, 4)",
+        "right": ("const __m256i right = _mm256_or_si256(_mm256_castps_si256(_mm256_cmp_ps(x, th, _CMP_GE_OQ)), _mm256_and_si256("
+                  "_mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)), _mm256_cmpeq_epi32(_mm256_and_si256(words, "
+                  "_mm256_set1_epi32(0x8000)), _mm256_setzero_si256())));"),
+        "step": "idx[j] = _mm256_sub_epi32(twice, right);",  # right is -1 in a lane that goes right
+    }
+
+
+def _kernel(isa: dict, leaf_width: int, per_tree_output: bool) -> list[str]:
+    lanes, ops = isa["lanes"], _isa_ops(isa)
+    name, target, vf, vi = f"trees{lanes}", isa["target"], isa["vf"], isa["vi"]
+
+    def level_lookup(width: int) -> list[str]:
+        """words and thresholds of each lane's node on a level of ``width`` nodes held in registers."""
+        if width <= lanes:
+            return [
+                f"                    words = {ops['permute_i'].format(local='local', table=isa['words16'].format(p='node_feature + base'))};",
+                f"                    th = {ops['permute_f'].format(local='local', table=isa['loadf'] + '(node_threshold + base)')};",
+            ]
+        return [
+            f"                    words = {ops['permute2_i'].format(low=isa['words16'].format(p='node_feature + base'), local='local', high=isa['words16'].format(p='node_feature + base + 16'))};",
+            f"                    th = {ops['permute2_f'].format(low=isa['loadf'] + '(node_threshold + base)', local='local', high=isa['loadf'] + '(node_threshold + base + 16)')};",
+        ]
+
+    register_levels = isa["register_levels"]
+    lookups = []
+    for level in range(1, register_levels + 1):
+        lookups += [f"                {'if' if level == 1 else 'else if'} (level == {level}u) {{", *level_lookup(1 << level), "                }"]
+    gather = [
+        "                else {  /* deeper levels: gather the node too */",
+        f"                    words = {isa['and']}({ops['gather_i'].format(index='idx[j]', base='node_feature + tree * INTERNAL', scale=2)}, {isa['set1']}(0xFFFF));",
+        f"                    th = {ops['gather_f'].format(index='idx[j]', base='node_threshold + tree * INTERNAL')};",
+        "                }",
+    ]
+    leaf = ops["gather_f"].format(index="slot", base="leaf_value + tree * LEAVES * LEAF_WIDTH")
+    target_sum = "sums[tree_output[tree]]" if per_tree_output else "sums[c]" if leaf_width > 1 else "sums[0]"
+    return [
+        f"/* {lanes} rows; acc: {lanes} * NUM_ACC sums, row by row. */",
+        f'static inline __attribute__((always_inline, target("{target}"))) void {name}_walk(const float *xt, const uint32_t first, const uint32_t count, {vf} *sums) {{',
+        f"    const {vi} lane = {isa['lane']}, one = {isa['set1']}(1);",
+        f"    {vi} idx[{isa['trees']}];",
+        "    UNROLL for (uint32_t j = 0; j < count; ++j) {",
+        "        const uint32_t tree = first + j;",
+        f"        const {vf} root = {isa['load_aligned']}(xt + (node_feature[tree * INTERNAL] & 0x7FFFu) * {lanes}u);",
+        f"        const {vf} x = root, th = {isa['setf']}(node_threshold[tree * INTERNAL]);",
+        f"        const {vi} words = {isa['set1']}(node_feature[tree * INTERNAL]), twice = one;",
+        f"        {ops['right']}",
+        f"        {ops['step']}  /* the root's index is 0: twice it plus one is 1 */",
+        "    }",
+        "    UNROLL for (uint32_t level = 1; level < DEPTH; ++level) {",
+        "        UNROLL for (uint32_t j = 0; j < count; ++j) {",
+        "            const uint32_t tree = first + j, base = tree * INTERNAL + (1u << level) - 1u;",
+        f"            const {vi} local = {isa['sub']}(idx[j], {isa['set1']}((int)(1u << level) - 1));",
+        f"            {vi} words;",
+        f"            {vf} th;",
+        "            (void)local;",
+        "            {",
+        *lookups,
+        *gather,
+        "            }",
+        f"            const {vi} at = {isa['add']}({isa['slli']}({isa['and']}(words, {isa['set1']}(0x7FFF)), {lanes.bit_length() - 1}), lane);",
+        f"            const {vf} x = {ops['gather_f'].format(index='at', base='xt')};",
+        f"            {ops['right']}",
+        f"            const {vi} twice = {isa['add']}({isa['add']}(idx[j], idx[j]), one);",
+        f"            {ops['step']}",
+        "        }",
+        "    }",
+        "    UNROLL for (uint32_t j = 0; j < count; ++j) {",
+        "        const uint32_t tree = first + j;",
+        f"        const {vi} slot0 = {isa['sub']}(idx[j], {isa['set1']}(INTERNAL));",
+        "        for (uint32_t c = 0; c < LEAF_WIDTH; ++c) {",
+        f"            const {vi} slot = LEAF_WIDTH == 1 ? slot0 : {isa['add']}({isa['mullo']}(slot0, {isa['set1']}(LEAF_WIDTH)), {isa['set1']}((int)c));",
+        f"            {target_sum} = {isa['addf']}({target_sum}, {leaf});",
+        "        }",
+        "    }",
+        "}",
+        "",
+        f'static __attribute__((target("{target}"))) void {name}(const float *rows, acc_t *acc) {{',
+        f"    float xt[NUM_FEATURES * {lanes}u] __attribute__((aligned(64)));  /* the block, feature-major */",
+        f"    for (uint32_t k = 0; k < {lanes}u; ++k)",
+        f"        for (uint32_t f = 0; f < NUM_FEATURES; ++f) xt[f * {lanes}u + k] = rows[k * NUM_FEATURES + f];",
+        f"    {vf} sums[NUM_ACC];",
+        f"    for (uint32_t c = 0; c < NUM_ACC; ++c) sums[c] = {isa['setf']}(base_score[c]);",
+        f"    const uint32_t whole = NUM_TREES - NUM_TREES % {isa['trees']}u;",
+        f"    for (uint32_t t = 0; t < whole; t += {isa['trees']}u) {name}_walk(xt, t, {isa['trees']}u, sums);",
+        f"    for (uint32_t t = whole; t < NUM_TREES; ++t) {name}_walk(xt, t, 1u, sums);",
+        f"    acc_t by_output[NUM_ACC][{lanes}];",
+        f"    for (uint32_t c = 0; c < NUM_ACC; ++c) {isa['storef']}(by_output[c], sums[c]);",
+        f"    for (uint32_t k = 0; k < {lanes}u; ++k)",
+        "        for (uint32_t c = 0; c < NUM_ACC; ++c) acc[k * NUM_ACC + c] = by_output[c][k];",
+        "}",
+        "",
+    ]
