@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import BadInput
-from ..trees.padding import pad_trees
+from ..trees.padding import PaddedTrees, complete_top, pad_trees, tree_depths
 from ..trees.quantize import BinnedThresholds, QuantizedLeaves
 from ..trees.tables import LEAF, TreeTables
 from .literals import api_constants, array, float_literals, int_literals, unsigned_type
-from .tree_simd import PAD, simd_kernels
+from .tree_simd import PAD, TOP_LEVELS, simd_kernels
 
 LEAF_MARK = 0x7FFF
 DEFAULT_LEFT_BIT = 0x8000
@@ -43,6 +43,13 @@ def table_source(
     threshold = np.where(leaf, 0.0, tables.threshold) if binned is None else np.where(leaf, 0, binned.node_bin)
     leaf_values = tables.leaf_values if leaves is None else leaves.values
     padded = pad_trees(tables)
+    # Float tables also get the x86-64 SIMD batch kernels (tree_simd.py): complete trees as they are;
+    # node-walk trees through their top levels in complete form (top_* arrays), then a gathered walk.
+    # The kernels read a little past each array: those carry SIMD_PAD spare entries where they are built.
+    depth = padded.depth if padded is not None else int(tree_depths(tables).max(initial=0))
+    simd = depth > 0 and binned is None and leaves is None
+    top = complete_top(tables, min(TOP_LEVELS, depth)) if simd and padded is None else None
+    top_lines = _top_arrays(tables, top, feature, threshold) if top is not None else []
     if padded is not None:  # the complete-tree form: placeholders are feature 0, threshold 0
         real = padded.node >= 0
         feature = np.where(real, feature[np.maximum(padded.node, 0)], 0)
@@ -50,9 +57,6 @@ def table_source(
         offsets = tables.child[padded.leaf][:, None] + np.arange(tables.leaf_width)
         leaf_values = leaf_values[offsets.reshape(-1)]
     per_tree_output = tables.leaf_width == 1 and tables.num_outputs > 1
-    # complete trees on float thresholds also get the x86-64 SIMD batch kernels (tree_simd.py), which
-    # read a little past each node array: those carry SIMD_PAD spare entries where the kernels are built
-    simd = padded is not None and padded.depth > 0 and binned is None and leaves is None
     spare = " + SIMD_PAD" if simd else ""
     walk = f"complete trees of depth {padded.depth}" if padded is not None else "node walk"
     encoding = ("float32 thresholds" if binned is None else f"{binned.dtype} bin thresholds") + ", " + (
@@ -95,8 +99,9 @@ def table_source(
         ]
     if padded is None:
         lines += [
-            array(unsigned_type(int(tables.child.max(initial=0)) + 1), "node_child", int_literals(tables.child), tables.num_nodes),
+            array(unsigned_type(int(tables.child.max(initial=0)) + 1), "node_child", int_literals(tables.child), f"{tables.num_nodes}u{spare}"),
             array(unsigned_type(int(tables.roots.max(initial=0))), "tree_root", int_literals(tables.roots), "NUM_TREES"),
+            *top_lines,
         ]
     if leaves is None:
         lines.append(array("float", "leaf_value", float_literals(leaf_values), f"{leaf_values.size}u{spare}"))
@@ -112,10 +117,30 @@ def table_source(
         lines.append(array("float", "tree_share", float_literals(1.0 / tables.trees_per_output()), "NUM_ACC"))
     lines += ["", *(_bin_function() if binned is not None else []), *_accumulate(tables, binned, leaves, per_tree_output, padded is not None)]
     if simd:
-        lines += simd_kernels(tables.leaf_width, per_tree_output)
+        lines += simd_kernels(tables.leaf_width, per_tree_output, top is not None)
     lines += _finish(tables, leaves)
     lines += _entry_points(simd)
     return "\n".join(lines)
+
+
+def _top_arrays(tables: TreeTables, top: PaddedTrees, feature: np.ndarray, threshold: np.ndarray) -> list[str]:
+    """The top levels of node-walk trees in complete form, for the SIMD kernels: per tree its
+    top nodes (placeholders below an early leaf are feature 0, threshold 0) and, per slot below
+    them, the node the walk goes on from."""
+    real = top.node >= 0
+    child_bytes = int(unsigned_type(int(tables.child.max(initial=0)) + 1)[4:-2]) // 8
+    return [
+        "#if defined(EDGEKIT_TREE_SIMD)",
+        f"#define TOP_DEPTH {top.depth}u",
+        f"#define TOP_INTERNAL {top.internal}u",
+        f"#define TOP_SLOTS {top.internal + 1}u",
+        f"#define CHILD_BYTES {child_bytes}",
+        f"#define CHILD_MASK 0x{(1 << 8 * child_bytes) - 1:X}u",
+        array("uint16_t", "top_feature", int_literals(np.where(real, feature[np.maximum(top.node, 0)], 0)), f"{top.node.size}u + SIMD_PAD"),
+        array("float", "top_threshold", float_literals(np.where(real, threshold[np.maximum(top.node, 0)], 0)), f"{top.node.size}u + SIMD_PAD"),
+        array("uint32_t", "top_slot", int_literals(top.leaf), top.leaf.size),
+        "#endif",
+    ]
 
 
 def _bin_function() -> list[str]:

@@ -16,17 +16,24 @@ one .so runs on any x86-64; blocks of fewer rows and other CPUs take the scalar 
 
 from __future__ import annotations
 
+TOP_LEVELS = 6  # levels of a node-walk tree walked in complete form: as many as AVX-512 registers hold
 PAD = 32  # entries every node array carries past its end: the widest level load and 32-bit gathers of 16-bit entries read ahead
 
 
-def simd_kernels(leaf_width: int, per_tree_output: bool) -> list[str]:
-    """The AVX-512 and AVX2 block functions (``trees16``, ``trees8``) for float32 thresholds and leaves."""
+def simd_kernels(leaf_width: int, per_tree_output: bool, top: bool) -> list[str]:
+    """The AVX-512 and AVX2 block functions (``trees16``, ``trees8``) for float32 thresholds and leaves.
+    ``top``: the trees are node-walk tables with their top levels also in complete form (``top_*``
+    arrays, TOP_DEPTH levels): the kernels walk those levels as complete trees, then go on from the
+    node each lane reached with a gathered node walk (feature, threshold, child) until every lane is
+    at a leaf. Else the trees are complete (DEPTH levels) and the bottom slot is the leaf."""
+    walked = ("top_feature", "top_threshold", "TOP_INTERNAL", "TOP_DEPTH") if top else ("node_feature", "node_threshold", "INTERNAL", "DEPTH")
     return [
-        "#if defined(EDGEKIT_TREE_SIMD) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && DEPTH > 0",
+        f"#if defined(EDGEKIT_TREE_SIMD) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && {walked[3]} > 0",
         "#define TREE_SIMD 1",
         "#include <immintrin.h>",
-        *_kernel(_AVX512, leaf_width, per_tree_output),
-        *_kernel(_AVX2, leaf_width, per_tree_output),
+        *(f"#define WALK_{name} {value}" for name, value in zip(("FEATURE", "THRESHOLD", "INTERNAL", "DEPTH"), walked, strict=True)),
+        *_kernel(_AVX512, leaf_width, per_tree_output, top),
+        *_kernel(_AVX2, leaf_width, per_tree_output, top),
         "#endif",
         "",
     ]
@@ -35,7 +42,7 @@ def simd_kernels(leaf_width: int, per_tree_output: bool) -> list[str]:
 _AVX512 = {
     "lanes": 16, "target": "avx512f", "trees": 4, "register_levels": 5,
     "vf": "__m512", "vi": "__m512i", "mask": "__mmask16",
-    "set1": "_mm512_set1_epi32", "setf": "_mm512_set1_ps", "add": "_mm512_add_epi32", "mullo": "_mm512_mullo_epi32", "sub": "_mm512_sub_epi32",
+    "set1": "_mm512_set1_epi32", "setf": "_mm512_set1_ps", "add": "_mm512_add_epi32", "mullo": "_mm512_mullo_epi32", "min": "_mm512_min_epu32", "sub": "_mm512_sub_epi32",
     "addf": "_mm512_add_ps", "and": "_mm512_and_si512", "slli": "_mm512_slli_epi32", "srai": "_mm512_srai_epi32",
     "loadf": "_mm512_loadu_ps", "load_aligned": "_mm512_load_ps", "storef": "_mm512_storeu_ps",
     "zero_i": "_mm512_setzero_si512", "lane": "_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)",
@@ -44,7 +51,7 @@ _AVX512 = {
 _AVX2 = {
     "lanes": 8, "target": "avx2", "trees": 8, "register_levels": 3,
     "vf": "__m256", "vi": "__m256i", "mask": "__m256i",
-    "set1": "_mm256_set1_epi32", "setf": "_mm256_set1_ps", "add": "_mm256_add_epi32", "mullo": "_mm256_mullo_epi32", "sub": "_mm256_sub_epi32",
+    "set1": "_mm256_set1_epi32", "setf": "_mm256_set1_ps", "add": "_mm256_add_epi32", "mullo": "_mm256_mullo_epi32", "min": "_mm256_min_epu32", "sub": "_mm256_sub_epi32",
     "addf": "_mm256_add_ps", "and": "_mm256_and_si256", "slli": "_mm256_slli_epi32", "srai": "_mm256_srai_epi32",
     "loadf": "_mm256_loadu_ps", "load_aligned": "_mm256_load_ps", "storef": "_mm256_storeu_ps",
     "zero_i": "_mm256_setzero_si256", "lane": "_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)",
@@ -79,7 +86,7 @@ def _isa_ops(isa: dict) -> dict[str, str]:
     }
 
 
-def _kernel(isa: dict, leaf_width: int, per_tree_output: bool) -> list[str]:
+def _kernel(isa: dict, leaf_width: int, per_tree_output: bool, top: bool) -> list[str]:
     lanes, ops = isa["lanes"], _isa_ops(isa)
     name, target, vf, vi = f"trees{lanes}", isa["target"], isa["vf"], isa["vi"]
 
@@ -87,12 +94,12 @@ def _kernel(isa: dict, leaf_width: int, per_tree_output: bool) -> list[str]:
         """words and thresholds of each lane's node on a level of ``width`` nodes held in registers."""
         if width <= lanes:
             return [
-                f"                    words = {ops['permute_i'].format(local='local', table=isa['words16'].format(p='node_feature + base'))};",
-                f"                    th = {ops['permute_f'].format(local='local', table=isa['loadf'] + '(node_threshold + base)')};",
+                f"                    words = {ops['permute_i'].format(local='local', table=isa['words16'].format(p='WALK_FEATURE + base'))};",
+                f"                    th = {ops['permute_f'].format(local='local', table=isa['loadf'] + '(WALK_THRESHOLD + base)')};",
             ]
         return [
-            f"                    words = {ops['permute2_i'].format(low=isa['words16'].format(p='node_feature + base'), local='local', high=isa['words16'].format(p='node_feature + base + 16'))};",
-            f"                    th = {ops['permute2_f'].format(low=isa['loadf'] + '(node_threshold + base)', local='local', high=isa['loadf'] + '(node_threshold + base + 16)')};",
+            f"                    words = {ops['permute2_i'].format(low=isa['words16'].format(p='WALK_FEATURE + base'), local='local', high=isa['words16'].format(p='WALK_FEATURE + base + 16'))};",
+            f"                    th = {ops['permute2_f'].format(low=isa['loadf'] + '(WALK_THRESHOLD + base)', local='local', high=isa['loadf'] + '(WALK_THRESHOLD + base + 16)')};",
         ]
 
     register_levels = isa["register_levels"]
@@ -101,11 +108,10 @@ def _kernel(isa: dict, leaf_width: int, per_tree_output: bool) -> list[str]:
         lookups += [f"                {'if' if level == 1 else 'else if'} (level == {level}u) {{", *level_lookup(1 << level), "                }"]
     gather = [
         "                else {  /* deeper levels: gather the node too */",
-        f"                    words = {isa['and']}({ops['gather_i'].format(index='idx[j]', base='node_feature + tree * INTERNAL', scale=2)}, {isa['set1']}(0xFFFF));",
-        f"                    th = {ops['gather_f'].format(index='idx[j]', base='node_threshold + tree * INTERNAL')};",
+        f"                    words = {isa['and']}({ops['gather_i'].format(index='idx[j]', base='WALK_FEATURE + tree * WALK_INTERNAL', scale=2)}, {isa['set1']}(0xFFFF));",
+        f"                    th = {ops['gather_f'].format(index='idx[j]', base='WALK_THRESHOLD + tree * WALK_INTERNAL')};",
         "                }",
     ]
-    leaf = ops["gather_f"].format(index="slot", base="leaf_value + tree * LEAVES * LEAF_WIDTH")
     target_sum = "sums[tree_output[tree]]" if per_tree_output else "sums[c]" if leaf_width > 1 else "sums[0]"
     return [
         f"/* {lanes} rows; acc: {lanes} * NUM_ACC sums, row by row. */",
@@ -114,15 +120,15 @@ def _kernel(isa: dict, leaf_width: int, per_tree_output: bool) -> list[str]:
         f"    {vi} idx[{isa['trees']}];",
         "    UNROLL for (uint32_t j = 0; j < count; ++j) {",
         "        const uint32_t tree = first + j;",
-        f"        const {vf} root = {isa['load_aligned']}(xt + (node_feature[tree * INTERNAL] & 0x7FFFu) * {lanes}u);",
-        f"        const {vf} x = root, th = {isa['setf']}(node_threshold[tree * INTERNAL]);",
-        f"        const {vi} words = {isa['set1']}(node_feature[tree * INTERNAL]), twice = one;",
+        f"        const {vf} root = {isa['load_aligned']}(xt + (WALK_FEATURE[tree * WALK_INTERNAL] & 0x7FFFu) * {lanes}u);",
+        f"        const {vf} x = root, th = {isa['setf']}(WALK_THRESHOLD[tree * WALK_INTERNAL]);",
+        f"        const {vi} words = {isa['set1']}(WALK_FEATURE[tree * WALK_INTERNAL]), twice = one;",
         f"        {ops['right']}",
         f"        {ops['step']}  /* the root's index is 0: twice it plus one is 1 */",
         "    }",
-        "    UNROLL for (uint32_t level = 1; level < DEPTH; ++level) {",
+        "    UNROLL for (uint32_t level = 1; level < WALK_DEPTH; ++level) {",
         "        UNROLL for (uint32_t j = 0; j < count; ++j) {",
-        "            const uint32_t tree = first + j, base = tree * INTERNAL + (1u << level) - 1u;",
+        "            const uint32_t tree = first + j, base = tree * WALK_INTERNAL + (1u << level) - 1u;",
         f"            const {vi} local = {isa['sub']}(idx[j], {isa['set1']}((int)(1u << level) - 1));",
         f"            {vi} words;",
         f"            {vf} th;",
@@ -138,14 +144,7 @@ def _kernel(isa: dict, leaf_width: int, per_tree_output: bool) -> list[str]:
         f"            {ops['step']}",
         "        }",
         "    }",
-        "    UNROLL for (uint32_t j = 0; j < count; ++j) {",
-        "        const uint32_t tree = first + j;",
-        f"        const {vi} slot0 = {isa['sub']}(idx[j], {isa['set1']}(INTERNAL));",
-        "        for (uint32_t c = 0; c < LEAF_WIDTH; ++c) {",
-        f"            const {vi} slot = LEAF_WIDTH == 1 ? slot0 : {isa['add']}({isa['mullo']}(slot0, {isa['set1']}(LEAF_WIDTH)), {isa['set1']}((int)c));",
-        f"            {target_sum} = {isa['addf']}({target_sum}, {leaf});",
-        "        }",
-        "    }",
+        *(_go_on(isa, ops, target_sum) if top else _complete_leaves(isa, ops, target_sum)),
         "}",
         "",
         f'static __attribute__((target("{target}"))) void {name}(const float *rows, acc_t *acc) {{',
@@ -163,4 +162,65 @@ def _kernel(isa: dict, leaf_width: int, per_tree_output: bool) -> list[str]:
         "        for (uint32_t c = 0; c < NUM_ACC; ++c) acc[k * NUM_ACC + c] = by_output[c][k];",
         "}",
         "",
+    ]
+
+
+def _complete_leaves(isa: dict, ops: dict[str, str], target_sum: str) -> list[str]:
+    """Complete trees: the bottom slot each lane reached is its leaf."""
+    vi = isa["vi"]
+    leaf = ops["gather_f"].format(index="slot", base="leaf_value + tree * LEAVES * LEAF_WIDTH")
+    return [
+        "    UNROLL for (uint32_t j = 0; j < count; ++j) {",
+        "        const uint32_t tree = first + j;",
+        f"        const {vi} slot0 = {isa['sub']}(idx[j], {isa['set1']}(INTERNAL));",
+        "        for (uint32_t c = 0; c < LEAF_WIDTH; ++c) {",
+        f"            const {vi} slot = LEAF_WIDTH == 1 ? slot0 : {isa['add']}({isa['mullo']}(slot0, {isa['set1']}(LEAF_WIDTH)), {isa['set1']}((int)c));",
+        f"            {target_sum} = {isa['addf']}({target_sum}, {leaf});",
+        "        }",
+        "    }",
+    ]
+
+
+def _go_on(isa: dict, ops: dict[str, str], target_sum: str) -> list[str]:
+    """Below the top levels: each lane walks on from the node it reached (gathered node walk, the
+    trees in lock step) until all lanes are at leaves; a leaf's child entry is its value's offset."""
+    vi, vf, lanes = isa["vi"], isa["vf"], isa["lanes"]
+    child = f"{isa['and']}({ops['gather_i'].format(index='{index}', base='node_child', scale='CHILD_BYTES')}, {isa['set1']}((int)CHILD_MASK))"
+    if lanes == 16:
+        leafy = ["            const __mmask16 active = _mm512_cmpneq_epi32_mask(feature, _mm512_set1_epi32(LEAF_MARK));",
+                 "            if (!active) continue;"]
+        step = "            node[j] = _mm512_mask_mov_epi32(node[j], active, _mm512_mask_add_epi32(next, right, next, one));"
+    else:
+        leafy = ["            const __m256i leafy = _mm256_cmpeq_epi32(feature, _mm256_set1_epi32(LEAF_MARK));",
+                 "            if (_mm256_movemask_epi8(leafy) == -1) continue;"]
+        step = "            node[j] = _mm256_blendv_epi8(_mm256_sub_epi32(next, right), node[j], leafy);"
+    return [
+        f"    {vi} node[{isa['trees']}];",
+        "    UNROLL for (uint32_t j = 0; j < count; ++j)",
+        f"        node[j] = {ops['gather_i'].format(index=isa['sub'] + '(idx[j], ' + isa['set1'] + '(TOP_INTERNAL))', base='top_slot + (first + j) * TOP_SLOTS', scale=4)};",
+        "    for (uint32_t moving = 1; moving;) {",
+        "        moving = 0;",
+        "        UNROLL for (uint32_t j = 0; j < count; ++j) {",
+        f"            const {vi} words = {isa['and']}({ops['gather_i'].format(index='node[j]', base='node_feature', scale=2)}, {isa['set1']}(0xFFFF));",
+        f"            const {vi} feature = {isa['and']}(words, {isa['set1']}(0x7FFF));",
+        *leafy,
+        "            moving = 1;",
+        f"            const {vf} th = {ops['gather_f'].format(index='node[j]', base='node_threshold')};",
+        "            /* a lane already at a leaf reads feature 0: its answer is dropped */",
+        f"            const {vi} at = {isa['add']}({isa['slli']}({isa['min']}(feature, {isa['set1']}(NUM_FEATURES - 1)), {lanes.bit_length() - 1}), lane);",
+        f"            const {vf} x = {ops['gather_f'].format(index='at', base='xt')};",
+        f"            {ops['right']}",
+        f"            const {vi} next = {child.format(index='node[j]')};",
+        step,
+        "        }",
+        "    }",
+        "    UNROLL for (uint32_t j = 0; j < count; ++j) {",
+        "        const uint32_t tree = first + j;",
+        "        (void)tree;",
+        f"        const {vi} offset = {child.format(index='node[j]')};",
+        "        for (uint32_t c = 0; c < LEAF_WIDTH; ++c) {",
+        f"            const {vi} slot = {isa['add']}(offset, {isa['set1']}((int)c));",
+        f"            {target_sum} = {isa['addf']}({target_sum}, {ops['gather_f'].format(index='slot', base='leaf_value')});",
+        "        }",
+        "    }",
     ]

@@ -57,13 +57,25 @@ def pad_trees(tables: TreeTables) -> PaddedTrees | None:
     internal, leaves = (1 << depth) - 1, 1 << depth
     if tables.num_trees * (internal + leaves) > MAX_GROWTH * tables.num_nodes:
         return None
+    return _complete(tables, depth)
+
+
+def complete_top(tables: TreeTables, depth: int) -> PaddedTrees:
+    """The top ``depth`` levels of every tree in complete form (any tree, however deep or sparse):
+    ``leaf`` holds, for each slot below them, the original node a walk reaches there — a leaf, or
+    the internal node it goes on from."""
+    return _complete(tables, depth)
+
+
+def _complete(tables: TreeTables, depth: int) -> PaddedTrees:
+    internal, leaves = (1 << depth) - 1, 1 << depth
     node = np.full(tables.num_trees * internal, -1, dtype=np.int64)
     leaf = np.full(tables.num_trees * leaves, -1, dtype=np.int64)
     current = tables.roots.copy()
     tree = np.arange(tables.num_trees)
     position = np.zeros(tables.num_trees, dtype=np.int64)  # index in the complete tree
     for level in range(depth + 1):
-        is_leaf = tables.feature[current] == LEAF
+        is_leaf = (tables.feature[current] == LEAF) | (level == depth)  # the bottom slots take whatever node is there
         # A leaf at this level fills the 2^(depth-level) bottom slots beneath its position.
         span = 1 << (depth - level)
         first = (position[is_leaf] + 1) * span - 1 - internal

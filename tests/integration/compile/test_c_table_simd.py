@@ -1,6 +1,6 @@
 """The table layout's SIMD batch kernels (AVX-512: 16 rows per instruction, AVX2: 8) against its
 scalar walk and its single-row entry point: every path gives every row bit for bit the same
-output, on complete trees of many shapes, with missing values and non-finite inputs."""
+output, on complete and node-walk trees of many shapes, with missing values and non-finite inputs."""
 
 import dataclasses
 from pathlib import Path
@@ -25,6 +25,11 @@ CASES = {
     "xgboost-depth-1": ("bundled:breast-cancer", "xgboost", {"n_estimators": "5", "max_depth": "1"}),
     "forest-classes": ("bundled:digits", "random-forest", {"n_estimators": "7", "max_depth": "5"}),
     "gbm-regression": ("synthetic:sensors?rows=5000&missing=0", "gradient-boosting", {"n_estimators": "13", "max_depth": "5"}),
+    # too sparse to pad: the top levels in complete form, then a gathered node walk
+    "walk-xgboost-missing": ("synthetic:sensors?rows=20000&missing=0.1", "xgboost", {"n_estimators": "37", "max_depth": "6"}),
+    "walk-xgboost-depth-8": ("synthetic:sensors?rows=20000&missing=0.05", "xgboost", {"n_estimators": "9", "max_depth": "8"}),
+    "walk-forest-classes": ("bundled:wine", "random-forest", {"n_estimators": "7", "max_depth": "4"}),
+    "walk-softmax-shallow": ("bundled:wine", "xgboost", {"n_estimators": "11", "max_depth": "3"}),
 }
 PATHS = {"avx512": ("avx512f", 16), "avx2": ("avx2", 8), "scalar": (None, 0)}
 
@@ -71,7 +76,8 @@ def test_every_batch_path_gives_each_row_its_single_row_output_bit_for_bit(name,
     bundle = models[name]
     tables = bundle_trees(bundle).tables
     source = table_source(tables, bundle.info.content_hash, "a test")
-    assert "complete trees" in source.splitlines()[0] and "trees16(" in source and "trees8(" in source
+    form = "node walk" if name.startswith("walk-") else "complete trees"
+    assert form in source.splitlines()[0] and "trees16(" in source and "trees8(" in source
     rows = _rows(bundle.reference()["X"], 301)  # 18 blocks of 16 and a tail of 13
     outputs, predictors = {}, {}
     for path, (feature, lanes) in PATHS.items():
