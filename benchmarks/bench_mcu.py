@@ -52,7 +52,7 @@ def scaled_table(work: Path) -> str:
 def _count(program: Path, rows: np.ndarray, work: Path) -> tuple[float, bytes]:
     """Instructions per inference of a bare-metal harness on the rows (one pass minus two)."""
     from edgekit.bench.emulated import ROWS_FILE
-    from edgekit.bench.instruction_count import count_instructions
+    from edgekit.compile.c.instruction_count import count_instructions
     from edgekit.compile.c.toolchains import toolchain_for
 
     board = toolchain_for(TRIPLE).board

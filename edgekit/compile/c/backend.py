@@ -28,7 +28,7 @@ from ..trees.split_nodes import leaf_encoding, split_nodes
 from ..trees.tables import bundle_trees
 from .compact import compact_source
 from .dense import dense_source
-from .harness import run_harness
+from .harness import instructions_per_row, run_harness
 from .ifelse import (
     IFELSE_MAX_SOURCE_MB,
     TL2CGEN_WARNINGS,
@@ -61,6 +61,9 @@ HEADER = "edgekit_model.h"
 # What each --quantize is certified as: thresholds alone are exact, integer leaves are not.
 PRECISION = {"none": "fp32", "thresholds": "fp32", "int16": "int16", "int8": "int8"}
 EMULATED_CODE_BYTES = 4 * 1024 * 1024  # the MPS2 boards' code memory, where the parity image runs
+# Test rows a bare-metal build's instructions per inference are counted on (exact counts: a few suffice;
+# auto-fit's --prefer speed ranks microcontroller builds by them).
+COUNTED_ROWS = 16
 
 
 def _triple(request: CompileRequest) -> Toolchain:
@@ -168,6 +171,13 @@ def compile_c(request: CompileRequest) -> CompiledModel:
             values = run_harness(toolchain, harness, rows, info.output_width)
             return values if info.task == "classification" else values.reshape(-1)
 
+    resources = measured.as_dict(toolchain)
+    if harness is not None and toolchain.baremetal:
+        rows = request.bundle.reference()["test_X"][:COUNTED_ROWS]
+        if len(rows):
+            resources["instructions_per_row"] = instructions_per_row(toolchain, harness, rows)
+            resources["instructions_measured"] = (f"{toolchain.runner[0]} -M {toolchain.board}, -singlestep instruction "
+                                                  f"count of edgekit_predict, mean over {len(rows)} test rows")
     files = sorted([*(f"src/{path.name}" for path in source_dir.iterdir()), *shipped.values()])
     return CompiledModel(
         model_file=shipped[toolchain.primary_library],
@@ -194,7 +204,7 @@ def compile_c(request: CompileRequest) -> CompiledModel:
         toolchain={toolchain.compiler: compiler_version(toolchain), **_python_tools(made["layout"])},
         predictor=predictor,
         precision=PRECISION[quantize],
-        resources={toolchain.triple: measured.as_dict(toolchain)},
+        resources={toolchain.triple: resources},
     )
 
 
