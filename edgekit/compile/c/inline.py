@@ -22,8 +22,9 @@ from ..trees.tables import LEAF, TreeTables, bundle_trees
 from .leaf_sums import finish_function, initial_sum, num_sums, sum_declarations
 from .literals import api_constants, batch_by_rows, float_literals
 
-# About 22 bytes of Thumb-2 per split node; 20 000 nodes are ~440 KB of flash and a minute of gcc.
-INLINE_MAX_SPLITS = 20_000
+# About 22 bytes of Thumb-2 per split node (random forest 10x8: 1 969 nodes, 55 KB): past 5 000 nodes the code
+# outgrows a microcontroller's flash long before it outruns a table, and one huge function slows gcc.
+INLINE_MAX_SPLITS = 5_000
 
 
 def inline_refusal(tables: TreeTables) -> BadInput | None:
