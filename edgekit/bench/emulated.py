@@ -22,10 +22,10 @@ from edgekit_runtime.smoke import REFERENCE_FILE
 
 from ..artifact import Artifact
 from ..compile.c.ifelse import TL2CGEN_WARNINGS
+from ..compile.c.instruction_count import CountedRun, count_instructions
 from ..compile.c.toolchains import Toolchain, build_harness, compile_objects, require_compiler, toolchain_for
 from ..devices.profiles import DeviceProfile
 from ..errors import CheckFailed, MissingTool
-from .instruction_count import CountedRun, count_instructions
 
 ROWS_FILE = "rows.csv"  # the bare-metal harness opens it on the host through semihosting
 

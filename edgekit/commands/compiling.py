@@ -16,7 +16,7 @@ def compile_command(
     out: Annotated[Path, typer.Option("--out", help="Artifact directory (new, empty, or an artifact of this bundle).")],
     device: Annotated[str | None, typer.Option("--device", help="Device profile id: its runtime decides the opset or C triple.")] = None,
     triple: Annotated[str | None, typer.Option("--triple", help="C target: the toolchain triple (default: this machine).")] = None,
-    layout: Annotated[str | None, typer.Option("--layout", help="C target, trees: table (default) or ifelse (TL2cgen).")] = None,
+    layout: Annotated[str | None, typer.Option("--layout", help="C target, trees: table (default), ifelse (TL2cgen), compact (least flash) or inline (fewest instructions, small forests).")] = None,
     quantize: Annotated[str | None, typer.Option("--quantize", help="C target: none, thresholds, int16 or int8.")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="Backend option KEY=VALUE (repeatable).")] = None,
     prefer: Annotated[str, typer.Option("--prefer", help="--target auto: keep the smallest (size) or fastest (speed) build that fits.")] = "size",

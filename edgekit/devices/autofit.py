@@ -1,8 +1,11 @@
 """Auto-fit: compile every build a device can run, check each against its profile, keep the best.
 
-Candidates go from the most faithful to the smallest (float ONNX / TFLite, C if-else, C table,
-then quantized tables). The if-else C is skipped, with the reason, when its estimated source is past
-the if-else limit (compile/c/ifelse.py): it would cost minutes and lose to the table anyway. Each one is compiled with its parity certificate (a build outside
+Candidates go from the most faithful to the smallest (float ONNX / TFLite, C if-else, inline,
+table, compact, then quantized tables). The if-else C is skipped, with the reason, when its estimated
+source is past the if-else limit (compile/c/ifelse.py): it would cost minutes and lose to the table
+anyway; the inline C likewise past its split-node limit (compile/c/inline.py). On a microcontroller
+--prefer speed ranks C builds by the instructions per inference compile counted on the emulated
+board, so the inline layout wins there and the compact one under --prefer size. Each one is compiled with its parity certificate (a build outside
 tolerance is rejected by compile itself) and checked with every rule. Among the passing ones
 ``prefer`` picks the smallest flash footprint or the lowest p99 latency. When none passes, the
 nearest miss (the smallest overshoot of a budget) is reported.
@@ -19,6 +22,7 @@ from ..artifact import Artifact, check_artifact_output
 from ..bundle import ModelBundle
 from ..compile.build import compile_bundle
 from ..compile.c.ifelse import ifelse_skip_reason
+from ..compile.c.inline import inline_skip_reason
 from ..compile.c.toolchains import TOOLCHAINS
 from ..errors import BadInput, CheckFailed, MissingTool
 from ..storage import move_into_place, staging_directory
@@ -77,7 +81,8 @@ def candidates(profile: DeviceProfile, kind: str) -> list[tuple[Candidate, str |
         if not trees:
             tried.append((Candidate("tflite int8", "tflite-int8"), None))
             tried.append((Candidate("tflite int8 per-layer", "tflite-int8", {"per-channel": "false"}), None))
-    c_builds = ([Candidate("c ifelse", "c", {"layout": "ifelse"}), Candidate("c table", "c", {"layout": "table"}),
+    c_builds = ([Candidate("c ifelse", "c", {"layout": "ifelse"}), Candidate("c inline", "c", {"layout": "inline"}),
+                 Candidate("c table", "c", {"layout": "table"}), Candidate("c compact", "c", {"layout": "compact"}),
                  Candidate("c table int16", "c", {"layout": "table", "quantize": "int16"}),
                  Candidate("c table int8", "c", {"layout": "table", "quantize": "int8"})] if trees else
                 [Candidate("c", "c"), Candidate("c int8", "c", {"quantize": "int8"})])
@@ -128,7 +133,7 @@ def fit_to_device(
         built: dict[str, Artifact] = {}
         for candidate, skip in candidates(profile, kind):
             if skip is None and candidate.target == "c":  # a huge if-else build would run for many minutes
-                skip = ifelse_skip_reason(bundle, candidate.options)
+                skip = ifelse_skip_reason(bundle, candidate.options) or inline_skip_reason(bundle, candidate.options)
             attempt = Attempt(candidate, "skipped", skip or "")
             if skip is None:
                 try:

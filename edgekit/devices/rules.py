@@ -262,7 +262,14 @@ def ram(facts: ArtifactFacts, profile: DeviceProfile) -> Finding:
 
 
 def estimated_latency_ms(facts: ArtifactFacts, profile: DeviceProfile) -> float | None:
-    """p99 latency of one row from the profile's cost model; None without work figures."""
+    """p99 latency of one row from the profile's cost model; None without work figures. A C build for
+    this device's core carries the instructions one inference executed on the emulated board
+    (compile counts them): cycles per instruction times that count tells layouts of the same model
+    apart, where node visits cannot."""
+    footprint = facts.c_footprint or {}
+    if facts.runtime == "c" and "instructions_per_row" in footprint and profile.runtimes.c is not None \
+            and facts.requirements.get("triple") == profile.c_triple():
+        return footprint["instructions_per_row"] * profile.cost_model.cycles_per_instruction / profile.cpu.mhz / 1000.0
     work = facts.resources.get("work_per_row")
     if not work:
         return None

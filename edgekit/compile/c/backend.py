@@ -3,6 +3,8 @@ ships, measures their footprint, and runs the model on the target ISA for the pa
 
     trees --layout table  -> c_table (float32, or tree-aware quantization: tree_quantize)
     trees --layout ifelse -> TL2cgen through c_ifelse
+    trees --layout compact -> c_compact (split nodes only, leaves apart: the smallest flash)
+    trees --layout inline -> c_inline (nested if-else of its own: the fewest instructions, small forests)
     linear / logistic / mlp -> c_dense (float32, or int8 weights)
 
 Artifact layout: ``src/`` (the generated sources and edgekit_model.h: enough to rebuild with any
@@ -22,9 +24,11 @@ from ...errors import BadInput
 from ..dense import dense_from_pipeline
 from ..registry import Backend, CompiledModel, CompileRequest, Option
 from ..trees.quantize import bin_thresholds, quantize_leaves
+from ..trees.split_nodes import leaf_encoding, split_nodes
 from ..trees.tables import bundle_trees
+from .compact import compact_source
 from .dense import dense_source
-from .harness import run_harness
+from .harness import instructions_per_row, run_harness
 from .ifelse import (
     IFELSE_MAX_SOURCE_MB,
     TL2CGEN_WARNINGS,
@@ -32,6 +36,7 @@ from .ifelse import (
     ifelse_size_refusal,
     ifelse_sources,
 )
+from .inline import inline_source
 from .table import table_source
 from .toolchains import (
     C_RUNTIME_DIRECTORY,
@@ -49,12 +54,16 @@ from .toolchains import (
     toolchain_for,
 )
 
-LAYOUTS = ("table", "ifelse")
+LAYOUTS = ("table", "ifelse", "compact", "inline")
+SPLIT_NODE_LAYOUTS = {"compact": compact_source, "inline": inline_source}
 QUANTIZE = ("none", "thresholds", "int16", "int8")
 HEADER = "edgekit_model.h"
 # What each --quantize is certified as: thresholds alone are exact, integer leaves are not.
 PRECISION = {"none": "fp32", "thresholds": "fp32", "int16": "int16", "int8": "int8"}
 EMULATED_CODE_BYTES = 4 * 1024 * 1024  # the MPS2 boards' code memory, where the parity image runs
+# Test rows a bare-metal build's instructions per inference are counted on (exact counts: a few suffice;
+# auto-fit's --prefer speed ranks microcontroller builds by them).
+COUNTED_ROWS = 16
 
 
 def _triple(request: CompileRequest) -> Toolchain:
@@ -100,6 +109,16 @@ def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: 
         )
         made["branch_annotation"] = "from the bundle's reference sample of training rows"
         return sources, TL2CGEN_WARNINGS, made
+    if layout in SPLIT_NODE_LAYOUTS:
+        if quantize != "none":
+            raise BadInput(f"the {layout} layout picks its own exact leaf encoding and keeps float32 thresholds",
+                           "drop --quantize, or use --layout table for integer leaves")
+        nodes = split_nodes(tables)
+        leaves = leaf_encoding(tables, nodes)
+        made["leaves"] = {"encoding": leaves.kind, "rows": len(leaves.values), "shared": leaves.slot_row is not None,
+                          "class_1_only": leaves.complement}
+        (source_dir / "model.c").write_text(SPLIT_NODE_LAYOUTS[layout](tables, nodes, leaves, info.content_hash, origin))
+        return [source_dir / "model.c"], (), made
     binned = bin_thresholds(tables, "uint8" if quantize == "int8" else "uint16") if quantize != "none" else None
     leaves = quantize_leaves(tables, quantize) if quantize in ("int16", "int8") else None
     if binned is not None:
@@ -152,6 +171,13 @@ def compile_c(request: CompileRequest) -> CompiledModel:
             values = run_harness(toolchain, harness, rows, info.output_width)
             return values if info.task == "classification" else values.reshape(-1)
 
+    resources = measured.as_dict(toolchain)
+    if harness is not None and toolchain.baremetal:
+        rows = request.bundle.reference()["test_X"][:COUNTED_ROWS]
+        if len(rows):
+            resources["instructions_per_row"] = instructions_per_row(toolchain, harness, rows)
+            resources["instructions_measured"] = (f"{toolchain.runner[0]} -M {toolchain.board}, -singlestep instruction "
+                                                  f"count of edgekit_predict, mean over {len(rows)} test rows")
     files = sorted([*(f"src/{path.name}" for path in source_dir.iterdir()), *shipped.values()])
     return CompiledModel(
         model_file=shipped[toolchain.primary_library],
@@ -178,14 +204,14 @@ def compile_c(request: CompileRequest) -> CompiledModel:
         toolchain={toolchain.compiler: compiler_version(toolchain), **_python_tools(made["layout"])},
         predictor=predictor,
         precision=PRECISION[quantize],
-        resources={toolchain.triple: measured.as_dict(toolchain)},
+        resources={toolchain.triple: resources},
     )
 
 
 def _python_tools(layout: str) -> dict[str, str]:
     from importlib import metadata
 
-    names = {"dense": [], "table": ["treelite"], "ifelse": ["treelite", "tl2cgen"]}[layout]
+    names = {"dense": [], "table": ["treelite"], "compact": ["treelite"], "inline": ["treelite"], "ifelse": ["treelite", "tl2cgen"]}[layout]
     return {name: metadata.version(name) for name in names}
 
 
@@ -228,7 +254,9 @@ C_BACKEND = Backend(
     kinds={"fp32": frozenset({"trees", "linear", "mlp"})},
     options={
         "triple": Option("toolchain triple (default: the device's, else this machine's)", tuple(TOOLCHAINS), HOST_TRIPLE),
-        "layout": Option("tree models: table (edgekit's compact arrays) or ifelse (TL2cgen)", LAYOUTS, "table"),
+        "layout": Option("tree models: table (edgekit's arrays, fast on big CPUs), ifelse (TL2cgen), compact (split nodes "
+                         "only: the least flash) or inline (edgekit's if-else: the fewest instructions on a microcontroller)",
+                         LAYOUTS, "table"),
         "quantize": Option("none; thresholds (exact bin indices); int16 or int8 (bins and leaves)", QUANTIZE, "none"),
         "ifelse-max-mb": Option(f"--layout ifelse: refuse past this estimated source size in MB (gcc takes minutes past "
                                 f"{IFELSE_MAX_SOURCE_MB})", None, str(IFELSE_MAX_SOURCE_MB)),

@@ -51,3 +51,19 @@ def run_harness(toolchain: Toolchain, program: Path, rows: np.ndarray, outputs: 
             "report the bundle",
         )
     return values
+
+
+def instructions_per_row(toolchain: Toolchain, program: Path, rows: np.ndarray) -> float:
+    """Guest instructions one edgekit_predict executes on a bare-metal board, averaged over ``rows``:
+    the harness's count mode once and twice over them, the difference divided by the rows (start-up,
+    file reading and printing cancel out)."""
+    from .instruction_count import count_instructions
+
+    rows = np.asarray(rows, dtype=np.float32)
+    with tempfile.TemporaryDirectory(prefix="edgekit-count-") as work:
+        np.savetxt(Path(work) / ROWS_FILE, rows, fmt="%.9g", delimiter=",")
+        machine = [toolchain.runner[0], "-M", str(toolchain.board), "-nographic", "-semihosting-config"]
+        counts = [count_instructions([*machine, f"enable=on,target=native,arg=harness,arg=--count,arg={passes}"],
+                                     ["-kernel", str(program.resolve())], Path(work), None).instructions
+                  for passes in (1, 2)]
+    return (counts[1] - counts[0]) / len(rows)

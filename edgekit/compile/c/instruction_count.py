@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CheckFailed
+from ...errors import CheckFailed
 
 MARKER = b"Trace "
 TIMEOUT_SECONDS = 900
