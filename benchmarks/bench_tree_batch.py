@@ -1,0 +1,284 @@
+"""Tree ensembles in batches: edgekit's C table layout (SIMD kernels and its scalar walk) vs.
+XGBoost, ONNX Runtime, TL2cgen, treelite GTIL and m2cgen on identical models, one thread, with
+the physical floor.
+
+Models (XGBoost, trained by edgekit on one 30-feature, 20 000-row classification table):
+  xgb-100x6   100 trees, depth 6 (near-complete: the complete-tree form)
+  xgb-1000x8  1000 trees, depth 8, learning rate 0.1 (sparse: the node walk with complete top levels)
+
+Systems: edgekit's C artifact through edgekit_runtime.load (the CPU's best kernels: AVX-512 here),
+and the same generated source rebuilt with the AVX2 kernels and with the scalar walk only
+(EDGEKIT_TREE_LANES), called through ctypes like the artifact; edgekit's ONNX artifact (ONNX
+Runtime's TreeEnsemble); XGBoost's inplace_predict; TL2cgen's Predictor; treelite GTIL; m2cgen's C
+(export_to_c, gcc -O3, a batch loop in C; 100x6 only: its nested code for 1000 trees takes gcc
+minutes). Every system runs in a fresh process per round, in interleaved rounds (all systems once
+per round, the order rotating); a figure is the median over rounds. Batch = 10 000 test rows drawn
+with replacement; single row = one row per call from Python (groups of 20 calls per clock reading).
+
+The floor: the node visits a row makes (measured on the batch: the internal nodes on each tree's
+path) at one cycle each, at this core's clock measured with a chain of
+dependent adds (one cycle each). Scalar code cannot go below ~1 cycle per visit; SIMD lanes can.
+
+    .venv/bin/python benchmarks/bench_tree_batch.py [--out benchmarks/results] [--quick]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from bench_c import MODELS, classification_table
+from timing import arguments, machine_line, scratch, timings, write_results
+
+BATCH_ROWS = 10_000
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+CLOCK_PROGRAM = r"""
+#include <stdio.h>
+#include <time.h>
+int main(void) {
+    unsigned long x = 0; const unsigned long n = 200000000ul;
+    struct timespec a, b; clock_gettime(CLOCK_MONOTONIC, &a);
+    for (unsigned long i = 0; i < n; i += 8)
+        __asm__ volatile("add $1, %0\n add $1, %0\n add $1, %0\n add $1, %0\n"
+                         "add $1, %0\n add $1, %0\n add $1, %0\n add $1, %0" : "+r"(x));
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.4f\n", n / ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)));
+    return x == 0;
+}
+"""
+M2CGEN_BATCH = """
+void edgekit_bench_batch(const float *rows, unsigned long n, unsigned long features, double *out) {
+    double input[%d], one[2];
+    for (unsigned long r = 0; r < n; ++r) {
+        for (unsigned long f = 0; f < features; ++f) input[f] = rows[r * features + f];
+        score(input, one);
+        out[r] = one[1];
+    }
+}
+"""
+
+
+def _predictor(kind: str, path: Path):
+    """predict(rows) of one system, made in the worker process."""
+    if kind == "artifact":
+        from edgekit_runtime import load
+
+        return load(path, threads=1).predict
+    if kind == "c-lib":
+        from edgekit_runtime.predictors.c import CPredictor
+
+        return CPredictor(path).predict
+    if kind == "xgboost":
+        import xgboost
+
+        booster = xgboost.Booster(model_file=str(path))
+        booster.set_param({"nthread": 1})
+        return booster.inplace_predict
+    if kind == "tl2cgen":
+        import tl2cgen
+
+        predictor = tl2cgen.Predictor(str(path), nthread=1)
+        return lambda rows: predictor.predict(tl2cgen.DMatrix(rows, dtype="float32"))
+    if kind == "gtil":
+        import treelite
+
+        model = treelite.Model.deserialize(str(path))
+        return lambda rows: treelite.gtil.predict(model, rows, nthread=1)
+    if kind == "m2cgen":
+        library = ctypes.CDLL(str(path))
+        library.edgekit_bench_batch.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_void_p]
+
+        def predict(rows: np.ndarray) -> np.ndarray:
+            rows = np.ascontiguousarray(rows, dtype=np.float32)
+            out = np.empty(len(rows))
+            library.edgekit_bench_batch(rows.ctypes.data, len(rows), rows.shape[1], out.ctypes.data)
+            return out
+
+        return predict
+    raise ValueError(kind)
+
+
+def worker(kind: str, path: Path, batch: Path, single: int, batches: int) -> None:
+    rows = np.load(batch)
+    predict = _predictor(kind, path)
+    one = np.ascontiguousarray(rows[:1])
+    batch_us = statistics.median(timings(lambda: predict(rows), batches))
+    single_us = statistics.median(timings(lambda: predict(one), single, calls_per_sample=20))
+    print(json.dumps({"batch_ms": batch_us / 1e3, "single_row_us": single_us}))
+
+
+def node_visits(tables, rows: np.ndarray) -> float:
+    """Mean decisions a row makes over all trees (the internal nodes on its paths), NaN taking each
+    node's default direction."""
+    from edgekit.compile.trees.tables import LEAF
+
+    visits = np.zeros(len(rows))
+    for root in tables.roots:
+        node = np.full(len(rows), root)
+        while True:
+            inner = tables.feature[node] != LEAF
+            visits += inner
+            if not inner.any():
+                break
+            x = rows[np.arange(len(rows)), np.where(inner, tables.feature[node], 0)]
+            right = np.where(np.isnan(x), ~tables.default_left[node], ~(x < tables.threshold[node]))
+            node = np.where(inner, tables.child[node] + right, node)
+    return float(visits.mean())
+
+
+def clock_ghz(work: Path) -> float:
+    source = work / "clock.c"
+    source.write_text(CLOCK_PROGRAM)
+    subprocess.run(["gcc", "-O1", str(source), "-o", str(work / "clock")], check=True)
+    return max(float(subprocess.run([str(work / "clock")], capture_output=True, text=True, check=True).stdout) for _ in range(3))
+
+
+def _rebuild(artifact: Path, lanes: int, out: Path) -> Path:
+    """The artifact's generated source built again with one batch path pinned (EDGEKIT_TREE_LANES)."""
+    import dataclasses
+
+    from edgekit.compile.c.toolchains import HOST_TRIPLE, compile_objects, link_libraries, toolchain_for
+
+    toolchain = toolchain_for(HOST_TRIPLE)
+    toolchain = dataclasses.replace(toolchain, defines=(*toolchain.defines, f"-DEDGEKIT_TREE_LANES={lanes}u"))
+    objects = compile_objects(toolchain, [artifact / "src" / "model.c"], out / "obj")
+    return link_libraries(toolchain, objects, out / "lib")["shared"]
+
+
+def _m2cgen_library(booster, features: int, work: Path) -> Path:
+    """m2cgen's C for the booster (binary classifier), behind a batch loop in C."""
+    import m2cgen
+    import xgboost
+
+    config = json.loads(booster.save_config())  # m2cgen reads base_score and the objective from the parameters
+    classifier = xgboost.XGBClassifier(objective=config["learner"]["objective"]["name"],
+                                       base_score=float(config["learner"]["learner_model_param"]["base_score"].strip("[]")))
+    classifier._Booster, classifier.n_classes_ = booster, 2
+    source = work / "m2cgen.c"
+    source.write_text(m2cgen.export_to_c(classifier) + M2CGEN_BATCH % features)
+    library = work / "m2cgen.so"
+    subprocess.run(["gcc", "-O3", "-shared", "-fPIC", str(source), "-o", str(library), "-lm"], check=True)
+    return library
+
+
+def prepare(name: str, bundle, work: Path) -> tuple[dict[str, tuple[str, Path]], dict]:
+    """Every system's (kind, path) for one model, and the model's facts."""
+    import tl2cgen
+
+    from edgekit import compile_bundle
+    from edgekit.compile.trees.tables import bundle_trees, treelite_model
+
+    systems: dict[str, tuple[str, Path]] = {}
+    c = compile_bundle(bundle.path, "c", work / f"{name}-c")
+    systems["edgekit c"] = ("artifact", c.path)
+    systems["edgekit c avx2 kernels"] = ("c-lib", _rebuild(c.path, 8, work / f"{name}-avx2"))
+    systems["edgekit c scalar walk"] = ("c-lib", _rebuild(c.path, 0, work / f"{name}-scalar"))
+    onnx = compile_bundle(bundle.path, "onnx", work / f"{name}-onnx")
+    systems["onnxruntime"] = ("artifact", onnx.path)
+    booster_file = work / f"{name}.ubj"
+    bundle.model.get_booster().save_model(str(booster_file))
+    systems["xgboost inplace_predict"] = ("xgboost", booster_file)
+    tl_model, _ = treelite_model(bundle.model, bundle.info.family)
+    tl2cgen_library = work / f"{name}-tl2cgen.so"
+    tl2cgen.export_lib(tl_model, toolchain="gcc", libpath=str(tl2cgen_library), params={"parallel_comp": max(1, tl_model.num_tree // 50)}, nthread=2)
+    systems["tl2cgen"] = ("tl2cgen", tl2cgen_library)
+    gtil_file = work / f"{name}.treelite"
+    tl_model.serialize(str(gtil_file))
+    systems["treelite gtil"] = ("gtil", gtil_file)
+    tables = bundle_trees(bundle).tables
+    if tables.num_trees <= 100:
+        started = time.perf_counter()
+        systems["m2cgen"] = ("m2cgen", _m2cgen_library(bundle.model.get_booster(), tables.num_features, work))
+        m2cgen_seconds = time.perf_counter() - started
+    else:
+        m2cgen_seconds = None
+    facts = {"trees": tables.num_trees, "form": (c.path / "src" / "model.c").read_text().split(": table layout (")[1].split(")")[0],
+             "certified_max_abs_diff": c.info.parity["max_abs_diff"], "m2cgen_build_seconds": m2cgen_seconds}
+    return systems, facts
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+        return
+    args = arguments(__doc__.splitlines()[0], "fewer rounds and repeats, only the 100x6 model")
+    rounds, single, batches = (3, 100, 5) if args.quick else (5, 300, 10)
+    from edgekit import train_bundle
+    from edgekit.compile.trees.tables import bundle_trees
+
+    results = []
+    with scratch() as work:
+        ghz = clock_ghz(work)
+        data = classification_table(work)
+        for name in ("xgb-100x6",) if args.quick else ("xgb-100x6", "xgb-1000x8"):
+            family, params = MODELS[name]
+            bundle = train_bundle(data, work / name, family=family, name=name, params=params)
+            rows = np.asarray(bundle.reference()["test_X"], dtype=np.float32)
+            batch = np.ascontiguousarray(rows[np.random.default_rng(0).integers(0, len(rows), BATCH_ROWS)])
+            np.save(work / f"{name}-batch.npy", batch)
+            systems, facts = prepare(name, bundle, work)
+            visits = node_visits(bundle_trees(bundle).tables, batch.astype(np.float64))
+            names = list(systems)
+            samples: dict[str, list[dict]] = {system: [] for system in names}
+            environment = {**os.environ, **ONE_THREAD}
+            for number in range(rounds):
+                for system in names[number % len(names):] + names[:number % len(names)]:
+                    kind, path = systems[system]
+                    done = subprocess.run([sys.executable, __file__, "--worker", kind, str(path), str(work / f"{name}-batch.npy"),
+                                           str(single), str(batches)], capture_output=True, text=True, env=environment, check=True)
+                    samples[system].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(f"{name}: round {number + 1}/{rounds}", flush=True)
+            floor_ns = visits / ghz
+            runs = {}
+            for system, entries in samples.items():
+                batch_ms = statistics.median(entry["batch_ms"] for entry in entries)
+                ns_per_row = batch_ms * 1e6 / BATCH_ROWS
+                runs[system] = {"batch_ms": batch_ms, "batch_ms_rounds": [entry["batch_ms"] for entry in entries],
+                                "ns_per_row": ns_per_row, "cycles_per_visit": ns_per_row * ghz / visits,
+                                "single_row_us": statistics.median(entry["single_row_us"] for entry in entries)}
+            edgekit = runs["edgekit c"]
+            for run in runs.values():
+                run["batch_ratio"] = run["batch_ms"] / edgekit["batch_ms"]  # peer / edgekit: > 1, edgekit is faster
+                run["single_row_ratio"] = run["single_row_us"] / edgekit["single_row_us"]
+            results.append({"model": name, **facts, "visits_per_row": visits, "clock_ghz": ghz, "floor_ns_per_row": floor_ns,
+                            "rounds": rounds, "runs": runs})
+            written = write_results(args.out, "bench_tree_batch_quick" if args.quick else "bench_tree_batch", results, markdown)
+    print(written.read_text())
+
+
+def markdown(results: list[dict], machine: dict) -> str:
+    lines = [
+        "# Tree ensembles in batches: edgekit C vs. XGBoost, ONNX Runtime, TL2cgen, treelite GTIL, m2cgen",
+        "",
+        (f"{machine_line(machine)}. One thread; a fresh process per system per round, interleaved rounds, medians. "
+         f"Batch = {BATCH_ROWS} rows; ratio = peer ÷ edgekit c (> 1: edgekit is faster). Floor = node visits per row × "
+         "1 cycle at the measured clock."),
+        "",
+    ]
+    for result in results:
+        lines += [
+            f"## {result['model']}: {result['trees']} trees, {result['form']}",
+            "",
+            (f"{result['visits_per_row']:.1f} node visits per row; clock {result['clock_ghz']:.2f} GHz; floor "
+             f"{result['floor_ns_per_row']:.0f} ns/row; {result['rounds']} rounds; certified max abs diff "
+             f"{result['certified_max_abs_diff']:.2g}."),
+            "",
+            "| system | batch ms | ns/row | cycles per visit | batch ratio | single row µs | single-row ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, run in result["runs"].items():
+            lines.append(f"| {name} | {run['batch_ms']:.2f} | {run['ns_per_row']:.0f} | {run['cycles_per_visit']:.2f} | "
+                         f"{run['batch_ratio']:.2f}× | {run['single_row_us']:.2f} | {run['single_row_ratio']:.2f}× |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
