@@ -1,14 +1,14 @@
 """Linear, logistic and MLP models as C: standardise, fill NaN, dense layers, output function.
 
 Weights are stored per output neuron (row-major [outputs][inputs]) so each dot product reads
-contiguous memory. With int8 weights each layer keeps one scale (w ~ scale * q, q in -127..127):
-the sum runs over int8 weights times float activations and is scaled once per neuron, so flash
-holds a quarter of the bytes and the arithmetic stays float.
+contiguous memory. ``--quantize int8`` quantizes weights per output unit and each layer's input per
+row, and sums int8 products in int32 (dense_int8.py): flash holds a quarter of the bytes, and the
+integer dot-product instructions of each target make it faster than float32.
 
 The standardised row is bounded as compile/dense.py describes (``ROW_LIMIT``, ``ROW_POWER``): a row
-of 3e38s keeps its direction instead of overflowing to inf and NaN. With int8 weights a row past
-``REFUSE_BEYOND`` standard deviations gets NaN outputs: there the rounded weights alone decide
-between close classes.
+of 3e38s keeps its direction instead of overflowing to inf and NaN. An int8 build gives a row past
+``REFUSE_BEYOND`` standard deviations NaN outputs: there the rounded weights alone decide between
+close classes.
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {  /* clipped to the float range; NaN (an infinite input) stays NaN */",
         "        const float x = a[i] * factor;",
         "        a[i] = x > FLT_MAX ? FLT_MAX : (x < -FLT_MAX ? -FLT_MAX : x);",
+        *(["        a[i] *= input_used[i];"] if int8 else []),
         "    }",
     ]
     current, spare = "a", "b"
@@ -267,6 +268,7 @@ def _predict_block(model: DenseModel, block: int, lanes: int, attribute: str, in
         f"            __builtin_memcpy(&x, a + i * BLOCK + v * {lanes}u, sizeof x);",
         "            x = x * factor[v];",
         f"            x = {select}(x > top, top, {select}(x < bottom, bottom, x));",
+        *([f"            x = x * {broadcast}(input_used[i]);"] if int8 else []),
         f"            __builtin_memcpy(a + i * BLOCK + v * {lanes}u, &x, sizeof x);",
         "        }",
         "    }",

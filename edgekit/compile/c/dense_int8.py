@@ -3,7 +3,9 @@
 The scheme. Weights: one scale per output unit (w ~ wscale[o] * q, q in -127..127). Activations:
 each layer's input is quantized per row, with one scale from that row's largest magnitude
 (x ~ xscale * q, q in -127..127, rounded to nearest even). The products are summed in int32, which
-is exact, and scaled once per output: ``bias[o] + ((float)sum * wscale[o]) * xscale``. The scale
+is exact, and scaled once per output: ``bias[o] + ((float)sum * xscale) * wscale[o]``: the row's
+scale first, so the intermediate is the float sum of codes times x that the row bound keeps
+finite (compile/dense.py's float_limit counts codes), as float activations had it. The scale
 belongs to a row, never to a block of rows, so a row's answer does not depend on its neighbours:
 the batch entry point agrees bit for bit with edgekit_predict, and every kernel below computes the
 same integers (exact arithmetic has no summation order), so all of them agree bit for bit too.
@@ -83,6 +85,9 @@ def declarations(model: DenseModel, layers: list[QuantizedLayer]) -> list[str]:
         "#define SMALLEST_RANGE 1e-30f  /* a row's activations all below it quantize to 0 (127 / most stays finite) */",
         f"#define WIDEST_CODES {padded(max(model.n_features, *(layer.units for layer in layers)))}u  /* WIDEST rounded up to groups of 4 */",
     ]
+    used = layers[0].codes[:, :model.n_features].any(axis=0)
+    lines.append("/* 0 for a feature every first-layer code ignores: it adds nothing to any sum, and must not set a row's int8 range */")
+    lines.append(array("float", "input_used", float_literals(used.astype(np.float32)), "NUM_FEATURES"))
     for index, (layer, quantized) in enumerate(zip(model.layers, layers)):
         lines += [
             array("int8_t", f"weight{index}", int_literals(quantized.codes), quantized.codes.size),
@@ -140,7 +145,7 @@ def single_row(model: DenseModel, layers: list[QuantizedLayer], activations: dic
             f"    const float scale = quantize_row(in, {quantized.inputs}u, q);",
             f"    for (uint32_t o = 0; o < {quantized.units}u; ++o) {{",
             f"        float sum = (float)dot_row(weight{index} + o * {quantized.groups * GROUP}u, q, {quantized.groups}u);",
-            f"        sum = bias{index}[o] + sum * wscale{index}[o] * scale;",
+            f"        sum = bias{index}[o] + sum * scale * wscale{index}[o];",
             *([activation] if activation else []),
             "        out[o] = sum;",
             "    }",
@@ -216,7 +221,7 @@ def block_steps(model: DenseModel, layers: list[QuantizedLayer], lanes: int, vec
             f"        for (uint32_t v = 0; v < {vectors}u; ++v) {{",
             f"            {mask} total; {load.format('total', 'sums + o * BLOCK')};",
             f"            {lane} sum = __builtin_convertvector(total, {lane});",
-            "            sum = bias + sum * wscale * xscale[v];",
+            "            sum = bias + sum * xscale[v] * wscale;",
             *([f"            {vector_activation[layer.activation]}"] if vector_activation.get(layer.activation) else []),
             f"            __builtin_memcpy(out + o * BLOCK + v * {lanes}u, &sum, sizeof sum);",
             "        }",
@@ -313,14 +318,17 @@ def _kernels(layers: list[QuantizedLayer], block: int) -> list[str]:
     for index, layer in enumerate(layers):
         lines += [
             f"static void dot{index}_portable(const uint32_t *restrict packed, int32_t *restrict sums) {{",
-            "    const int8_t *restrict x = (const int8_t *)packed;",
             f"    for (uint32_t o = 0; o < {layer.units}u; ++o) {{",
             f"        const int8_t *w = weight{index} + o * {layer.groups * GROUP}u;",
             "        int32_t s[BLOCK] = {0};",
             f"        for (uint32_t g = 0; g < {layer.groups}u; ++g) {{",
-            "            for (uint32_t r = 0; r < BLOCK; ++r) {",
-            "                const int8_t *b = x + (g * BLOCK + r) * 4u;",
-            "                s[r] += w[4u * g] * b[0] + w[4u * g + 1u] * b[1] + w[4u * g + 2u] * b[2] + w[4u * g + 3u] * b[3];",
+            "            const int16_t w0 = w[4u * g], w1 = w[4u * g + 1u], w2 = w[4u * g + 2u], w3 = w[4u * g + 3u];",
+            "            for (uint32_t r = 0; r < BLOCK; ++r) {  /* over rows, so the compiler can use vectors */",
+            "                const uint32_t word = packed[g * BLOCK + r];",
+            "                /* int16 pairs: 2 * 127 * 127 < 32768, and 16-bit multiplies are the ones SSE2 has */",
+            "                const int16_t low = (int16_t)(w0 * (int16_t)(int8_t)word + w1 * (int16_t)(int8_t)(word >> 8));",
+            "                const int16_t high = (int16_t)(w2 * (int16_t)(int8_t)(word >> 16) + w3 * (int16_t)(int8_t)(word >> 24));",
+            "                s[r] += (int32_t)low + high;",
             "            }",
             "        }",
             "        for (uint32_t r = 0; r < BLOCK; ++r) sums[o * BLOCK + r] = s[r];",
