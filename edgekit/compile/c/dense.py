@@ -111,7 +111,7 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {  /* clipped to the float range; NaN (an infinite input) stays NaN */",
         "        const float x = a[i] * factor;",
         "        a[i] = x > FLT_MAX ? FLT_MAX : (x < -FLT_MAX ? -FLT_MAX : x);",
-        *(["        a[i] *= input_used[i];"] if int8 else []),
+        *(["        a[i] *= (float)input_used[i];"] if int8 else []),
         "    }",
     ]
     current, spare = "a", "b"
@@ -268,7 +268,7 @@ def _predict_block(model: DenseModel, block: int, lanes: int, attribute: str, in
         f"            __builtin_memcpy(&x, a + i * BLOCK + v * {lanes}u, sizeof x);",
         "            x = x * factor[v];",
         f"            x = {select}(x > top, top, {select}(x < bottom, bottom, x));",
-        *([f"            x = x * {broadcast}(input_used[i]);"] if int8 else []),
+        *([f"            x = x * {broadcast}((float)input_used[i]);"] if int8 else []),
         f"            __builtin_memcpy(a + i * BLOCK + v * {lanes}u, &x, sizeof x);",
         "        }",
         "    }",

@@ -87,7 +87,7 @@ def declarations(model: DenseModel, layers: list[QuantizedLayer]) -> list[str]:
     ]
     used = layers[0].codes[:, :model.n_features].any(axis=0)
     lines.append("/* 0 for a feature every first-layer code ignores: it adds nothing to any sum, and must not set a row's int8 range */")
-    lines.append(array("float", "input_used", float_literals(used.astype(np.float32)), "NUM_FEATURES"))
+    lines.append(array("uint8_t", "input_used", int_literals(used.astype(np.int64)), "NUM_FEATURES"))
     for index, (layer, quantized) in enumerate(zip(model.layers, layers)):
         lines += [
             array("int8_t", f"weight{index}", int_literals(quantized.codes), quantized.codes.size),
