@@ -1,12 +1,17 @@
 """The digits MLP (64-64-10) as edgekit's dense C vs. ONNX Runtime on the same bundle, one thread.
 
-Systems: edgekit's C artifact (float32 weights, and int8 weights) and edgekit's ONNX artifact, each
+Systems: edgekit's C artifact (float32, and int8: int8 weights and activations, int32 dot products
+with the best kernel the CPU has, AVX512-VNNI on the development machine) and edgekit's ONNX artifact, each
 through edgekit_runtime's loader with threads=1. Every system is timed in a fresh process per round,
 in interleaved rounds (all systems once per round, the order rotating); a figure is the median over
 rounds of each process's median. Batch = 10 000 rows (test rows drawn with replacement); single
 row = one row per call from Python (groups of 20 calls per clock reading).
 
     .venv/bin/python benchmarks/bench_dense_c.py [--out benchmarks/results] [--quick]
+
+Cortex-M4F: both C builds compiled for the stm32f407 profile (row loop, SMLAD for int8), their
+instructions per inference counted under qemu-system-arm (edgekit.bench.emulated: one pass over
+the reference rows subtracted from two) and their flash and RAM measured with arm-none-eabi-size.
 
 EDGEKIT_BENCH_EXTRA="name=/path/to/artifact,..." adds already compiled artifacts of the same
 bundle layout (for before/after comparisons); they are timed in the same rounds.
@@ -26,6 +31,7 @@ from timing import arguments, machine_line, scratch, timings, write_results
 
 BATCH_ROWS = 10_000
 SYSTEMS = {"onnxruntime": ("onnx", {}), "c-f32": ("c", {}), "c-int8": ("c", {"quantize": "int8"})}
+CORTEX_M4F = "stm32f407"
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -59,6 +65,7 @@ def main() -> None:
             directories[system] = work / system
             builds[system] = {"certified_max_abs_diff": artifact.info.parity["max_abs_diff"],
                               "file_bytes": artifact.info.resources["model_bytes"]}
+        cortex_m4f = microcontroller(bundle, work)
         for item in filter(None, os.environ.get("EDGEKIT_BENCH_EXTRA", "").split(",")):
             name, path = item.split("=", 1)
             directories[name] = Path(path)
@@ -79,8 +86,26 @@ def main() -> None:
                       "single_row_us": statistics.median(entry["single_row_us"] for entry in entries), **builds.get(name, {})}
     for run in runs.values():
         run["speedup_over_onnxruntime"] = runs["onnxruntime"]["batch_ms"] / run["batch_ms"]
-    result = {"model": "mlp-digits (64-64-10)", "rounds": rounds, "runs": runs}
+        run["speedup_over_c_f32"] = runs["c-f32"]["batch_ms"] / run["batch_ms"]
+    result = {"model": "mlp-digits (64-64-10)", "rounds": rounds, "runs": runs, "cortex_m4f": cortex_m4f}
     print(write_results(args.out, "bench_dense_c_quick" if args.quick else "bench_dense_c", [result], markdown).read_text())
+
+
+def microcontroller(bundle, work: Path) -> dict:
+    """Instructions per inference under qemu-system-arm, flash and RAM, of both C builds on a Cortex-M4F."""
+    from edgekit import compile_bundle
+    from edgekit.bench.emulated import emulate
+    from edgekit.devices.profiles import load_profile
+
+    profile = load_profile(CORTEX_M4F)
+    builds = {}
+    for system in ("c-f32", "c-int8"):
+        artifact = compile_bundle(bundle.path, "c", work / f"{system}-m4", options=SYSTEMS[system][1], device=profile)
+        run = emulate(artifact, profile, work / f"{system}-m4-count")
+        footprint = artifact.info.resources[profile.c_triple()]
+        builds[system] = {"instructions_per_inference": run.instructions_per_inference, "matches_reference": run.matches_reference,
+                          "flash_bytes": footprint["flash_bytes"], "ram_bytes": footprint["ram_bytes"]}
+    return {"device": CORTEX_M4F, "emulator": run.emulator, "builds": builds}
 
 
 def markdown(results: list[dict], machine: dict) -> str:
@@ -93,11 +118,22 @@ def markdown(results: list[dict], machine: dict) -> str:
         "",
         f"## {result['model']}",
         "",
-        "| system | batch ms | speed-up over ONNX Runtime | single row µs |",
-        "|---|---:|---:|---:|",
+        "| system | batch ms | speed-up over ONNX Runtime | speed-up over C f32 | single row µs |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, run in result["runs"].items():
-        lines.append(f"| {name} | {run['batch_ms']:.2f} | {run['speedup_over_onnxruntime']:.2f}× | {run['single_row_us']:.2f} |")
+        lines.append(f"| {name} | {run['batch_ms']:.2f} | {run['speedup_over_onnxruntime']:.2f}× | "
+                     f"{run['speedup_over_c_f32']:.2f}× | {run['single_row_us']:.2f} |")
+    m4 = result["cortex_m4f"]
+    lines += [
+        "",
+        f"## Cortex-M4F ({m4['device']} profile), instructions counted under {m4['emulator']}",
+        "",
+        "| build | instructions per inference | flash bytes | RAM bytes |",
+        "|---|---:|---:|---:|",
+        *[f"| {name} | {build['instructions_per_inference']:.0f} | {build['flash_bytes']} | {build['ram_bytes']} |"
+          for name, build in m4["builds"].items()],
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,7 @@ ships, measures their footprint, and runs the model on the target ISA for the pa
     trees --layout ifelse -> TL2cgen through c_ifelse
     trees --layout compact -> c_compact (split nodes only, leaves apart: the smallest flash)
     trees --layout inline -> c_inline (nested if-else of its own: the fewest instructions, small forests)
-    linear / logistic / mlp -> c_dense (float32, or int8 weights)
+    linear / logistic / mlp -> c_dense (float32, or int8 weights and activations: dense_int8)
 
 Artifact layout: ``src/`` (the generated sources and edgekit_model.h: enough to rebuild with any
 toolchain) and ``lib/`` (libedgekit_model.so and/or .a for the triple).
@@ -89,7 +89,7 @@ def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: 
         model = dense_from_pipeline(bundle.model, len(info.feature_names))
         (source_dir / "model.c").write_text(dense_source(model, info.content_hash, origin, int8=quantize == "int8"))
         made["layout"] = "dense"
-        made["weights"] = "int8, one scale per layer" if quantize == "int8" else "float32"
+        made["weights"] = "int8, one scale per output unit; int8 activations, one scale per row" if quantize == "int8" else "float32"
         return [source_dir / "model.c"], (), made
 
     trees = bundle_trees(bundle)

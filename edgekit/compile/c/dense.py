@@ -1,14 +1,14 @@
 """Linear, logistic and MLP models as C: standardise, fill NaN, dense layers, output function.
 
 Weights are stored per output neuron (row-major [outputs][inputs]) so each dot product reads
-contiguous memory. With int8 weights each layer keeps one scale (w ~ scale * q, q in -127..127):
-the sum runs over int8 weights times float activations and is scaled once per neuron, so flash
-holds a quarter of the bytes and the arithmetic stays float.
+contiguous memory. ``--quantize int8`` quantizes weights per output unit and each layer's input per
+row, and sums int8 products in int32 (dense_int8.py): flash holds a quarter of the bytes, and the
+integer dot-product instructions of each target make it faster than float32.
 
 The standardised row is bounded as compile/dense.py describes (``ROW_LIMIT``, ``ROW_POWER``): a row
-of 3e38s keeps its direction instead of overflowing to inf and NaN. With int8 weights a row past
-``REFUSE_BEYOND`` standard deviations gets NaN outputs: there the rounded weights alone decide
-between close classes.
+of 3e38s keeps its direction instead of overflowing to inf and NaN. An int8 build gives a row past
+``REFUSE_BEYOND`` standard deviations NaN outputs: there the rounded weights alone decide between
+close classes.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..dense import REFUSE_BEYOND, DenseModel, float_limit
-from ..int_scale import symmetric
-from .literals import api_constants, array, batch_by_rows, float_literals, int_literals
+from .dense_int8 import QuantizedLayer, block_pieces, block_steps, declarations, quantize_layers, single_row
+from .literals import api_constants, array, batch_by_rows, float_literals
 
 BLOCK_STACK_BYTES = 64 * 1024  # the two activation buffers of a block of rows, on the stack
 TILE = 4  # output units of a layer computed together
@@ -65,33 +65,27 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         f"#define ROW_LIMIT {float_literals(np.array([float_limit(model)]))}",
         *([f"#define ROW_REFUSE_BEYOND {float_literals(np.array([REFUSE_BEYOND / model.power]))}"] if int8 else []),
     ]
-    layer_functions, scales = [], []
-    for index, layer in enumerate(model.layers):
+    quantized = quantize_layers(model) if int8 else []
+    if int8:
+        lines += [*declarations(model, quantized), "", *single_row(model, quantized, ACTIVATIONS)]
+    for index, layer in enumerate([] if int8 else model.layers):
         inputs, units = layer.weights.shape
-        rows = layer.weights.T  # [units][inputs]
-        if int8:
-            q, scale = symmetric(rows, "int8")
-            lines.append(array("int8_t", f"weight{index}", int_literals(q), inputs * units))
-            scaled = f"{float_literals(np.array([scale]))} * sum"
-        else:
-            lines.append(array("float", f"weight{index}", float_literals(rows), inputs * units))
-            scaled = "sum"
-        scales.append(scaled)
-        lines.append(array("float", f"bias{index}", float_literals(layer.bias), units))
-        layer_functions += [
+        lines += [
+            array("float", f"weight{index}", float_literals(layer.weights.T), inputs * units),  # [units][inputs]
+            array("float", f"bias{index}", float_literals(layer.bias), units),
+            "",
             f"static void layer{index}(const float *in, float *out) {{",
             f"    for (uint32_t o = 0; o < {units}u; ++o) {{",
-            f"        const {'int8_t' if int8 else 'float'} *w = weight{index} + o * {inputs}u;",
+            f"        const float *w = weight{index} + o * {inputs}u;",
             "        float sum = 0.0f;",
-            f"        for (uint32_t i = 0; i < {inputs}u; ++i) sum += (float)w[i] * in[i];",
-            f"        sum = bias{index}[o] + {scaled};",
+            f"        for (uint32_t i = 0; i < {inputs}u; ++i) sum += w[i] * in[i];",
+            f"        sum = bias{index}[o] + sum;",
             *([ACTIVATIONS[layer.activation]] if ACTIVATIONS[layer.activation] else []),
             "        out[o] = sum;",
             "    }",
             "}",
             "",
         ]
-    lines += ["", *layer_functions]
     lines += [
         "static void finish(const float *values, float *out) {",
         *_output(model, "values", widths[-1]),
@@ -117,6 +111,7 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
         "    for (uint32_t i = 0; i < NUM_FEATURES; ++i) {  /* clipped to the float range; NaN (an infinite input) stays NaN */",
         "        const float x = a[i] * factor;",
         "        a[i] = x > FLT_MAX ? FLT_MAX : (x < -FLT_MAX ? -FLT_MAX : x);",
+        *(["        a[i] *= (float)input_used[i];"] if int8 else []),
         "    }",
     ]
     current, spare = "a", "b"
@@ -126,13 +121,13 @@ def dense_source(model: DenseModel, model_id: str, origin: str, int8: bool) -> s
     lines += [f"    finish({current}, out);", "}", ""]
     block = dense_block(model)
     if block:
-        lines += _blocked_batch(model, block, scales, int8)
+        lines += _blocked_batch(model, block, quantized)
     else:
         lines += batch_by_rows()
     return "\n".join(lines)
 
 
-def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool) -> list[str]:
+def _blocked_batch(model: DenseModel, block: int, quantized: list[QuantizedLayer]) -> list[str]:
     """edgekit_predict_batch over blocks of rows: activations stored [unit][row of the block], so
     each layer is a small matrix product whose innermost operations run over the block's rows as GCC
     vectors, without reordering any row's sum. Every row gets the arithmetic of edgekit_predict, in
@@ -141,8 +136,10 @@ def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool)
 
     The kernels come in 16-byte vectors (4 rows: SSE2, NEON, or split by GCC where narrower) and, on
     x86-64 Linux (EDGEKIT_AVX2_KERNELS), also in 32-byte vectors compiled for AVX2, chosen per call
-    from the CPU. One width per kernel, native to its target: GCC lowers wider vectors through memory."""
+    from the CPU. One width per kernel, native to its target: GCC lowers wider vectors through memory.
+    int8 builds (``quantized``) standardise the same way and hand the layers to dense_int8's kernels."""
     widths = [4, 8]
+    int8 = bool(quantized)
     lines = [
         "/* The batch entry point: BLOCK rows at a time (EDGEKIT_BLOCK=1, the microcontroller toolchains: one row at a time,",
         "   the smallest code). */",
@@ -152,6 +149,7 @@ def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool)
         f"#define BLOCK {block}u",
         "#if defined(EDGEKIT_AVX2_KERNELS) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)",
         "#define WIDE_KERNELS 1  /* 32-byte kernels for AVX2 CPUs, picked at run time */",
+        *(["#include <immintrin.h>"] if int8 else []),
         "#endif",
         "/* macros, not functions: a vector argument or result wider than the baseline changes the ABI */",
     ]
@@ -166,31 +164,29 @@ def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool)
             *(["#endif"] if lanes == 8 else []),
         ]
     lines.append("")
-    for index, layer in enumerate(model.layers):
-        lines += _epilogue(index, ACTIVATIONS[layer.activation].strip(), scales[index])
+    if int8:
+        lines += block_pieces(model, quantized, block)
+    else:
+        for index, layer in enumerate(model.layers):
+            lines += _epilogue(index, ACTIVATIONS[layer.activation].strip())
     for lanes in widths:
         attribute = '__attribute__((target("avx2"))) ' if lanes == 8 else ""
         lines += ["#ifdef WIDE_KERNELS"] if lanes == 8 else []
-        for index, layer in enumerate(model.layers):
-            lines += _block_layer(index, *layer.weights.shape, lanes, block // lanes, attribute, int8)
+        for index, layer in enumerate([] if int8 else model.layers):
+            lines += _block_layer(index, *layer.weights.shape, lanes, block // lanes, attribute)
+        lines += block_steps(model, quantized, lanes, block // lanes, attribute, ACTIVATIONS) if int8 else []
         lines += _predict_block(model, block, lanes, attribute, int8)
         lines += ["#endif", ""] if lanes == 8 else []
-    lines += [
-        "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
-        "#ifdef WIDE_KERNELS",
-        '    void (*const predict_block)(const float *, uint32_t, float *) = __builtin_cpu_supports("avx2") ? predict_block8 : predict_block4;',
-        "#else",
-        "    void (*const predict_block)(const float *, uint32_t, float *) = predict_block4;",
-        "#endif",
+    lines += [*(_int8_dispatch(block) if int8 else _float_dispatch()),
         "    size_t r = 0;",
-        "    for (; r + BLOCK <= n; r += BLOCK) predict_block(rows + r * NUM_FEATURES, BLOCK, out + r * edgekit_num_outputs);",
+        f"    for (; r + BLOCK <= n; r += BLOCK) predict_block(rows + r * NUM_FEATURES, BLOCK, out + r * edgekit_num_outputs{', dots' if int8 else ''});",
         "    if (r < n) {",
         "        float padded[BLOCK * NUM_FEATURES];",
         "        const uint32_t count = (uint32_t)(n - r);",
         "        for (uint32_t k = 0; k < BLOCK * NUM_FEATURES; ++k) {",
         "            padded[k] = k < count * NUM_FEATURES ? rows[r * NUM_FEATURES + k] : input_mean[k % NUM_FEATURES];",
         "        }",
-        "        predict_block(padded, count, out + r * edgekit_num_outputs);",
+        f"        predict_block(padded, count, out + r * edgekit_num_outputs{', dots' if int8 else ''});",
         "    }",
         "}",
         "#endif",
@@ -199,13 +195,47 @@ def _blocked_batch(model: DenseModel, block: int, scales: list[str], int8: bool)
     return lines
 
 
+def _float_dispatch() -> list[str]:
+    return [
+        "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
+        "#ifdef WIDE_KERNELS",
+        '    void (*const predict_block)(const float *, uint32_t, float *) = __builtin_cpu_supports("avx2") ? predict_block8 : predict_block4;',
+        "#else",
+        "    void (*const predict_block)(const float *, uint32_t, float *) = predict_block4;",
+        "#endif",
+    ]
+
+
+def _int8_dispatch(block: int) -> list[str]:
+    """The best int8 kernel the CPU has; EDGEKIT_X86_DOTS caps the choice (tests compare the paths)."""
+    levels = [(3, "avx512vnni"), (2, "avxvnni"), (1, "avx2")]
+    choices = [(level, name) for level, name in levels if block % (16 if name == "avx512vnni" else 8) == 0]
+    return [
+        "#ifndef EDGEKIT_X86_DOTS",
+        "#define EDGEKIT_X86_DOTS 3  /* 0 portable, 1 AVX2, 2 AVX-VNNI, 3 AVX512-VNNI */",
+        "#endif",
+        "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
+        "    void (*predict_block)(const float *, uint32_t, float *, const dots_t *) = predict_block4;",
+        "    const dots_t *dots = dots_neon_or_portable;",
+        "#ifdef WIDE_KERNELS",
+        *[f'    {"if" if number == 0 else "else if"} (EDGEKIT_X86_DOTS >= {level} && __builtin_cpu_supports("{name}")) '
+          f"{{ predict_block = predict_block8; dots = dots_{name}; }}" for number, (level, name) in enumerate(choices)],
+        "#endif",
+    ]
+
+
 def _predict_block(model: DenseModel, block: int, lanes: int, attribute: str, int8: bool) -> list[str]:
     """count <= BLOCK rows through the layers; a short block reads BLOCK rows from a padded copy."""
     vectors = block // lanes
     lane, broadcast, select = f"lane{lanes}_t", f"broadcast{lanes}", f"select{lanes}"
     lines = [
-        f"{attribute}static void predict_block{lanes}(const float *restrict rows, uint32_t count, float *restrict out) {{",
-        "    float a[WIDEST * BLOCK], b[WIDEST * BLOCK], largest[BLOCK];",
+        (f"{attribute}static void predict_block{lanes}(const float *restrict rows, uint32_t count, float *restrict out"
+         f"{', const dots_t *dots' if int8 else ''}) {{"),
+        *([f"    float a[{'WIDEST_CODES' if int8 else 'WIDEST'} * BLOCK], largest[BLOCK];",
+           "    float xscale[BLOCK];  /* each row's activation scale */",
+           "    uint32_t packed[WIDEST_CODES / 4u * BLOCK];",
+           "    int32_t sums[WIDEST * BLOCK];"] if int8 else
+          ["    float a[WIDEST * BLOCK], b[WIDEST * BLOCK], largest[BLOCK];"]),
         "    for (uint32_t r = 0; r < BLOCK; ++r) {  /* transposed: a[feature][row of the block] */",
         "        for (uint32_t i = 0; i < NUM_FEATURES; ++i) a[i * BLOCK + r] = rows[r * NUM_FEATURES + i];",
         "    }",
@@ -238,14 +268,24 @@ def _predict_block(model: DenseModel, block: int, lanes: int, attribute: str, in
         f"            __builtin_memcpy(&x, a + i * BLOCK + v * {lanes}u, sizeof x);",
         "            x = x * factor[v];",
         f"            x = {select}(x > top, top, {select}(x < bottom, bottom, x));",
+        *([f"            x = x * {broadcast}((float)input_used[i]);"] if int8 else []),
         f"            __builtin_memcpy(a + i * BLOCK + v * {lanes}u, &x, sizeof x);",
         "        }",
         "    }",
     ]
-    current, spare = "a", "b"
-    for index in range(len(model.layers)):
-        lines.append(f"    block_layer{index}_{lanes}({current}, {spare});")
-        current, spare = spare, current
+    if int8:  # one buffer: a layer's floats are quantized before its outputs overwrite them
+        current = "a"
+        inputs = model.n_features
+        for index, layer in enumerate(model.layers):
+            lines += [f"    quantize_block{lanes}(a, {inputs}u, packed, xscale);",
+                      f"    dots[{index}](packed, sums);",
+                      f"    epilogue{index}_{lanes}(sums, xscale, a);"]
+            inputs = layer.weights.shape[1]
+    else:
+        current, spare = "a", "b"
+        for index in range(len(model.layers)):
+            lines.append(f"    block_layer{index}_{lanes}({current}, {spare});")
+            current, spare = spare, current
     width = model.layers[-1].weights.shape[1]
     lines += [
         "    for (uint32_t r = 0; r < count; ++r) {",
@@ -265,13 +305,13 @@ def _predict_block(model: DenseModel, block: int, lanes: int, attribute: str, in
     return lines
 
 
-def _epilogue(index: int, activation: str, scaled: str) -> list[str]:
-    """Bias, scale and activation of one output unit over a block, as edgekit_predict applies them."""
+def _epilogue(index: int, activation: str) -> list[str]:
+    """Bias and activation of one output unit over a block, as edgekit_predict applies them."""
     return [
         f"static void epilogue{index}(const float *restrict sums, uint32_t o, float *restrict out) {{",
         "    for (uint32_t r = 0; r < BLOCK; ++r) {",
         "        float sum = sums[r];",
-        f"        sum = bias{index}[o] + {scaled};",
+        f"        sum = bias{index}[o] + sum;",
         *([f"        {activation}"] if activation else []),
         "        out[o * BLOCK + r] = sum;",
         "    }",
@@ -280,20 +320,20 @@ def _epilogue(index: int, activation: str, scaled: str) -> list[str]:
     ]
 
 
-def _block_layer(index: int, inputs: int, units: int, lanes: int, vectors: int, attribute: str, int8: bool) -> list[str]:
-    """One layer over a block: TILE output units at a time, each holding ``vectors`` vectors of
+def _block_layer(index: int, inputs: int, units: int, lanes: int, vectors: int, attribute: str) -> list[str]:
+    """One float layer over a block: TILE output units at a time, each holding ``vectors`` vectors of
     ``lanes`` rows in named variables (registers), so each input vector is loaded once per tile."""
-    wtype, lane = ("int8_t" if int8 else "float"), f"lane{lanes}_t"
+    lane = f"lane{lanes}_t"
 
     def units_loop(tile: int) -> list[str]:
         accs = [[f"s{t}_{v}" for v in range(vectors)] for t in range(tile)]
         return [
-            *[f"        const {wtype} *restrict w{t} = weight{index} + (o + {t}u) * {inputs}u;" for t in range(tile)],
+            *[f"        const float *restrict w{t} = weight{index} + (o + {t}u) * {inputs}u;" for t in range(tile)],
             *[f"        {lane} {name} = broadcast{lanes}(0.0f);" for row in accs for name in row],
             f"        for (uint32_t i = 0; i < {inputs}u; ++i) {{",
             *[f"            {lane} x{v};" for v in range(vectors)],
             *[f"            __builtin_memcpy(&x{v}, in + i * BLOCK + {v * lanes}u, sizeof x{v});" for v in range(vectors)],
-            *[f"            const {lane} k{t} = broadcast{lanes}((float)w{t}[i]);" for t in range(tile)],
+            *[f"            const {lane} k{t} = broadcast{lanes}(w{t}[i]);" for t in range(tile)],
             *[f"            {accs[t][v]} += k{t} * x{v};" for t in range(tile) for v in range(vectors)],
             "        }",
             *[f"        {{ const {lane} s[{vectors}] = {{{', '.join(accs[t])}}}; float sums[BLOCK]; "
