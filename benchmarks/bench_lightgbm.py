@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from timing import arguments, machine_line, scratch, timings, write_results
+from timing import arguments, machine_line, mean_node_visits, scratch, timings, write_results
 
 TREES, LEAVES = 500, 63
 BATCH_ROWS = 10_000
@@ -73,27 +73,6 @@ def _clock_mhz() -> float | None:
     return max(speeds) if speeds else None
 
 
-def _mean_node_visits(tables, rows: np.ndarray) -> float:
-    """Node visits per row (leaf included), walked in NumPy over the batch."""
-    from edgekit.compile.trees.tables import LEAF
-
-    visits = np.zeros(len(rows))
-    index = np.arange(len(rows))
-    for root in tables.roots:
-        node = np.full(len(rows), root)
-        visits += 1
-        while True:
-            feature = tables.feature[node]
-            active = feature != LEAF
-            if not active.any():
-                break
-            values = rows[index[active], feature[active]]
-            left = np.where(np.isnan(values), tables.default_left[node[active]], values < tables.threshold[node[active]])
-            node[active] = tables.child[node[active]] + (~left).astype(np.int64)
-            visits[active] += 1
-    return float(visits.mean())
-
-
 def prepare(work: Path, quick: bool) -> dict:
     import lightgbm
     import lleaves
@@ -124,7 +103,7 @@ def prepare(work: Path, quick: bool) -> dict:
     batch = X[15_000:][np.random.default_rng(0).integers(0, 5000, BATCH_ROWS)]
     np.save(work / "batch.npy", np.ascontiguousarray(batch))
     tables = bundle_trees(bundle).tables
-    visits = _mean_node_visits(tables, batch)
+    visits = mean_node_visits(tables, batch, count_leaf=True)
     cycles = load_profile("x86-64-gateway-n100").cost_model.cycles_per_node_visit
     return {"trees": tables.num_trees, "leaves": LEAVES, "train_seconds": train_seconds, "builds": compiled,
             "mean_node_visits_per_row": visits, "cycles_per_node_visit": cycles,

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_c import MODELS, classification_table
-from timing import arguments, machine_line, scratch, timings, write_results
+from timing import arguments, machine_line, mean_node_visits, scratch, timings, write_results
 
 BATCH_ROWS = 10_000
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -112,25 +112,6 @@ def worker(kind: str, path: Path, batch: Path, single: int, batches: int) -> Non
     batch_us = statistics.median(timings(lambda: predict(rows), batches))
     single_us = statistics.median(timings(lambda: predict(one), single, calls_per_sample=20))
     print(json.dumps({"batch_ms": batch_us / 1e3, "single_row_us": single_us}))
-
-
-def node_visits(tables, rows: np.ndarray) -> float:
-    """Mean decisions a row makes over all trees (the internal nodes on its paths), NaN taking each
-    node's default direction."""
-    from edgekit.compile.trees.tables import LEAF
-
-    visits = np.zeros(len(rows))
-    for root in tables.roots:
-        node = np.full(len(rows), root)
-        while True:
-            inner = tables.feature[node] != LEAF
-            visits += inner
-            if not inner.any():
-                break
-            x = rows[np.arange(len(rows)), np.where(inner, tables.feature[node], 0)]
-            right = np.where(np.isnan(x), ~tables.default_left[node], ~(x < tables.threshold[node]))
-            node = np.where(inner, tables.child[node] + right, node)
-    return float(visits.mean())
 
 
 def clock_ghz(work: Path) -> float:
@@ -224,7 +205,7 @@ def main() -> None:
             batch = np.ascontiguousarray(rows[np.random.default_rng(0).integers(0, len(rows), BATCH_ROWS)])
             np.save(work / f"{name}-batch.npy", batch)
             systems, facts = prepare(name, bundle, work)
-            visits = node_visits(bundle_trees(bundle).tables, batch.astype(np.float64))
+            visits = mean_node_visits(bundle_trees(bundle).tables, batch.astype(np.float64), count_leaf=False)
             names = list(systems)
             samples: dict[str, list[dict]] = {system: [] for system in names}
             environment = {**os.environ, **ONE_THREAD}
