@@ -13,6 +13,7 @@ import numpy as np
 from ..trees.split_nodes import LeafEncoding
 from ..trees.tables import TreeTables
 from .literals import array, float_literals, int_literals, unsigned_type
+from .tree_common import output_transform
 
 
 def num_sums(tables: TreeTables, leaves: LeafEncoding) -> int:
@@ -51,18 +52,4 @@ def finish_function(tables: TreeTables, leaves: LeafEncoding) -> list[str]:
             share = float_literals(1.0 / tables.trees_per_output())
             lines += [array("float", "tree_share", share, "NUM_ACC").replace("static const", "    static const"),
                       "    for (uint32_t k = 0; k < NUM_ACC; ++k) acc[k] *= tree_share[k];"]
-    if tables.postprocessor == "sigmoid":
-        lines.append(f"    const float positive = 1.0f / (1.0f + expf(-{float_literals(np.array([tables.sigmoid_alpha]))} * acc[0]));")
-        lines += ["    out[0] = 1.0f - positive;", "    out[1] = positive;"] if tables.classifier else ["    out[0] = positive;"]
-    elif tables.postprocessor == "exponential":
-        lines.append("    out[0] = expf(acc[0]);")
-    elif tables.postprocessor == "softmax":
-        lines += [
-            "    float top = acc[0], total = 0.0f;",
-            "    for (uint32_t k = 1; k < NUM_ACC; ++k) top = acc[k] > top ? acc[k] : top;",
-            "    for (uint32_t k = 0; k < NUM_ACC; ++k) { acc[k] = expf(acc[k] - top); total += acc[k]; }",
-            "    for (uint32_t k = 0; k < NUM_ACC; ++k) out[k] = acc[k] / total;",
-        ]
-    else:
-        lines.append("    for (uint32_t k = 0; k < NUM_ACC; ++k) out[k] = acc[k];")
-    return [*lines, "}", ""]
+    return [*lines, *output_transform(tables), "}", ""]
