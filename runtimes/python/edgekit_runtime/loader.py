@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,7 +98,12 @@ class LoadedModel:
 
 
 def load(directory: str | Path, threads: int = 1) -> LoadedModel:
-    """Verify the artifact's files against its manifest, then open it with its runtime."""
+    """Verify the artifact's files against its manifest, then open it with its runtime. ``threads``
+    is how many threads a batch may use (C: POSIX threads per batch call; ONNX Runtime: intra-op
+    threads; LiteRT: its interpreter's threads); single rows always run on the caller's thread."""
+    if isinstance(threads, bool) or not isinstance(threads, Integral) or threads < 1:  # True is an int, not a thread count
+        raise InvalidInput(f"threads must be a whole number of at least 1, got {threads!r}", "pass the device's core count, e.g. threads=2")
+    threads = int(threads)
     descriptor = verify_directory(directory)
     predictor = _open(Path(directory), descriptor, threads)
     schema = InputSchema.load(Path(directory) / SCHEMA_FILE) if SCHEMA_FILE in descriptor["files"] else None
@@ -119,7 +125,7 @@ def _open(directory: Path, descriptor: dict[str, Any], threads: int) -> Predicto
         triple = descriptor["runtime"].get("triple")
         if triple != host_triple():
             raise InvalidInput(f"{directory} is built for {triple}; this machine is {host_triple()}", "compile with --triple for this machine")
-        return CPredictor(Path(directory) / descriptor["runtime"]["library"], descriptor["bundle"]["content_hash"])
+        return CPredictor(Path(directory) / descriptor["runtime"]["library"], descriptor["bundle"]["content_hash"], threads)
     if runtime == "litert":
         from .predictors.int8_io import Int8Io
         from .predictors.tflite import TflitePredictor
