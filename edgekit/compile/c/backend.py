@@ -175,7 +175,7 @@ def compile_c(request: CompileRequest) -> CompiledModel:
             "runtime": "c",
             "triple": toolchain.triple,
             "libc": "newlib (expf, tanhf only)" if toolchain.baremetal else "glibc (libm, pthreads: link with -pthread)",
-            "compiler_flags": [*toolchain.arch_flags, *toolchain.defines],
+            "compiler_flags": [*toolchain.arch_flags, *toolchain.defines, *toolchain.threads],
         },
         options={**made, "triple": toolchain.triple,
                  "parity_run": f"{toolchain.runner[0]} {toolchain.board or ''}".strip() if toolchain.runner else "native"},
