@@ -16,7 +16,8 @@ def native_line(native: dict[str, Any]) -> str:
     single = native["single_row_us"]
     return (f"one row p50 {single['p50']:.2f} / p90 {single['p90']:.2f} / p99 {single['p99']:.2f} µs, "
             f"{native['batch']['rows_per_second']:,.0f} rows/s in batches of {native['batch']['rows']}, "
-            f"peak RSS {native['peak_rss_bytes'] / 2**20:.1f} MiB, {native['threads']} thread(s)")
+            f"peak RSS {native['peak_rss_bytes'] / 2**20:.1f} MiB, {native['threads']} thread(s)"
+            + (f" (the device has {native['device_cores']} cores)" if native.get("device_cores", native["threads"]) != native["threads"] else ""))
 
 
 def print_bench(console: Console, report: BenchReport) -> None:

@@ -1,7 +1,9 @@
 """The artifact on this machine, through the device-side harness (``edgekit-runtime bench``) in a
 child process: the loader that is timed is the loader that ships, and the peak memory is the
 harness's own. A device profile sets the thread count (its cores) and a memory cap (its RAM
-budget): the child is stopped the moment its resident memory passes the cap.
+budget): the child is stopped the moment its resident memory passes the cap. Threads only split
+batches (a single row always runs on the caller's thread), and never more than this machine has
+cores: past that a run times the threads' contention, not the device.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ def host_cpu() -> str:
     import platform
 
     return platform.processor() or platform.machine()
+
+
+def host_cores() -> int:
+    """The cores this process may run on (its affinity mask: a container's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _resident_bytes(pid: int) -> int:

@@ -17,7 +17,7 @@ from ..devices.profiles import DeviceProfile
 from ..devices.rules import ArtifactFacts, estimated_latency_ms
 from .emulated import emulate, unavailable
 from .estimate import latency_from_count
-from .native import NativeSettings, host_cpu, run_native
+from .native import NativeSettings, host_cores, host_cpu, run_native
 
 
 @dataclass
@@ -119,9 +119,11 @@ def bench_artifact(
             report.devices.append(entry)
             continue
         if cannot_run_here is None and not profile.microcontroller:
-            advance(f"native as {profile.id} ({profile.cpu.cores} threads, {profile.budgets.ram_bytes // 2**20} MiB cap)")
-            entry.native = run_native(path, NativeSettings(profile.cpu.cores, profile.budgets.ram_bytes, settings.runs,
+            threads = min(profile.cpu.cores, host_cores())  # the device's cores, as many as this machine has
+            advance(f"native as {profile.id} ({threads} threads, {profile.budgets.ram_bytes // 2**20} MiB cap)")
+            entry.native = run_native(path, NativeSettings(threads, profile.budgets.ram_bytes, settings.runs,
                                                            settings.warmup, settings.batch))
+            entry.native["device_cores"] = profile.cpu.cores
         reason = unavailable(artifact, profile) if emulate_devices else "not asked (--emulate)"
         if reason is not None:
             entry.skipped = reason

@@ -2,8 +2,10 @@
  * edgekit's C harness: CSV rows on stdin -> one CSV line of outputs per row on stdout.
  *
  *   harness               predict every row read (empty field or "nan" = missing)
- *   harness --bench N     read the rows, then time N passes over them; print ns per row
- *                         (hosted builds only: a bare-metal image has no clock to read)
+ *   harness --bench N [--threads T]
+ *                         read the rows, then time N passes of the batch entry point over them;
+ *                         print ns per row (hosted builds only: a bare-metal image has no clock to
+ *                         read). --threads T (Linux): edgekit_predict_batch_threads with T threads
  *   harness --count N     read the rows, predict each row on its own N times over, print the
  *                         last pass's outputs. Reads no clock, so an emulator's instruction count
  *                         of the run repeats exactly; count(N+1) - count(N) is one pass of
@@ -92,18 +94,25 @@ static int count_mode(long passes) {
 }
 
 #if defined(__unix__)
-static int bench(long passes) {
+static int bench(long passes, long threads) {
     float *rows;
     size_t n;
-    if (read_all(&rows, &n) != 0) return 2;
+    if (threads < 1 || read_all(&rows, &n) != 0) return 2;
     float *out = malloc((n ? n : 1) * edgekit_num_outputs * sizeof(float));
     if (!out) return 2;
     struct timespec start, stop;
     clock_gettime(CLOCK_MONOTONIC, &start);
+    unsigned used = 1;
+#if defined(__linux__)
+    if (threads > 1) {
+        for (long p = 0; p < passes; ++p) used = edgekit_predict_batch_threads(rows, n, out, (unsigned)threads);
+    } else
+#endif
     for (long p = 0; p < passes; ++p) edgekit_predict_batch(rows, n, out);
     clock_gettime(CLOCK_MONOTONIC, &stop);
     double ns = (stop.tv_sec - start.tv_sec) * 1e9 + (stop.tv_nsec - start.tv_nsec);
-    printf("rows=%zu passes=%ld ns_per_row=%.3f checksum=%.9g\n", n, passes, ns / ((double)n * passes), (double)out[0]);
+    printf("rows=%zu passes=%ld threads=%u ns_per_row=%.3f checksum=%.9g\n", n, passes, used, ns / ((double)n * passes),
+           (double)out[0]);
     free(rows);
     free(out);
     return 0;
@@ -119,10 +128,13 @@ int main(int argc, char **argv) {
 #endif
     if (argc == 3 && strcmp(argv[1], "--count") == 0) return count_mode(atol(argv[2]));
 #if defined(__unix__)
-    if (argc == 3 && strcmp(argv[1], "--bench") == 0) return bench(atol(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "--bench") == 0) return bench(atol(argv[2]), 1);
+#if defined(__linux__)
+    if (argc == 5 && strcmp(argv[1], "--bench") == 0 && strcmp(argv[3], "--threads") == 0) return bench(atol(argv[2]), atol(argv[4]));
+#endif
 #endif
     if (argc != 1) {
-        fprintf(stderr, "usage: %s [--bench N | --count N] < rows.csv\n", argv[0]);
+        fprintf(stderr, "usage: %s [--bench N [--threads T] | --count N] < rows.csv\n", argv[0]);
         return 2;
     }
     static char line[LINE_MAX_BYTES];

@@ -58,6 +58,7 @@ LAYOUTS = ("table", "ifelse", "compact", "inline")
 SPLIT_NODE_LAYOUTS = {"compact": compact_source, "inline": inline_source}
 QUANTIZE = ("none", "thresholds", "int16", "int8")
 HEADER = "edgekit_model.h"
+THREADS_SOURCE = "edgekit_threads.c"  # edgekit_predict_batch_threads, shared by every layout's Linux builds
 # What each --quantize is certified as: thresholds alone are exact, integer leaves are not.
 PRECISION = {"none": "fp32", "thresholds": "fp32", "int16": "int16", "int8": "int8"}
 EMULATED_CODE_BYTES = 4 * 1024 * 1024  # the MPS2 boards' code memory, where the parity image runs
@@ -145,6 +146,9 @@ def compile_c(request: CompileRequest) -> CompiledModel:
     source_dir.mkdir()
     shutil.copyfile(C_RUNTIME_DIRECTORY / HEADER, source_dir / HEADER)
     sources, flags, made = _generate(request, source_dir, layout, quantize)
+    if not toolchain.baremetal:
+        shutil.copyfile(C_RUNTIME_DIRECTORY / THREADS_SOURCE, source_dir / THREADS_SOURCE)
+        sources.append(source_dir / THREADS_SOURCE)
     user_flags = tuple(request.options.get("cflags", "").split())
     if user_flags:
         made["cflags"] = list(user_flags)
@@ -196,8 +200,8 @@ def compile_c(request: CompileRequest) -> CompiledModel:
         requirements={
             "runtime": "c",
             "triple": toolchain.triple,
-            "libc": "newlib (expf, tanhf only)" if toolchain.baremetal else "glibc (libm)",
-            "compiler_flags": [*toolchain.arch_flags, *toolchain.defines],
+            "libc": "newlib (expf, tanhf only)" if toolchain.baremetal else "glibc (libm, pthreads: link with -pthread)",
+            "compiler_flags": [*toolchain.arch_flags, *toolchain.defines, *toolchain.threads],
         },
         options={**made, "triple": toolchain.triple,
                  "parity_run": f"{toolchain.runner[0]} {toolchain.board or ''}".strip() if toolchain.runner else "native"},

@@ -43,6 +43,11 @@ class Toolchain:
         return self.compiler[: -len("gcc")] + name
 
     @property
+    def threads(self) -> tuple[str, ...]:
+        """The flag for POSIX threads: Linux targets build edgekit_threads.c with it; bare metal has none."""
+        return () if self.baremetal else ("-pthread",)
+
+    @property
     def primary_library(self) -> str:
         return "shared" if "shared" in self.libraries else "static"
 
@@ -148,7 +153,7 @@ def compile_objects(
         obj = work / (source.stem + ".o")
         commands.append((
             [compiler, *WARNINGS, *extra_flags, toolchain.optimization, *toolchain.arch_flags, *toolchain.defines,
-             f"-I{C_RUNTIME_DIRECTORY}", f"-I{source.parent}",
+             *toolchain.threads, f"-I{C_RUNTIME_DIRECTORY}", f"-I{source.parent}",
              "-fstack-usage", "-fcallgraph-info=su", "-c", str(source.resolve()), "-o", str(obj)],
             obj,
         ))
@@ -175,7 +180,8 @@ def link_libraries(toolchain: Toolchain, objects: list[Path], out_dir: Path) -> 
     built = {}
     if "shared" in toolchain.libraries:
         path = out_dir / "libedgekit_model.so"
-        _run_compiler([require_compiler(toolchain), "-shared", *toolchain.arch_flags, *map(str, objects), "-o", str(path), "-lm"],
+        _run_compiler([require_compiler(toolchain), "-shared", *toolchain.arch_flags, *toolchain.threads, *map(str, objects), "-o", str(path),
+                       "-lm"],
                       "the shared library")
         built["shared"] = path
     if "static" in toolchain.libraries:
@@ -191,7 +197,7 @@ def build_harness(toolchain: Toolchain, objects: list[Path], work: Path) -> Path
     compiler = require_compiler(toolchain)
     runtime = C_RUNTIME_DIRECTORY
     program = work / ("harness.elf" if toolchain.baremetal else "harness")
-    command = [compiler, *WARNINGS, "-O2", *toolchain.arch_flags, f"-I{runtime}"]
+    command = [compiler, *WARNINGS, "-O2", *toolchain.arch_flags, *toolchain.threads, f"-I{runtime}"]
     if toolchain.baremetal:
         command += [
             '-DEDGEKIT_STDIN_FILE="rows.csv"', "-nostartfiles", "--specs=rdimon.specs",

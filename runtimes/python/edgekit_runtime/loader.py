@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,7 +63,7 @@ class LoadedModel:
         features, monitor, ndarray, float32 = self.features, self.monitor, np.ndarray, np.dtype(np.float32)
         if monitor is None:
             return lambda rows: _refuse_non_finite(inner(rows))
-        histograms, clock, isfinite = monitor.histograms, time.perf_counter_ns, math.isfinite
+        histograms, defer, observe, clock, isfinite = monitor.histograms, monitor.defer, monitor.observe, time.perf_counter_ns, math.isfinite
 
         def predict(rows: Any) -> np.ndarray:
             if not (type(rows) is ndarray and rows.dtype is float32 and rows.ndim == 2 and rows.shape[1] == features
@@ -70,15 +71,16 @@ class LoadedModel:
                 rows = as_rows(rows, features)
             started = clock()
             outputs = inner(rows)
-            if histograms is not None:
-                histograms.add_latency((clock() - started) / 1000)
+            elapsed = clock() - started
             if rows.shape[0] == 1:
-                monitor.defer(rows, outputs)  # checked and counted with the next rows: one NumPy pass for many
-                if not isfinite(sum(outputs.ravel().tolist())):  # 0.5 us; NumPy's sum takes 2 for one row
+                defer(rows, outputs, elapsed)  # checked and counted with the next rows: one NumPy pass for many
+                if not isfinite(sum(outputs.ravel().tolist())):  # 0.3 us; NumPy's sum takes 2 for one row
                     _refuse_non_finite(outputs)
             else:
-                monitor.observe(rows, outputs=outputs)
-                if not isfinite(outputs.sum()):
+                if histograms is not None:
+                    histograms.add_latency(elapsed / 1000)
+                observe(rows, outputs=outputs)
+                if not isfinite(outputs.sum()):  # one reduction; the rows are searched only when it fails
                     _refuse_non_finite(outputs)
             return outputs
 
@@ -97,7 +99,12 @@ class LoadedModel:
 
 
 def load(directory: str | Path, threads: int = 1) -> LoadedModel:
-    """Verify the artifact's files against its manifest, then open it with its runtime."""
+    """Verify the artifact's files against its manifest, then open it with its runtime. ``threads``
+    is how many threads a batch may use (C: POSIX threads per batch call; ONNX Runtime: intra-op
+    threads; LiteRT: its interpreter's threads); single rows always run on the caller's thread."""
+    if isinstance(threads, bool) or not isinstance(threads, Integral) or threads < 1:  # True is an int, not a thread count
+        raise InvalidInput(f"threads must be a whole number of at least 1, got {threads!r}", "pass the device's core count, e.g. threads=2")
+    threads = int(threads)
     descriptor = verify_directory(directory)
     predictor = _open(Path(directory), descriptor, threads)
     schema = InputSchema.load(Path(directory) / SCHEMA_FILE) if SCHEMA_FILE in descriptor["files"] else None
@@ -119,7 +126,7 @@ def _open(directory: Path, descriptor: dict[str, Any], threads: int) -> Predicto
         triple = descriptor["runtime"].get("triple")
         if triple != host_triple():
             raise InvalidInput(f"{directory} is built for {triple}; this machine is {host_triple()}", "compile with --triple for this machine")
-        return CPredictor(Path(directory) / descriptor["runtime"]["library"], descriptor["bundle"]["content_hash"])
+        return CPredictor(Path(directory) / descriptor["runtime"]["library"], descriptor["bundle"]["content_hash"], threads)
     if runtime == "litert":
         from .predictors.int8_io import Int8Io
         from .predictors.tflite import TflitePredictor

@@ -5,9 +5,9 @@ training without anything raw leaving the device.
 Numeric features: a value x falls in bin ``count(edges <= x)`` (len(edges) + 1 bins), categorical
 features count each category code, missing values are counted apart; predictions count classes
 (and, for a binary classifier, the positive score's bins) or a regression value's bins. Memory is
-fixed by the baseline: one small integer array per feature. A large batch is counted on a
-systematic sample of at most SAMPLE_ROWS rows (every k-th), which keeps histograms from costing
-more than the prediction; ``rows`` says how many rows the histograms hold.
+fixed by the baseline: one small integer array per feature. ``add`` counts every row it is given;
+which rows it is given is the input monitor's choice (single rows all, large batches a systematic
+sample), and ``rows`` says how many rows the histograms hold.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 BASELINE_FILE = "baseline.json"
-SAMPLE_ROWS = 256
 # Upper bounds of the latency buckets: the R10 series (ten per decade, each ~1.26x the last) from 1 µs
 # to 1 s, fine enough that a p99 comparison between two releases can tell a 1.5x regression.
 LATENCY_BUCKETS_US = tuple(round(mantissa * 10.0**decade, 2) for decade in range(6)
@@ -39,6 +38,13 @@ class Histograms:
         self.edges = np.full((self.numeric.size, widest), np.inf)
         for row, index in enumerate(self.numeric):
             self.edges[row, : len(features[index]["edges"])] = features[index]["edges"]
+        # Rows are float32: x >= edge exactly when x >= the smallest float32 at or above the edge, so
+        # the comparisons run in float32 (no float64 copy of the rows) and count the same bins.
+        rounded = self.edges.astype(np.float32)
+        below = rounded.astype(np.float64) < self.edges
+        rounded[below] = np.nextafter(rounded[below], np.float32(np.inf))
+        self.edge_columns = [np.ascontiguousarray(rounded[:, rank, None]) for rank in range(widest)]  # [numeric, 1] each
+        self.rank_type = np.uint8 if widest < 255 else np.uint16
         self.bins = np.asarray([len(features[index]["edges"]) + 1 for index in self.numeric], dtype=np.intp)
         self.width = widest + 2  # every bin, then missing
         self.numeric_counts = np.zeros((self.numeric.size, self.width), dtype=np.int64)
@@ -60,19 +66,21 @@ class Histograms:
         return Histograms(json.loads(path.read_text())) if path.is_file() else None
 
     def add(self, rows: np.ndarray, outputs: np.ndarray | None) -> None:
-        """Count a batch of rows [n, features] and the model's outputs for them."""
-        if rows.shape[0] > SAMPLE_ROWS:
-            step = -(-rows.shape[0] // SAMPLE_ROWS)
-            rows = rows[::step]
-            outputs = None if outputs is None else outputs[::step]
-        numeric = rows[:, self.numeric]
-        bins = np.zeros(numeric.shape, dtype=np.intp)
-        for column in self.edges.T:  # count(edges <= x), one edge rank at a time (a 3-D compare reduces slowly)
-            bins += numeric >= column
-        np.minimum(bins, self.bins - 1, out=bins)  # +inf passes the +inf padding too
+        """Count a batch of rows [n, features] (as float32, what every model reads) and the model's outputs for them."""
+        rows = np.asarray(rows, dtype=np.float32)
+        # Features along the first axis: each comparison then runs over n rows in one inner loop
+        # (a row's few dozen features would make NumPy restart its loop per row), in uint8.
+        numeric = rows.T[self.numeric]
+        bins = np.zeros(numeric.shape, dtype=self.rank_type)
+        passed = np.empty(numeric.shape, dtype=bool)
+        for column in self.edge_columns:  # count(edges <= x), one edge rank at a time
+            np.greater_equal(numeric, column, out=passed)
+            bins += passed.view(np.uint8)
+        bins = bins.astype(np.intp)
+        np.minimum(bins, (self.bins - 1)[:, None], out=bins)  # +inf passes the +inf padding too
         bins[np.isnan(numeric)] = self.width - 1
-        flat = (bins + np.arange(self.numeric.size) * self.width).ravel()
-        counted = np.bincount(flat, minlength=self.numeric_counts.size).reshape(self.numeric_counts.shape)
+        bins += (np.arange(self.numeric.size) * self.width)[:, None]
+        counted = np.bincount(bins.ravel(), minlength=self.numeric_counts.size).reshape(self.numeric_counts.shape)
         with self._lock:
             self.rows += rows.shape[0]
             self.numeric_counts += counted
@@ -81,8 +89,14 @@ class Histograms:
                 known = (column >= 0) & (column < size) & (column == np.floor(column))
                 counts[:size] += np.bincount(column[known].astype(np.intp), minlength=size)
                 counts[size] += int(np.isnan(column).sum())
-            if outputs is None or not outputs.size:
-                return
+        if outputs is not None:
+            self.add_predictions(outputs)
+
+    def add_predictions(self, outputs: np.ndarray) -> None:
+        """Count the model's outputs: probabilities [n, classes] or values [n] (or [n, 1])."""
+        if not outputs.size:
+            return
+        with self._lock:
             if self.prediction_kind == "classes" and outputs.ndim == 2 and outputs.shape[1] == self.class_counts.size:
                 self.class_counts += np.bincount(outputs.argmax(axis=1), minlength=self.class_counts.size)
                 scores = outputs[:, 1] if outputs.shape[1] == 2 else None
@@ -94,6 +108,12 @@ class Histograms:
 
     def add_latency(self, micros: float) -> None:
         self.latency[bisect_left(LATENCY_BUCKETS_US, micros)] += 1
+
+    def add_latencies(self, micros: np.ndarray) -> None:
+        """Many calls' latencies at once (the same buckets as add_latency: bisect_left is side="left")."""
+        counts = np.bincount(np.searchsorted(LATENCY_BUCKETS_US, micros, side="left"), minlength=len(self.latency))
+        for index in np.flatnonzero(counts).tolist():
+            self.latency[index] += int(counts[index])
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -4,6 +4,9 @@ ctypes, not cffi: nothing to install on the device. The call path is kept short 
 row is a few hundred nanoseconds of C work: the argument types are declared once, the row goes in
 as a bytes copy (ctypes passes a bytes object's buffer without converting it, and ``tobytes`` is
 the cheapest way numpy has to hand over an address), and a batch is one call that loops in C.
+With ``threads`` > 1 a batch goes to ``edgekit_predict_batch_threads``, which splits it over POSIX
+threads in C (the GIL is released for the call); a library built before it has only the one-thread
+entry point and predicts on one thread (``threads`` then says 1).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def host_triple() -> str:
 class CPredictor:
     """One loaded library. ``predict`` returns probabilities [n, classes] or values [n]."""
 
-    def __init__(self, library: str | Path, model_id: str | None = None) -> None:
+    def __init__(self, library: str | Path, model_id: str | None = None, threads: int = 1) -> None:
         try:
             self._library = ctypes.CDLL(str(Path(library).resolve()))
         except OSError as exc:
@@ -53,6 +56,12 @@ class CPredictor:
         self._batch = self._library.edgekit_predict_batch
         self._batch.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
         self._batch.restype = None
+        self.threads = threads if hasattr(self._library, "edgekit_predict_batch_threads") else 1
+        if self.threads > 1:
+            threaded = self._library.edgekit_predict_batch_threads
+            threaded.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_uint)
+            threaded.restype = ctypes.c_uint
+            self._batch = lambda rows, count, out: threaded(rows, count, out, self.threads)
         # One row is a few hundred nanoseconds of C: releasing and retaking the GIL around it (CDLL)
         # costs more than other threads could gain, so the single-row entry point keeps it (PyDLL).
         self._one = ctypes.PyDLL(self._library._name).edgekit_predict

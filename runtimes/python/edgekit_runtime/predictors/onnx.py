@@ -27,7 +27,7 @@ class OnnxPredictor:
     def __init__(self, model_path: str | Path, features: int, output: str, threads: int = 1) -> None:
         ort = _onnxruntime()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])

@@ -53,7 +53,7 @@ class TflitePredictor:
         self._content = Path(model_path).read_bytes()
         check_tflite_bytes(self._content, str(model_path))
         self._interpreter_type = _interpreter_class()
-        self._threads = max(1, threads)
+        self._threads = threads
         self._local = threading.local()
         self.features = features
         self._probabilities = probabilities
