@@ -71,7 +71,8 @@ def _cortex_m(triple: str, cpu_flags: tuple[str, ...], board: str, description: 
 TOOLCHAINS: dict[str, Toolchain] = {
     toolchain.triple: toolchain
     for toolchain in (
-        # EDGEKIT_BLOCK: rows walked together by the table layout, as many as stay in registers.
+        # EDGEKIT_BLOCK: rows walked together by the table layout's scalar walk, as many as stay in registers
+        # (measured per triple with benchmarks/tune_tree_block.py; results/tune_tree_block.md for x86-64).
         # EDGEKIT_AVX2_KERNELS: the dense layout also builds its block kernels for AVX2, picked per call from the CPU.
         # EDGEKIT_TREE_SIMD: the table layout's batches walk 16 (AVX-512) or 8 (AVX2) rows per instruction, picked likewise.
         Toolchain("x86_64-linux-gnu", "gcc", "gcc", ("-fPIC",), ("shared",), (),
