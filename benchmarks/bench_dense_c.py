@@ -19,31 +19,22 @@ bundle layout (for before/after comparisons); they are timed in the same rounds.
 
 from __future__ import annotations
 
-import json
 import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-from timing import arguments, machine_line, scratch, timings, write_results
+from timing import arguments, interleaved_rounds, machine_line, medians, scratch, time_predict, write_results
 
 BATCH_ROWS = 10_000
 SYSTEMS = {"onnxruntime": ("onnx", {}), "c-f32": ("c", {}), "c-int8": ("c", {"quantize": "int8"})}
 CORTEX_M4F = "stm32f407"
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def worker(directory: Path, batch: Path, single: int, batches: int) -> None:
     from edgekit_runtime import load
 
-    rows = np.load(batch)
-    predict = load(directory, threads=1).predict
-    one = np.ascontiguousarray(rows[:1])
-    batch_us = statistics.median(timings(lambda: predict(rows), batches))
-    single_us = statistics.median(timings(lambda: predict(one), single, calls_per_sample=20))
-    print(json.dumps({"batch_ms": batch_us / 1e3, "single_row_us": single_us}))
+    time_predict(load(directory, threads=1).predict, np.load(batch), single, batches)
 
 
 def main() -> None:
@@ -69,21 +60,9 @@ def main() -> None:
         for item in filter(None, os.environ.get("EDGEKIT_BENCH_EXTRA", "").split(",")):
             name, path = item.split("=", 1)
             directories[name] = Path(path)
-        environment = {**os.environ, **ONE_THREAD}
-        names = list(directories)
-        samples: dict[str, list[dict]] = {name: [] for name in names}
-        for number in range(rounds):
-            order = names[number % len(names):] + names[:number % len(names)]  # rotate who goes first
-            for name in order:
-                done = subprocess.run([sys.executable, __file__, "--worker", str(directories[name]), str(work / "batch.npy"),
-                                       str(single), str(batches)], capture_output=True, text=True, env=environment, check=True)
-                samples[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"round {number + 1}/{rounds}", flush=True)
-    runs = {}
-    for name, entries in samples.items():
-        batch_ms = statistics.median(entry["batch_ms"] for entry in entries)
-        runs[name] = {"batch_ms": batch_ms, "batch_ms_rounds": [entry["batch_ms"] for entry in entries],
-                      "single_row_us": statistics.median(entry["single_row_us"] for entry in entries), **builds.get(name, {})}
+        samples = interleaved_rounds(__file__, {name: [str(path), str(work / "batch.npy"), str(single), str(batches)]
+                                                for name, path in directories.items()}, rounds)
+    runs = {name: {**run, **builds.get(name, {})} for name, run in medians(samples).items()}
     for run in runs.values():
         run["speedup_over_onnxruntime"] = runs["onnxruntime"]["batch_ms"] / run["batch_ms"]
         run["speedup_over_c_f32"] = runs["c-f32"]["batch_ms"] / run["batch_ms"]

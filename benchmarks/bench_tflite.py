@@ -7,19 +7,21 @@
               in stock LiteRT) vs. onnx (ONNX Runtime's TreeEnsemble) vs. the C table layout
 
 Every predictor goes through edgekit_runtime's loader on one thread (LiteRT with its default
-XNNPACK delegate). Single row: median of groups of 20 calls; batch: 10 000 rows, median.
+XNNPACK delegate), each in a fresh process per round, in interleaved rounds (all of a model's
+artifacts once per round, the order rotating); a figure is the median over rounds. Single row:
+groups of 20 calls per clock reading; batch: 10 000 rows.
 
     .venv/bin/python benchmarks/bench_tflite.py [--out benchmarks/results] [--quick]
 """
 
 from __future__ import annotations
 
-import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
 from bench_c import run_on_xgb_and_mlp
-from timing import machine_line, timings
+from timing import interleaved_rounds, machine_line, medians, time_predict
 
 BATCH_ROWS = 10_000
 TARGETS = {
@@ -38,22 +40,31 @@ def measure(name: str, bundle, work: Path, single: int, batches: int) -> dict:
     reference = bundle.reference()
     rows = np.ascontiguousarray(reference["test_X"], dtype=np.float32)
     batch = rows[np.random.default_rng(0).integers(0, len(rows), BATCH_ROWS)]
+    np.save(work / f"{name}-batch.npy", batch)
     classes = np.asarray(bundle.info.classes)
     result = {"model": name, "family": bundle.info.family, "artifacts": {}}
+    jobs = {}
     for label, (target, options) in TARGETS[name].items():
         artifact = compile_bundle(bundle.path, target, work / f"{name}-{label}".replace(" ", "-"), options=options)
-        predict = load(artifact.path, threads=1).predict
-        got = predict(rows)
-        one = rows[:1].copy()
+        got = load(artifact.path, threads=1).predict(rows)
         result["artifacts"][label] = {
             "file_bytes": artifact.info.resources["model_bytes"],
             "test_accuracy": float(np.mean(classes[got.argmax(axis=1)] == reference["test_y"])),
             "label_agreement": float(np.mean(got.argmax(axis=1) == reference["test_outputs"].argmax(axis=1))),
-            "single_row_us": statistics.median(timings(lambda p=predict, r=one: p(r), single, calls_per_sample=20)),
-            "batch_ms": statistics.median(timings(lambda p=predict: p(batch), batches)) / 1e3,
             "compile_seconds": artifact.info.compile_seconds,
         }
+        jobs[label] = [str(artifact.path), str(work / f"{name}-batch.npy"), str(single), str(batches)]
+    rounds = 5 if single >= 1000 else 3  # --quick: 3
+    for label, run in medians(interleaved_rounds(__file__, jobs, rounds, f"{name}: ")).items():
+        result["artifacts"][label].update(run)
+    result["rounds"] = rounds
     return result
+
+
+def worker(directory: Path, batch: Path, single: int, batches: int) -> None:
+    from edgekit_runtime import load
+
+    time_predict(load(directory, threads=1).predict, np.load(batch), single, batches)
 
 
 def markdown(results: list[dict], machine: dict) -> str:
@@ -61,7 +72,8 @@ def markdown(results: list[dict], machine: dict) -> str:
         "# TFLite artifacts in LiteRT vs. ONNX Runtime and C",
         "",
         (f"{machine_line(machine)}, ai-edge-litert "
-         f"{machine['litert']}. One thread everywhere; batch = {BATCH_ROWS} rows; medians (single row: of groups of 20 calls)."),
+         f"{machine['litert']}. One thread everywhere; each artifact timed in a fresh process per round, in interleaved "
+         f"rounds ({results[0]['rounds']}), medians; batch = {BATCH_ROWS} rows; single row: groups of 20 calls."),
         "",
         ("`io=int8` times include edgekit_runtime encoding float rows to int8 and decoding the result in numpy "
          "(~6 µs of per-call overhead for one row); an app feeding int8 itself does not pay it."),
@@ -87,6 +99,9 @@ def markdown(results: list[dict], machine: dict) -> str:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        return
     from importlib import metadata
 
     run_on_xgb_and_mlp(__doc__.splitlines()[0], "bench_tflite", measure, markdown, litert=metadata.version("ai-edge-litert"))

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import os
-import statistics
 import subprocess
 import sys
 import time
@@ -35,10 +33,18 @@ from pathlib import Path
 
 import numpy as np
 from bench_c import MODELS, classification_table
-from timing import arguments, machine_line, mean_node_visits, scratch, timings, write_results
+from timing import (
+    arguments,
+    interleaved_rounds,
+    machine_line,
+    mean_node_visits,
+    medians,
+    scratch,
+    time_predict,
+    write_results,
+)
 
 BATCH_ROWS = 10_000
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 CLOCK_PROGRAM = r"""
 #include <stdio.h>
 #include <time.h>
@@ -106,12 +112,7 @@ def _predictor(kind: str, path: Path):
 
 
 def worker(kind: str, path: Path, batch: Path, single: int, batches: int) -> None:
-    rows = np.load(batch)
-    predict = _predictor(kind, path)
-    one = np.ascontiguousarray(rows[:1])
-    batch_us = statistics.median(timings(lambda: predict(rows), batches))
-    single_us = statistics.median(timings(lambda: predict(one), single, calls_per_sample=20))
-    print(json.dumps({"batch_ms": batch_us / 1e3, "single_row_us": single_us}))
+    time_predict(_predictor(kind, path), np.load(batch), single, batches)
 
 
 def clock_ghz(work: Path) -> float:
@@ -206,24 +207,13 @@ def main() -> None:
             np.save(work / f"{name}-batch.npy", batch)
             systems, facts = prepare(name, bundle, work)
             visits = mean_node_visits(bundle_trees(bundle).tables, batch.astype(np.float64), count_leaf=False)
-            names = list(systems)
-            samples: dict[str, list[dict]] = {system: [] for system in names}
-            environment = {**os.environ, **ONE_THREAD}
-            for number in range(rounds):
-                for system in names[number % len(names):] + names[:number % len(names)]:
-                    kind, path = systems[system]
-                    done = subprocess.run([sys.executable, __file__, "--worker", kind, str(path), str(work / f"{name}-batch.npy"),
-                                           str(single), str(batches)], capture_output=True, text=True, env=environment, check=True)
-                    samples[system].append(json.loads(done.stdout.strip().splitlines()[-1]))
-                print(f"{name}: round {number + 1}/{rounds}", flush=True)
+            samples = interleaved_rounds(__file__, {system: [kind, str(path), str(work / f"{name}-batch.npy"), str(single), str(batches)]
+                                                    for system, (kind, path) in systems.items()}, rounds, f"{name}: ")
             floor_ns = visits / ghz
-            runs = {}
-            for system, entries in samples.items():
-                batch_ms = statistics.median(entry["batch_ms"] for entry in entries)
-                ns_per_row = batch_ms * 1e6 / BATCH_ROWS
-                runs[system] = {"batch_ms": batch_ms, "batch_ms_rounds": [entry["batch_ms"] for entry in entries],
-                                "ns_per_row": ns_per_row, "cycles_per_visit": ns_per_row * ghz / visits,
-                                "single_row_us": statistics.median(entry["single_row_us"] for entry in entries)}
+            runs = medians(samples)
+            for run in runs.values():
+                run["ns_per_row"] = run["batch_ms"] * 1e6 / BATCH_ROWS
+                run["cycles_per_visit"] = run["ns_per_row"] * ghz / visits
             edgekit = runs["edgekit c"]
             for run in runs.values():
                 run["batch_ratio"] = run["batch_ms"] / edgekit["batch_ms"]  # peer / edgekit: > 1, edgekit is faster

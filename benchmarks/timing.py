@@ -7,6 +7,9 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -95,3 +98,39 @@ def mean_node_visits(tables: Any, rows: Any, count_leaf: bool) -> float:
             node[active] = tables.child[node[active]] + (~left).astype(np.int64)
             visits[active] += 1
     return float(visits.mean())
+
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def time_predict(predict: Callable[[Any], Any], rows: Any, single: int, batches: int) -> None:
+    """A worker's figures, printed as one JSON line: the median batch call over ``rows`` (ms) and
+    the median single-row call (µs, groups of 20 calls per clock reading)."""
+    one = rows[:1].copy()
+    batch_us = statistics.median(timings(lambda: predict(rows), batches))
+    single_us = statistics.median(timings(lambda: predict(one), single, calls_per_sample=20))
+    print(json.dumps({"batch_ms": batch_us / 1e3, "single_row_us": single_us}))
+
+
+def interleaved_rounds(script: str, jobs: dict[str, list[str]], rounds: int, label: str = "") -> dict[str, list[dict]]:
+    """Every job as a fresh process (``python script --worker ARGS``, one thread) once per round,
+    the order rotating between rounds so no system always goes first; each prints one JSON line.
+    Returns each job's samples, a round each."""
+    names = list(jobs)
+    samples: dict[str, list[dict]] = {name: [] for name in names}
+    environment = {**os.environ, **ONE_THREAD}
+    for number in range(rounds):
+        for name in names[number % len(names):] + names[:number % len(names)]:
+            done = subprocess.run([sys.executable, script, "--worker", *jobs[name]], capture_output=True, text=True,
+                                  env=environment, check=True)
+            samples[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"{label}round {number + 1}/{rounds}", flush=True)
+    return samples
+
+
+def medians(samples: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
+    """Per job: the median over rounds of its batch and single-row figures, and the batch rounds."""
+    return {name: {"batch_ms": statistics.median(entry["batch_ms"] for entry in entries),
+                   "batch_ms_rounds": [entry["batch_ms"] for entry in entries],
+                   "single_row_us": statistics.median(entry["single_row_us"] for entry in entries)}
+            for name, entries in samples.items()}
