@@ -15,16 +15,14 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 from bench_c import MODELS, classification_table
-from timing import arguments, machine_line, scratch, timings, write_results
+from timing import arguments, interleaved_rounds, machine_line, scratch, timings, write_results
 
 BATCH_ROWS = 10_000
-ONE_THREAD_BLAS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def worker(directory: Path, batch: Path, threads: int, batches: int) -> None:
@@ -67,15 +65,8 @@ def main() -> None:
                 compile_bundle(bundle.path, target, work / f"{name}-{target}")
                 for threads in sorted({1, cores}):
                     systems[f"{'C' if target == 'c' else 'ONNX Runtime'}, {threads} thread{'s' * (threads > 1)}"] = (target, threads)
-            samples: dict[str, list[dict]] = {system: [] for system in systems}
-            names = list(systems)
-            for number in range(rounds):
-                for system in names[number % len(names):] + names[:number % len(names)]:  # rotate who goes first
-                    target, threads = systems[system]
-                    done = subprocess.run([sys.executable, __file__, "--worker", str(work / f"{name}-{target}"), str(work / f"{name}.npy"),
-                                           str(threads), str(batches)], capture_output=True, text=True,
-                                          env={**os.environ, **ONE_THREAD_BLAS}, check=True)
-                    samples[system].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            samples = interleaved_rounds(__file__, {system: [str(work / f"{name}-{target}"), str(work / f"{name}.npy"), str(threads), str(batches)]
+                                                    for system, (target, threads) in systems.items()}, rounds, f"{name}: ")
             runs = {}
             for system, entries in samples.items():
                 runs[system] = {"threads": systems[system][1], "runtime_ms": statistics.median(e["runtime_ms"] for e in entries),
