@@ -163,8 +163,8 @@ def markdown(results: list[dict], machine: dict) -> str:
          "same C artifact through the Python monitor (what a library built before edgekit_monitor.c gets). "
          "Overhead = harness - runtime."),
         "",
-        "| model | artifact | bare µs | runtime µs | harness µs | overhead µs | python mon overhead µs | "
-        "runtime batch µs | harness batch µs | batch overhead | python mon batch overhead |",
+        ("| model | artifact | bare µs | runtime µs | harness µs | overhead µs | python mon overhead µs | "
+         "runtime batch µs | harness batch µs | batch overhead | python mon batch overhead |"),
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for entry in results:

@@ -16,15 +16,12 @@ import ctypes
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from ..inputs.monitor import KINDS, InputMonitor
 from ..inputs.telemetry import LATENCY_BUCKETS_US
-
-if TYPE_CHECKING:
-    from .c import CPredictor
 
 MONITOR_VERSION = 1
 ROWS, FLAGGED_ROWS, HISTOGRAM_ROWS, VIOLATIONS = 0, 1, 2, 3  # the header's fixed counter slots
@@ -47,10 +44,11 @@ class _Layout(ctypes.Structure):
 
 
 class CMonitor:
-    """The C monitor state of one loaded library, feeding one InputMonitor."""
+    """The C monitor state of one loaded library (a CPredictor: its ``library``, ``outputs`` and
+    ``threads``), feeding one InputMonitor."""
 
     @staticmethod
-    def attach(predictor: CPredictor, monitor: InputMonitor) -> CMonitor | None:
+    def attach(predictor: Any, monitor: InputMonitor) -> CMonitor | None:
         library = predictor.library
         try:
             version = ctypes.c_uint.in_dll(library, "edgekit_monitor_version").value
@@ -58,7 +56,7 @@ class CMonitor:
             return None
         return CMonitor(predictor, monitor) if version == MONITOR_VERSION else None
 
-    def __init__(self, predictor: CPredictor, monitor: InputMonitor) -> None:
+    def __init__(self, predictor: Any, monitor: InputMonitor) -> None:
         self.predictor, self.monitor = predictor, monitor
         layout, keep = self._layout(predictor.outputs)
         library = predictor.library
