@@ -39,6 +39,61 @@ void edgekit_predict_batch(const float *rows, size_t n, float *out);
  * alone). Reentrant like the rest of the API; threads = 0 is taken as 1. */
 #define EDGEKIT_MAX_THREADS 64u
 unsigned edgekit_predict_batch_threads(const float *rows, size_t n, float *out, unsigned threads);
+
+/* Linux builds only (edgekit_monitor.c): the device runtime's input monitor (edgekit_runtime/inputs/
+ * monitor.py) in C, so that one call predicts, times, checks and counts. A monitor is set up once
+ * from a layout (the schema's ranges, the baseline's bins, where each count goes); the runtime
+ * copies its counters out with edgekit_monitor_drain. All counters are long long, at fixed slots
+ * (below) or at the offsets the layout gives. Thread-safe: one mutex per monitor, taken once per call.
+ * Unlike the model's entry points these allocate (at setup, and per batch call). */
+#define EDGEKIT_MONITOR_VERSION 1u
+extern const unsigned edgekit_monitor_version;
+#define EDGEKIT_MONITOR_ROWS 0           /* rows counted */
+#define EDGEKIT_MONITOR_FLAGGED_ROWS 1   /* rows with any violation */
+#define EDGEKIT_MONITOR_HISTOGRAM_ROWS 2 /* rows in the histograms (all of them, when binned) */
+/* + kind * features + feature, kinds in order: missing (NaN where training had none), below the
+   low, above the high, unknown category (the caller's mark, or a category column's value that is
+   no whole number; such a NaN is not also missing). */
+#define EDGEKIT_MONITOR_VIOLATIONS 3
+enum { EDGEKIT_HISTOGRAM_NONE = 0, EDGEKIT_HISTOGRAM_EDGES = 1, EDGEKIT_HISTOGRAM_CODES = 2 };
+
+typedef struct edgekit_monitor edgekit_monitor;
+struct edgekit_monitor_layout {
+    unsigned features;                 /* must equal edgekit_num_features */
+    const float *low, *high;           /* [features] */
+    const unsigned char *missing_seen; /* [features] 1: training had missing values here */
+    const unsigned char *codes;        /* [features] 1: a category column */
+    int binned;                        /* 0: no histograms (nor predictions, nor latency) */
+    /* Feature f's histogram: EDGES counts bin count(edges <= x) capped at bins[f] - 1 at
+       bin_at[f] + bin, NaN at missing_at[f]; CODES counts a whole code in [0, bins[f]) at
+       bin_at[f] + code, NaN at missing_at[f], anything else nowhere. */
+    const unsigned char *histogram_kind; /* [features] */
+    const unsigned *bins;
+    const long long *bin_at, *missing_at;
+    unsigned edge_ranks;
+    const float *edges;                /* [edge_ranks][features], each edge rounded up to float32, +inf padding */
+    long long class_at;                /* < 0: none; else the argmax class's counter (NumPy's argmax) */
+    long long score_at;                /* < 0: none; else bin count(score_edge_values <= score), NaN last */
+    int score_column;                  /* the output scored; -1: every output */
+    unsigned score_edges;
+    const double *score_edge_values;
+    long long latency_at;              /* < 0: none; else one count per call, bucket bisect_left(bounds, µs) */
+    unsigned latency_buckets;
+    const double *latency_bounds_us;
+    size_t counters;                   /* how many counters all the offsets above address */
+};
+
+/* NULL when out of memory, or when the layout is not for this model. */
+edgekit_monitor *edgekit_monitor_new(const struct edgekit_monitor_layout *layout);
+void edgekit_monitor_free(edgekit_monitor *monitor);
+/* edgekit_predict, counted. Returns 1 when an output is NaN or infinite (it is counted too). */
+int edgekit_monitor_predict(edgekit_monitor *monitor, const float *row, float *out);
+/* edgekit_predict_batch (threads > 1: edgekit_predict_batch_threads), every row counted; unknown:
+   NULL, or [n][features] marks of unknown categories. Returns how many rows have a non-finite output. */
+size_t edgekit_monitor_predict_batch(edgekit_monitor *monitor, const float *rows, size_t n, float *out,
+                                     const unsigned char *unknown, unsigned threads);
+/* Adds every counter into into[counters] and zeroes it, atomically with respect to the calls above. */
+void edgekit_monitor_drain(edgekit_monitor *monitor, long long *into);
 #endif
 
 #ifdef __cplusplus

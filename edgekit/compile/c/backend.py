@@ -59,6 +59,7 @@ SPLIT_NODE_LAYOUTS = {"compact": compact_source, "inline": inline_source}
 QUANTIZE = ("none", "thresholds", "int16", "int8")
 HEADER = "edgekit_model.h"
 THREADS_SOURCE = "edgekit_threads.c"  # edgekit_predict_batch_threads, shared by every layout's Linux builds
+MONITOR_SOURCE = "edgekit_monitor.c"  # edgekit_monitor_*: the runtime's input monitor in C, likewise
 # What each --quantize is certified as: thresholds alone are exact, integer leaves are not.
 PRECISION = {"none": "fp32", "thresholds": "fp32", "int16": "int16", "int8": "int8"}
 EMULATED_CODE_BYTES = 4 * 1024 * 1024  # the MPS2 boards' code memory, where the parity image runs
@@ -147,8 +148,9 @@ def compile_c(request: CompileRequest) -> CompiledModel:
     shutil.copyfile(C_RUNTIME_DIRECTORY / HEADER, source_dir / HEADER)
     sources, flags, made = _generate(request, source_dir, layout, quantize)
     if not toolchain.baremetal:
-        shutil.copyfile(C_RUNTIME_DIRECTORY / THREADS_SOURCE, source_dir / THREADS_SOURCE)
-        sources.append(source_dir / THREADS_SOURCE)
+        for shared in (THREADS_SOURCE, MONITOR_SOURCE):
+            shutil.copyfile(C_RUNTIME_DIRECTORY / shared, source_dir / shared)
+            sources.append(source_dir / shared)
     user_flags = tuple(request.options.get("cflags", "").split())
     if user_flags:
         made["cflags"] = list(user_flags)

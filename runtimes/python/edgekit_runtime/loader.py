@@ -57,7 +57,26 @@ class LoadedModel:
         self.schema = schema
         self.monitor = InputMonitor(schema, Histograms.load(directory)) if schema is not None else None
         self.runtime_predict = predictor.predict  # the runtime alone: no input checks, no counters
-        self.predict = self._checked(predictor.predict)
+        # A C artifact counts in the C call itself (every row, exactly); the others, and C libraries
+        # built before edgekit_monitor.c, count in Python.
+        monitored = getattr(predictor, "monitored", None)
+        self._native = monitored(self.monitor) if monitored is not None and self.monitor is not None else None
+        if self._native is not None:
+            self.monitor.native = self._native
+            self.predict = self._counted_in_c(self._native.predict_function(_refuse_non_finite))
+        else:
+            self.predict = self._checked(predictor.predict)
+
+    def _counted_in_c(self, counted: Any) -> Any:
+        features, ndarray, float32 = self.features, np.ndarray, np.dtype(np.float32)
+
+        def predict(rows: Any) -> np.ndarray:
+            if not (type(rows) is ndarray and rows.dtype is float32 and rows.ndim == 2 and rows.shape[1] == features
+                    and rows.flags.c_contiguous):
+                rows = as_rows(rows, features)
+            return counted(rows)
+
+        return predict
 
     def _checked(self, inner: Any) -> Any:
         features, monitor, ndarray, float32 = self.features, self.monitor, np.ndarray, np.dtype(np.float32)
@@ -89,6 +108,8 @@ class LoadedModel:
     def predict_encoded(self, rows: np.ndarray, unknown: np.ndarray) -> np.ndarray:
         """Rows an InputSchema encoded from records, with the cells whose category was unknown.
         Outputs are returned as computed: the serving modes turn non-finite rows into errors."""
+        if self._native is not None:
+            return self._native.predict_counted(as_rows(rows, self.features), unknown if unknown.any() else None)[0]
         outputs = self.runtime_predict(rows)
         if self.monitor is not None:
             self.monitor.observe(rows, unknown if unknown.any() else None, outputs)

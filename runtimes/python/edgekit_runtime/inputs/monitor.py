@@ -13,6 +13,9 @@ on every row. Its histogram counts are a systematic sample (every HISTOGRAM_STEP
 of more than HISTOGRAM_ALL_ROWS), kept like single rows and binned when DEFERRED_ROWS are pending:
 binning every row of every batch would cost more than a tree model's prediction. The histograms'
 ``rows`` says how many rows they hold.
+
+A C artifact counts in C instead (``predictors/c_monitor.py``): every row of every call, exactly,
+in the call that predicts it. Its counters are ``native`` and join these at ``report()``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class InputMonitor:
         self._pending: list[tuple[bytes, bytes, int]] = []  # single rows: (row, output, latency ns)
         self._sampled: list[tuple[bytes, bytes]] = []  # batches' histogram samples: (rows, outputs)
         self._sampled_rows = 0
+        self.native: Any = None  # counters kept elsewhere (a CMonitor), drained into these at report()
 
     def defer(self, row: np.ndarray, output: np.ndarray, latency_ns: int = -1) -> None:
         """Count one float32 row [1, features], its output and its call's latency (-1: not timed)
@@ -116,10 +120,20 @@ class InputMonitor:
             for kind, cells in zip(KINDS, (missing, below, above, unknown), strict=True):
                 self.counts[kind] += cells.sum(axis=0)
 
+    def add_counted(self, rows: int, rows_with_violations: int, counts: dict[str, np.ndarray]) -> None:
+        """Counts made elsewhere (per kind, per feature), added to these."""
+        with self._lock:
+            self.rows += rows
+            self.rows_with_violations += rows_with_violations
+            for kind, values in counts.items():
+                self.counts[kind] += values
+
     def report(self) -> dict[str, Any]:
         """Totals, and per feature only the kinds that happened: {"rows", "rows_with_violations",
         "violations": {kind: total}, "features": {name: {kind: count}}}."""
         self.flush()
+        if self.native is not None:
+            self.native.drain()
         with self._lock:
             counts = {kind: values.copy() for kind, values in self.counts.items()}
             rows, flagged = self.rows, self.rows_with_violations

@@ -115,6 +115,22 @@ class Histograms:
         for index in np.flatnonzero(counts).tolist():
             self.latency[index] += int(counts[index])
 
+    def add_counted(self, rows: int, numeric: np.ndarray, categorical: list[np.ndarray], classes: np.ndarray,
+                    scores: np.ndarray, latency: np.ndarray) -> None:
+        """Counts made elsewhere on these bins (a C artifact's monitor), in these arrays' shapes;
+        empty ``classes`` or ``scores``: none counted."""
+        with self._lock:
+            self.rows += rows
+            self.numeric_counts += numeric
+            for counts, more in zip(self.categorical_counts, categorical, strict=True):
+                counts += more
+            if classes.size:
+                self.class_counts += classes
+            if scores.size:
+                self.score_counts += scores
+            for index in np.flatnonzero(latency).tolist():
+                self.latency[index] += int(latency[index])
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             features = {}

@@ -17,12 +17,16 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import IntegrityError, InvalidInput
 from .rows import as_rows
+
+if TYPE_CHECKING:
+    from ..inputs.monitor import InputMonitor
+    from .c_monitor import CMonitor
 
 API_VERSION = 1
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -42,33 +46,39 @@ class CPredictor:
 
     def __init__(self, library: str | Path, model_id: str | None = None, threads: int = 1) -> None:
         try:
-            self._library = ctypes.CDLL(str(Path(library).resolve()))
+            self.library = ctypes.CDLL(str(Path(library).resolve()))
         except OSError as exc:
             raise InvalidInput(f"cannot load C artifact library {library}: {exc}", "compile for this machine's triple") from exc
-        version = ctypes.c_uint.in_dll(self._library, "edgekit_api_version").value
+        version = ctypes.c_uint.in_dll(self.library, "edgekit_api_version").value
         if version != API_VERSION:
             raise InvalidInput(f"{library} implements C API v{version}; this runtime reads v{API_VERSION}", "upgrade edgekit-runtime")
-        self.features = ctypes.c_uint.in_dll(self._library, "edgekit_num_features").value
-        self.outputs = ctypes.c_uint.in_dll(self._library, "edgekit_num_outputs").value
-        self.model_id = ctypes.string_at(ctypes.addressof(ctypes.c_char.in_dll(self._library, "edgekit_model_id"))).decode()
+        self.features = ctypes.c_uint.in_dll(self.library, "edgekit_num_features").value
+        self.outputs = ctypes.c_uint.in_dll(self.library, "edgekit_num_outputs").value
+        self.model_id = ctypes.string_at(ctypes.addressof(ctypes.c_char.in_dll(self.library, "edgekit_model_id"))).decode()
         if model_id is not None and self.model_id != model_id:
             raise IntegrityError(f"{library} was built from bundle {self.model_id[:12]}, not {model_id[:12]}", "recompile the artifact")
-        self._batch = self._library.edgekit_predict_batch
+        self._batch = self.library.edgekit_predict_batch
         self._batch.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
         self._batch.restype = None
-        self.threads = threads if hasattr(self._library, "edgekit_predict_batch_threads") else 1
+        self.threads = threads if hasattr(self.library, "edgekit_predict_batch_threads") else 1
         if self.threads > 1:
-            threaded = self._library.edgekit_predict_batch_threads
+            threaded = self.library.edgekit_predict_batch_threads
             threaded.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_uint)
             threaded.restype = ctypes.c_uint
             self._batch = lambda rows, count, out: threaded(rows, count, out, self.threads)
         # One row is a few hundred nanoseconds of C: releasing and retaking the GIL around it (CDLL)
         # costs more than other threads could gain, so the single-row entry point keeps it (PyDLL).
-        self._one = ctypes.PyDLL(self._library._name).edgekit_predict
+        self._one = ctypes.PyDLL(self.library._name).edgekit_predict
         self._one.argtypes = None  # called with ready-made arguments: no conversion per call
         self._one.restype = None
         self._probabilities = self.outputs > 1
         self.predict = self._single_row_fast_path()
+
+    def monitored(self, monitor: InputMonitor) -> CMonitor | None:
+        """The input monitor counted in C by this library (None: built before it had one)."""
+        from .c_monitor import CMonitor
+
+        return CMonitor.attach(self, monitor)
 
     def _single_row_fast_path(self) -> Callable[[Any], np.ndarray]:
         """``predict`` as a closure: one float row skips every attribute lookup on the way to C;
