@@ -50,7 +50,11 @@ unsigned edgekit_predict_batch_threads(const float *rows, size_t n, float *out, 
 extern const unsigned edgekit_monitor_version;
 #define EDGEKIT_MONITOR_ROWS 0           /* rows counted */
 #define EDGEKIT_MONITOR_FLAGGED_ROWS 1   /* rows with any violation */
-#define EDGEKIT_MONITOR_HISTOGRAM_ROWS 2 /* rows in the histograms (all of them, when binned) */
+#define EDGEKIT_MONITOR_HISTOGRAM_ROWS 2 /* rows in the histograms: single rows, and a batch's sample */
+/* A batch of more than EDGEKIT_MONITOR_ALL_ROWS rows adds rows 0, STEP, 2 STEP, ... to the histograms
+   (as edgekit_runtime's Python monitor: HISTOGRAM_ALL_ROWS, HISTOGRAM_STEP); violations count every row. */
+#define EDGEKIT_MONITOR_ALL_ROWS 64u
+#define EDGEKIT_MONITOR_STEP 16u
 /* + kind * features + feature, kinds in order: missing (NaN where training had none), below the
    low, above the high, unknown category (the caller's mark, or a category column's value that is
    no whole number; such a NaN is not also missing). */
@@ -88,7 +92,8 @@ edgekit_monitor *edgekit_monitor_new(const struct edgekit_monitor_layout *layout
 void edgekit_monitor_free(edgekit_monitor *monitor);
 /* edgekit_predict, counted. Returns 1 when an output is NaN or infinite (it is counted too). */
 int edgekit_monitor_predict(edgekit_monitor *monitor, const float *row, float *out);
-/* edgekit_predict_batch (threads > 1: edgekit_predict_batch_threads), every row counted; unknown:
+/* edgekit_predict_batch (threads > 1: edgekit_predict_batch_threads), counted (every row's violations,
+   the histograms of a sample of a large batch: EDGEKIT_MONITOR_ALL_ROWS, EDGEKIT_MONITOR_STEP); unknown:
    NULL, or [n][features] marks of unknown categories. Returns how many rows have a non-finite output. */
 size_t edgekit_monitor_predict_batch(edgekit_monitor *monitor, const float *rows, size_t n, float *out,
                                      const unsigned char *unknown, unsigned threads);

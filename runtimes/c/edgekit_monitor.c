@@ -4,8 +4,9 @@
  * Why C: a single row of a C model is a few hundred nanoseconds, and every NumPy or Python step of
  * the Python monitor costs about as much. Here one call times the prediction, predicts, checks the
  * outputs are finite, counts the row's violations and adds the row, its outputs and the latency to
- * the histograms, counting exactly what edgekit_runtime/inputs/monitor.py and telemetry.py count
- * (the runtime drains these counters into that monitor's at report time).
+ * the histograms (a large batch: a systematic sample of its rows, every row's violations), counting
+ * exactly what edgekit_runtime/inputs/monitor.py and telemetry.py count (the runtime drains these
+ * counters into that monitor's at report time).
  *
  * Thread safety: one mutex per monitor, taken once per call. A single row counts straight into the
  * shared counters under it (an uncontended lock is ~20 ns; 30-odd atomic increments would cost
@@ -225,9 +226,9 @@ INLINE void bin_row(const edgekit_monitor *m, const float *x, long long *c) {
     }
 }
 
-/* Rows' numeric features into their bins, column-wise (see COLUMN_RANKS): the same counts as
-   bin_row on every row. Needs F >= LANES, ranks <= COLUMN_RANKS. */
-INLINE void bin_columns(const edgekit_monitor *m, const float *rows, size_t n, long long *c) {
+/* Rows 0, step, 2 step, ... (n of them) into their bins, column-wise (see COLUMN_RANKS): the same
+   counts as bin_row on each. Needs F >= LANES, ranks <= COLUMN_RANKS. */
+INLINE void bin_columns(const edgekit_monitor *m, const float *rows, size_t n, size_t step, long long *c) {
     const unsigned F = m->features;
     for (size_t start = 0; start < n; start += CHUNK) {
         const size_t end = n - start < CHUNK ? n : start + CHUNK;
@@ -235,8 +236,8 @@ INLINE void bin_columns(const edgekit_monitor *m, const float *rows, size_t n, l
             ints at_least[COLUMN_RANKS] = {{0}}, missing = {0}; /* rows with x >= edge r; NaN rows */
             floats edge[COLUMN_RANKS];
             for (unsigned r = 0; r < COLUMN_RANKS; ++r) edge[r] = m->edges[r * m->blocks + b];
-            const float *x = rows + start * F + m->first[b];
-            for (size_t i = start; i < end; ++i, x += F) {
+            const float *x = rows + start * step * F + m->first[b];
+            for (size_t i = start; i < end; ++i, x += step * F) {
                 floats v;
                 memcpy(&v, x, sizeof v);
                 missing -= v != v;
@@ -291,26 +292,29 @@ INLINE int finite_outputs(const float *out) {
     return 1;
 }
 
-/* n rows (each with its unknown marks, or none) and their outputs, counted into c; returns how
-   many rows have a non-finite output. */
+/* n rows (each with its unknown marks, or none) and their outputs, counted into c: the violations
+   of every row, the histograms of every step-th (rows 0, step, 2 step, ...); returns how many rows
+   have a non-finite output. */
 CLONED static size_t count_rows(const edgekit_monitor *m, const float *rows, size_t n, const unsigned char *unknown,
-                                const float *out, long long *c) {
+                                const float *out, size_t step, long long *c) {
     const unsigned F = m->features, outputs = edgekit_num_outputs;
-    const int columns = m->binned && n > 1 && F >= LANES && m->ranks <= COLUMN_RANKS;
-    if (columns) bin_columns(m, rows, n, c);
+    const size_t sampled = (n + step - 1) / step;
+    const int columns = m->binned && sampled > 1 && F >= LANES && m->ranks <= COLUMN_RANKS;
+    if (columns) bin_columns(m, rows, sampled, step, c);
     size_t bad = 0;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0, next = 0; i < n; ++i) {
         const float *x = rows + i * F;
         const unsigned char *marks = unknown ? unknown + i * F : NULL;
         if (suspect(m, x, marks)) c[EDGEKIT_MONITOR_FLAGGED_ROWS] += count_violations(m, x, marks, c);
-        if (m->binned) {
+        if (m->binned && i == next) {
             if (!columns) bin_row(m, x, c);
             count_codes_and_outputs(m, x, out + i * outputs, c);
+            next += step;
         }
         bad += !finite_outputs(out + i * outputs);
     }
     c[EDGEKIT_MONITOR_ROWS] += (long long)n;
-    if (m->binned) c[EDGEKIT_MONITOR_HISTOGRAM_ROWS] += (long long)n;
+    if (m->binned) c[EDGEKIT_MONITOR_HISTOGRAM_ROWS] += (long long)sampled;
     return bad;
 }
 
@@ -332,7 +336,7 @@ int edgekit_monitor_predict(edgekit_monitor *m, const float *row, float *out) {
     edgekit_predict(row, out);
     clock_gettime(CLOCK_MONOTONIC, &end);
     pthread_mutex_lock(&m->lock);
-    const size_t bad = count_rows(m, row, 1, NULL, out, m->count);
+    const size_t bad = count_rows(m, row, 1, NULL, out, 1, m->count);
     count_latency(m, &start, &end, m->count);
     pthread_mutex_unlock(&m->lock);
     return bad != 0;
@@ -350,7 +354,10 @@ size_t edgekit_monitor_predict_batch(edgekit_monitor *m, const float *rows, size
     long long *own = calloc(m->counters ? m->counters : 1, sizeof(long long));
     long long *c = own ? own : m->count;
     if (!own) pthread_mutex_lock(&m->lock);
-    const size_t bad = count_rows(m, rows, n, unknown, out, c);
+    /* The histograms take a systematic sample of a large batch, as the Python monitor does: binning
+       every row would cost a cheap model more than predicting it. Violations count every row. */
+    const size_t step = n > EDGEKIT_MONITOR_ALL_ROWS ? EDGEKIT_MONITOR_STEP : 1;
+    const size_t bad = count_rows(m, rows, n, unknown, out, step, c);
     if (own) pthread_mutex_lock(&m->lock);
     count_latency(m, &start, &end, m->count);
     for (size_t k = 0; own && k < m->counters; ++k) m->count[k] += own[k];

@@ -14,8 +14,8 @@ of more than HISTOGRAM_ALL_ROWS), kept like single rows and binned when DEFERRED
 binning every row of every batch would cost more than a tree model's prediction. The histograms'
 ``rows`` says how many rows they hold.
 
-A C artifact counts in C instead (``predictors/c_monitor.py``): every row of every call, exactly,
-in the call that predicts it. Its counters are ``native`` and join these at ``report()``.
+A C artifact counts in C instead (``predictors/c_monitor.py``), the same counts (the same batch
+sample), in the call that predicts it. Its counters are ``native`` and join these at ``report()``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The input monitor of a C artifact, counted in C (``edgekit_monitor.c``, API in edgekit_model.h).
 
-One ctypes call predicts, times the prediction, checks the outputs are finite, counts the row's
-violations and bins every row, its outputs and the latency, exactly as the Python monitor
-(``inputs/monitor.py``, ``inputs/telemetry.py``) would count them at once, and batches are counted
-on every row. The counters live in C; ``drain`` adds them into the Python monitor's when it
+One ctypes call predicts, times the prediction, checks the outputs are finite, counts the rows'
+violations and bins the rows, their outputs and the latency, exactly as the Python monitor
+(``inputs/monitor.py``, ``inputs/telemetry.py``) counts them: every row's violations, and the
+histograms of every row of a call of up to 64 rows, of every 16th row of a larger batch. The counters live in C; ``drain`` adds them into the Python monitor's when it
 reports, so the report's format and every other path into the monitor stay as they are.
 
 A library built before edgekit_monitor.c has no ``edgekit_monitor_*`` symbols (and a microcontroller
@@ -164,7 +164,7 @@ class CMonitor:
         return predict
 
     def predict_counted(self, rows: np.ndarray, unknown: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-        """Outputs for float32 C-contiguous rows [n, features], every row counted (``unknown``: the
+        """Outputs for float32 C-contiguous rows [n, features], counted (``unknown``: the
         cells where an encoder met an unknown category, bool [n, features]), and how many rows'
         outputs are not finite."""
         count, predictor = rows.shape[0], self.predictor
