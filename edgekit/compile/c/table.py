@@ -112,7 +112,7 @@ def table_source(
     if simd:
         lines += simd_kernels(tables.leaf_width, per_tree_output, top is not None)
     lines += _finish(tables, leaves)
-    lines += _entry_points(simd)
+    lines += _entry_points(simd, top is not None)
     return "\n".join(lines)
 
 
@@ -282,15 +282,25 @@ def _finish(tables: TreeTables, leaves: QuantizedLeaves | None) -> list[str]:
     return [*lines, *output_transform(tables), "}", ""]
 
 
-def _entry_points(simd: bool) -> list[str]:
-    vector_blocks = [
-        "#if defined(TREE_SIMD)",
-        "    /* whole blocks of 16 (AVX-512) or 8 (AVX2) rows in SIMD lanes; the rest below */",
+def _entry_points(simd: bool, row_kernel: bool) -> list[str]:
+    lanes = [
         "#if defined(EDGEKIT_TREE_LANES)  /* tests pin one path */",
         "    const uint32_t lanes = EDGEKIT_TREE_LANES;",
         "#else",
         '    const uint32_t lanes = __builtin_cpu_supports("avx512f") ? 16u : __builtin_cpu_supports("avx2") ? 8u : 0u;',
         "#endif",
+    ]
+    single_row = [
+        "#if defined(TREE_SIMD)",
+        "    /* node-walk trees: 16 trees per instruction with AVX-512 */",
+        *lanes,
+        "    if (lanes == 16u) tree_row16(row, acc); else",
+        "#endif",
+    ] if row_kernel else []
+    vector_blocks = [
+        "#if defined(TREE_SIMD)",
+        "    /* whole blocks of 16 (AVX-512) or 8 (AVX2) rows in SIMD lanes; the rest below */",
+        *lanes,
         "    acc_t wide[16 * NUM_ACC];",
         "    for (; lanes && i + lanes <= n; i += lanes) {",
         "        if (lanes == 16u) trees16(rows + i * NUM_FEATURES, wide); else trees8(rows + i * NUM_FEATURES, wide);",
@@ -301,6 +311,7 @@ def _entry_points(simd: bool) -> list[str]:
     return [
         "void edgekit_predict(const float *row, float *out) {",
         "    acc_t acc[NUM_ACC];",
+        *single_row,
         "    accumulate_row(row, acc);",
         "    finish(acc, out);",
         "}",

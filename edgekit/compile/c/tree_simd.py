@@ -21,7 +21,9 @@ PAD = 32  # entries every node array carries past its end: the widest level load
 
 
 def simd_kernels(leaf_width: int, per_tree_output: bool, top: bool) -> list[str]:
-    """The AVX-512 and AVX2 block functions (``trees16``, ``trees8``) for float32 thresholds and leaves.
+    """The AVX-512 and AVX2 block functions (``trees16``, ``trees8``: 16 or 8 rows per instruction)
+    and, for node-walk trees, the AVX-512 single-row function (``tree_row16``: 16 trees per
+    instruction, every node gathered), for float32 thresholds and leaves.
     ``top``: the trees are node-walk tables with their top levels also in complete form (``top_*``
     arrays, TOP_DEPTH levels): the kernels walk those levels as complete trees, then go on from the
     node each lane reached with a gathered node walk (feature, threshold, child) until every lane is
@@ -34,6 +36,10 @@ def simd_kernels(leaf_width: int, per_tree_output: bool, top: bool) -> list[str]
         *(f"#define WALK_{name} {value}" for name, value in zip(("FEATURE", "THRESHOLD", "INTERNAL", "DEPTH"), walked, strict=True)),
         *_kernel(_AVX512, leaf_width, per_tree_output, top),
         *_kernel(_AVX2, leaf_width, per_tree_output, top),
+        # One row, trees in lanes: only for node-walk trees with AVX-512, where it beats the scalar
+        # walk's unpredictable leaf tests (XGBoost 1000x8: 1.7x); on complete trees, and with AVX2's
+        # 8 lanes, gathering every node loses to the scalar walk (100x6: 2x slower).
+        *(_row_kernel(_AVX512, leaf_width, per_tree_output, top) if top else []),
         "#endif",
         "",
     ]
@@ -181,10 +187,14 @@ def _complete_leaves(isa: dict, ops: dict[str, str], target_sum: str) -> list[st
     ]
 
 
-def _go_on(isa: dict, ops: dict[str, str], target_sum: str) -> list[str]:
+def _go_on(isa: dict, ops: dict[str, str], target_sum: str | None, slot_base: str = "top_slot + (first + j) * TOP_SLOTS",
+           slot_index: str = "") -> list[str]:
     """Below the top levels: each lane walks on from the node it reached (gathered node walk, the
-    trees in lock step) until all lanes are at leaves; a leaf's child entry is its value's offset."""
+    trees in lock step) until all lanes are at leaves; a leaf's child entry is its value's offset.
+    ``target_sum`` None: the row form (lanes are trees of one row, its values gathered from ``row``;
+    the leaves' offsets are left in ``node``)."""
     vi, vf, lanes = isa["vi"], isa["vf"], isa["lanes"]
+    row_form = target_sum is None
     child = f"{isa['and']}({ops['gather_i'].format(index='{index}', base='node_child', scale='CHILD_BYTES')}, {isa['set1']}((int)CHILD_MASK))"
     if lanes == 16:
         leafy = ["            const __mmask16 active = _mm512_cmpneq_epi32_mask(feature, _mm512_set1_epi32(LEAF_MARK));",
@@ -194,10 +204,14 @@ def _go_on(isa: dict, ops: dict[str, str], target_sum: str) -> list[str]:
         leafy = ["            const __m256i leafy = _mm256_cmpeq_epi32(feature, _mm256_set1_epi32(LEAF_MARK));",
                  "            if (_mm256_movemask_epi8(leafy) == -1) continue;"]
         step = "            node[j] = _mm256_blendv_epi8(_mm256_sub_epi32(next, right), node[j], leafy);"
-    return [
+    x_lookup = ([f"            const {vf} x = {ops['gather_f'].format(index=isa['min'] + '(feature, ' + isa['set1'] + '(NUM_FEATURES - 1))', base='row')};"]
+                if row_form else
+                [f"            const {vi} at = {isa['add']}({isa['slli']}({isa['min']}(feature, {isa['set1']}(NUM_FEATURES - 1)), {lanes.bit_length() - 1}), lane);",
+                 f"            const {vf} x = {ops['gather_f'].format(index='at', base='xt')};"])
+    walk = [
         f"    {vi} node[{isa['trees']}];",
         "    UNROLL for (uint32_t j = 0; j < count; ++j)",
-        f"        node[j] = {ops['gather_i'].format(index=isa['sub'] + '(idx[j], ' + isa['set1'] + '(TOP_INTERNAL))', base='top_slot + (first + j) * TOP_SLOTS', scale=4)};",
+        f"        node[j] = {ops['gather_i'].format(index=slot_index or isa['sub'] + '(idx[j], ' + isa['set1'] + '(TOP_INTERNAL))', base=slot_base, scale=4)};",
         "    for (uint32_t moving = 1; moving;) {",
         "        moving = 0;",
         "        UNROLL for (uint32_t j = 0; j < count; ++j) {",
@@ -207,13 +221,17 @@ def _go_on(isa: dict, ops: dict[str, str], target_sum: str) -> list[str]:
         "            moving = 1;",
         f"            const {vf} th = {ops['gather_f'].format(index='node[j]', base='node_threshold')};",
         "            /* a lane already at a leaf reads feature 0: its answer is dropped */",
-        f"            const {vi} at = {isa['add']}({isa['slli']}({isa['min']}(feature, {isa['set1']}(NUM_FEATURES - 1)), {lanes.bit_length() - 1}), lane);",
-        f"            const {vf} x = {ops['gather_f'].format(index='at', base='xt')};",
+        *x_lookup,
         f"            {ops['right']}",
         f"            const {vi} next = {child.format(index='node[j]')};",
         step,
         "        }",
         "    }",
+    ]
+    if row_form:  # the leaves' value offsets, for the caller to add in tree order
+        return [*walk, "    UNROLL for (uint32_t j = 0; j < count; ++j)", f"        node[j] = {child.format(index='node[j]')};"]
+    return [
+        *walk,
         "    UNROLL for (uint32_t j = 0; j < count; ++j) {",
         "        const uint32_t tree = first + j;",
         "        (void)tree;",
@@ -223,4 +241,53 @@ def _go_on(isa: dict, ops: dict[str, str], target_sum: str) -> list[str]:
         f"            {target_sum} = {isa['addf']}({target_sum}, {ops['gather_f'].format(index='slot', base='leaf_value')});",
         "        }",
         "    }",
+    ]
+
+
+def _row_kernel(isa: dict, leaf_width: int, per_tree_output: bool, top: bool) -> list[str]:
+    """One row, a tree per lane: every node is gathered (each lane its own tree), the row's values
+    too; the lanes' leaf values are then added in tree order, as the scalar walk adds them, and the
+    trees past the last whole group take the scalar walk."""
+    lanes, ops, vi, vf = isa["lanes"], _isa_ops(isa), isa["vi"], isa["vf"]
+    name, target = f"tree_row{lanes}", isa["target"]
+    if top:
+        ending = _go_on(isa, ops, None, slot_base="top_slot",
+                        slot_index=f"{isa['add']}({isa['mullo']}(tree, {isa['set1']}(TOP_SLOTS)), {isa['sub']}(idx[j], {isa['set1']}(TOP_INTERNAL)))")
+        offsets = "node[0]"
+    else:
+        ending = []
+        offsets = (f"{isa['mullo']}({isa['add']}({isa['mullo']}(tree, {isa['set1']}(LEAVES)), {isa['sub']}(idx[0], {isa['set1']}(INTERNAL))), "
+                   f"{isa['set1']}(LEAF_WIDTH))")
+    into = "acc[tree_output[first + k]]" if per_tree_output else "acc[c]" if leaf_width > 1 else "acc[0]"
+    return [
+        f'static __attribute__((target("{target}"))) void {name}(const float *row, acc_t *acc) {{',
+        f"    const {vi} lane = {isa['lane']}, one = {isa['set1']}(1);",
+        "    for (uint32_t k = 0; k < NUM_ACC; ++k) acc[k] = base_score[k];",
+        f"    const uint32_t whole = NUM_TREES - NUM_TREES % {lanes}u, count = 1u;  /* one vector of trees at a time */",
+        "    (void)count;",
+        f"    for (uint32_t first = 0; first < whole; first += {lanes}u) {{",
+        f"        const {vi} tree = {isa['add']}({isa['set1']}((int)first), lane);",
+        f"        {vi} idx[1] = {{{isa['zero_i']}()}};",
+        "        const uint32_t j = 0;",
+        "        UNROLL for (uint32_t level = 0; level < WALK_DEPTH; ++level) {",
+        f"            const {vi} at = {isa['add']}({isa['mullo']}(tree, {isa['set1']}(WALK_INTERNAL)), idx[0]);",
+        f"            const {vi} words = {isa['and']}({ops['gather_i'].format(index='at', base='WALK_FEATURE', scale=2)}, {isa['set1']}(0xFFFF));",
+        f"            const {vf} th = {ops['gather_f'].format(index='at', base='WALK_THRESHOLD')};",
+        f"            const {vf} x = {ops['gather_f'].format(index=isa['and'] + '(words, ' + isa['set1'] + '(0x7FFF))', base='row')};",
+        f"            {ops['right']}",
+        f"            const {vi} twice = {isa['add']}({isa['add']}(idx[0], idx[0]), one);",
+        f"            {ops['step']}",
+        "        }",
+        *["    " + line for line in ending],
+        "        (void)j;",
+        f"        const {vi} offset = {offsets};",
+        f"        float value[{lanes}];",
+        "        for (uint32_t c = 0; c < LEAF_WIDTH; ++c) {",
+        f"            {isa['storef']}(value, {ops['gather_f'].format(index=isa['add'] + '(offset, ' + isa['set1'] + '((int)c))', base='leaf_value')});",
+        f"            for (uint32_t k = 0; k < {lanes}u; ++k) {into} += value[k];",
+        "        }",
+        "    }",
+        f"    if (NUM_TREES % {lanes}u) walk(row, 0u, whole, 1u, NUM_TREES % {lanes}u, acc, 0u, 1u);",
+        "}",
+        "",
     ]
