@@ -1,12 +1,14 @@
-"""x86-64 SIMD kernels for the table layout's complete trees: a batch walks 16 rows (AVX-512) or
-8 rows (AVX2) per instruction, one lane per row.
+"""x86-64 SIMD kernels for the table layout: a batch walks 16 rows (AVX-512) or 8 rows (AVX2) per
+instruction, one lane per row.
 
 A scalar walk costs three loads per node visit (feature, threshold, the row's value), so it cannot
 go below about one cycle per visit. Here the top levels of a tree live in registers: a level of
 up to 32 nodes (AVX-512; 8 with AVX2) is loaded once per tree and block of rows, and each lane picks
 its node with a permute instead of a load; only the row's value is gathered (from the block
 transposed feature-major, so the root's value is one plain load). Deeper levels gather feature and
-threshold too. Several trees are walked together so the gathers' latency overlaps.
+threshold too. Several trees are walked together so the gathers' latency overlaps. Trees too
+sparse to pad walk their top levels so (a complete copy of them: the ``top_*`` arrays) and go on
+with a gathered node walk; their single rows walk 16 trees per instruction (``tree_row16``).
 
 Leaves are added tree by tree in the same order as the scalar walk, so every row's sum (and its
 output) is bit-identical to the single-row call's. The kernels are compiled with target
@@ -47,18 +49,18 @@ def simd_kernels(leaf_width: int, per_tree_output: bool, top: bool) -> list[str]
 
 _AVX512 = {
     "lanes": 16, "target": "avx512f", "trees": 4, "register_levels": 5,
-    "vf": "__m512", "vi": "__m512i", "mask": "__mmask16",
+    "vf": "__m512", "vi": "__m512i",
     "set1": "_mm512_set1_epi32", "setf": "_mm512_set1_ps", "add": "_mm512_add_epi32", "mullo": "_mm512_mullo_epi32", "min": "_mm512_min_epu32", "sub": "_mm512_sub_epi32",
-    "addf": "_mm512_add_ps", "and": "_mm512_and_si512", "slli": "_mm512_slli_epi32", "srai": "_mm512_srai_epi32",
+    "addf": "_mm512_add_ps", "and": "_mm512_and_si512", "slli": "_mm512_slli_epi32",
     "loadf": "_mm512_loadu_ps", "load_aligned": "_mm512_load_ps", "storef": "_mm512_storeu_ps",
     "zero_i": "_mm512_setzero_si512", "lane": "_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)",
     "words16": "_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)({p})))",
 }
 _AVX2 = {
     "lanes": 8, "target": "avx2", "trees": 8, "register_levels": 3,
-    "vf": "__m256", "vi": "__m256i", "mask": "__m256i",
+    "vf": "__m256", "vi": "__m256i",
     "set1": "_mm256_set1_epi32", "setf": "_mm256_set1_ps", "add": "_mm256_add_epi32", "mullo": "_mm256_mullo_epi32", "min": "_mm256_min_epu32", "sub": "_mm256_sub_epi32",
-    "addf": "_mm256_add_ps", "and": "_mm256_and_si256", "slli": "_mm256_slli_epi32", "srai": "_mm256_srai_epi32",
+    "addf": "_mm256_add_ps", "and": "_mm256_and_si256", "slli": "_mm256_slli_epi32",
     "loadf": "_mm256_loadu_ps", "load_aligned": "_mm256_load_ps", "storef": "_mm256_storeu_ps",
     "zero_i": "_mm256_setzero_si256", "lane": "_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)",
     "words16": "_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)({p})))",
