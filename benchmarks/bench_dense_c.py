@@ -5,7 +5,8 @@ with the best kernel the CPU has, AVX512-VNNI on the development machine) and ed
 through edgekit_runtime's loader with threads=1. Every system is timed in a fresh process per round,
 in interleaved rounds (all systems once per round, the order rotating); a figure is the median over
 rounds of each process's median. Batch = 10 000 rows (test rows drawn with replacement); single
-row = one row per call from Python (groups of 20 calls per clock reading).
+row = one row per call from Python, cycling through 256 test rows (groups of 20 calls per clock
+reading).
 
     .venv/bin/python benchmarks/bench_dense_c.py [--out benchmarks/results] [--quick]
 

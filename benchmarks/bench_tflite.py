@@ -9,7 +9,7 @@
 Every predictor goes through edgekit_runtime's loader on one thread (LiteRT with its default
 XNNPACK delegate), each in a fresh process per round, in interleaved rounds (all of a model's
 artifacts once per round, the order rotating); a figure is the median over rounds. Single row:
-groups of 20 calls per clock reading; batch: 10 000 rows.
+one row per call cycling through 256 test rows, groups of 20 calls per clock reading; batch: 10 000 rows.
 
     .venv/bin/python benchmarks/bench_tflite.py [--out benchmarks/results] [--quick]
 """

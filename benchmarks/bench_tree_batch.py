@@ -6,14 +6,15 @@ Models (XGBoost, trained by edgekit on one 30-feature, 20 000-row classification
   xgb-100x6   100 trees, depth 6 (near-complete: the complete-tree form)
   xgb-1000x8  1000 trees, depth 8, learning rate 0.1 (sparse: the node walk with complete top levels)
 
-Systems: edgekit's C artifact through edgekit_runtime.load (the CPU's best kernels: AVX-512 here),
-and the same generated source rebuilt with the AVX2 kernels and with the scalar walk only
-(EDGEKIT_TREE_LANES), called through ctypes like the artifact; edgekit's ONNX artifact (ONNX
+Systems: edgekit's C artifact through edgekit_runtime.load (the CPU's best kernels: AVX-512 here;
+input checks and the telemetry monitor included), its library alone through ctypes, and the same
+generated source rebuilt with the AVX2 kernels and with the scalar walk only (EDGEKIT_TREE_LANES); edgekit's ONNX artifact (ONNX
 Runtime's TreeEnsemble); XGBoost's inplace_predict; TL2cgen's Predictor; treelite GTIL; m2cgen's C
 (export_to_c, gcc -O3, a batch loop in C; 100x6 only: its nested code for 1000 trees takes gcc
 minutes). Every system runs in a fresh process per round, in interleaved rounds (all systems once
 per round, the order rotating); a figure is the median over rounds. Batch = 10 000 test rows drawn
-with replacement; single row = one row per call from Python (groups of 20 calls per clock reading).
+with replacement; single row = one row per call from Python, cycling through 256 test rows (a row
+repeated would let the branch predictor learn its path), groups of 20 calls per clock reading.
 
 The floor: the node visits a row makes (measured on the batch: the internal nodes on each tree's
 path) at one cycle each, at this core's clock measured with a chain of
@@ -161,6 +162,7 @@ def prepare(name: str, bundle, work: Path) -> tuple[dict[str, tuple[str, Path]],
     systems: dict[str, tuple[str, Path]] = {}
     c = compile_bundle(bundle.path, "c", work / f"{name}-c")
     systems["edgekit c"] = ("artifact", c.path)
+    systems["edgekit c, the library alone"] = ("c-lib", c.path / "lib" / "libedgekit_model.so")  # no loader checks or monitor
     systems["edgekit c avx2 kernels"] = ("c-lib", _rebuild(c.path, 8, work / f"{name}-avx2"))
     systems["edgekit c scalar walk"] = ("c-lib", _rebuild(c.path, 0, work / f"{name}-scalar"))
     onnx = compile_bundle(bundle.path, "onnx", work / f"{name}-onnx")
