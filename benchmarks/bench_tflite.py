@@ -73,7 +73,7 @@ def markdown(results: list[dict], machine: dict) -> str:
         "",
         (f"{machine_line(machine)}, ai-edge-litert "
          f"{machine['litert']}. One thread everywhere; each artifact timed in a fresh process per round, in interleaved "
-         f"rounds ({results[0]['rounds']}), medians; batch = {BATCH_ROWS} rows; single row: groups of 20 calls."),
+         f"rounds ({results[0]['rounds']}), medians; batch = {BATCH_ROWS} rows; single row: one row per call cycling through 256 test rows, groups of 20 calls."),
         "",
         ("`io=int8` times include edgekit_runtime encoding float rows to int8 and decoding the result in numpy "
          "(~6 µs of per-call overhead for one row); an app feeding int8 itself does not pay it."),
