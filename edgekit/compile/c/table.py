@@ -9,7 +9,8 @@ int16/int8 summed in an int32 accumulator and scaled once.
 
 Rows are walked a block at a time (EDGEKIT_BLOCK, default 8; the toolchain table sets it per
 triple): the rows' walks are independent, so an out-of-order CPU overlaps their loads and compares.
-Microcontroller builds set it to 1, which also keeps the stack small.
+Microcontroller builds set it to 1, which also keeps the stack small. On x86-64 a batch (and a
+node-walk tree's single row) takes the SIMD kernels of tree_simd.py instead, where the CPU has them.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def _top_arrays(tables: TreeTables, top: PaddedTrees, feature: np.ndarray, thres
     top nodes (placeholders below an early leaf are feature 0, threshold 0) and, per slot below
     them, the node the walk goes on from."""
     real = top.node >= 0
-    child_bytes = int(unsigned_type(int(tables.child.max(initial=0)) + 1)[4:-2]) // 8
+    child_bytes = {"uint8_t": 1, "uint16_t": 2, "uint32_t": 4}[unsigned_type(int(tables.child.max(initial=0)) + 1)]  # as node_child's type
     return [
         "#if defined(EDGEKIT_TREE_SIMD)",
         f"#define TOP_DEPTH {top.depth}u",
