@@ -53,7 +53,7 @@ extern const unsigned edgekit_monitor_version;
 #define EDGEKIT_MONITOR_HISTOGRAM_ROWS 2 /* rows in the histograms: single rows, and a batch's sample */
 /* A batch of more than EDGEKIT_MONITOR_ALL_ROWS rows adds rows 0, STEP, 2 STEP, ... to the histograms
    (as edgekit_runtime's Python monitor: HISTOGRAM_ALL_ROWS, HISTOGRAM_STEP); violations count every row. */
-#define EDGEKIT_MONITOR_ALL_ROWS 64u
+#define EDGEKIT_MONITOR_ALL_ROWS 256u
 #define EDGEKIT_MONITOR_STEP 16u
 /* + kind * features + feature, kinds in order: missing (NaN where training had none), below the
    low, above the high, unknown category (the caller's mark, or a category column's value that is

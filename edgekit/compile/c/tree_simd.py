@@ -289,7 +289,7 @@ def _row_kernel(isa: dict, leaf_width: int, per_tree_output: bool, top: bool) ->
         f"            for (uint32_t k = 0; k < {lanes}u; ++k) {into} += value[k];",
         "        }",
         "    }",
-        f"    if (NUM_TREES % {lanes}u) walk(row, 0u, whole, 1u, NUM_TREES % {lanes}u, acc, 0u, 1u);",
+        "    for (uint32_t t = whole; t < NUM_TREES; ++t) walk(row, 0u, t, 1u, 1u, acc, 0u, 1u);  /* the tail may outnumber BLOCK */",
         "}",
         "",
     ]

@@ -36,7 +36,8 @@ def test_tables_and_c_reproduce_the_model(data, family, label, task, tmp_path):
     (tmp_path / "model.c").write_text(table_source(tables, bundle.info.content_hash, "test"))
     build = subprocess.run(
         [gcc, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(RUNTIME_C),
-         str(RUNTIME_C / "harness.c"), str(tmp_path / "model.c"), "-o", str(tmp_path / "harness"), "-lm"],
+         str(RUNTIME_C / "harness.c"), str(RUNTIME_C / "edgekit_threads.c"), str(tmp_path / "model.c"), "-o", str(tmp_path / "harness"),
+         "-pthread", "-lm"],
         capture_output=True, text=True, check=False,
     )
     assert build.returncode == 0, build.stderr
@@ -54,7 +55,7 @@ def test_harness_refuses_a_short_row(tmp_path):
     tables = tables_from_treelite(*treelite_model(bundle.model, "xgboost"))
     (tmp_path / "model.c").write_text(table_source(tables, bundle.info.content_hash, "test"))
     subprocess.run(
-        [gcc, "-std=c99", "-I", str(RUNTIME_C), str(RUNTIME_C / "harness.c"), str(tmp_path / "model.c"),
+        [gcc, "-std=c99", "-I", str(RUNTIME_C), str(RUNTIME_C / "harness.c"), str(RUNTIME_C / "edgekit_threads.c"), str(tmp_path / "model.c"), "-pthread",
          "-o", str(tmp_path / "harness"), "-lm"], check=True,
     )
     run = subprocess.run([str(tmp_path / "harness")], input="1,2,3\n", capture_output=True, text=True, check=False)

@@ -140,7 +140,9 @@ def test_check_refuses_what_is_not_an_artifact(cli, tmp_path):
     assert_one_line_error(cli("check", tmp_path, "--device", "rp2040"), 2, str(tmp_path))
 
 
-def test_auto_fit_picks_a_quantized_c_table_within_the_boards_budget(cli, xgboost_bundles, tmp_path):
+def test_auto_fit_keeps_the_smallest_c_build_within_the_boards_budget(cli, xgboost_bundles, tmp_path):
+    """--prefer size (the default): of the builds that fit the board, the smallest — the compact
+    layout (float32, exact) since it exists, smaller than the int8 table."""
     out = tmp_path / "fitted"
     result = cli("compile", xgboost_bundles["fit"], "--device", "stm32f407", "--target", "auto", "--out", out, "--json")
     assert result.exit_code == 0, result.output
@@ -148,7 +150,9 @@ def test_auto_fit_picks_a_quantized_c_table_within_the_boards_budget(cli, xgboos
     outcomes = {attempt["candidate"]: attempt for attempt in document["attempts"]}
     assert document["chosen"] == str(out) and outcomes["c table int8"]["outcome"] in {"chosen", "passed"}
     chosen = next(attempt for attempt in document["attempts"] if attempt["outcome"] == "chosen")
-    assert chosen["target"] == "c" and chosen["options"].get("quantize") in {"int16", "int8"}
+    passing = [attempt for attempt in document["attempts"] if attempt["outcome"] in {"chosen", "passed"}]
+    assert chosen["flash_bytes"] == min(attempt["flash_bytes"] for attempt in passing)
+    assert chosen["target"] == "c" and (chosen["options"].get("layout") == "compact" or chosen["options"].get("quantize") in {"int16", "int8"})
     info = json.loads((out / "artifact.json").read_text())
     profile = load_profile("stm32f407")
     measured = info["resources"]["cortex-m4f"]

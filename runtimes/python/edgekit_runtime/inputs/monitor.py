@@ -30,7 +30,7 @@ from .telemetry import Histograms
 
 KINDS = ("missing", "below_min", "above_max", "unknown_category")
 DEFERRED_ROWS = 256
-HISTOGRAM_ALL_ROWS = 64  # a batch up to this size is binned whole
+HISTOGRAM_ALL_ROWS = 256  # a batch up to this size is binned whole (a device's telemetry batch of 100 rows stays exact)
 HISTOGRAM_STEP = 16  # larger batches: every 16th row
 
 

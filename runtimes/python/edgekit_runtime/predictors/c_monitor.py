@@ -3,7 +3,7 @@
 One ctypes call predicts, times the prediction, checks the outputs are finite, counts the rows'
 violations and bins the rows, their outputs and the latency, exactly as the Python monitor
 (``inputs/monitor.py``, ``inputs/telemetry.py``) counts them: every row's violations, and the
-histograms of every row of a call of up to 64 rows, of every 16th row of a larger batch. The counters live in C; ``drain`` adds them into the Python monitor's when it
+histograms of every row of a call of up to 256 rows, of every 16th row of a larger batch. The counters live in C; ``drain`` adds them into the Python monitor's when it
 reports, so the report's format and every other path into the monitor stay as they are.
 
 A library built before edgekit_monitor.c has no ``edgekit_monitor_*`` symbols (and a microcontroller
