@@ -21,8 +21,7 @@ from typing import Any, Literal
 from ..artifact import Artifact, check_artifact_output
 from ..bundle import ModelBundle
 from ..compile.build import compile_bundle
-from ..compile.c.ifelse import ifelse_skip_reason
-from ..compile.c.inline import inline_skip_reason
+from ..compile.c.backend import code_size_skip_reason
 from ..compile.c.toolchains import TOOLCHAINS
 from ..errors import BadInput, CheckFailed, MissingTool
 from ..storage import move_into_place, staging_directory
@@ -133,7 +132,7 @@ def fit_to_device(
         built: dict[str, Artifact] = {}
         for candidate, skip in candidates(profile, kind):
             if skip is None and candidate.target == "c":  # a huge if-else build would run for many minutes
-                skip = ifelse_skip_reason(bundle, candidate.options) or inline_skip_reason(bundle, candidate.options)
+                skip = code_size_skip_reason(bundle, candidate.options)
             attempt = Attempt(candidate, "skipped", skip or "")
             if skip is None:
                 try:

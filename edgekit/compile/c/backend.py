@@ -36,7 +36,7 @@ from .ifelse import (
     ifelse_size_refusal,
     ifelse_sources,
 )
-from .inline import inline_source
+from .inline import inline_refusal, inline_source
 from .table import table_source
 from .toolchains import (
     C_RUNTIME_DIRECTORY,
@@ -270,3 +270,17 @@ C_BACKEND = Backend(
     },
     compile=compile_c,
 )
+
+
+def code_size_skip_reason(bundle: Any, options: dict[str, str]) -> str | None:
+    """Why auto-fit does not try a tree bundle's C build in a layout that writes code per node (the
+    if-else past its source-size limit, inline past its split-node limit), or None."""
+    layout = options.get("layout")
+    if bundle.info.family_kind != "trees" or layout not in ("ifelse", "inline"):
+        return None
+    try:
+        tables = bundle_trees(bundle).tables
+    except BadInput:
+        return None  # not a model the C backend reads: compiling it says why
+    refusal = ifelse_size_refusal(tables, ifelse_limit_mb(options)) if layout == "ifelse" else inline_refusal(tables)
+    return None if refusal is None else refusal.message

@@ -18,7 +18,7 @@ import numpy as np
 from edgekit_runtime.predictors.native_stderr import filtered_native_stderr
 
 from ...errors import BadInput, CheckFailed
-from ..trees.tables import LEAF, TreeTables, bundle_trees
+from ..trees.tables import LEAF, TreeTables
 from .literals import api_constants, array, batch_by_rows, float_literals
 
 TREES_PER_UNIT = 50
@@ -61,18 +61,6 @@ def ifelse_size_refusal(tables: TreeTables, limit_mb: int = IFELSE_MAX_SOURCE_MB
 
 def ifelse_limit_mb(options: dict[str, str]) -> int:
     return int(options.get("ifelse-max-mb", IFELSE_MAX_SOURCE_MB))
-
-
-def ifelse_skip_reason(bundle: Any, options: dict[str, str]) -> str | None:
-    """Why auto-fit does not try a tree bundle's if-else C (its source would be past the limit), or None."""
-    if bundle.info.family_kind != "trees" or options.get("layout") != "ifelse":
-        return None
-    try:
-        tables = bundle_trees(bundle).tables
-    except BadInput:
-        return None  # not a model the C backend reads: compiling it says why
-    refusal = ifelse_size_refusal(tables, ifelse_limit_mb(options))
-    return None if refusal is None else refusal.message
 
 
 def ifelse_sources(

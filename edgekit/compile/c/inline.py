@@ -12,13 +12,11 @@ refused (use --layout compact).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ...errors import BadInput
 from ..trees.split_nodes import LeafEncoding, SplitNodes
-from ..trees.tables import LEAF, TreeTables, bundle_trees
+from ..trees.tables import LEAF, TreeTables
 from .leaf_sums import finish_function, initial_sum, num_sums, sum_declarations
 from .literals import api_constants, batch_by_rows, float_literals
 from .tree_common import tree_head
@@ -34,18 +32,6 @@ def inline_refusal(tables: TreeTables) -> BadInput | None:
         return None
     return BadInput(f"the inline layout writes code for every split node: {splits} is past its limit of {INLINE_MAX_SPLITS}",
                     "use --layout compact (the same model as tables) or --layout table")
-
-
-def inline_skip_reason(bundle: Any, options: dict[str, str]) -> str | None:
-    """Why auto-fit does not try a tree bundle's inline C (too many split nodes), or None."""
-    if bundle.info.family_kind != "trees" or options.get("layout") != "inline":
-        return None
-    try:
-        tables = bundle_trees(bundle).tables
-    except BadInput:
-        return None  # not a model the C backend reads: compiling it says why
-    refusal = inline_refusal(tables)
-    return None if refusal is None else refusal.message
 
 
 def inline_source(tables: TreeTables, nodes: SplitNodes, leaves: LeafEncoding, model_id: str, origin: str) -> str:
