@@ -45,7 +45,8 @@ unsigned edgekit_predict_batch_threads(const float *rows, size_t n, float *out, 
  * from a layout (the schema's ranges, the baseline's bins, where each count goes); the runtime
  * copies its counters out with edgekit_monitor_drain. All counters are long long, at fixed slots
  * (below) or at the offsets the layout gives. Thread-safe: one mutex per monitor, taken once per call.
- * Unlike the model's entry points these allocate (at setup, and per batch call). */
+ * Unlike the model's entry points these allocate (at setup, and per batch call over 4 096 rows or
+ * meeting another thread's call). */
 #define EDGEKIT_MONITOR_VERSION 1u
 extern const unsigned edgekit_monitor_version;
 #define EDGEKIT_MONITOR_ROWS 0           /* rows counted */
@@ -90,7 +91,8 @@ struct edgekit_monitor_layout {
 /* NULL when out of memory, or when the layout is not for this model. */
 edgekit_monitor *edgekit_monitor_new(const struct edgekit_monitor_layout *layout);
 void edgekit_monitor_free(edgekit_monitor *monitor);
-/* edgekit_predict, counted. Returns 1 when an output is NaN or infinite (it is counted too). */
+/* edgekit_predict, counted: the row is held and counted with the next ones (when up to 128 rows fill
+   the monitor's buffer, or at edgekit_monitor_drain). Returns 1 when an output is NaN or infinite (it is counted too). */
 int edgekit_monitor_predict(edgekit_monitor *monitor, const float *row, float *out);
 /* edgekit_predict_batch (threads > 1: edgekit_predict_batch_threads), counted (every row's violations,
    the histograms of a sample of a large batch: EDGEKIT_MONITOR_ALL_ROWS, EDGEKIT_MONITOR_STEP); unknown:

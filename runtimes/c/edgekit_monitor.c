@@ -8,9 +8,15 @@
  * exactly what edgekit_runtime/inputs/monitor.py and telemetry.py count (the runtime drains these
  * counters into that monitor's at report time).
  *
- * Thread safety: one mutex per monitor, taken once per call. A single row counts straight into the
- * shared counters under it (an uncontended lock is ~20 ns; 30-odd atomic increments would cost
- * more); a batch counts into counters of its own call and adds them under the lock once.
+ * A single row is held, not counted: the call copies the row, its outputs and its latency into
+ * the monitor (HELD rows), and every HELD-th call counts them together with the batch code
+ * (column-wise bins, one range test per group of rows), so a row costs a copy plus its share of a
+ * batch pass. edgekit_monitor_drain counts what is held first: every report stays exact.
+ *
+ * Thread safety: one mutex per monitor, taken once per call. A batch of up to OWN_ABOVE rows counts
+ * straight into the shared counters when the lock is free (an uncontended lock is ~20 ns); a larger
+ * batch, or one that finds the lock taken, counts into counters of its own call and adds them
+ * under the lock once.
  * Linux builds only, like edgekit_threads.c; elsewhere the file is empty.
  */
 #if defined(__linux__)
@@ -35,12 +41,27 @@ typedef int ints __attribute__((vector_size(32)));
    edges; wider ones bin row by row. CHUNK rows keep the int32 counts from overflowing. */
 #define COLUMN_RANKS 9u
 #define CHUNK (1u << 24)
+/* The range test of a batch streams its rows as one array of floats, LANES at a time, against
+   bounds repeated over `period` floats (the least common multiple of the row and LANES), so no
+   lane idles at a row's end and short rows need no copy. Bounds past PERIOD_MAX floats (a row of
+   an odd number of features over 256) test row by row instead. (Wider vectors do not pay: GCC 12
+   splits 16-lane comparisons of the vector extension into scalar ones, even for AVX-512.) */
+#define PERIOD_MAX 2048u
 #if defined(__x86_64__)
 #define CLONED __attribute__((target_clones("avx2", "default")))
 #else
 #define CLONED
 #endif
 #define INLINE static inline __attribute__((always_inline)) /* into each clone of count_rows, for its target */
+/* Rows whose range tests are AND-ed together before one reduction (at least; a whole number of
+   periods): most groups break no rule, and only a group that may is tested row by row. */
+#define GROUP 16u
+/* Single rows held before they are counted: at most HELD_ROWS, and at most HELD_FLOATS floats of
+   rows and outputs, at least 16 rows (a 1 000-feature model holds 64 KB, not 512). */
+#define HELD_ROWS 128u
+#define HELD_FLOATS 16384u
+/* A batch of more rows than this counts into its own counters, so other threads never wait for it. */
+#define OWN_ABOVE 4096u
 
 const unsigned edgekit_monitor_version = EDGEKIT_MONITOR_VERSION;
 
@@ -71,12 +92,19 @@ struct edgekit_monitor {
     double *score_edge_values, *latency_bounds;
     size_t counters;
     long long *count;                       /* [counters], under lock */
+    unsigned held, held_capacity;           /* single rows held, under lock: */
+    float *held_rows, *held_out;            /* [held_capacity][features], [held_capacity][outputs] */
+    double *held_micros;                    /* [held_capacity] each call's prediction time */
+    unsigned period, group_rows;            /* period: 0, or floats of the repeated bounds; group_rows: a whole number of periods */
+    floats *period_low, *period_high;       /* [period / LANES] */
 };
 
-static floats *vectors(size_t count) { /* malloc aligns to 16 bytes only */
+static void *aligned(size_t alignment, size_t bytes) { /* malloc aligns to 16 bytes only */
     void *memory = NULL;
-    return posix_memalign(&memory, sizeof(floats), (count ? count : 1) * sizeof(floats)) == 0 ? memory : NULL;
+    return posix_memalign(&memory, alignment, bytes ? bytes : alignment) == 0 ? memory : NULL;
 }
+
+static floats *vectors(size_t count) { return aligned(sizeof(floats), count * sizeof(floats)); }
 
 static void *copy(const void *source, size_t bytes) {
     void *target = malloc(bytes ? bytes : 1);
@@ -90,6 +118,7 @@ void edgekit_monitor_free(edgekit_monitor *m) {
     free(m->first), free(m->low), free(m->high), free(m->low_of), free(m->high_of), free(m->edges), free(m->missing_seen), free(m->codes), free(m->code_columns);
     free(m->bin_at), free(m->missing_at), free(m->last_bin), free(m->coded);
     free(m->score_edge_values), free(m->latency_bounds), free(m->count);
+    free(m->held_rows), free(m->held_out), free(m->held_micros), free(m->period_low), free(m->period_high);
     free(m);
 }
 
@@ -126,7 +155,27 @@ edgekit_monitor *edgekit_monitor_new(const struct edgekit_monitor_layout *layout
     m->latency_bounds = copy(layout->latency_bounds_us, m->latency_buckets * sizeof(double));
     m->counters = layout->counters;
     m->count = calloc(layout->counters ? layout->counters : 1, sizeof(long long));
-    if (!m->first || !m->low || !m->high || !m->low_of || !m->high_of || !m->edges || !m->missing_seen || !m->codes || !m->code_columns || !m->bin_at || !m->missing_at ||
+    const unsigned width = F + edgekit_num_outputs, fits = HELD_FLOATS / (width ? width : 1);
+    m->held_capacity = fits < 16u ? 16u : fits > HELD_ROWS ? HELD_ROWS : fits;
+    m->held_rows = malloc((size_t)m->held_capacity * F * sizeof(float) + 1);
+    m->held_out = malloc((size_t)m->held_capacity * edgekit_num_outputs * sizeof(float) + 1);
+    m->held_micros = malloc(m->held_capacity * sizeof(double));
+    unsigned common = F, other = LANES; /* gcd(F, LANES) */
+    while (other) {
+        const unsigned rest = common % other;
+        common = other, other = rest;
+    }
+    const unsigned period = F / common * LANES;
+    m->period = period <= PERIOD_MAX ? period : 0;
+    const unsigned period_rows = m->period ? period / F : 1;
+    m->group_rows = (GROUP + period_rows - 1) / period_rows * period_rows;
+    m->period_low = vectors(m->period / LANES);
+    m->period_high = vectors(m->period / LANES);
+    for (unsigned k = 0; k < m->period && m->period_low && m->period_high; ++k) {
+        m->period_low[k / LANES][k % LANES] = layout->low[k % F];
+        m->period_high[k / LANES][k % LANES] = layout->high[k % F];
+    }
+    if (!m->held_rows || !m->held_out || !m->held_micros || !m->period_low || !m->period_high || !m->first || !m->low || !m->high || !m->low_of || !m->high_of || !m->edges || !m->missing_seen || !m->codes || !m->code_columns || !m->bin_at || !m->missing_at ||
         !m->last_bin || !m->coded || !m->score_edge_values || !m->latency_bounds || !m->count) {
         edgekit_monitor_free(m);
         return NULL;
@@ -292,6 +341,61 @@ INLINE int finite_outputs(const float *out) {
     return 1;
 }
 
+/* How many of n rows' outputs hold a NaN or an infinity: one vector pass over all of them (v - v
+   is NaN exactly there), row by row only when it finds one. */
+INLINE size_t non_finite_rows(const float *out, size_t n) {
+    const size_t total = n * edgekit_num_outputs;
+    ints seen = {0};
+    size_t k = 0;
+    for (; k + LANES <= total; k += LANES) {
+        floats v;
+        memcpy(&v, out + k, sizeof v);
+        const floats d = v - v;
+        seen |= d != d;
+    }
+    int any = 0;
+    for (unsigned lane = 0; lane < LANES; ++lane) any |= seen[lane];
+    for (; k < total; ++k) any |= !isfinite(out[k]);
+    if (!any) return 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; ++i) bad += !finite_outputs(out + i * edgekit_num_outputs);
+    return bad;
+}
+
+/* Whether any of `count` rows may break a rule (suspect, for a group: the range tests AND-ed over
+   the rows, one reduction). */
+INLINE int group_suspect(const edgekit_monitor *m, const float *x, size_t count, const unsigned char *unknown) {
+    const unsigned F = m->features;
+    int any = 0;
+    if (m->period && count % (m->period / F) == 0) { /* whole periods: the values as one stream */
+        ints inside = ~(ints){0};
+        const float *end = x + count * F;
+        for (const float *at = x; at < end; at += m->period) {
+            for (unsigned k = 0; k < m->period / LANES; ++k) {
+                floats v;
+                memcpy(&v, at + k * LANES, sizeof v);
+                inside &= (v >= m->period_low[k]) & (v <= m->period_high[k]);
+            }
+        }
+        for (unsigned lane = 0; lane < LANES; ++lane) any |= !inside[lane];
+    } else {
+        ints outside = {0};
+        for (size_t r = 0; r < count; ++r) {
+            for (unsigned b = 0; b < m->blocks; ++b) {
+                floats v = {0};
+                if (F >= LANES) memcpy(&v, x + r * F + m->first[b], sizeof v);
+                else memcpy(&v, x + r * F, F * sizeof(float));
+                outside |= ~((v >= m->low[b]) & (v <= m->high[b]));
+            }
+        }
+        for (unsigned lane = 0; lane < LANES; ++lane) any |= outside[lane];
+    }
+    for (size_t r = 0; r < count && !any && m->code_count; ++r)
+        for (unsigned k = 0; k < m->code_count && !any; ++k) any = !whole(x[r * F + m->code_columns[k]]);
+    for (size_t cell = 0; unknown && cell < count * F && !any; ++cell) any = unknown[cell];
+    return any;
+}
+
 /* n rows (each with its unknown marks, or none) and their outputs, counted into c: the violations
    of every row, the histograms of every step-th (rows 0, step, 2 step, ...); returns how many rows
    have a non-finite output. */
@@ -299,28 +403,35 @@ CLONED static size_t count_rows(const edgekit_monitor *m, const float *rows, siz
                                 const float *out, size_t step, long long *c) {
     const unsigned F = m->features, outputs = edgekit_num_outputs;
     const size_t sampled = (n + step - 1) / step;
-    const int columns = m->binned && sampled > 1 && F >= LANES && m->ranks <= COLUMN_RANKS;
-    if (columns) bin_columns(m, rows, sampled, step, c);
-    size_t bad = 0;
-    for (size_t i = 0, next = 0; i < n; ++i) {
-        const float *x = rows + i * F;
-        const unsigned char *marks = unknown ? unknown + i * F : NULL;
-        if (suspect(m, x, marks)) c[EDGEKIT_MONITOR_FLAGGED_ROWS] += count_violations(m, x, marks, c);
-        if (m->binned && i == next) {
-            if (!columns) bin_row(m, x, c);
-            count_codes_and_outputs(m, x, out + i * outputs, c);
-            next += step;
+    if (m->binned) {
+        const int columns = sampled > 1 && F >= LANES && m->ranks <= COLUMN_RANKS;
+        if (columns) bin_columns(m, rows, sampled, step, c);
+        for (size_t i = 0; i < n; i += step) {
+            if (!columns) bin_row(m, rows + i * F, c);
+            count_codes_and_outputs(m, rows + i * F, out + i * outputs, c);
         }
-        bad += !finite_outputs(out + i * outputs);
+    }
+    for (size_t i = 0; i < n; i += m->group_rows) {
+        const size_t count = n - i < m->group_rows ? n - i : m->group_rows;
+        const unsigned char *marks = unknown ? unknown + i * F : NULL;
+        if (!group_suspect(m, rows + i * F, count, marks)) continue;
+        for (size_t k = i; k < i + count; ++k) {
+            const float *x = rows + k * F;
+            const unsigned char *row_marks = unknown ? unknown + k * F : NULL;
+            if (suspect(m, x, row_marks)) c[EDGEKIT_MONITOR_FLAGGED_ROWS] += count_violations(m, x, row_marks, c);
+        }
     }
     c[EDGEKIT_MONITOR_ROWS] += (long long)n;
     if (m->binned) c[EDGEKIT_MONITOR_HISTOGRAM_ROWS] += (long long)sampled;
-    return bad;
+    return non_finite_rows(out, n);
 }
 
-static void count_latency(const edgekit_monitor *m, const struct timespec *start, const struct timespec *end, long long *c) {
+static double micros_between(const struct timespec *start, const struct timespec *end) {
+    return ((double)(end->tv_sec - start->tv_sec) * 1e9 + (double)(end->tv_nsec - start->tv_nsec)) / 1000.0;
+}
+
+static void count_latency(const edgekit_monitor *m, double micros, long long *c) {
     if (m->latency_at < 0) return;
-    const double micros = ((double)(end->tv_sec - start->tv_sec) * 1e9 + (double)(end->tv_nsec - start->tv_nsec)) / 1000.0;
     unsigned low = 0, high = m->latency_buckets; /* bisect_left: the first bound >= micros */
     while (low < high) {
         const unsigned middle = (low + high) / 2;
@@ -330,16 +441,27 @@ static void count_latency(const edgekit_monitor *m, const struct timespec *start
     ++c[m->latency_at + low];
 }
 
+/* Counts the single rows held (under the lock). */
+static void count_held(edgekit_monitor *m) {
+    if (!m->held) return;
+    count_rows(m, m->held_rows, m->held, NULL, m->held_out, 1, m->count);
+    for (unsigned k = 0; k < m->held; ++k) count_latency(m, m->held_micros[k], m->count);
+    m->held = 0;
+}
+
 int edgekit_monitor_predict(edgekit_monitor *m, const float *row, float *out) {
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     edgekit_predict(row, out);
     clock_gettime(CLOCK_MONOTONIC, &end);
+    const int bad = !finite_outputs(out);
     pthread_mutex_lock(&m->lock);
-    const size_t bad = count_rows(m, row, 1, NULL, out, 1, m->count);
-    count_latency(m, &start, &end, m->count);
+    memcpy(m->held_rows + (size_t)m->held * m->features, row, m->features * sizeof(float));
+    memcpy(m->held_out + (size_t)m->held * edgekit_num_outputs, out, edgekit_num_outputs * sizeof(float));
+    m->held_micros[m->held] = micros_between(&start, &end);
+    if (++m->held == m->held_capacity) count_held(m);
     pthread_mutex_unlock(&m->lock);
-    return bad != 0;
+    return bad;
 }
 
 size_t edgekit_monitor_predict_batch(edgekit_monitor *m, const float *rows, size_t n, float *out,
@@ -349,17 +471,23 @@ size_t edgekit_monitor_predict_batch(edgekit_monitor *m, const float *rows, size
     if (threads > 1) edgekit_predict_batch_threads(rows, n, out, threads);
     else edgekit_predict_batch(rows, n, out);
     clock_gettime(CLOCK_MONOTONIC, &end);
+    /* The histograms take a systematic sample of a large batch, as the Python monitor does: binning
+       every row would cost a cheap model more than predicting it. Violations count every row. */
+    const size_t step = n > EDGEKIT_MONITOR_ALL_ROWS ? EDGEKIT_MONITOR_STEP : 1;
+    if (n <= OWN_ABOVE && pthread_mutex_trylock(&m->lock) == 0) {
+        const size_t bad = count_rows(m, rows, n, unknown, out, step, m->count);
+        count_latency(m, micros_between(&start, &end), m->count);
+        pthread_mutex_unlock(&m->lock);
+        return bad;
+    }
     /* The call's own counters, added under the lock once; without memory for them, every row is
        counted under the lock instead: slower for other threads, never a row uncounted. */
     long long *own = calloc(m->counters ? m->counters : 1, sizeof(long long));
     long long *c = own ? own : m->count;
     if (!own) pthread_mutex_lock(&m->lock);
-    /* The histograms take a systematic sample of a large batch, as the Python monitor does: binning
-       every row would cost a cheap model more than predicting it. Violations count every row. */
-    const size_t step = n > EDGEKIT_MONITOR_ALL_ROWS ? EDGEKIT_MONITOR_STEP : 1;
     const size_t bad = count_rows(m, rows, n, unknown, out, step, c);
     if (own) pthread_mutex_lock(&m->lock);
-    count_latency(m, &start, &end, m->count);
+    count_latency(m, micros_between(&start, &end), m->count);
     for (size_t k = 0; own && k < m->counters; ++k) m->count[k] += own[k];
     pthread_mutex_unlock(&m->lock);
     free(own);
@@ -368,6 +496,7 @@ size_t edgekit_monitor_predict_batch(edgekit_monitor *m, const float *rows, size
 
 void edgekit_monitor_drain(edgekit_monitor *m, long long *into) {
     pthread_mutex_lock(&m->lock);
+    count_held(m);
     for (size_t k = 0; k < m->counters; ++k) into[k] += m->count[k];
     memset(m->count, 0, m->counters * sizeof(long long));
     pthread_mutex_unlock(&m->lock);

@@ -63,20 +63,9 @@ class LoadedModel:
         self._native = monitored(self.monitor) if monitored is not None and self.monitor is not None else None
         if self._native is not None:
             self.monitor.native = self._native
-            self.predict = self._counted_in_c(self._native.predict_function(_refuse_non_finite))
+            self.predict = self._native.predict_function(_refuse_non_finite)
         else:
             self.predict = self._checked(predictor.predict)
-
-    def _counted_in_c(self, counted: Any) -> Any:
-        features, ndarray, float32 = self.features, np.ndarray, np.dtype(np.float32)
-
-        def predict(rows: Any) -> np.ndarray:
-            if not (type(rows) is ndarray and rows.dtype is float32 and rows.ndim == 2 and rows.shape[1] == features
-                    and rows.flags.c_contiguous):
-                rows = as_rows(rows, features)
-            return counted(rows)
-
-        return predict
 
     def _checked(self, inner: Any) -> Any:
         features, monitor, ndarray, float32 = self.features, self.monitor, np.ndarray, np.dtype(np.float32)

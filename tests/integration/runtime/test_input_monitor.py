@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 from edgekit_runtime import load
-from edgekit_runtime.errors import NonFiniteOutput
+from edgekit_runtime.errors import InvalidInput, NonFiniteOutput
 from edgekit_runtime.inputs.monitor import DEFERRED_ROWS, HISTOGRAM_ALL_ROWS, HISTOGRAM_STEP, InputMonitor
 from edgekit_runtime.inputs.telemetry import Histograms
 from edgekit_runtime.loader import LoadedModel
@@ -235,3 +235,23 @@ def test_encoded_rows_with_unknown_categories_are_counted_in_c_as_in_python(mode
         report = model.input_report()
         counted[label] = {key: report[key] for key in ("rows", "rows_with_violations", "violations", "features")}
     assert counted["c"] == counted["python"] and counted["c"]["violations"]["unknown_category"] >= unknown.sum()
+
+
+def test_a_single_row_in_any_float_layout_is_one_counted_call_with_the_same_answer(models):
+    """The harness's single-row path (one closure, one C call) takes float64 rows, 1-D rows and
+    strided views, and answers and counts them exactly as the contiguous float32 row."""
+    artifact, rows = models["digits"]
+    model = load(artifact)
+    row = rows[:1]
+    expected = model.runtime_predict(row)
+    wide = np.zeros((1, 2 * rows.shape[1]), dtype=np.float32)
+    wide[0, ::2] = row[0]
+    layouts = [row, row[0], row.astype(np.float64), row[0].astype(np.float64), wide[:, ::2], row.tolist()]
+    for layout in layouts:
+        np.testing.assert_array_equal(model.predict(layout), expected)
+    report, timed = _without_latency(model.input_report())
+    assert report == _expected(artifact, [row] * len(layouts)) and timed == len(layouts)
+    with pytest.raises(InvalidInput, match=f"expected rows of {rows.shape[1]} features"):
+        model.predict(row[:, :-1])
+    with pytest.raises(InvalidInput, match="rows must be numbers"):
+        model.predict(np.array([["a"] * rows.shape[1]]))
