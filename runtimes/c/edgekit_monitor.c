@@ -9,9 +9,9 @@
  * counters into that monitor's at report time).
  *
  * A single row is held, not counted: the call copies the row, its outputs and its latency into
- * the monitor (HELD rows), and every HELD-th call counts them together with the batch code
- * (column-wise bins, one range test per group of rows), so a row costs a copy plus its share of a
- * batch pass. edgekit_monitor_drain counts what is held first: every report stays exact.
+ * the monitor, and the call that fills it (HELD_ROWS rows, fewer for wide rows) counts them all
+ * with the batch code (column-wise bins, one range test per group of rows), so a row costs a copy
+ * plus its share of a batch pass. edgekit_monitor_drain counts what is held first: every report stays exact.
  *
  * Thread safety: one mutex per monitor, taken once per call. A batch of up to OWN_ABOVE rows counts
  * straight into the shared counters when the lock is free (an uncontended lock is ~20 ns); a larger

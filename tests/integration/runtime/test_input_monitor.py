@@ -10,6 +10,7 @@ import json
 import threading
 
 import numpy as np
+import pandas as pd
 import pytest
 from edgekit_runtime import load
 from edgekit_runtime.errors import InvalidInput, NonFiniteOutput
@@ -51,7 +52,8 @@ def models(tmp_path_factory):
     """C artifacts, each with rows in which every kind of violation happens: sensors (12 features,
     a categorical one, missing values in training; a binary classifier with a score histogram),
     diabetes (10 features, a regression: the value histogram), the digits MLP (64 features, 10
-    classes), and the six-feature logistic model (fewer features than a vector: the row-by-row path)."""
+    classes), the six-feature logistic model (fewer features than a vector), and a logistic model on
+    259 features (an odd row over 256: its range test goes row by row, not as one stream)."""
     require_tool("gcc", "gcc")
     root = tmp_path_factory.mktemp("monitor")
     built = {}
@@ -68,6 +70,11 @@ def models(tmp_path_factory):
             built[name] = (compile_bundle(bundle.path, "c", root / f"{name}-c").path, bundle.reference()["X"])
         logistic = six_feature_logistic(root)
         built["logistic"] = (compile_bundle(logistic.path, "c", root / "logistic-c").path, logistic.reference()["X"])
+        rng = np.random.default_rng(7)
+        wide = pd.DataFrame(rng.normal(size=(300, 259)), columns=[f"f{index}" for index in range(259)])
+        wide["label"] = (wide["f0"] + wide["f258"] > 0).astype(int)
+        bundle = train_bundle(wide, root / "wide", family="logistic", label="label")
+        built["wide"] = (compile_bundle(bundle.path, "c", root / "wide-c").path, bundle.reference()["X"])
     return {name: (artifact, _hard_rows(artifact, np.resize(rows, (600, rows.shape[1])), seed))
             for seed, (name, (artifact, rows)) in enumerate(built.items())}
 
@@ -105,7 +112,7 @@ def _predict(model, rows):
         pass
 
 
-@pytest.mark.parametrize("name", ["sensors", "diabetes", "digits", "logistic"])
+@pytest.mark.parametrize("name", ["sensors", "diabetes", "digits", "logistic", "wide"])
 def test_a_c_artifact_counts_every_row_in_c_as_the_python_monitor_counts_them_at_once(models, name):
     artifact, rows = models[name]
     model = load(artifact)
