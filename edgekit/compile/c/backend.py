@@ -5,6 +5,8 @@ ships, measures their footprint, and runs the model on the target ISA for the pa
     trees --layout ifelse -> TL2cgen through c_ifelse
     trees --layout compact -> c_compact (split nodes only, leaves apart: the smallest flash)
     trees --layout inline -> c_inline (nested if-else of its own: the fewest instructions, small forests)
+    trees --layout quickscorer -> c_quickscorer (the table layout, its AVX-512 batches scored by bitvectors)
+    trees, no --layout -> quickscorer where its cost rule picks it (x86-64, trees of at most 32 leaves), else table
     linear / logistic / mlp -> c_dense (float32, or int8 weights and activations: dense_int8)
 
 Artifact layout: ``src/`` (the generated sources and edgekit_model.h: enough to rebuild with any
@@ -37,6 +39,7 @@ from .ifelse import (
     ifelse_sources,
 )
 from .inline import inline_refusal, inline_source
+from .quickscorer import quickscorer_choice, quickscorer_refusal, quickscorer_source
 from .table import table_source
 from .toolchains import (
     C_RUNTIME_DIRECTORY,
@@ -54,7 +57,7 @@ from .toolchains import (
     toolchain_for,
 )
 
-LAYOUTS = ("table", "ifelse", "compact", "inline")
+LAYOUTS = ("table", "ifelse", "compact", "inline", "quickscorer")
 SPLIT_NODE_LAYOUTS = {"compact": compact_source, "inline": inline_source}
 QUANTIZE = ("none", "thresholds", "int16", "int8")
 HEADER = "edgekit_model.h"
@@ -76,11 +79,13 @@ def _triple(request: CompileRequest) -> Toolchain:
     return toolchain_for(HOST_TRIPLE)
 
 
-def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: str) -> tuple[list[Path], tuple[str, ...], dict[str, Any]]:
-    """Write the model's C into source_dir: (sources, extra compiler flags, what was made)."""
+def _generate(request: CompileRequest, source_dir: Path, layout: str | None, quantize: str,
+              triple: str) -> tuple[list[Path], tuple[str, ...], dict[str, Any]]:
+    """Write the model's C into source_dir: (sources, extra compiler flags, what was made).
+    ``layout`` None: no --layout given (trees: the cost rule picks quickscorer or table)."""
     bundle, info = request.bundle, request.bundle.info
     origin = f"bundle {info.name} v{info.version} ({info.family}, {info.content_hash[:12]})"
-    made: dict[str, Any] = {"layout": layout, "quantize": quantize}
+    made: dict[str, Any] = {"layout": layout or "table", "quantize": quantize}
     if info.family_kind != "trees":
         if "layout" in request.options:
             raise BadInput(f"--layout is for tree models; {info.family} compiles to dense C", "drop --layout")
@@ -97,6 +102,11 @@ def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: 
     trees = bundle_trees(bundle)
     tl_model, fill, tables = trees.treelite, trees.fill, trees.tables
     made.update(trees=tables.num_trees, nodes=tables.num_nodes)
+    if layout is None:
+        reason = quickscorer_choice(tables, triple) if quantize == "none" else None
+        layout = made["layout"] = "quickscorer" if reason else "table"
+        if reason:
+            made["layout_rule"] = reason
     if layout != "ifelse" and "ifelse-max-mb" in request.options:
         raise BadInput("ifelse-max-mb is for --layout ifelse", "drop the option, or add --layout ifelse")
     if layout == "ifelse":
@@ -121,6 +131,15 @@ def _generate(request: CompileRequest, source_dir: Path, layout: str, quantize: 
                           "class_1_only": leaves.complement}
         (source_dir / "model.c").write_text(SPLIT_NODE_LAYOUTS[layout](tables, nodes, leaves, info.content_hash, origin))
         return [source_dir / "model.c"], (), made
+    if layout == "quickscorer":
+        if quantize != "none":
+            raise BadInput(f"the quickscorer layout keeps float32 thresholds and leaves; it cannot take --quantize {quantize}",
+                           "drop --quantize, or use --layout table")
+        refusal = quickscorer_refusal(tables)
+        if refusal is not None:
+            raise refusal
+        (source_dir / "model.c").write_text(quickscorer_source(tables, info.content_hash, origin))
+        return [source_dir / "model.c"], (), made
     binned = bin_thresholds(tables, "uint8" if quantize == "int8" else "uint16") if quantize != "none" else None
     leaves = quantize_leaves(tables, quantize) if quantize in ("int16", "int8") else None
     if binned is not None:
@@ -141,12 +160,12 @@ def compile_c(request: CompileRequest) -> CompiledModel:
     toolchain = _triple(request)
     require_compiler(toolchain)
     require_runner(toolchain)
-    layout = request.options.get("layout", "table")
+    layout = request.options.get("layout")
     quantize = request.options.get("quantize", "none")
     source_dir = request.staging / "src"
     source_dir.mkdir()
     shutil.copyfile(C_RUNTIME_DIRECTORY / HEADER, source_dir / HEADER)
-    sources, flags, made = _generate(request, source_dir, layout, quantize)
+    sources, flags, made = _generate(request, source_dir, layout, quantize, toolchain.triple)
     if not toolchain.baremetal:
         for shared in (THREADS_SOURCE, MONITOR_SOURCE):
             shutil.copyfile(C_RUNTIME_DIRECTORY / shared, source_dir / shared)
@@ -217,7 +236,8 @@ def compile_c(request: CompileRequest) -> CompiledModel:
 def _python_tools(layout: str) -> dict[str, str]:
     from importlib import metadata
 
-    names = {"dense": [], "table": ["treelite"], "compact": ["treelite"], "inline": ["treelite"], "ifelse": ["treelite", "tl2cgen"]}[layout]
+    names = {"dense": [], "table": ["treelite"], "compact": ["treelite"], "inline": ["treelite"], "quickscorer": ["treelite"],
+             "ifelse": ["treelite", "tl2cgen"]}[layout]
     return {name: metadata.version(name) for name in names}
 
 
@@ -261,8 +281,9 @@ C_BACKEND = Backend(
     options={
         "triple": Option("toolchain triple (default: the device's, else this machine's)", tuple(TOOLCHAINS), HOST_TRIPLE),
         "layout": Option("tree models: table (edgekit's arrays, fast on big CPUs), ifelse (TL2cgen), compact (split nodes "
-                         "only: the least flash) or inline (edgekit's if-else: the fewest instructions on a microcontroller)",
-                         LAYOUTS, "table"),
+                         "only: the least flash), inline (edgekit's if-else: the fewest instructions on a microcontroller) "
+                         "or quickscorer (the table, its AVX-512 batches by bitvectors: many small trees). Default: "
+                         "quickscorer on x86-64 when every tree has at most 32 leaves, else table", LAYOUTS, "table"),
         "quantize": Option("none; thresholds (exact bin indices); int16 or int8 (bins and leaves)", QUANTIZE, "none"),
         "ifelse-max-mb": Option(f"--layout ifelse: refuse past this estimated source size in MB (gcc takes minutes past "
                                 f"{IFELSE_MAX_SOURCE_MB})", None, str(IFELSE_MAX_SOURCE_MB)),

@@ -18,9 +18,8 @@ import numpy as np
 from ...errors import BadInput
 from ..trees.split_nodes import LeafEncoding, SplitNodes
 from ..trees.tables import TreeTables
-from .leaf_sums import finish_function, initial_sum, num_sums, sum_declarations
 from .literals import api_constants, array, batch_by_rows, float_literals, int_literals, unsigned_type
-from .tree_common import tree_head
+from .tree_common import finish_function, initial_sum, num_sums, sum_declarations, tree_head
 
 
 def compact_source(tables: TreeTables, nodes: SplitNodes, leaves: LeafEncoding, model_id: str, origin: str) -> str:

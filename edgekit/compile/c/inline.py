@@ -17,9 +17,8 @@ import numpy as np
 from ...errors import BadInput
 from ..trees.split_nodes import LeafEncoding, SplitNodes
 from ..trees.tables import LEAF, TreeTables
-from .leaf_sums import finish_function, initial_sum, num_sums, sum_declarations
 from .literals import api_constants, batch_by_rows, float_literals
-from .tree_common import tree_head
+from .tree_common import finish_function, initial_sum, num_sums, sum_declarations, tree_head
 
 # About 22 bytes of Thumb-2 per split node (random forest 10x8: 1 969 nodes, 55 KB): past 5 000 nodes the code
 # outgrows a microcontroller's flash long before it outruns a table, and one huge function slows gcc.

@@ -36,7 +36,11 @@ def table_source(
     origin: str,
     binned: BinnedThresholds | None = None,
     leaves: QuantizedLeaves | None = None,
+    batch16: tuple[str, list[str]] | None = None,
 ) -> str:
+    """``batch16``: (what it is, C lines defining ``bitvector16(rows, acc)``): a kernel that takes
+    the AVX-512 batches of 16 rows instead of the walk's (the quickscorer layout, quickscorer.py);
+    it needs AVX-512 F, CD and DQ, and float tables."""
     if tables.num_features >= LEAF_MARK:
         raise BadInput(f"{tables.num_features} features; the table layout takes at most {LEAF_MARK - 1}", "reduce features")
     leaf = tables.feature == LEAF
@@ -63,6 +67,9 @@ def table_source(
     walk = f"complete trees of depth {padded.depth}" if padded is not None else "node walk"
     encoding = ("float32 thresholds" if binned is None else f"{binned.dtype} bin thresholds") + ", " + (
         "float32 leaves" if leaves is None else f"{leaves.dtype} leaves")
+    batch16 = batch16 if simd else None
+    if batch16 is not None:
+        encoding += f", {batch16[0]}"
 
     lines = [
         *tree_head(tables, f"{origin}: table layout ({walk}), {encoding}"),
@@ -111,9 +118,12 @@ def table_source(
         lines.append(array("float", "tree_share", float_literals(1.0 / tables.trees_per_output()), "NUM_ACC"))
     lines += ["", *(_bin_function() if binned is not None else []), *_accumulate(tables, binned, leaves, per_tree_output, padded is not None)]
     if simd:
-        lines += simd_kernels(tables.leaf_width, per_tree_output, top is not None)
+        kernels = simd_kernels(tables.leaf_width, per_tree_output, top is not None, block16=batch16 is None)
+        if batch16 is not None:  # within the kernels' guard: before its #endif
+            kernels[-2:-2] = batch16[1]
+        lines += kernels
     lines += _finish(tables, leaves)
-    lines += _entry_points(simd, top is not None)
+    lines += _entry_points(simd, top is not None, batch16 is not None)
     return "\n".join(lines)
 
 
@@ -283,14 +293,24 @@ def _finish(tables: TreeTables, leaves: QuantizedLeaves | None) -> list[str]:
     return [*lines, *output_transform(tables), "}", ""]
 
 
-def _entry_points(simd: bool, row_kernel: bool) -> list[str]:
-    lanes = [
-        "#if defined(EDGEKIT_TREE_LANES)  /* tests pin one path */",
-        "    const uint32_t lanes = EDGEKIT_TREE_LANES;",
-        "#else",
-        '    const uint32_t lanes = __builtin_cpu_supports("avx512f") ? 16u : __builtin_cpu_supports("avx2") ? 8u : 0u;',
-        "#endif",
-    ]
+def _entry_points(simd: bool, row_kernel: bool, bitvector: bool = False) -> list[str]:
+    def lanes_on(avx512: str) -> list[str]:
+        return [
+            "#if defined(EDGEKIT_TREE_LANES)  /* tests pin one path */",
+            "    const uint32_t lanes = EDGEKIT_TREE_LANES;",
+            "#else",
+            f'    const uint32_t lanes = {avx512} ? 16u : __builtin_cpu_supports("avx2") ? 8u : 0u;',
+            "#endif",
+        ]
+
+    lanes = lanes_on('__builtin_cpu_supports("avx512f")')
+    block16 = "trees16"
+    if bitvector:  # the bitvector kernel's lzcnt is AVX-512 CD, its 64-bit lanes narrowed with DQ
+        block16 = "bitvector16"
+        batch_lanes = lanes_on('(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && '
+                               '__builtin_cpu_supports("avx512dq"))')
+    else:
+        batch_lanes = lanes
     single_row = [
         "#if defined(TREE_SIMD)",
         "    /* node-walk trees: 16 trees per instruction with AVX-512 */",
@@ -301,10 +321,10 @@ def _entry_points(simd: bool, row_kernel: bool) -> list[str]:
     vector_blocks = [
         "#if defined(TREE_SIMD)",
         "    /* whole blocks of 16 (AVX-512) or 8 (AVX2) rows in SIMD lanes; the rest below */",
-        *lanes,
+        *batch_lanes,
         "    acc_t wide[16 * NUM_ACC];",
         "    for (; lanes && i + lanes <= n; i += lanes) {",
-        "        if (lanes == 16u) trees16(rows + i * NUM_FEATURES, wide); else trees8(rows + i * NUM_FEATURES, wide);",
+        f"        if (lanes == 16u) {block16}(rows + i * NUM_FEATURES, wide); else trees8(rows + i * NUM_FEATURES, wide);",
         "        for (uint32_t b = 0; b < lanes; ++b) finish(wide + b * NUM_ACC, out + (i + b) * edgekit_num_outputs);",
         "    }",
         "#endif",

@@ -22,21 +22,22 @@ TOP_LEVELS = 6  # levels of a node-walk tree walked in complete form: as many as
 PAD = 32  # entries every node array carries past its end: the widest level load and 32-bit gathers of 16-bit entries read ahead
 
 
-def simd_kernels(leaf_width: int, per_tree_output: bool, top: bool) -> list[str]:
+def simd_kernels(leaf_width: int, per_tree_output: bool, top: bool, block16: bool = True) -> list[str]:
     """The AVX-512 and AVX2 block functions (``trees16``, ``trees8``: 16 or 8 rows per instruction)
     and, for node-walk trees, the AVX-512 single-row function (``tree_row16``: 16 trees per
     instruction, every node gathered), for float32 thresholds and leaves.
     ``top``: the trees are node-walk tables with their top levels also in complete form (``top_*``
     arrays, TOP_DEPTH levels): the kernels walk those levels as complete trees, then go on from the
     node each lane reached with a gathered node walk (feature, threshold, child) until every lane is
-    at a leaf. Else the trees are complete (DEPTH levels) and the bottom slot is the leaf."""
+    at a leaf. Else the trees are complete (DEPTH levels) and the bottom slot is the leaf.
+    ``block16`` False: no ``trees16`` (another kernel takes the AVX-512 batches: quickscorer.py)."""
     walked = ("top_feature", "top_threshold", "TOP_INTERNAL", "TOP_DEPTH") if top else ("node_feature", "node_threshold", "INTERNAL", "DEPTH")
     return [
         f"#if defined(EDGEKIT_TREE_SIMD) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && {walked[3]} > 0",
         "#define TREE_SIMD 1",
         "#include <immintrin.h>",
         *(f"#define WALK_{name} {value}" for name, value in zip(("FEATURE", "THRESHOLD", "INTERNAL", "DEPTH"), walked, strict=True)),
-        *_kernel(_AVX512, leaf_width, per_tree_output, top),
+        *(_kernel(_AVX512, leaf_width, per_tree_output, top) if block16 else []),
         *_kernel(_AVX2, leaf_width, per_tree_output, top),
         # One row, trees in lanes: only for node-walk trees with AVX-512, where it beats the scalar
         # walk's unpredictable leaf tests (XGBoost 1000x8: 1.7x); on complete trees, and with AVX2's
