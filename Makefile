@@ -3,7 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?=
+# One pytest worker per core (pytest-xdist), each taking whole test files: a file's module fixtures
+# (trained bundles, compiled artifacts) are built once, and the end-to-end quickstart, collected
+# first, runs beside the rest. PYTEST_ARGS= (empty) runs in one process.
+PYTEST_ARGS ?= -n auto --dist loadfile
 # setuptools tells every editable install of a two-folder layout (edgekit/ and runtimes/python/) to
 # mind same-named folders in the working directory: information, not a problem with the package.
 PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q
