@@ -1,7 +1,8 @@
-"""``edgekit server init|run|rotate-keys|api-key create|list|revoke|enrollment-token``: create, run
-and look after the update server."""
+"""``edgekit server init|run|mirror|nginx-config|rotate-keys|api-key create|list|revoke|enrollment-token``:
+create, run and look after the update server, and the static mirror nginx serves in front of it."""
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -62,6 +63,71 @@ def server_run(
                 log_level="warning", access_log=False)
 
 
+@server_app.command("mirror")
+def server_mirror(
+    home: HomeOption,
+    out: Annotated[Path | None, typer.Option("--out", help="The mirror directory (default: the home's mirror_dir, HOME/mirror).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write or refresh the static mirror once: metadata and archives as files laid out like the device
+    URLs, timestamp.json renamed last (for a CDN upload or a cron job; edgekit server run keeps its own)."""
+    from ..server.home import open_home
+    from ..server.mirror.sync import sync_mirror
+    from ..server.repository.releases import BlobStore
+
+    settings, database = open_home(home)
+    result = sync_mirror(out or settings.mirror_directory, database, BlobStore(settings.storage_dir)).as_dict()
+    missing = f"; {len(result['missing_archives'])} archive(s) missing from the blob store" if result["missing_archives"] else ""
+    emit(as_json, result, f"mirror {result['mirror']}: {result['written']} file(s) written, "
+                          f"timestamp version {result['timestamp_version']}{missing}")
+
+
+@server_app.command("nginx-config")
+def server_nginx_config(
+    home: HomeOption,
+    listen: Annotated[str, typer.Option("--listen", help="Where nginx listens: PORT or HOST:PORT.")] = "127.0.0.1:8000",
+    upstream: Annotated[list[str] | None, typer.Option("--upstream", help="HOST:PORT of edgekit server run (repeatable; "
+                                                       "default: the home's host and port).")] = None,
+    standalone: Annotated[Path | None, typer.Option("--standalone", help="Write a complete nginx.conf with pid, logs and temp "
+                                                    "files under this directory (runs without root).")] = None,
+    auth_cache_seconds: Annotated[int, typer.Option("--auth-cache-seconds", min=0, max=3600, help="How long nginx keeps a "
+                                                    "token's yes for private artifacts: a revoked token may download this long.")] = 10,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the configuration here (default: stdout).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The nginx configuration for this home: the mirror served statically, /v1/ and the rest proxied to
+    uvicorn; private artifacts checked with auth_request."""
+    from edgekit_runtime.atomic import write_atomically
+
+    from ..server.mirror import nginx
+    from ..server.settings import load_settings
+
+    settings = load_settings(home)
+    if out is not None and out.is_dir():
+        raise BadInput(f"--out {out}: is a directory", "name the configuration file to write, e.g. --out nginx.conf")
+    if standalone is not None:
+        nginx.prepare_prefix(standalone)
+    options = nginx.NginxOptions(
+        mirror=settings.mirror_directory, listen=listen, upstreams=tuple(upstream or [f"{settings.host}:{settings.port}"]),
+        private_artifacts=settings.artifacts == "devices", auth_cache_seconds=auth_cache_seconds,
+        max_body_bytes=settings.max_artifact_bytes, prefix=standalone)
+    text = nginx.render(options)
+    if out is None:
+        if as_json:
+            emit(True, {"config": text, "mirror": str(settings.mirror_directory), "private_artifacts": options.private_artifacts}, "")
+        else:
+            sys.stdout.write(text)
+        return
+    try:
+        write_atomically(out, text)
+    except OSError as exc:
+        raise BadInput(f"--out {out}: cannot write ({exc.strerror})", "pass a file in a directory you can write") from exc
+    out.chmod(0o644)
+    emit(as_json, {"out": str(out), "mirror": str(settings.mirror_directory), "private_artifacts": options.private_artifacts},
+         f"wrote {out} (mirror {settings.mirror_directory}; " + (f"start it with nginx -c {out.resolve()})" if standalone else
+                                                                 "include it in nginx's http block, then nginx -t)"))
+
+
 @server_app.command("rotate-keys")
 def server_rotate_keys(
     role: Annotated[str, typer.Argument(help="root, targets, snapshot or timestamp.")],
@@ -79,6 +145,11 @@ def server_rotate_keys(
 
     with database.session() as session:
         record(session, "cli", "rotate-keys", result)
+    if settings.mirror:  # the running servers' periodic sync would catch it too, later
+        from ..server.mirror.sync import sync_mirror
+        from ..server.repository.releases import BlobStore
+
+        sync_mirror(settings.mirror_directory, database, BlobStore(settings.storage_dir))
     emit(as_json, result, f"rotated the {role} key: root is now version {result['root_version']}")
 
 

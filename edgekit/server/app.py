@@ -6,7 +6,11 @@
     /v1/devices ...                                          enrollment, a device's own status and telemetry
     /v1/admin/...                                            uploads, releases, rollouts, pins, tokens, API keys,
                                                              audit, alerts, drift, monitor passes
+    /v1/auth/artifact                                        204 or 401: may this Authorization download artifacts?
+                                                             (nginx's auth_request in front of the static mirror)
     /healthz /readyz /metrics /openapi.json
+
+The same metadata and archives are kept as files in the static mirror (mirror/), for nginx or a CDN.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -31,6 +35,7 @@ from .dashboard.pages import router as dashboard_router
 from .db import Database, Device, Release
 from .limits import RequestLimits, TokenBuckets
 from .metrics import Metrics, MetricsMiddleware
+from .mirror.sync import MirrorSyncer
 from .monitoring.monitor import Monitor
 from .repository import metadata as tuf_metadata
 from .repository.releases import BlobStore
@@ -50,8 +55,8 @@ class MetadataCache:
     """The current timestamp.json for at most ``ttl`` seconds, and versioned files forever (they
     never change): a conditional poll is answered from memory."""
 
-    def __init__(self, database: Database, ttl: float) -> None:
-        self.database, self.ttl = database, ttl
+    def __init__(self, database: Database, ttl: float, on_change: Callable[[], None] | None = None) -> None:
+        self.database, self.ttl, self.on_change = database, ttl, on_change
         self._timestamp: tuple[float, bytes, str] | None = None
         self._versioned: dict[str, tuple[bytes, str]] = {}
 
@@ -80,7 +85,11 @@ class MetadataCache:
         return entry
 
     def forget_timestamp(self) -> None:
+        """Called after every commit that changed signed metadata: drop the cached timestamp, and
+        tell ``on_change`` (the static mirror's syncer)."""
         self._timestamp = None
+        if self.on_change is not None:
+            self.on_change()
 
 
 def _not_modified(request: Request, etag: str) -> bool:
@@ -100,11 +109,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refresher = asyncio.create_task(_refresh_expiring_forever(repository, settings.timestamp_check_seconds, app))
         monitoring = asyncio.create_task(_monitor_forever(app.state.monitor, settings.monitor_seconds, app))
+        if mirror is not None:
+            mirror.start()
         try:
             yield
         finally:
             refresher.cancel()
             monitoring.cancel()
+            if mirror is not None:
+                await run_in_threadpool(mirror.stop)
             database.engine.dispose()
 
     app = FastAPI(title="edgekit update server", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -113,7 +126,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.repository = repository
     app.state.blobs = BlobStore(settings.storage_dir)
     app.state.device_buckets = TokenBuckets(settings.device_rate_per_second, settings.device_burst)
-    app.state.metadata = MetadataCache(database, settings.metadata_cache_seconds)
+    mirror = MirrorSyncer(settings.mirror_directory, database, app.state.blobs, settings.mirror_sync_seconds) if settings.mirror else None
+    app.state.mirror = mirror
+    app.state.metadata = MetadataCache(database, settings.metadata_cache_seconds, mirror.changed if mirror else None)
     app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session, settings.token_secret)))
     metrics = Metrics()
 
@@ -157,6 +172,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
             return JSONResponse({"error": "the target's file is missing on this server"}, status_code=503)
         return FileResponse(path, media_type="application/x-tar",
                             headers={"ETag": f'"{sha256[:32]}"', "Cache-Control": IMMUTABLE if reader.kind == "public" else PRIVATE})
+
+    @app.get("/v1/auth/artifact", status_code=204, tags=["tuf"])
+    def artifact_check(reader: Annotated[Actor, Depends(artifact_reader)]) -> Response:
+        """204 if the request's Authorization may download artifacts, else 401 (nginx's auth_request
+        asks this before serving the mirror's targets/; rate-limited per address like all of /v1/)."""
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, bool]:

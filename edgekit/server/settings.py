@@ -61,6 +61,11 @@ class ServerSettings(BaseSettings):
     drift_min_rows: int = Field(default=500, ge=1)
     webhook_url: str = Field(default="", pattern=r"^(https?://\S+)?$")  # new alerts are POSTed here
     webhook_secret: str = ""  # HMAC-SHA256 key for the X-Edgekit-Signature header
+    # the static mirror nginx (or a CDN) serves: metadata and archives as files, kept in step with
+    # the database after every change and every mirror_sync_seconds (changes made by other machines)
+    mirror: bool = True
+    mirror_dir: Path | None = None  # default HOME/mirror
+    mirror_sync_seconds: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _timestamp_windows(self) -> ServerSettings:
@@ -75,6 +80,12 @@ class ServerSettings(BaseSettings):
     @property
     def storage_dir(self) -> Path:
         return self.home / "targets"
+
+    @property
+    def mirror_directory(self) -> Path:
+        if self.mirror_dir is None:
+            return self.home / "mirror"
+        return self.mirror_dir if self.mirror_dir.is_absolute() else self.home / self.mirror_dir
 
     @property
     def keys_dir(self) -> Path:
