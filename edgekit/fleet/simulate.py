@@ -130,6 +130,7 @@ class FleetSimulator:
         self.feeds = feeds or {}
         self.telemetry_rows, self.timed_calls, self.report_seconds = telemetry_rows, timed_calls, report_seconds
         self.telemetry_sent = 0
+        self.unreachable = 0  # polls that found no server
 
     async def _request(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; a 429 (the server's per-address limit: the whole fleet is one address here)
@@ -178,9 +179,14 @@ class FleetSimulator:
                               self.model, identity)
 
     async def _poll(self, client: httpx.AsyncClient, device: SimulatedDevice) -> None:
-        await self._update(client, device)
-        if self.feeds and device.installed is not None and time.monotonic() - device.reported_at >= self.report_seconds:
-            await self._report(client, device)
+        from tuf.api.exceptions import DownloadError
+
+        try:
+            await self._update(client, device)
+            if self.feeds and device.installed is not None and time.monotonic() - device.reported_at >= self.report_seconds:
+                await self._report(client, device)
+        except (httpx.TransportError, DownloadError):
+            self.unreachable += 1  # the server (or nginx before it) is down: the device keeps its model, polls again
 
     async def _report(self, client: httpx.AsyncClient, device: SimulatedDevice) -> None:
         feed = next((self.feeds[tag] for tag in sorted(device.tags) if tag in self.feeds), self.feeds.get("*"))

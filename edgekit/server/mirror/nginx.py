@@ -90,9 +90,7 @@ def render(options: NginxOptions) -> str:
         proxy_cache_valid any 0;
         proxy_ignore_headers Cache-Control Expires Set-Cookie;"""
         guard = """
-        auth_request /_edgekit/artifact-auth;
-        auth_request_set $edgekit_challenge $upstream_http_www_authenticate;
-        add_header WWW-Authenticate $edgekit_challenge always;"""
+        auth_request /_edgekit/artifact-auth;  # a 401 carries the app's WWW-Authenticate"""
         auth_location = f"""
     # nginx asks the app whether this Authorization may download artifacts (204 or 401)
     location = /_edgekit/artifact-auth {{

@@ -1,0 +1,284 @@
+"""A real nginx on 127.0.0.1 (a standalone configuration from ``edgekit server nginx-config``, under a
+private prefix) in front of a real ``edgekit server run``: polls answered from the static mirror
+with 304, Range on archives, private artifacts behind auth_request, the agent and ``fleet simulate``
+installing through it, a mirror that never shows a timestamp naming a missing file, and a fleet that
+rides out nginx being killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests_support import (
+    assert_one_line_error,
+    edgekit_script,
+    free_port,
+    init_server,
+    pi4_onnx,
+    require_tool,
+    start_server,
+)
+
+MODEL = "bc"
+AUTH_CACHE_SECONDS = 1
+RUNTIME = [sys.executable, "-m", "edgekit_runtime.cli"]
+SERVER_ENV = {"EDGEKIT_IP_RATE_PER_SECOND": "20000", "EDGEKIT_IP_BURST": "20000", "EDGEKIT_DEVICE_BURST": "200",
+              "EDGEKIT_METADATA_CACHE_SECONDS": "0", "EDGEKIT_MIRROR_SYNC_SECONDS": "1"}
+
+
+class Nginx:
+    """nginx in the foreground (``daemon off``), so this test owns its process and stops it."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.binary = require_tool("nginx", "nginx")
+        self.config, self.port, self.process = config, port, None
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.binary, "-c", str(self.config), "-g", "daemon off;"],  # its own group:
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # killed whole
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(self.process.stderr.read().decode())
+            try:
+                httpx.get(f"{self.url}/metadata/1.root.json", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError("nginx did not come up")
+
+    def kill(self) -> None:
+        """A crash: master and workers die at once (a worker outlives a killed master on its own)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        wait_for(lambda: not _answers(self.url), what="nginx's workers to exit")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful: the master waits for its workers
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/metadata/1.root.json", timeout=0.5)
+        return True
+    except httpx.TransportError:
+        return False
+
+
+def wait_for(check, seconds: float = 15.0, what: str = "a condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def stack(trained_bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mirror-nginx")
+    home = root / "home"
+    key = init_server(home)["admin_key"]
+    assert json.loads((home / "server.json").read_text())["artifacts"] == "devices"  # what init writes: private
+    app_port, nginx_port = free_port(), free_port()
+    process, app_url = start_server(home, SERVER_ENV, port=app_port)
+    prefix = root / "nginx"
+    rendered = subprocess.run([edgekit_script(), "server", "nginx-config", "--home", str(home), "--listen", f"127.0.0.1:{nginx_port}",
+                               "--upstream", f"127.0.0.1:{app_port}", "--standalone", str(prefix), "--auth-cache-seconds",
+                               str(AUTH_CACHE_SECONDS), "--out", str(prefix / "nginx.conf"), "--json"],
+                              capture_output=True, text=True, check=False)
+    assert rendered.returncode == 0, rendered.stderr
+    nginx = Nginx(prefix / "nginx.conf", nginx_port)
+    try:
+        nginx.start()
+        env = {**os.environ, "EDGEKIT_ADMIN_KEY": key}
+        for artifact in pi4_onnx(trained_bundle, root, "good-0", "good-1"):  # releases 1 and 2, published through nginx
+            published = subprocess.run([edgekit_script(), "publish", str(artifact), "--server", nginx.url, "--model", MODEL,
+                                        "--device-profile", "raspberry-pi-4b"], capture_output=True, text=True, env=env, check=False)
+            assert published.returncode == 0, published.stderr
+        admin = httpx.Client(base_url=nginx.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]}).status_code == 201
+        yield {"home": home, "app": app_url, "nginx": nginx, "admin": admin, "env": env, "mirror": home / "mirror"}
+        admin.close()
+    finally:
+        nginx.stop()
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def timestamp_version(url: str) -> int:
+    return httpx.get(f"{url}/metadata/timestamp.json", timeout=5).json()["signed"]["version"]
+
+
+def in_step(stack) -> int:
+    """The timestamp version once nginx serves the one the app serves (the mirror syncs after each change)."""
+    return wait_for(lambda: (v := timestamp_version(stack["app"])) == timestamp_version(stack["nginx"].url) and v,
+                    what="the mirror to catch up with the database")
+
+
+def enroll(stack) -> dict:
+    token = stack["admin"].post("/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b"}).json()["token"]
+    response = httpx.post(f"{stack['nginx'].url}/v1/devices", json={"enrollment_token": token}, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def archive_url(stack, release: int) -> tuple[str, str]:
+    found = next(r for r in stack["admin"].get("/v1/admin/releases", params={"model": MODEL}).json() if r["version"] == release)
+    return f"{stack['nginx'].url}/targets/{MODEL}/{release}/{found['sha256']}.{found['target']}.tar", found["sha256"]
+
+
+def test_conditional_polls_get_304_until_a_change_and_the_bytes_are_the_apps(stack):
+    nginx = stack["nginx"].url
+    version = in_step(stack)
+    first = httpx.get(f"{nginx}/metadata/timestamp.json")
+    assert first.status_code == 200 and first.headers["cache-control"] == "public, max-age=0, must-revalidate"
+    assert first.content == httpx.get(f"{stack['app']}/metadata/timestamp.json").content  # the signed bytes, not a copy of them
+    etag = first.headers["etag"]
+    again = httpx.get(f"{nginx}/metadata/timestamp.json", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["etag"] == etag and again.content == b""
+    assert httpx.get(f"{nginx}/metadata/timestamp.json", headers={"If-None-Match": f'"x", {etag}'}).status_code == 304
+    snapshot = first.json()["signed"]["meta"]["snapshot.json"]["version"]
+    versioned = httpx.get(f"{nginx}/metadata/{snapshot}.snapshot.json")
+    assert versioned.status_code == 200 and versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert httpx.get(f"{nginx}/metadata/99999.root.json").status_code == 404  # how a client learns its root is current
+    assert httpx.get(f"{nginx}/.edgekit-mirror.lock").status_code == 404
+    stack["admin"].post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]})  # re-signs
+    assert in_step(stack) > version
+    changed = httpx.get(f"{nginx}/metadata/timestamp.json", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag and changed.json()["signed"]["version"] > version
+
+
+def test_private_artifacts_need_a_token_range_resumes_and_a_revoked_token_is_refused_after_the_cache(stack):
+    url, sha256 = archive_url(stack, 1)
+    device = enroll(stack)
+    bearer = {"Authorization": f"Bearer {device['device_token']}"}
+    refused = httpx.get(url)
+    assert refused.status_code == 401 and refused.headers.get("www-authenticate") == "Bearer"
+    assert httpx.get(url, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+    whole = httpx.get(url, headers=bearer)
+    assert whole.status_code == 200 and whole.headers["cache-control"] == "private, max-age=31536000, immutable"
+    assert whole.content == (stack["home"] / "targets" / sha256).read_bytes()
+    part = httpx.get(url, headers={**bearer, "Range": "bytes=100-1099"})
+    assert part.status_code == 206 and part.content == whole.content[100:1100]
+    assert part.headers["content-range"] == f"bytes 100-1099/{len(whole.content)}"
+    tail = httpx.get(url, headers={**bearer, "Range": f"bytes={len(whole.content) + 5}-"})
+    assert tail.status_code == 416
+    assert httpx.get(url, headers=stack["admin"].headers).status_code == 200  # an API key reads archives too
+    assert stack["admin"].post(f"/v1/admin/devices/{device['device_id']}/revoke").status_code == 200
+    time.sleep(AUTH_CACHE_SECONDS + 0.5)  # --auth-cache-seconds: how long a revoked token may still download
+    assert httpx.get(url, headers=bearer).status_code == 401
+    direct = httpx.get(f"{stack['nginx'].url}/v1/auth/artifact", headers=bearer)
+    assert direct.status_code == 401 and "device_id" not in direct.text
+
+
+def test_the_agent_installs_through_nginx(stack, tmp_path):
+    token = stack["admin"].post("/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b"}).json()["token"]
+    state = tmp_path / "device"
+    enrolled = subprocess.run([*RUNTIME, "agent", "enroll", "--server", stack["nginx"].url, "--token", token, "--model", MODEL,
+                               "--state-dir", str(state)], capture_output=True, text=True, check=False)
+    assert enrolled.returncode == 0, enrolled.stderr
+    in_step(stack)
+    once = subprocess.run([*RUNTIME, "agent", "once", "--state-dir", str(state), "--json"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    outcome = json.loads(once.stdout.strip().splitlines()[-1])
+    assert outcome == {"outcome": "installed", "target": f"{MODEL}/1/onnx.tar", "detail": ""}, once.stderr
+
+
+def simulate(stack, devices: int, seconds: float) -> subprocess.Popen:
+    return subprocess.Popen([edgekit_script(), "fleet", "simulate", "--server", stack["nginx"].url, "--devices", str(devices),
+                             "--profile", "raspberry-pi-4b", "--model", MODEL, "--poll-seconds", "0.3", "--seconds", str(seconds),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=stack["env"])
+
+
+def test_a_fleet_rides_out_nginx_being_killed_and_installs_the_promoted_release(stack):
+    """Kill nginx mid-run, restart it: every device keeps the model it had, and the run goes on to the new release."""
+    stack["admin"].post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]})
+    in_step(stack)
+    run = simulate(stack, 40, 14)
+    time.sleep(4)  # enrolled, and installed release 1
+    stack["nginx"].kill()
+    time.sleep(1.5)
+    stack["nginx"].start()
+    assert stack["admin"].post("/v1/admin/rollouts", json={"model": MODEL, "release": 2, "stages": [100]}).status_code == 201
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    result = json.loads(out)
+    assert result["installed"] == {f"{MODEL}/2/onnx.tar": 40}, (result, err)
+    assert not result["failed"]
+    before_kill = [point["installed"] for point in result["timeline"]]
+    assert {f"{MODEL}/1/onnx.tar": 40} in before_kill  # they ran release 1 across the outage, then moved on
+
+
+def test_the_mirror_never_shows_a_timestamp_naming_a_missing_file(stack):
+    """A reader polls the mirror while rollouts are started and promoted over and over: every
+    timestamp it reads names a snapshot on disk, and that snapshot a targets file on disk."""
+    metadata = stack["mirror"] / "metadata"
+    seen, broken, stop = set(), [], threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                signed = json.loads((metadata / "timestamp.json").read_bytes())["signed"]
+            except FileNotFoundError:
+                broken.append("timestamp.json missing")
+                continue
+            snapshot = metadata / f"{signed['meta']['snapshot.json']['version']}.snapshot.json"
+            if not snapshot.is_file():
+                broken.append(f"timestamp {signed['version']} names missing {snapshot.name}")
+                continue
+            targets = json.loads(snapshot.read_bytes())["signed"]["meta"]["targets.json"]["version"]
+            if not (metadata / f"{targets}.targets.json").is_file():
+                broken.append(f"{snapshot.name} names missing {targets}.targets.json")
+            seen.add(signed["version"])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        admin = stack["admin"]
+        for _ in range(6):
+            rollout = admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 2, "stages": [10, 50, 100]}).json()
+            for _ in range(2):
+                assert admin.post(f"/v1/admin/rollouts/{rollout['id']}/promote").status_code == 200
+            time.sleep(0.05)
+        in_step(stack)
+    finally:
+        stop.set()
+        reader.join(timeout=10)
+    assert not broken, broken[:5]
+    assert len(seen) >= 5, seen  # the reader saw the mirror move, many times
+
+
+def test_bad_input_gets_one_line(stack, cli, tmp_path):
+    home = stack["home"]
+    assert_one_line_error(cli("server", "nginx-config", "--home", home, "--listen", "80; include /etc/passwd"), 2, "--listen")
+    assert_one_line_error(cli("server", "nginx-config", "--home", home, "--upstream", "127.0.0.1"), 2, "--upstream")
+    assert_one_line_error(cli("server", "nginx-config", "--home", home, "--out", tmp_path), 2, "is a directory")
+    (tmp_path / "file").write_text("x")
+    assert_one_line_error(cli("server", "mirror", "--home", home, "--out", tmp_path / "file"), 2, "not a directory")
+    assert_one_line_error(cli("server", "nginx-config", "--home", home, "--standalone", tmp_path / "file"), 2, "not a directory")
+    assert_one_line_error(cli("server", "mirror", "--home", tmp_path / "nowhere"), 2, "not an edgekit server home")
+    other = tmp_path / "other"
+    init_server(other)
+    assert_one_line_error(cli("server", "mirror", "--home", other, "--out", stack["mirror"]), 2, "another repository")
+    once = cli("server", "mirror", "--home", home, "--out", tmp_path / "copy", "--json")
+    assert once.exit_code == 0, once.output
+    copied = json.loads(once.stdout)
+    assert copied["timestamp_version"] == timestamp_version(stack["app"]) and not copied["missing_archives"]
+    assert (tmp_path / "copy" / "metadata" / "timestamp.json").read_bytes() == httpx.get(f"{stack['app']}/metadata/timestamp.json").content
