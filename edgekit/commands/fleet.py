@@ -44,4 +44,5 @@ def fleet_simulate(
     result = {**run.as_dict(), "server_requests": served_requests(server) - before}
     emit(as_json, result, (f"{devices} simulated devices: {'converged' if run.converged else 'not converged'} in {run.seconds:.1f} s; "
                            f"running {run.installed}; smoke-test refusals {run.failed or 'none'}; "
-                           f"{result['server_requests']:,} requests served by the server"))
+                           f"{result['server_requests']:,} requests served by the server"
+                           + (f"; {run.unreachable:,} polls found no server" if run.unreachable else "")))

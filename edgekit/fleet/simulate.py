@@ -57,6 +57,7 @@ class FleetRun:
     installed: dict[str, int]  # target path (or "none") -> devices running it
     failed: dict[str, int]  # target path -> devices whose smoke test refused it
     timeline: list[dict[str, Any]]
+    unreachable: int = 0  # polls that found no server (each device kept its model and polled again)
 
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -266,7 +267,7 @@ class FleetSimulator:
                 break
             await asyncio.sleep(max(0.0, self.poll_seconds * (1 + self.rng.uniform(-0.2, 0.2)) - (time.monotonic() - round_started)))
         return FleetRun(len(self.devices), round(time.monotonic() - started, 3), self.requests,
-                        self.view.version is not None and self.converged(), self.census(), dict(self.failed), timeline)
+                        self.view.version is not None and self.converged(), self.census(), dict(self.failed), timeline, self.unreachable)
 
     def close(self) -> None:
         self._work.cleanup()
