@@ -57,7 +57,8 @@ def server_run(
     database.engine.dispose()
     os.environ[HOME_VARIABLE] = str(home.resolve())
     stderr.print(f"edgekit server: {home} on http://{host or settings.host}:{port if port is not None else settings.port} "
-                 f"({workers or settings.workers} worker(s))")
+                 f"({workers or settings.workers} worker(s))"
+                 + (f"; static mirror for nginx in {settings.mirror_directory}" if settings.mirror else ""))
     uvicorn.run("edgekit.server.serve:app", factory=True, host=host or settings.host,
                 port=port if port is not None else settings.port, workers=workers or settings.workers,
                 log_level="warning", access_log=False)

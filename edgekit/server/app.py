@@ -36,6 +36,7 @@ from .db import Database, Device, Release
 from .limits import RequestLimits, TokenBuckets
 from .metrics import Metrics, MetricsMiddleware
 from .mirror.sync import MirrorSyncer
+from .mirror.writer import served_version
 from .monitoring.monitor import Monitor
 from .repository import metadata as tuf_metadata
 from .repository.releases import BlobStore
@@ -196,6 +197,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 "releases": session.scalar(select(func.count()).select_from(Release)) or 0,
                 "timestamp_version": tuf_metadata.latest(session, "timestamp").version,
             }
+        if settings.mirror:  # what nginx serves: timestamp_version minus this is the mirror's lag
+            gauges["mirror_timestamp_version"] = served_version(settings.mirror_directory)
         return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
     app.include_router(devices_router)

@@ -160,7 +160,9 @@ def test_conditional_polls_get_304_until_a_change_and_the_bytes_are_the_apps(sta
     assert httpx.get(f"{nginx}/metadata/99999.root.json").status_code == 404  # how a client learns its root is current
     assert httpx.get(f"{nginx}/.edgekit-mirror.lock").status_code == 404
     stack["admin"].post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]})  # re-signs
-    assert in_step(stack) > version
+    assert (now := in_step(stack)) > version
+    metrics = httpx.get(f"{nginx}/metrics").text  # proxied to the app, which reports the mirror's version
+    assert f"edgekit_mirror_timestamp_version {now}" in metrics and f"edgekit_timestamp_version {now}" in metrics
     changed = httpx.get(f"{nginx}/metadata/timestamp.json", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag and changed.json()["signed"]["version"] > version
 
