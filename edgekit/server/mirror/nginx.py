@@ -90,8 +90,15 @@ def render(options: NginxOptions) -> str:
         proxy_cache_valid any 0;
         proxy_ignore_headers Cache-Control Expires Set-Cookie;"""
         guard = """
-        auth_request /_edgekit/artifact-auth;  # a 401 carries the app's WWW-Authenticate"""
+        auth_request /_edgekit/artifact-auth;  # a 401 carries the app's WWW-Authenticate
+        error_page 500 502 503 504 = @edgekit_unavailable;  # the app cannot answer: not a client's mistake"""
         auth_location = f"""
+    location @edgekit_unavailable {{
+        default_type application/json;
+        add_header Retry-After 5 always;
+        return 503 '{{"error": "the update server cannot check tokens right now; retry later"}}';
+    }}
+
     # nginx asks the app whether this Authorization may download artifacts (204 or 401)
     location = /_edgekit/artifact-auth {{
         internal;

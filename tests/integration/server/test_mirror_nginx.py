@@ -114,8 +114,11 @@ def stack(trained_bundle, tmp_path_factory):
             assert published.returncode == 0, published.stderr
         admin = httpx.Client(base_url=nginx.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         assert admin.post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]}).status_code == 201
-        yield {"home": home, "app": app_url, "nginx": nginx, "admin": admin, "env": env, "mirror": home / "mirror"}
+        stack = {"home": home, "app": app_url, "app_port": app_port, "process": process, "nginx": nginx, "admin": admin, "env": env,
+                 "mirror": home / "mirror"}
+        yield stack
         admin.close()
+        process = stack["process"]  # a test may have restarted the app
     finally:
         nginx.stop()
         process.terminate()
@@ -201,6 +204,24 @@ def test_the_agent_installs_through_nginx(stack, tmp_path):
                           timeout=120, check=False)
     outcome = json.loads(once.stdout.strip().splitlines()[-1])
     assert outcome == {"outcome": "installed", "target": f"{MODEL}/1/onnx.tar", "detail": ""}, once.stderr
+
+
+def test_with_the_app_down_polls_still_get_304_and_downloads_get_503_not_500(stack):
+    """nginx serves the mirror without the app; what needs the app (a token check) says 503, retry."""
+    etag = httpx.get(f"{stack['nginx'].url}/metadata/timestamp.json").headers["etag"]
+    url, _ = archive_url(stack, 1)
+    device = enroll(stack)
+    stack["process"].terminate()
+    stack["process"].wait(timeout=30)
+    try:
+        poll = httpx.get(f"{stack['nginx'].url}/metadata/timestamp.json", headers={"If-None-Match": etag})
+        assert poll.status_code == 304
+        time.sleep(AUTH_CACHE_SECONDS + 0.5)  # past the cached yes
+        download = httpx.get(url, headers={"Authorization": f"Bearer {device['device_token']}"})
+        assert download.status_code == 503 and download.headers["retry-after"] == "5", download.text
+    finally:
+        stack["process"], _ = start_server(stack["home"], SERVER_ENV, port=stack["app_port"])
+    assert httpx.get(url, headers={"Authorization": f"Bearer {device['device_token']}"}).status_code == 200
 
 
 def simulate(stack, devices: int, seconds: float) -> subprocess.Popen:
