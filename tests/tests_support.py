@@ -197,6 +197,93 @@ def served_home(home: Path, env: dict[str, str] | None = None):
         process.wait(timeout=30)
 
 
+# --- nginx in front of a server, as a real process ---------------------------------------------
+
+class NginxProcess:
+    """nginx in the foreground (``daemon off``) in its own process group, so the test owns every
+    process it starts: ``kill()`` is a crash of master and workers, ``stop()`` a graceful stop."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.binary = require_tool("nginx", "nginx")
+        self.config, self.port, self.process = config, port, None
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        import httpx
+
+        self.process = subprocess.Popen([self.binary, "-c", str(self.config), "-g", "daemon off;"],  # its own group:
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # killed whole
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(self.process.stderr.read().decode())
+            try:
+                httpx.get(f"{self.url}/metadata/1.root.json", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError("nginx did not come up")
+
+    def kill(self) -> None:
+        """A crash: master and workers die at once (a worker outlives a killed master on its own)."""
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        wait_until(lambda: not _answers(self.url), "nginx's workers to exit")
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful: the master waits for its workers
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        httpx.get(f"{url}/metadata/1.root.json", timeout=0.5)
+        return True
+    except httpx.TransportError:
+        return False
+
+
+def wait_until(check, what: str, seconds: float = 15.0):
+    """``check()``'s first true value within ``seconds``, or an AssertionError naming ``what``."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def nginx_in_front(home: Path, app_port: int, prefix: Path, auth_cache_seconds: int = 1) -> NginxProcess:
+    """``edgekit server nginx-config --standalone`` for ``home`` before the server on ``app_port``, on a
+    free port with its files under ``prefix``; not started yet (``start()``, and ``stop()`` it after)."""
+    import subprocess
+
+    port = free_port()
+    rendered = subprocess.run([edgekit_script(), "server", "nginx-config", "--home", str(home), "--listen", f"127.0.0.1:{port}",
+                               "--upstream", f"127.0.0.1:{app_port}", "--standalone", str(prefix), "--auth-cache-seconds",
+                               str(auth_cache_seconds), "--out", str(prefix / "nginx.conf")], capture_output=True, text=True, check=False)
+    assert rendered.returncode == 0, rendered.stderr
+    return NginxProcess(prefix / "nginx.conf", port)
+
+
 def pi4_onnx(bundle, directory: Path, *names: str) -> list[Path]:
     """ONNX artifacts of ``bundle`` compiled for raspberry-pi-4b (the fleet tests' device), one per name under
     ``directory``. Builds are deterministic, so each is written at its own opset (15, 14, 13, …): distinct

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,9 +20,10 @@ from tests_support import (
     edgekit_script,
     free_port,
     init_server,
+    nginx_in_front,
     pi4_onnx,
-    require_tool,
     start_server,
+    wait_until,
 )
 
 MODEL = "bc"
@@ -34,77 +33,15 @@ SERVER_ENV = {"EDGEKIT_WORKERS": "2", "EDGEKIT_IP_RATE_PER_SECOND": "20000", "ED
               "EDGEKIT_METADATA_CACHE_SECONDS": "0", "EDGEKIT_MIRROR_SYNC_SECONDS": "1"}
 
 
-class Nginx:
-    """nginx in the foreground (``daemon off``), so this test owns its process and stops it."""
-
-    def __init__(self, config: Path, port: int) -> None:
-        self.binary = require_tool("nginx", "nginx")
-        self.config, self.port, self.process = config, port, None
-        self.url = f"http://127.0.0.1:{port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([self.binary, "-c", str(self.config), "-g", "daemon off;"],  # its own group:
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # killed whole
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(self.process.stderr.read().decode())
-            try:
-                httpx.get(f"{self.url}/metadata/1.root.json", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise AssertionError("nginx did not come up")
-
-    def kill(self) -> None:
-        """A crash: master and workers die at once (a worker outlives a killed master on its own)."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        wait_for(lambda: not _answers(self.url), what="nginx's workers to exit")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)  # graceful: the master waits for its workers
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-
-def _answers(url: str) -> bool:
-    try:
-        httpx.get(f"{url}/metadata/1.root.json", timeout=0.5)
-        return True
-    except httpx.TransportError:
-        return False
-
-
-def wait_for(check, seconds: float = 15.0, what: str = "a condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def stack(trained_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("mirror-nginx")
     home = root / "home"
     key = init_server(home)["admin_key"]
     assert json.loads((home / "server.json").read_text())["artifacts"] == "devices"  # what init writes: private
-    app_port, nginx_port = free_port(), free_port()
+    app_port = free_port()
     process, app_url = start_server(home, SERVER_ENV, port=app_port)
-    prefix = root / "nginx"
-    rendered = subprocess.run([edgekit_script(), "server", "nginx-config", "--home", str(home), "--listen", f"127.0.0.1:{nginx_port}",
-                               "--upstream", f"127.0.0.1:{app_port}", "--standalone", str(prefix), "--auth-cache-seconds",
-                               str(AUTH_CACHE_SECONDS), "--out", str(prefix / "nginx.conf"), "--json"],
-                              capture_output=True, text=True, check=False)
-    assert rendered.returncode == 0, rendered.stderr
-    nginx = Nginx(prefix / "nginx.conf", nginx_port)
+    nginx = nginx_in_front(home, app_port, root / "nginx", auth_cache_seconds=AUTH_CACHE_SECONDS)
     try:
         nginx.start()
         env = {**os.environ, "EDGEKIT_ADMIN_KEY": key}
@@ -131,8 +68,8 @@ def timestamp_version(url: str) -> int:
 
 def in_step(stack) -> int:
     """The timestamp version once nginx serves the one the app serves (the mirror syncs after each change)."""
-    return wait_for(lambda: (v := timestamp_version(stack["app"])) == timestamp_version(stack["nginx"].url) and v,
-                    what="the mirror to catch up with the database")
+    return wait_until(lambda: (v := timestamp_version(stack["app"])) == timestamp_version(stack["nginx"].url) and v,
+                      "the mirror to catch up with the database")
 
 
 def enroll(stack) -> dict:
