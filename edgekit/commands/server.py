@@ -55,6 +55,10 @@ def server_run(
         os.environ["EDGEKIT_DB_URL"] = db  # the worker processes read their settings from the environment
     settings, database = open_home(home)  # fail here, in one line, rather than in each worker
     database.engine.dispose()
+    if settings.mirror:
+        from ..server.mirror.writer import prepare
+
+        prepare(settings.mirror_directory)  # an unwritable mirror is refused now, not logged by every worker
     os.environ[HOME_VARIABLE] = str(home.resolve())
     stderr.print(f"edgekit server: {home} on http://{host or settings.host}:{port if port is not None else settings.port} "
                  f"({workers or settings.workers} worker(s))"
@@ -113,6 +117,9 @@ def server_nginx_config(
         private_artifacts=settings.artifacts == "devices", auth_cache_seconds=auth_cache_seconds,
         max_body_bytes=settings.max_artifact_bytes, prefix=standalone)
     text = nginx.render(options)
+    if not settings.mirror:
+        stderr.print(f"note: this home's server keeps no mirror (setting mirror is false): refresh {settings.mirror_directory} "
+                     "with edgekit server mirror (e.g. from cron), or nginx serves what is there")
     if out is None:
         if as_json:
             emit(True, {"config": text, "mirror": str(settings.mirror_directory), "private_artifacts": options.private_artifacts}, "")

@@ -247,7 +247,7 @@ def test_the_mirror_never_shows_a_timestamp_naming_a_missing_file(stack):
     assert len(seen["disk"]) >= 5 and len(seen["nginx"]) >= 5, seen  # the readers saw the mirror move, many times
 
 
-def test_bad_input_gets_one_line(stack, cli, tmp_path):
+def test_bad_input_gets_one_line(stack, cli, tmp_path, monkeypatch):
     home = stack["home"]
     assert_one_line_error(cli("server", "nginx-config", "--home", home, "--listen", "80; include /etc/passwd"), 2, "--listen")
     assert_one_line_error(cli("server", "nginx-config", "--home", home, "--upstream", "127.0.0.1"), 2, "--upstream")
@@ -255,6 +255,9 @@ def test_bad_input_gets_one_line(stack, cli, tmp_path):
     (tmp_path / "file").write_text("x")
     assert_one_line_error(cli("server", "mirror", "--home", home, "--out", tmp_path / "file"), 2, "not a directory")
     assert_one_line_error(cli("server", "nginx-config", "--home", home, "--standalone", tmp_path / "file"), 2, "not a directory")
+    with monkeypatch.context() as patch:
+        patch.setenv("EDGEKIT_MIRROR_DIR", str(tmp_path / "file"))
+        assert_one_line_error(cli("server", "run", "--home", home, "--port", "0"), 2, "not a directory")  # before uvicorn starts
     assert_one_line_error(cli("server", "mirror", "--home", tmp_path / "nowhere"), 2, "not an edgekit server home")
     other = tmp_path / "other"
     init_server(other)
