@@ -267,3 +267,29 @@ def test_bad_input_gets_one_line(stack, cli, tmp_path, monkeypatch):
     copied = json.loads(once.stdout)
     assert copied["timestamp_version"] == timestamp_version(stack["app"]) and not copied["missing_archives"]
     assert (tmp_path / "copy" / "metadata" / "timestamp.json").read_bytes() == httpx.get(f"{stack['app']}/metadata/timestamp.json").content
+
+
+def test_rate_limits_behind_nginx_see_each_client_address_and_a_forged_one_is_replaced(tmp_path):
+    """nginx puts the client's address in X-Forwarded-For (replacing any the client sent) and uvicorn
+    trusts it from 127.0.0.1: the per-address limit still limits devices, not nginx as a whole."""
+    home = tmp_path / "home"
+    init_server(home)
+    app_port = free_port()
+    process, _ = start_server(home, {"EDGEKIT_IP_RATE_PER_SECOND": "0.1", "EDGEKIT_IP_BURST": "3"}, port=app_port)
+    nginx = nginx_in_front(home, app_port, tmp_path / "nginx")
+    try:
+        nginx.start()
+
+        def client(address: str) -> httpx.Client:
+            return httpx.Client(base_url=nginx.url, transport=httpx.HTTPTransport(local_address=address), timeout=10)
+
+        with client("127.0.0.2") as greedy, client("127.0.0.3") as other:
+            forged = {"X-Forwarded-For": "198.51.100.7"}  # a fresh address every time, if it were believed
+            answers = [greedy.get("/v1/auth/artifact", headers=forged).status_code for _ in range(5)]
+            assert answers[:3] == [401, 401, 401] and answers[3:] == [429, 429]
+            assert other.get("/v1/auth/artifact").status_code == 401  # another device's own allowance
+            assert greedy.get("/metadata/timestamp.json").status_code == 200  # the mirror is not rate-limited
+    finally:
+        nginx.stop()
+        process.terminate()
+        process.wait(timeout=30)
