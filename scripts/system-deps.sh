@@ -34,6 +34,7 @@ TEST_FILES=(
   "/usr/lib/arm-none-eabi/newlib/libc.a libnewlib-arm-none-eabi"
   "/usr/aarch64-linux-gnu/lib/libc.a libc6-dev-arm64-cross"
   "/usr/arm-linux-gnueabihf/lib/libc.a libc6-dev-armhf-cross"
+  "/usr/sbin/nginx nginx"  # the static mirror tests (a file: /usr/sbin is not on every user's PATH)
 )
 
 need_demo() {

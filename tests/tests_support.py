@@ -204,7 +204,8 @@ class NginxProcess:
     process it starts: ``kill()`` is a crash of master and workers, ``stop()`` a graceful stop."""
 
     def __init__(self, config: Path, port: int) -> None:
-        self.binary = require_tool("nginx", "nginx")
+        system = Path("/usr/sbin/nginx")  # Debian's, also for users without /usr/sbin on their PATH
+        self.binary = str(system) if system.is_file() else require_tool("nginx", "nginx")
         self.config, self.port, self.process = config, port, None
         self.url = f"http://127.0.0.1:{port}"
 
