@@ -96,7 +96,7 @@ def server_nginx_config(
     standalone: Annotated[Path | None, typer.Option("--standalone", help="Write a complete nginx.conf with pid, logs and temp "
                                                     "files under this directory (runs without root).")] = None,
     auth_cache_seconds: Annotated[int, typer.Option("--auth-cache-seconds", min=0, max=3600, help="How long nginx keeps a "
-                                                    "token's yes for private artifacts: a revoked token may download this long.")] = 10,
+                                                    "token's yes for private artifacts: a revoked token may download this long (+1 s).")] = 10,
     out: Annotated[Path | None, typer.Option("--out", help="Write the configuration here (default: stdout).")] = None,
     as_json: JsonFlag = False,
 ) -> None:

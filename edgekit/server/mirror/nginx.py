@@ -3,7 +3,8 @@ Range, the app's Cache-Control), everything else proxied to the uvicorn worker(s
 
 When the home's ``artifacts`` setting is ``devices``, nginx asks the app's ``/v1/auth/artifact``
 (``auth_request``) before serving ``targets/``, and keeps a 204 for ``auth_cache_seconds`` keyed by
-the Authorization header: a revoked token may still download for that long (0 turns the cache off).
+the Authorization header: a revoked token may still download for that long, plus up to a second
+(nginx keeps whole seconds; 0 turns the cache off).
 The cache's files hold that header in clear, so the cache directory is private to nginx's user.
 Metadata stays public: it is signed, and devices need it before they have anything else.
 
