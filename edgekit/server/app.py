@@ -29,6 +29,9 @@ from ..errors import EdgekitError
 from .auth import Actor, artifact_reader
 from .dashboard.pages import router as dashboard_router
 from .db import Database, Device, Release
+from .ingest.group_commit import GroupCommit
+from .ingest.status import write_status
+from .ingest.telemetry import write_telemetry
 from .limits import RequestLimits, TokenBuckets
 from .metrics import Metrics, MetricsMiddleware
 from .monitoring.monitor import Monitor
@@ -105,6 +108,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         finally:
             refresher.cancel()
             monitoring.cancel()
+            await run_in_threadpool(app.state.telemetry_batches.close)  # commit what is waiting
+            await run_in_threadpool(app.state.status_batches.close)
             database.engine.dispose()
 
     app = FastAPI(title="edgekit update server", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -114,6 +119,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.blobs = BlobStore(settings.storage_dir)
     app.state.device_buckets = TokenBuckets(settings.device_rate_per_second, settings.device_burst)
     app.state.metadata = MetadataCache(database, settings.metadata_cache_seconds)
+    app.state.release_facts = {}  # routes/devices.py: what the door checks reports against, per release
+    app.state.telemetry_batches = GroupCommit(lambda batch: write_telemetry(database, settings, batch), "telemetry")
+    app.state.status_batches = GroupCommit(lambda batch: write_status(database, batch), "status")
     app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session, settings.token_secret)))
     metrics = Metrics()
 

@@ -58,7 +58,8 @@ def reader(request: Request) -> Actor:
 
 
 def device(request: Request, device_id: str) -> Actor:
-    """The device the token belongs to; it must be the one in the path. Rate-limited per device."""
+    """The device the token belongs to; it must be the one in the path. Rate-limited per device.
+    Its row, as read here, is left in ``request.state.device`` for the route."""
     state = request.app.state
     found = _holder(request, Device, Device.token_hash)
     if found is None or found.revoked:
@@ -70,6 +71,7 @@ def device(request: Request, device_id: str) -> Actor:
     wait = state.device_buckets.take(device_id)
     if wait:
         raise HTTPException(429, "too many requests from this device", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+    request.state.device = found
     return Actor("device", f"device:{device_id}", device_id)
 
 
