@@ -1,5 +1,5 @@
-"""``edgekit server init|run|rotate-keys|api-key create|list|revoke|enrollment-token``: create, run
-and look after the update server."""
+"""``edgekit server init|run|migrate|rotate-keys|api-key create|list|revoke|enrollment-token``:
+create, run, upgrade and look after the update server."""
 
 import os
 from pathlib import Path
@@ -52,7 +52,8 @@ def server_run(
 
     if db:
         os.environ["EDGEKIT_DB_URL"] = db  # the worker processes read their settings from the environment
-    settings, database = open_home(home)  # fail here, in one line, rather than in each worker
+    # fail here, in one line, rather than in each worker; and upgrade the schema once, before any worker starts
+    settings, database = open_home(home)
     database.engine.dispose()
     os.environ[HOME_VARIABLE] = str(home.resolve())
     stderr.print(f"edgekit server: {home} on http://{host or settings.host}:{port if port is not None else settings.port} "
@@ -60,6 +61,23 @@ def server_run(
     uvicorn.run("edgekit.server.serve:app", factory=True, host=host or settings.host,
                 port=port if port is not None else settings.port, workers=workers or settings.workers,
                 log_level="warning", access_log=False)
+
+
+@server_app.command("migrate")
+def server_migrate(
+    home: HomeOption,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides server.json.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bring the home's database to the newest schema (Alembic). `server run` does it too, before it starts workers."""
+    from ..server.home import migrate_home
+
+    if db:
+        os.environ["EDGEKIT_DB_URL"] = db
+    _, database, result = migrate_home(home)
+    database.engine.dispose()
+    before = result["from"] or "none (a home made before migrations)"
+    emit(as_json, result, f"the database is at schema {result['to']}" + ("" if result["from"] == result["to"] else f" (was {before})"))
 
 
 @server_app.command("rotate-keys")

@@ -114,11 +114,16 @@ def _shown(url: str) -> str:
 
 
 def open_home(home: Path) -> tuple[ServerSettings, Database]:
+    settings, database, _ = migrate_home(home)
+    return settings, database
+
+
+def migrate_home(home: Path) -> tuple[ServerSettings, Database, dict[str, str | None]]:
+    """Open a home's database and bring it to the newest schema (migrate.py); the revisions before and after."""
     settings = load_settings(home)
     settings.check_secrets()
     database = Database(settings.database_url)
     if not database.ready():
         raise BadInput(f"the database {_shown(settings.database_url)} is not reachable or not initialized",
                        "start it, or check EDGEKIT_DB_URL / server.json")
-    upgrade(database)  # a home made by an older edgekit gets the migrations it lacks (migrate.py)
-    return settings, database
+    return settings, database, upgrade(database)  # a home made by an older edgekit gets the migrations it lacks
