@@ -24,6 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from ..errors import EdgekitError
 from .auth import Actor, artifact_reader
@@ -110,6 +111,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             monitoring.cancel()
             await run_in_threadpool(app.state.telemetry_batches.close)  # commit what is waiting
             await run_in_threadpool(app.state.status_batches.close)
+            writers.engine.dispose()
             database.engine.dispose()
 
     app = FastAPI(title="edgekit update server", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -120,8 +122,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.device_buckets = TokenBuckets(settings.device_rate_per_second, settings.device_burst)
     app.state.metadata = MetadataCache(database, settings.metadata_cache_seconds)
     app.state.release_facts = {}  # routes/devices.py: what the door checks reports against, per release
-    app.state.telemetry_batches = GroupCommit(lambda batch: write_telemetry(database, settings, batch), "telemetry")
-    app.state.status_batches = GroupCommit(lambda batch: write_status(database, batch), "status")
+    # the batch writers have a connection pool of their own: waiting behind request threads for a
+    # connection would hold up every request of the batch
+    writers = Database(settings.database_url)
+    app.state.telemetry_batches = GroupCommit(lambda batch: write_telemetry(writers, settings, batch), "telemetry")
+    app.state.status_batches = GroupCommit(lambda batch: write_status(writers, batch), "status")
     app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session, settings.token_secret)))
     metrics = Metrics()
 
@@ -134,6 +139,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         return JSONResponse({"error": f"{where or 'body'}: {first.get('msg')}"}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        LOG.warning("database unavailable: %s", str(exc.orig)[:200])  # e.g. PostgreSQL restarting: the client may retry
+        return JSONResponse({"error": "the server's database is unavailable; retry later"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(EdgekitError)
     async def domain_error(_: Request, exc: EdgekitError) -> JSONResponse:

@@ -32,7 +32,14 @@ def _this_device(request: Request, device_id: str) -> auth.Actor:
     return auth.device(request, device_id)
 
 
+async def _this_device_inline(request: Request, device_id: str) -> auth.Actor:
+    # On the event loop, not in a thread: one indexed read, and the batch writer thread then competes
+    # for the GIL with this one thread instead of dozens of request threads (3-4x the reports per second).
+    return auth.device(request, device_id)
+
+
 ThisDevice = Annotated[auth.Actor, Depends(_this_device)]
+ReportingDevice = Annotated[auth.Actor, Depends(_this_device_inline)]
 
 
 @router.post("", status_code=201, response_model=EnrollResponse)
@@ -73,7 +80,7 @@ def own_record(device_id: str, actor: ThisDevice, request: Request) -> OwnDevice
 
 
 @router.put("/{device_id}/status", status_code=204)
-async def report_status(device_id: str, body: StatusReport, actor: ThisDevice, request: Request) -> None:
+async def report_status(device_id: str, body: StatusReport, actor: ReportingDevice, request: Request) -> None:
     state = request.app.state
     device: Device = request.state.device
     named = {"installed": body.installed}
@@ -92,7 +99,7 @@ async def report_status(device_id: str, body: StatusReport, actor: ThisDevice, r
 
 
 @router.post("/{device_id}/telemetry", status_code=202)
-async def report_telemetry(device_id: str, body: TelemetryIn, actor: ThisDevice, request: Request) -> dict[str, bool]:
+async def report_telemetry(device_id: str, body: TelemetryIn, actor: ReportingDevice, request: Request) -> dict[str, bool]:
     """Checked here, then summed into the minute's rollups with the other reports of its batch: the
     202 comes once that batch is committed."""
     state = request.app.state
