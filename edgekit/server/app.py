@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from ..errors import EdgekitError
-from .auth import Actor, artifact_reader
+from .auth import Actor, artifact_reader, devices_by_token
 from .dashboard.pages import router as dashboard_router
 from .db import Database, Device, Release
 from .ingest.group_commit import GroupCommit
@@ -111,6 +111,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             monitoring.cancel()
             await run_in_threadpool(app.state.telemetry_batches.close)  # commit what is waiting
             await run_in_threadpool(app.state.status_batches.close)
+            await run_in_threadpool(app.state.device_lookups.close)
             writers.engine.dispose()
             database.engine.dispose()
 
@@ -125,6 +126,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # the batch writers have a connection pool of their own: waiting behind request threads for a
     # connection would hold up every request of the batch
     writers = Database(settings.database_url)
+    app.state.device_lookups = GroupCommit(lambda hashes: devices_by_token(database, hashes), "device-lookup")
     app.state.telemetry_batches = GroupCommit(lambda batch: write_telemetry(writers, settings, batch), "telemetry")
     app.state.status_batches = GroupCommit(lambda batch: write_status(writers, batch), "status")
     app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session, settings.token_secret)))

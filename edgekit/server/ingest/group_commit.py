@@ -1,7 +1,13 @@
 """Group commit: requests hand in an item and wait, without holding a thread, until the batch
 holding it is committed; one writer thread commits whatever arrived meanwhile in one transaction.
 A write that fails fails every request of its batch (none was answered yes), so nothing
-answered yes is lost, and a crash loses only requests that got no answer."""
+answered yes is lost, and a crash loses only requests that got no answer.
+
+The same machinery batches the reads a report is checked with (routes/devices.py: the device rows
+of many requests in one query): a request handler on the event loop that read the database itself
+would give up the GIL at each read and wait up to a switch interval (5 ms) to get it back from the
+writer's thread.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +16,24 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 LOG = logging.getLogger("edgekit.ingest")
 Item = TypeVar("Item")
 
 
 class GroupCommit(Generic[Item]):
-    def __init__(self, write: Callable[[list[Item]], None], name: str, max_batch: int = 2000) -> None:
+    """``write(batch)`` commits a batch, or returns one result per item (a batched read)."""
+
+    def __init__(self, write: Callable[[list[Item]], list[Any] | None], name: str, max_batch: int = 2000) -> None:
         self.write, self.name, self.max_batch = write, name, max_batch
         self._waiting: list[tuple[Item, asyncio.AbstractEventLoop, asyncio.Future]] = []
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    async def submit(self, item: Item) -> None:
-        """Return once ``item`` is committed; raise what the write raised if it was not."""
+    async def submit(self, item: Item) -> Any:
+        """Return once ``item`` is committed (with its result, for a read); raise what the write raised if it was not."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._wake:
@@ -36,7 +44,7 @@ class GroupCommit(Generic[Item]):
                 self._thread = threading.Thread(target=self._run, name=f"edgekit-{self.name}-writer", daemon=True)
                 self._thread.start()
             self._wake.notify()
-        await future
+        return await future
 
     def close(self) -> None:
         """Commit what is waiting, then stop the writer."""
@@ -56,14 +64,15 @@ class GroupCommit(Generic[Item]):
                     return
                 batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
             error: BaseException | None = None
+            results: list[Any] | None = None
             try:
-                self.write([item for item, _, _ in batch])
+                results = self.write([item for item, _, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure, none a yes
                 LOG.warning("a %s batch of %d failed: %s", self.name, len(batch), exc)
                 error = exc
-            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = defaultdict(list)
-            for _, loop, future in batch:
-                by_loop[loop].append(future)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any]]] = defaultdict(list)
+            for index, (_, loop, future) in enumerate(batch):
+                by_loop[loop].append((future, None if results is None else results[index]))
             for loop, futures in by_loop.items():
                 try:
                     loop.call_soon_threadsafe(_settle, futures, error)
@@ -71,11 +80,11 @@ class GroupCommit(Generic[Item]):
                     pass
 
 
-def _settle(futures: list[asyncio.Future], error: BaseException | None) -> None:
-    for future in futures:
+def _settle(futures: list[tuple[asyncio.Future, Any]], error: BaseException | None) -> None:
+    for future, result in futures:
         if future.done():  # the client went away (cancelled); the write stands
             continue
         if error is None:
-            future.set_result(None)
+            future.set_result(result)
         else:
             future.set_exception(error)

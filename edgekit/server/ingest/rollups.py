@@ -50,12 +50,16 @@ def minute_of(moment: datetime) -> datetime:
 def summed(reports: Iterable[Accepted], assigned: Callable[[Accepted], bool]) -> dict[RollupKey, Totals]:
     """The batch's sums per rollup key; ``assigned(report)`` says whether the signed rule gives the
     report's release to its device."""
-    groups: dict[RollupKey, Totals] = defaultdict(Totals)
+    payloads: dict[RollupKey, list[dict[str, Any]]] = defaultdict(list)
     for report in reports:
         key = RollupKey(minute_of(report.received), report.release, report.profile, tuple(sorted(report.tags)),
                         bool(report.release) and assigned(report))
-        groups[key].add(report.payload)
-    return dict(groups)
+        payloads[key].append(report.payload)
+    groups = {}
+    for key, group in payloads.items():
+        groups[key] = Totals()
+        groups[key].add_all(group)
+    return groups
 
 
 def added(stored: dict[str, Any] | None, batch: Totals) -> Totals:

@@ -62,6 +62,46 @@ class Totals:
             self.latency_buckets = buckets
             self.latency_counts = _summed(self.latency_counts, latency.get("counts"))
 
+    def add_all(self, payloads: list[dict[str, Any]]) -> None:
+        """``add`` each payload, in the same order and with the same result, one NumPy sum per
+        histogram for them all (a batch of reports at ingest)."""
+        features: dict[str, list[dict[str, Any]]] = {}
+        predictions, scores, latencies = [], [], []
+        for payload in payloads:
+            counters = payload.get("counters") or {}
+            self.reports += 1
+            self.rows += int(counters.get("rows", 0))
+            self.rows_with_violations += int(counters.get("rows_with_violations", 0))
+            self.histogram_rows += int(counters.get("histogram_rows", 0)) if payload.get("features") else 0
+            for name, entry in (payload.get("features") or {}).items():
+                features.setdefault(name, []).append(entry)
+            predicted = payload.get("predictions") or {}
+            predictions.append(predicted.get("counts"))
+            scores.append(predicted.get("score_counts"))
+            latency = payload.get("latency_us") or {}
+            if latency.get("buckets"):
+                latencies.append((tuple(latency["buckets"]), latency.get("counts")))
+        for name, entries in features.items():
+            total = self.features.get(name)
+            size = len(entries[0].get("counts") or []) if total is None else total.counts.size
+            same = [entry for entry in entries if len(entry.get("counts") or []) == size]
+            if total is None:
+                total = self.features[name] = FeatureTotals(np.zeros(size, dtype=np.int64))
+            if not same:
+                continue
+            total.counts += np.asarray([entry.get("counts") or [] for entry in same], dtype=np.int64).reshape(len(same), size).sum(axis=0)
+            total.missing += sum(int(entry.get("missing", 0)) for entry in same)
+            for entry in same:
+                for kind, count in (entry.get("violations") or {}).items():
+                    total.violations[kind] = total.violations.get(kind, 0) + int(count)
+        self.prediction_counts = _summed_all(self.prediction_counts, predictions)
+        self.score_counts = _summed_all(self.score_counts, scores)
+        if latencies:
+            buckets = self.latency_buckets or latencies[0][0]
+            matching = [counts for these, counts in latencies if these == buckets]
+            self.latency_buckets = buckets
+            self.latency_counts = _summed_all(self.latency_counts, matching)
+
     def merge(self, other: Totals) -> None:
         """Add another Totals' sums (cheaper than adding its reports again)."""
         self.reports += other.reports
@@ -125,6 +165,17 @@ def _summed(total: np.ndarray | None, counts: list[int] | np.ndarray | None) -> 
     if total is None:
         return array.copy()
     return total + array if total.shape == array.shape else total
+
+
+def _summed_all(total: np.ndarray | None, many: list[list[int] | None]) -> np.ndarray | None:
+    """``_summed`` over ``many`` in order: entries of another length than the first kept are left out."""
+    present = [counts for counts in many if counts is not None and len(counts)]
+    if not present:
+        return total
+    size = len(present[0]) if total is None else total.size
+    same = [counts for counts in present if len(counts) == size]
+    summed = np.asarray(same, dtype=np.int64).sum(axis=0)
+    return summed if total is None else total + summed
 
 
 def _listed(counts: np.ndarray | None) -> list[int] | None:

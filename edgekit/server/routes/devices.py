@@ -32,14 +32,9 @@ def _this_device(request: Request, device_id: str) -> auth.Actor:
     return auth.device(request, device_id)
 
 
-async def _this_device_inline(request: Request, device_id: str) -> auth.Actor:
-    # On the event loop, not in a thread: one indexed read, and the batch writer thread then competes
-    # for the GIL with this one thread instead of dozens of request threads (3-4x the reports per second).
-    return auth.device(request, device_id)
-
-
 ThisDevice = Annotated[auth.Actor, Depends(_this_device)]
-ReportingDevice = Annotated[auth.Actor, Depends(_this_device_inline)]
+# status and telemetry: the device row read in a batch with other requests' (auth.reporting_device)
+ReportingDevice = Annotated[auth.Actor, Depends(auth.reporting_device)]
 
 
 @router.post("", status_code=201, response_model=EnrollResponse)

@@ -115,3 +115,22 @@ def test_a_failed_batch_fails_every_request_in_it_and_the_next_batch_is_written(
     assert attempts == [["poison"], ["fine"]]
     with pytest.raises(RuntimeError, match="stopped"):
         asyncio.run(commit.submit("late"))
+
+
+def test_a_batch_summed_at_once_equals_its_reports_added_one_by_one_odd_shapes_left_out_alike():
+    rng = random.Random(4)
+    payloads = [_payload(rng) for _ in range(30)]
+    payloads[7]["features"]["x"]["counts"] = [1, 2, 3]  # another shape than the first seen: left out
+    payloads[9]["latency_us"] = {"buckets": [5.0], "counts": [1, 1]}  # other buckets: left out
+    payloads[11]["predictions"] = {"kind": "classes", "counts": [1, 2, 3]}
+    payloads[12] = {"counters": {"rows": 3}}  # no histograms at all
+    one_by_one, at_once = Totals(), Totals()
+    for payload in payloads:
+        one_by_one.add(payload)
+    at_once.add_all(payloads)
+    assert _same(at_once, one_by_one)
+    later = [_payload(rng) for _ in range(5)]
+    for payload in later:
+        one_by_one.add(payload)
+    at_once.add_all(later)  # onto sums that already hold shapes
+    assert _same(at_once, one_by_one)
