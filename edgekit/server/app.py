@@ -30,6 +30,7 @@ from ..errors import EdgekitError
 from .auth import Actor, artifact_reader, devices_by_token
 from .dashboard.pages import router as dashboard_router
 from .db import Database, Device, Release
+from .ingest.assignment import Assignments
 from .ingest.group_commit import GroupCommit
 from .ingest.status import write_status
 from .ingest.telemetry import write_telemetry
@@ -127,7 +128,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # connection would hold up every request of the batch
     writers = Database(settings.database_url)
     app.state.device_lookups = GroupCommit(lambda hashes: devices_by_token(database, hashes), "device-lookup")
-    app.state.telemetry_batches = GroupCommit(lambda batch: write_telemetry(writers, settings, batch), "telemetry")
+    assignments = Assignments()  # the rollout rules per release, for the current targets version
+    app.state.telemetry_batches = GroupCommit(lambda batch: write_telemetry(writers, settings, batch, assignments), "telemetry")
     app.state.status_batches = GroupCommit(lambda batch: write_status(writers, batch), "status")
     app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session, settings.token_secret)))
     metrics = Metrics()

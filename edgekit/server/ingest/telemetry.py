@@ -12,14 +12,14 @@ from sqlalchemy import insert, select, update
 
 from ..db import Database, Device, Lock, TelemetryReport, TelemetryRollup
 from ..settings import ServerSettings
-from .assignment import assignment
+from .assignment import Assignments
 from .rollups import Accepted, RollupKey, added, summed
 
 
-def write_telemetry(database: Database, settings: ServerSettings, batch: list[Accepted]) -> None:
-    with database.session() as session:  # read before the lock: under SQLite a read first would spoil the write lock
-        assigned = assignment(session, {report.release for report in batch})
-    groups = summed(batch, assigned)
+def write_telemetry(database: Database, settings: ServerSettings, batch: list[Accepted], assignments: Assignments | None = None) -> None:
+    with database.session() as session:  # a transaction of its own: under SQLite a read before the write lock would spoil it
+        assigned = (assignments or Assignments())(session, {report.release for report in batch})
+    groups = summed(batch, assigned)  # outside the lock: other processes' batches wait only for the read-add-write
     with database.session() as session:
         session.execute(update(Lock).where(Lock.name == "telemetry").values(taken=Lock.taken + 1))
         stored = {_key(row): row for row in session.execute(
