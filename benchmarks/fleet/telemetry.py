@@ -232,24 +232,25 @@ def monitor_pass(work: Path, devices: int, direct: bool, repeats: int = 3) -> di
                                           "token_expires": now, "revoked": False, "enrolled": now} for index in range(min(devices, 1000))])
     minutes = [now - timedelta(minutes=minute) for minute in range(60)]
 
-    def accepted(index: int) -> Accepted:
-        return Accepted(f"dev-{index % 1000}", PROFILE, (f"site-{index % 4}",), paths[index % 2], payloads[index % 50],
-                        minutes[index % 60])
+    def accepted(index: int) -> Accepted:  # every 480 reports cover each tag set x release x minute once
+        return Accepted(f"dev-{index % 1000}", PROFILE, (f"site-{index % 4}",), paths[index // 4 % 2], payloads[index % 50],
+                        minutes[index // 8 % 60])
 
     started = time.perf_counter()
     if not direct:
         for first in range(0, devices, 2000):
             write_telemetry(database, settings, [accepted(index) for index in range(first, min(devices, first + 2000))])
-    else:  # the rows the writer would leave: each group-minute's sums of devices / 480 reports
+    else:  # the rows the writer would leave: each group-minute's sums of devices / 480 reports, half of them assigned
         per_group = devices // (2 * 4 * 60)
         rows = []
         for key, one in summed([accepted(index) for index in range(480)], lambda _: True).items():
-            total = Totals()
-            for _ in range(per_group):
-                total.merge(one)
-            rows.append({"minute": key.minute, "release": key.release, "profile": key.profile, "tags": list(key.tags),
-                         "tag_key": RollupKey(key.minute, key.release, key.profile, key.tags, True).tag_key, "assigned": True,
-                         "reports": total.reports, "sums": total.as_json()})
+            for assigned, share in ((True, per_group // 2), (False, per_group - per_group // 2)):
+                total = Totals()
+                for _ in range(share):
+                    total.merge(one)
+                rows.append({"minute": key.minute, "release": key.release, "profile": key.profile, "tags": list(key.tags),
+                             "tag_key": RollupKey(key.minute, key.release, key.profile, key.tags, assigned).tag_key,
+                             "assigned": assigned, "reports": total.reports, "sums": total.as_json()})
         with database.session() as session:
             session.execute(insert(TelemetryRollup), rows)
     filled = time.perf_counter() - started
@@ -279,7 +280,7 @@ def markdown(results: list[dict], machine: dict) -> str:
         if "accepted_per_second" in row:
             lines.append(f"| {row['case']} | {row['connections']} | {row['seconds']} | {row['accepted_per_second']} | {row['p50_ms']} | "
                          f"{row['p99_ms']} | {row['non_2xx']} | {row['stored_reports']} | {row['answered_202']} |")
-    lines += ["", "Monitor pass over one hour of rollups (2 releases x 4 tag sets x 60 minutes):", "",
+    lines += ["", "Monitor pass over one hour of rollups (2 releases x 4 tag sets x 60 minutes x assigned or not):", "",
               "| devices' hourly reports | rollups filled | rollup rows | groups judged | pass (median of 3) |", "|---|---|---|---|---|"]
     for row in results:
         if "pass_seconds_median" in row:

@@ -67,7 +67,6 @@ async def reporting_device(request: Request, device_id: str) -> Actor:
     left in ``request.state.device`` for the route."""
     state = request.app.state
     found = await state.device_lookups.submit(token_hash(state.settings.token_secret, _bearer(request)))
-    request.state.device = found
     return device_holding(request, device_id, found)
 
 
@@ -79,6 +78,7 @@ def devices_by_token(database: Any, hashes: list[str]) -> list[Device | None]:
 
 
 def device_holding(request: Request, device_id: str, found: Device | None) -> Actor:
+    """The checks of ``device`` on the row ``found`` for the request's token."""
     state = request.app.state
     if found is None or found.revoked:
         raise HTTPException(401, "unknown or revoked device token", headers=CHALLENGE)
