@@ -13,6 +13,11 @@
             are written by the server's own batch writer (ingest/telemetry.py) from one report per
             device; for 10^5 and 10^6 they are filled directly with the sums of that many reports
             (the same rows the writer would leave: writing 10^6 reports is the ingest benchmark's job).
+            With --before, the old tree's pass over 10^3 .. 10^5 raw report rows (its bench_drift.py).
+  writer    the batch writer alone (no HTTP): 500-report batches into SQLite and PostgreSQL, what
+            the database side of ingest could take.
+
+PostgreSQL is the test suite's private cluster (tests_support.postgres_server: fsync off).
 
     PYTHONPATH=.:runtimes/python .venv/bin/python benchmarks/fleet/telemetry.py [--out benchmarks/results] [--quick] [--before DIR]
 
@@ -270,6 +275,49 @@ def monitor_pass(work: Path, devices: int, direct: bool, repeats: int = 3) -> di
             "pass_seconds_median": round(statistics.median(timings), 3)}
 
 
+def monitor_pass_before(source: Path, reports: int) -> dict:
+    """One monitor pass of the tree in ``source`` from before rollups (its benchmarks/bench_drift.py:
+    ``reports`` raw rows from 100 devices, re-read and summed each pass)."""
+    code = (f"import sys, json, tempfile, pathlib; sys.path.insert(0, {str(source / 'benchmarks')!r}); import bench_drift; "
+            f"print(json.dumps(bench_drift.monitor_case({reports}, pathlib.Path(tempfile.mkdtemp()))))")
+    env = {**os.environ, "PYTHONPATH": f"{source}:{source / 'runtimes' / 'python'}"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=900)
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"devices": reports, "filled": "before: raw report rows", "rollup_rows": 0, "groups": measured["groups"],
+            "reports": reports, "pass_seconds_median": measured["seconds_median"]}
+
+
+def writer_capacity(work: Path, database_url: str | None, batch: int = 500, batches: int = 20) -> dict:
+    """Reports per second the batch writer alone commits (ingest/telemetry.py, no HTTP): what the
+    database side of ingest could take if request handling cost nothing."""
+    from edgekit.server.db import utcnow
+    from edgekit.server.ingest.assignment import Assignments
+    from edgekit.server.ingest.rollups import Accepted
+    from edgekit.server.ingest.telemetry import write_telemetry
+    from edgekit.server.settings import load_settings
+
+    home = work / f"writer-{'pg' if database_url else 'sqlite'}-{time.monotonic_ns()}"
+    _fleet_home(home, database_url, 1000, ROOT)
+    from edgekit.server.db import Database
+
+    settings = load_settings(home)
+    database = Database(settings.database_url)
+    rng = random.Random(1)
+    payloads = [report(rng) for _ in range(50)]
+    assignments = Assignments()
+    timings = []
+    for round_ in range(batches):
+        reports = [Accepted(f"dev-{index % 1000:06d}", PROFILE, (f"site-{index % 4}",), RELEASE, payloads[index % 50], utcnow())
+                   for index in range(round_ * batch, (round_ + 1) * batch)]
+        began = time.perf_counter()
+        write_telemetry(database, settings, reports, assignments)
+        timings.append(time.perf_counter() - began)
+    database.engine.dispose()
+    median = statistics.median(timings)
+    return {"writer": "PostgreSQL" if database_url else "SQLite", "batch": batch, "batch_ms_median": round(median * 1000, 1),
+            "reports_per_second": round(batch / median)}
+
+
 def markdown(results: list[dict], machine: dict) -> str:
     lines = ["# Telemetry at fleet scale: ingest and the monitor pass", "",
              f"{machine_line(machine)}; load average {machine.get('load', '?')} at the end (the machine is shared).", "",
@@ -280,8 +328,12 @@ def markdown(results: list[dict], machine: dict) -> str:
         if "accepted_per_second" in row:
             lines.append(f"| {row['case']} | {row['connections']} | {row['seconds']} | {row['accepted_per_second']} | {row['p50_ms']} | "
                          f"{row['p99_ms']} | {row['non_2xx']} | {row['stored_reports']} | {row['answered_202']} |")
+    lines += ["", "The batch writer alone (no HTTP), realistic reports:", "", "| database | batch | median batch | reports/s |", "|---|---|---|---|"]
+    for row in results:
+        if "writer" in row:
+            lines.append(f"| {row['writer']} | {row['batch']} | {row['batch_ms_median']} ms | {row['reports_per_second']:,} |")
     lines += ["", "Monitor pass over one hour of rollups (2 releases x 4 tag sets x 60 minutes x assigned or not):", "",
-              "| devices' hourly reports | rollups filled | rollup rows | groups judged | pass (median of 3) |", "|---|---|---|---|---|"]
+              "| devices' hourly reports | stored as | rollup rows | groups judged | pass (median of 3) |", "|---|---|---|---|---|"]
     for row in results:
         if "pass_seconds_median" in row:
             lines.append(f"| {row['devices']:,} | {row['filled']} | {row['rollup_rows']} | {row['groups']} | {row['pass_seconds_median']} s |")
@@ -316,6 +368,15 @@ def main() -> None:
                 if database_url:
                     _reset_postgres(database_url)
                 results.append(ingest_run(work, workers, database_url, seconds, args.connections, source, label))
+                print(json.dumps(results[-1]), flush=True)
+        for database_url in [None] + ([postgres] if postgres else []):
+            if database_url:
+                _reset_postgres(database_url)
+            results.append(writer_capacity(work, database_url))
+            print(json.dumps(results[-1]), flush=True)
+        if args.before:
+            for reports in (1_000, 10_000, 100_000):
+                results.append(monitor_pass_before(args.before, reports))
                 print(json.dumps(results[-1]), flush=True)
         for devices in (1_000, 10_000, 100_000) + (() if args.quick else (1_000_000,)):
             results.append(monitor_pass(work, devices, direct=devices > 10_000))

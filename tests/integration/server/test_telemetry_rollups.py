@@ -76,8 +76,8 @@ def test_every_report_accepted_on_sqlite_is_in_the_rollups(artifact, tmp_path):
     process, url, admin_key = _serve(tmp_path / "home", artifact, 1)
     try:
         devices = asyncio.run(_fleet(url, admin_key, 40))
-        result = asyncio.run(send([url], devices, TARGET, 1500, 48, seconds=60))
-        assert result.answers == {"202": 1500}, result.answers
+        result = asyncio.run(send([url], devices, TARGET, 1000, 48, seconds=60))
+        assert result.answers == {"202": 1000}, result.answers
         reports, rows = _stored(f"sqlite:///{tmp_path / 'home' / 'server.db'}")
         assert (reports, rows) == (result.accepted_reports, result.accepted_rows)
         database = Database(f"sqlite:///{tmp_path / 'home' / 'server.db'}")
@@ -111,9 +111,9 @@ def test_two_workers_on_postgresql_lose_nothing_accepted_through_a_killed_worker
     with postgres_server() as database_url:
         process, url, admin_key = _serve(tmp_path / "home", artifact, 2, "--db", database_url)
         try:
-            devices = asyncio.run(_fleet(url, admin_key, 60))
-            calm = asyncio.run(send([url], devices, TARGET, 1500, 48, seconds=60))
-            assert calm.answers == {"202": 1500}, calm.answers
+            devices = asyncio.run(_fleet(url, admin_key, 40))
+            calm = asyncio.run(send([url], devices, TARGET, 1000, 48, seconds=60))
+            assert calm.answers == {"202": 1000}, calm.answers
             assert _stored(database_url) == (calm.accepted_reports, calm.accepted_rows)
 
             workers = _workers(process.pid)
@@ -127,7 +127,7 @@ def test_two_workers_on_postgresql_lose_nothing_accepted_through_a_killed_worker
 
             injector = threading.Thread(target=faults)
             injector.start()
-            stormy = asyncio.run(send([url], devices, TARGET, 100_000, 32, seconds=6, timeout=10))
+            stormy = asyncio.run(send([url], devices, TARGET, 100_000, 32, seconds=5, timeout=10))
             injector.join()
             reports, rows = _stored(database_url)
             stored = (reports - calm.accepted_reports, rows - calm.accepted_rows)
@@ -140,8 +140,8 @@ def test_two_workers_on_postgresql_lose_nothing_accepted_through_a_killed_worker
             deadline = time.monotonic() + 30  # the killed worker is replaced and the pool reconnects: the fleet recovers
             while time.monotonic() < deadline and len(_workers(process.pid)) < 2:
                 time.sleep(0.2)
-            after = asyncio.run(send([url], devices, TARGET, 300, 16, seconds=30))
-            assert after.answers == {"202": 300}, after.answers
+            after = asyncio.run(send([url], devices, TARGET, 200, 16, seconds=30))
+            assert after.answers == {"202": 200}, after.answers
         finally:
             process.terminate()
             process.wait(timeout=30)
