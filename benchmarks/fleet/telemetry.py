@@ -100,7 +100,8 @@ def _fleet_home(home: Path, database_url: str | None, devices: int, source: Path
     file of "id token" lines."""
     env = {**os.environ, "PYTHONPATH": f"{source}:{source / 'runtimes' / 'python'}"}
     subprocess.run([sys.executable, "-m", "edgekit.cli", "server", "init", "--home", str(home), "--json",
-                    *(["--db", database_url] if database_url else [])], env=env, check=True, capture_output=True)
+                    *(["--db", database_url] if database_url else [])], env=env, check=True, capture_output=True,
+                   cwd=source)  # python -m puts the working directory first on sys.path: it must be the tree's
     from sqlalchemy import insert
 
     from edgekit.server.db import Database, Device, Release, ReleaseBaseline, Rollout, utcnow
@@ -137,7 +138,8 @@ def _start(home: Path, port: int, workers: int, source: Path) -> subprocess.Pope
 
     env = {**os.environ, **LOAD_ENV, "PYTHONPATH": f"{source}:{source / 'runtimes' / 'python'}"}
     process = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "server", "run", "--home", str(home), "--port", str(port),
-                                "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               cwd=source)
     for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
@@ -281,7 +283,7 @@ def monitor_pass_before(source: Path, reports: int) -> dict:
     code = (f"import sys, json, tempfile, pathlib; sys.path.insert(0, {str(source / 'benchmarks')!r}); import bench_drift; "
             f"print(json.dumps(bench_drift.monitor_case({reports}, pathlib.Path(tempfile.mkdtemp()))))")
     env = {**os.environ, "PYTHONPATH": f"{source}:{source / 'runtimes' / 'python'}"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=900)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=900, cwd=source)
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     return {"devices": reports, "filled": "before: raw report rows", "rollup_rows": 0, "groups": measured["groups"],
             "reports": reports, "pass_seconds_median": measured["seconds_median"]}
