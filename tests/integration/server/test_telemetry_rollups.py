@@ -6,8 +6,10 @@ A home made with the first schema is upgraded by the migrations without losing a
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from contextlib import nullcontext
@@ -18,7 +20,14 @@ import httpx
 import pytest
 from edgekit_runtime.archive import pack
 from sqlalchemy import func, insert, select
-from tests_support import init_server, pi4_onnx, postgres_server, restart_postgres, start_server
+from tests_support import (
+    edgekit_script,
+    init_server,
+    pi4_onnx,
+    postgres_server,
+    restart_postgres,
+    start_server,
+)
 
 from edgekit.fleet.client import AdminClient
 from edgekit.fleet.telemetry_load import enroll, send
@@ -194,3 +203,13 @@ def test_a_home_with_the_first_schema_is_upgraded_and_its_telemetry_rolled_up(en
             assert session.scalar(select(func.count()).select_from(TelemetryReport)) == 0  # past the debugging window (0 s)
         assert points == {("*", 1200), ("site-0", 600), ("site-1", 600)}
         database.engine.dispose()
+
+
+def test_server_migrate_reports_the_revision_and_refuses_what_is_not_a_home(tmp_path):
+    init_server(tmp_path / "home")
+    migrated = subprocess.run([edgekit_script(), "server", "migrate", "--home", str(tmp_path / "home"), "--json"],
+                              capture_output=True, text=True, check=False)
+    assert migrated.returncode == 0 and json.loads(migrated.stdout) == {"from": head(), "to": head()}, migrated.stderr
+    missing = subprocess.run([edgekit_script(), "server", "migrate", "--home", str(tmp_path / "nowhere")],
+                             capture_output=True, text=True, check=False)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "not an edgekit server home" in missing.stderr, missing.stderr
