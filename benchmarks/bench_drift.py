@@ -81,8 +81,12 @@ def statistics_case(name: str, knobs: str, schema, baseline, training: np.ndarra
 
 
 def monitor_case(reports: int, work) -> dict:
-    """A server home with one release and ``reports`` stored reports from 100 devices; time one pass."""
-    from edgekit.server.db import Database, Device, Release, ReleaseBaseline, TelemetryReport, utcnow
+    """A server home with one release and ``reports`` reports from 100 devices, rolled up by the
+    server's ingest writer; time one pass."""
+    from edgekit.server.db import Database, Device, Release, ReleaseBaseline, utcnow
+    from edgekit.server.ingest.rollups import Accepted
+    from edgekit.server.ingest.telemetry import write_telemetry
+    from edgekit.server.migrate import upgrade
     from edgekit.server.monitoring.monitor import Monitor
     from edgekit.server.settings import ServerSettings
 
@@ -101,7 +105,7 @@ def monitor_case(reports: int, work) -> dict:
     home.mkdir()
     settings = ServerSettings(home=home, token_secret="x" * 40)
     database = Database(settings.database_url)
-    database.create_schema()
+    upgrade(database)
     rng = random.Random(0)
     with database.session() as session:
         release = Release(model="m", version=1, target="c", profiles=["p"], target_path="m/1/c.tar", sha256="0" * 64, length=1,
@@ -119,8 +123,10 @@ def monitor_case(reports: int, work) -> dict:
             monitor = InputMonitor(input_schema, Histograms(baseline))
             monitor.observe(observed[start:start + 100])
             payloads.append(telemetry_payload("m/1/c.tar", 1.0, monitor.report()))
-        for index in range(reports):
-            session.add(TelemetryReport(device_id=f"dev-{index % 100}", release="m/1/c.tar", payload=payloads[index % 200]))
+    now = utcnow()
+    for first in range(0, reports, 2000):
+        write_telemetry(database, settings, [Accepted(f"dev-{index % 100}", "p", (f"site-{index % 100 % 4}",), "m/1/c.tar",
+                                                      payloads[index % 200], now) for index in range(first, min(reports, first + 2000))])
     monitor = Monitor(settings, database, lambda session: None)
     timings = []
     for _ in range(3):

@@ -84,6 +84,16 @@ def postgres_binaries() -> Path:
     return found[-1].parent
 
 
+POSTGRES_CONTROLS: dict[str, list[str]] = {}  # URL -> pg_ctl and its options, for restart_postgres
+
+
+def restart_postgres(url: str) -> None:
+    """Restart the cluster behind ``url`` (fast shutdown: open connections are cut, as in a crash or a failover)."""
+    import subprocess
+
+    subprocess.run([*POSTGRES_CONTROLS[url], "-m", "fast", "restart"], check=True, capture_output=True, timeout=60)
+
+
 @contextlib.contextmanager
 def postgres_server():
     """A private PostgreSQL cluster on 127.0.0.1 for one test module; yields its SQLAlchemy URL.
@@ -112,8 +122,11 @@ def postgres_server():
     try:
         subprocess.run([*as_user, str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "edgekit", "fleet"],
                        check=True, capture_output=True)
-        yield f"postgresql+psycopg://edgekit@127.0.0.1:{port}/fleet"
+        url = f"postgresql+psycopg://edgekit@127.0.0.1:{port}/fleet"
+        POSTGRES_CONTROLS[url] = [*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l", str(directory / "log")]
+        yield url
     finally:
+        POSTGRES_CONTROLS.pop(f"postgresql+psycopg://edgekit@127.0.0.1:{port}/fleet", None)
         subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(directory, ignore_errors=True)
 

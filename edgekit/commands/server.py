@@ -1,5 +1,5 @@
-"""``edgekit server init|run|mirror|nginx-config|rotate-keys|api-key create|list|revoke|enrollment-token``:
-create, run and look after the update server, and the static mirror nginx serves in front of it."""
+"""``edgekit server init|run|migrate|mirror|nginx-config|rotate-keys|api-key create|list|revoke|enrollment-token``:
+create, run, upgrade and look after the update server, and the static mirror nginx serves in front of it."""
 
 import os
 import sys
@@ -53,7 +53,8 @@ def server_run(
 
     if db:
         os.environ["EDGEKIT_DB_URL"] = db  # the worker processes read their settings from the environment
-    settings, database = open_home(home)  # fail here, in one line, rather than in each worker
+    # fail here, in one line, rather than in each worker; and upgrade the schema once, before any worker starts
+    settings, database = open_home(home)
     database.engine.dispose()
     if settings.mirror:
         from ..server.mirror.writer import prepare
@@ -134,6 +135,21 @@ def server_nginx_config(
     emit(as_json, {"out": str(out), "mirror": str(settings.mirror_directory), "private_artifacts": options.private_artifacts},
          f"wrote {out} (mirror {settings.mirror_directory}; " + (f"start it with nginx -c {out.resolve()})" if standalone else
                                                                  "include it in nginx's http block, then nginx -t)"))
+@server_app.command("migrate")
+def server_migrate(
+    home: HomeOption,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides server.json.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bring the home's database to the newest schema (Alembic). `server run` does it too, before it starts workers."""
+    from ..server.home import migrate_home
+
+    if db:
+        os.environ["EDGEKIT_DB_URL"] = db
+    _, database, result = migrate_home(home)
+    database.engine.dispose()
+    before = result["from"] or "none (a home made before migrations)"
+    emit(as_json, result, f"the database is at schema {result['to']}" + ("" if result["from"] == result["to"] else f" (was {before})"))
 
 
 @server_app.command("rotate-keys")

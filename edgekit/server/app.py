@@ -28,11 +28,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from ..errors import EdgekitError
-from .auth import Actor, artifact_reader
+from .auth import Actor, artifact_reader, devices_by_token
 from .dashboard.pages import router as dashboard_router
 from .db import Database, Device, Release
+from .ingest.assignment import Assignments
+from .ingest.group_commit import GroupCommit
+from .ingest.status import write_status
+from .ingest.telemetry import write_telemetry
 from .limits import RequestLimits, TokenBuckets
 from .metrics import Metrics, MetricsMiddleware
 from .mirror.sync import MirrorSyncer
@@ -119,6 +124,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
             monitoring.cancel()
             if mirror is not None:
                 await run_in_threadpool(mirror.stop)
+            await run_in_threadpool(app.state.telemetry_batches.close)  # commit what is waiting
+            await run_in_threadpool(app.state.status_batches.close)
+            await run_in_threadpool(app.state.device_lookups.close)
+            writers.engine.dispose()
             database.engine.dispose()
 
     app = FastAPI(title="edgekit update server", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -130,6 +139,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     mirror = MirrorSyncer(settings.mirror_directory, database, app.state.blobs, settings.mirror_sync_seconds) if settings.mirror else None
     app.state.mirror = mirror
     app.state.metadata = MetadataCache(database, settings.metadata_cache_seconds, mirror.changed if mirror else None)
+    app.state.release_facts = {}  # routes/devices.py: what the door checks reports against, per release
+    # the batch writers have a connection pool of their own: waiting behind request threads for a
+    # connection would hold up every request of the batch
+    writers = Database(settings.database_url)
+    app.state.device_lookups = GroupCommit(lambda hashes: devices_by_token(database, hashes), "device-lookup")
+    assignments = Assignments()  # the rollout rules per release, for the current targets version
+    app.state.telemetry_batches = GroupCommit(lambda batch: write_telemetry(writers, settings, batch, assignments), "telemetry")
+    app.state.status_batches = GroupCommit(lambda batch: write_status(writers, batch), "status")
     app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session, settings.token_secret)))
     metrics = Metrics()
 
@@ -142,6 +159,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         return JSONResponse({"error": f"{where or 'body'}: {first.get('msg')}"}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        LOG.warning("database unavailable: %s", str(exc.orig)[:200])  # e.g. PostgreSQL restarting: the client may retry
+        return JSONResponse({"error": "the server's database is unavailable; retry later"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(EdgekitError)
     async def domain_error(_: Request, exc: EdgekitError) -> JSONResponse:

@@ -1,9 +1,9 @@
 """The server's database (SQLAlchemy 2): SQLite in the server's home by default, PostgreSQL when
 several server processes share one fleet. Nothing connects at import time.
 
-The schema is created with ``create_all``; tables and nullable columns added by a later version
-are added when a server opens an older home (``create_missing``); any other change to an existing
-table would need an Alembic migration. Writes that change signed metadata take the ``metadata`` row lock first, so one writer
+The schema is made and changed by Alembic migrations (``migrations/``, applied by ``migrate.py``);
+a home made before Alembic is brought to the first schema (missing tables, missing nullable
+columns), stamped at it and upgraded. Writes that change signed metadata take the ``metadata`` row lock first, so one writer
 at a time signs, across processes and machines (a row lock in PostgreSQL, the write lock in SQLite).
 """
 
@@ -40,7 +40,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)  # stored naive, always UTC
 
 
-LOCKS = ("metadata", "monitor")  # the signing lock, and the monitor's lease (an expiry time in ms)
+# the signing lock, the monitor's lease (an expiry time in ms), and the lock each telemetry batch
+# takes so that batches of every server process add to the same rollup rows one at a time
+LOCKS = ("metadata", "monitor", "telemetry")
 
 
 class Base(DeclarativeBase):
@@ -154,6 +156,25 @@ class TelemetryReport(Base):
     payload: Mapped[dict] = mapped_column(JSON)
 
 
+class TelemetryRollup(Base):
+    """The sums of every report one group of devices sent in one minute (ingest/telemetry.py writes
+    them, the monitor reads them): a group is a release x device profile x device tag set x whether
+    the rollout rule current at ingest assigned the release to the device. ``sums`` is
+    monitoring.totals.Totals as JSON (which counts reports, not distinct devices)."""
+
+    __tablename__ = "telemetry_rollups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime)  # UTC, the start of the minute the reports arrived in
+    release: Mapped[str] = mapped_column(String(300))
+    profile: Mapped[str] = mapped_column(String(64))
+    tags: Mapped[list] = mapped_column(JSON)  # the devices' tag set, sorted
+    tag_key: Mapped[str] = mapped_column(String(64))  # sha256 of the sorted tags: keeps the unique index small
+    assigned: Mapped[bool] = mapped_column(Boolean)
+    reports: Mapped[int] = mapped_column(BigInteger)
+    sums: Mapped[dict] = mapped_column(JSON)
+    __table_args__ = (Index("ix_rollup_group", "minute", "release", "profile", "tag_key", "assigned", unique=True),)
+
+
 class ReleaseBaseline(Base):
     """The training baseline (the bundle's baseline.json) of a release, read from its artifact at publish."""
 
@@ -245,20 +266,13 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
-        self._add_locks()
-
-    def create_missing(self) -> None:
-        """Tables, nullable columns and lock rows a newer edgekit added (create_all creates only
-        missing tables; a missing nullable column is added with ALTER TABLE)."""
-        Base.metadata.create_all(self.engine)
-        self._add_missing_columns()
-        self._add_locks()
-
-    def _add_missing_columns(self) -> None:
+    def add_missing_columns(self, tables: set[str]) -> None:
+        """Nullable columns of ``tables`` an old home lacks, added with ALTER TABLE (how homes made
+        before Alembic grew; migrate.py uses it to bring such a home to the first schema)."""
         present = inspect(self.engine)
         for table in Base.metadata.sorted_tables:
+            if table.name not in tables:
+                continue
             have = {column["name"] for column in present.get_columns(table.name)}
             for column in table.columns:
                 if column.name in have:
@@ -273,7 +287,7 @@ class Database:
                     if column.name not in {c["name"] for c in inspect(self.engine).get_columns(table.name)}:
                         raise
 
-    def _add_locks(self) -> None:
+    def add_locks(self) -> None:
         with self.session() as session:
             for name in LOCKS:
                 if session.get(Lock, name) is None:
@@ -307,5 +321,4 @@ def _sqlite_pragmas(connection, _record) -> None:
 
 
 __all__ = ["Alert", "ApiKey", "AuditEntry", "Database", "Device", "DeviceEvent", "DriftPoint", "EnrollmentToken", "IdempotentAnswer",
-           "Release",
-           "ReleaseBaseline", "Rollout", "RolloutGate", "TelemetryReport", "TufMetadata", "utcnow"]
+           "Release", "ReleaseBaseline", "Rollout", "RolloutGate", "TelemetryReport", "TelemetryRollup", "TufMetadata", "utcnow"]

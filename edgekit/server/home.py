@@ -17,6 +17,7 @@ from sqlalchemy import func, inspect, select
 from ..errors import BadInput
 from .audit import record
 from .db import ApiKey, Database, TufMetadata
+from .migrate import upgrade
 from .repository.metadata import Repository
 from .settings import CONFIG_FILE, ServerSettings, load_settings
 from .tokens import new_id, new_token, token_hash
@@ -48,7 +49,7 @@ def init_home(home: Path, root_dir: Path | None, root_keys: int, threshold: int,
                 if session.scalar(select(func.count()).select_from(TufMetadata)):
                     raise BadInput(f"the database {_shown(settings.database_url)} already holds a repository",
                                    "use an empty database for a new server")
-        database.create_schema()
+        upgrade(database)  # a new database: every migration from the first
         Repository(settings, database).create(root_dir, root_keys, threshold)
         key_id, admin_key = create_api_key(database, settings, "admin", "server init")
         database.engine.dispose()
@@ -113,11 +114,16 @@ def _shown(url: str) -> str:
 
 
 def open_home(home: Path) -> tuple[ServerSettings, Database]:
+    settings, database, _ = migrate_home(home)
+    return settings, database
+
+
+def migrate_home(home: Path) -> tuple[ServerSettings, Database, dict[str, str | None]]:
+    """Open a home's database and bring it to the newest schema (migrate.py); the revisions before and after."""
     settings = load_settings(home)
     settings.check_secrets()
     database = Database(settings.database_url)
     if not database.ready():
         raise BadInput(f"the database {_shown(settings.database_url)} is not reachable or not initialized",
                        "start it, or check EDGEKIT_DB_URL / server.json")
-    database.create_missing()  # a home made by an older edgekit gets the tables it lacks
-    return settings, database
+    return settings, database, upgrade(database)  # a home made by an older edgekit gets the migrations it lacks

@@ -59,6 +59,9 @@ class ServerSettings(BaseSettings):
     drift_ks: float = Field(default=0.1, gt=0, le=1)
     drift_violation_rate: float = Field(default=0.05, gt=0, le=1)
     drift_min_rows: int = Field(default=500, ge=1)
+    # telemetry: raw reports are kept this long for debugging (0: only the rollups), rollups this many days
+    raw_telemetry_seconds: float = Field(default=0.0, ge=0)
+    rollup_days: float = Field(default=31.0, gt=0)
     webhook_url: str = Field(default="", pattern=r"^(https?://\S+)?$")  # new alerts are POSTed here
     webhook_secret: str = ""  # HMAC-SHA256 key for the X-Edgekit-Signature header
     # the static mirror nginx (or a CDN) serves: metadata and archives as files, kept in step with

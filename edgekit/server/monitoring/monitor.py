@@ -1,13 +1,19 @@
 """The fleet monitor. One pass:
 
-1. sums the telemetry devices sent over the last drift window per (release, device profile,
-   cohort) — a cohort is every device ("*") or the devices carrying one tag — compares each group
+1. sums the telemetry rollups (per-minute sums, ingest/) of the last drift window per (release,
+   device profile, cohort) — a cohort is every device ("*") or the devices carrying one tag;
+   rollups are kept per device tag set, so each is summed once and merged into its cohorts, and a
+   pass costs the same for a thousand devices or a million — compares each group
    with its release's training baseline (drift.py), stores the statistics, opens an alert for
    each threshold crossed (one open alert per release/profile/cohort/feature/statistic) and
    resolves the open ones that are back under it or whose group sent nothing over the window
    (e.g. its release was replaced); new alerts are posted to the webhook;
 2. judges every active rollout that has gates (gates.py) on its canary stage and carries out the
-   verdict: promote, or pause / roll back and record why.
+   verdict: promote, or pause / roll back and record why;
+3. prunes raw reports past the debugging window and rollups past their retention.
+
+Windows start at a whole minute (the rollups' grain): a window takes in the whole minute its
+start falls in.
 
 Each server process runs a pass every ``monitor_seconds``; a lease row in ``locks`` lets one
 process at a time do it. POST /v1/admin/monitor/run runs one now.
@@ -39,6 +45,7 @@ from ..db import (
     Rollout,
     RolloutGate,
     TelemetryReport,
+    TelemetryRollup,
     utcnow,
 )
 from ..repository import rollouts
@@ -73,6 +80,7 @@ class Monitor:
                 opened, resolved, groups = self._drift(session)
                 opened_ids = [alert.id for alert in opened]
             decisions = self._gates()
+            prune_telemetry(self.database, self.settings, utcnow())
             if opened and self.settings.webhook_url:
                 self._notify(opened_ids)
             return {"groups": groups, "alerts_opened": len(opened_ids), "alerts_resolved": resolved,
@@ -91,10 +99,10 @@ class Monitor:
     def _drift(self, session: Session) -> tuple[list[Alert], int, int]:
         now = utcnow()
         since = now - timedelta(seconds=self.settings.drift_window_seconds)
-        # Each report is summed once, by its device's tag set; the cohorts are then merged from those sums.
+        # Each rollup is summed once, by its devices' tag set; the cohorts are then merged from those sums.
         by_tags: dict[tuple[str, str, tuple[str, ...]], Totals] = defaultdict(Totals)
-        for device_id, release, payload, profile, tags in _reports(session, since, TelemetryReport.release.is_not(None)):
-            by_tags[(release, profile, tuple(tags))].add(device_id, payload)
+        for release, profile, tags, _, sums in _rollups(session, since, TelemetryRollup.release != ""):
+            by_tags[(release, profile, tuple(tags))].merge(Totals.from_json(sums))
         groups: dict[tuple[str, str, str], Totals] = defaultdict(Totals)
         for (release, profile, tags), totals in by_tags.items():
             for cohort in (ALL_DEVICES, *tags):
@@ -220,7 +228,7 @@ def gather_evidence(session: Session, rollout: Rollout, release: Release, gate: 
     failed = set().union(*(outcomes.get(outcome, set()) for outcome in FAILED))
     profiles = rollout.profiles or release.profiles
     since = gate.stage_started
-    canary, control = _cohort_totals(session, release, profiles, rollout.tags, since, canary_device)
+    canary, control = _cohort_totals(session, release, profiles, rollout.tags, since, assigned_only=True)
     ratio, latency_detail = _latency_ratio(session, release, profiles, rollout.tags, canary, control, spec, since, window_seconds)
     canary_all, control_all = Totals(), Totals()
     for totals in canary.values():
@@ -270,31 +278,37 @@ def assigned_by_rule(rollout: Rollout, release: Release) -> Callable[[str, str, 
 
 
 def _cohort_totals(session: Session, release: Release, profiles: list[str], tags: list[str], since: Any,
-                   canary_device: Callable[[str, str, list[str], str | None], bool] | None = None,
-                   ) -> tuple[dict[str, Totals], dict[str, Totals]]:
-    """Per profile: the canary's totals (devices the rule assigns the release to) and the control's
-    (other releases of the model), since ``since``."""
+                   assigned_only: bool = False) -> tuple[dict[str, Totals], dict[str, Totals]]:
+    """Per profile: the canary's totals (with ``assigned_only``, only reports whose device the rule
+    current at ingest assigned the release to: ingest/assignment.py) and the control's (other releases of the model), since ``since``.
+    Reports of a release come only from devices of its model (or of none): the door checks that."""
     canary: dict[str, Totals] = defaultdict(Totals)
     control: dict[str, Totals] = defaultdict(Totals)
-    for device_id, report_release, payload, profile, device_tags, model in _reports(
-            session, since, Device.profile.in_(profiles),
-            or_(TelemetryReport.release == release.target_path, TelemetryReport.release.like(f"{release.model}/%")),
-            columns=(Device.model,)):
-        if (tags and not set(tags) & set(device_tags)) or (model is not None and model != release.model):
+    siblings = select(Release.target_path).where(Release.model == release.model).scalar_subquery()
+    for report_release, profile, device_tags, was_assigned, sums in _rollups(
+            session, since, TelemetryRollup.profile.in_(profiles), TelemetryRollup.release.in_(siblings)):
+        if tags and not set(tags) & set(device_tags):
             continue
         if report_release == release.target_path:
-            if canary_device is None or canary_device(device_id, profile, device_tags, model):
-                canary[profile].add(device_id, payload)
+            if was_assigned or not assigned_only:
+                canary[profile].merge(Totals.from_json(sums))
         else:
-            control[profile].add(device_id, payload)
+            control[profile].merge(Totals.from_json(sums))
     return canary, control
 
 
-def _reports(session: Session, since: Any, *where: Any, columns: tuple[Any, ...] = ()) -> Any:
-    """(device id, release, payload, device profile, device tags, *columns) of the reports received since ``since``."""
+def _rollups(session: Session, since: Any, *where: Any) -> Any:
+    """(release, device profile, device tags, assigned, sums) of the rollups of every minute from the one holding ``since``."""
     return session.execute(
-        select(TelemetryReport.device_id, TelemetryReport.release, TelemetryReport.payload, Device.profile, Device.tags, *columns)
-        .join(Device, Device.id == TelemetryReport.device_id).where(TelemetryReport.received >= since, *where))
+        select(TelemetryRollup.release, TelemetryRollup.profile, TelemetryRollup.tags, TelemetryRollup.assigned, TelemetryRollup.sums)
+        .where(TelemetryRollup.minute >= since.replace(second=0, microsecond=0), *where))
+
+
+def prune_telemetry(database: Database, settings: ServerSettings, now: Any) -> None:
+    """Raw reports past the debugging window, rollups past their retention (no batch writes those minutes)."""
+    with database.session() as session:
+        session.execute(delete(TelemetryReport).where(TelemetryReport.received < now - timedelta(seconds=settings.raw_telemetry_seconds)))
+        session.execute(delete(TelemetryRollup).where(TelemetryRollup.minute < now - timedelta(days=settings.rollup_days)))
 
 
 def _latency_ratio(session: Session, release: Release, profiles: list[str], tags: list[str], canary: dict[str, Totals],

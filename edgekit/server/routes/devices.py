@@ -1,20 +1,25 @@
 """The device API: enrollment with a one-time token, then a device's own record, status and
 telemetry with its device token. Nothing here reads or writes another device's records, and
 every release a device names is checked against what it may run (its model and profile) before
-it is stored or counted."""
+it is stored or counted. Status and telemetry are checked here, then written in batches
+(ingest/): the answer comes once the batch holding the report is committed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from .. import auth
 from ..audit import record
-from ..db import Device, DeviceEvent, EnrollmentToken, Release, TelemetryReport, utcnow
+from ..db import Device, EnrollmentToken, Release, utcnow
+from ..ingest.group_commit import GroupCommit
+from ..ingest.rollups import Accepted
+from ..ingest.status import AcceptedStatus
 from ..repository.releases import baseline_of
 from ..schemas import DeviceOut, EnrollRequest, EnrollResponse, OwnDeviceOut, StatusReport
 from ..schemas import TelemetryReport as TelemetryIn
@@ -28,6 +33,8 @@ def _this_device(request: Request, device_id: str) -> auth.Actor:
 
 
 ThisDevice = Annotated[auth.Actor, Depends(_this_device)]
+# status and telemetry: the device row read in a batch with other requests' (auth.reporting_device)
+ReportingDevice = Annotated[auth.Actor, Depends(auth.reporting_device)]
 
 
 @router.post("", status_code=201, response_model=EnrollResponse)
@@ -68,45 +75,82 @@ def own_record(device_id: str, actor: ThisDevice, request: Request) -> OwnDevice
 
 
 @router.put("/{device_id}/status", status_code=204)
-def report_status(device_id: str, body: StatusReport, actor: ThisDevice, request: Request) -> None:
-    with request.app.state.database.session() as session:
-        device = session.get(Device, device_id)
-        _check_status(session, device, body)
-        device.last_seen = utcnow()
-        device.installed = body.installed
-        if body.result is not None:
-            result = body.result
-            device.last_result = {**result.model_dump(exclude={"from_target"} if result.from_target is None else None),
-                                  "at": utcnow().isoformat()}
-            if result.outcome != "unchanged":  # agents report every cycle; events are the changes gates count
-                about = result.from_target if result.outcome == "rolled_back" and result.from_target else result.target
-                session.add(DeviceEvent(device_id=device_id, target=about, outcome=result.outcome, detail=result.detail))
+async def report_status(device_id: str, body: StatusReport, actor: ReportingDevice, request: Request) -> None:
+    state = request.app.state
+    device: Device = request.state.device
+    named = {"installed": body.installed}
+    if body.result is not None:
+        named |= {"result.target": body.result.target, "result.from_target": body.result.from_target}
+    _check_status(device, named, await _releases(state, {path for path in named.values() if path is not None}))
+    now = utcnow()
+    last_result, event = None, None
+    if body.result is not None:
+        result = body.result
+        last_result = {**result.model_dump(exclude={"from_target"} if result.from_target is None else None), "at": now.isoformat()}
+        if result.outcome != "unchanged":  # agents report every cycle; events are the changes gates count
+            about = result.from_target if result.outcome == "rolled_back" and result.from_target else result.target
+            event = {"target": about, "outcome": result.outcome, "detail": result.detail}
+    await _committed(state.status_batches, AcceptedStatus(device_id, body.installed, last_result, event, now))
 
 
 @router.post("/{device_id}/telemetry", status_code=202)
-def report_telemetry(device_id: str, body: TelemetryIn, actor: ThisDevice, request: Request) -> dict[str, bool]:
-    with request.app.state.database.session() as session:
-        device = session.get(Device, device_id)
-        if body.release is not None and body.release != device.installed:
-            raise HTTPException(409, "telemetry for a release this device has not reported installed; report status first")
-        if body.release is not None:
-            _check_bins(session, body)
-        device.last_seen = utcnow()
-        session.add(TelemetryReport(device_id=device_id, release=body.release, payload=body.model_dump(mode="json")))
+async def report_telemetry(device_id: str, body: TelemetryIn, actor: ReportingDevice, request: Request) -> dict[str, bool]:
+    """Checked here, then summed into the minute's rollups with the other reports of its batch: the
+    202 comes once that batch is committed."""
+    state = request.app.state
+    device: Device = request.state.device
+    if body.release is not None and body.release != device.installed:
+        raise HTTPException(409, "telemetry for a release this device has not reported installed; report status first")
+    if body.release is not None:
+        release = (await _releases(state, {body.release})).get(body.release)
+        if release is None:
+            raise HTTPException(409, "telemetry for a release this server does not know")
+        _check_bins(release, body)
+    report = Accepted(device_id, device.profile, tuple(device.tags or ()), body.release or "", body.model_dump(mode="json"), utcnow())
+    await _committed(state.telemetry_batches, report)
     return {"accepted": True}
 
 
-def _check_status(session: Session, device: Device, body: StatusReport) -> None:
+async def _committed(batches: GroupCommit, item: object) -> None:
+    try:
+        await batches.submit(item)
+    except Exception as exc:
+        raise HTTPException(503, "the server could not store the report; send it again later",
+                            headers={"Retry-After": "5"}) from exc
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What the door checks a device's report against; a release never changes once published."""
+
+    model: str
+    version: int
+    profiles: tuple[str, ...]
+    bins: dict[str, int] | None  # feature -> number of baseline bins; None without a baseline
+
+
+async def _releases(state: Any, paths: set[str]) -> dict[str, ReleaseFacts]:
+    """The facts of the releases at ``paths`` that exist, from this process's cache or the database."""
+    cache: dict[str, ReleaseFacts] = state.release_facts
+    missing = paths - cache.keys()
+    if missing:
+        await run_in_threadpool(_load_releases, state.database, missing, cache)
+    return {path: cache[path] for path in paths if path in cache}
+
+
+def _load_releases(database: Any, paths: set[str], cache: dict[str, ReleaseFacts]) -> None:
+    with database.session() as session:
+        for release in session.scalars(select(Release).where(Release.target_path.in_(paths))):
+            baseline = baseline_of(session, release)
+            bins = None if baseline is None else {feature["name"]: len(feature["counts"]) for feature in baseline["features"]["features"]}
+            cache[release.target_path] = ReleaseFacts(release.model, release.version, tuple(release.profiles), bins)
+
+
+def _check_status(device: Device, named: dict[str, str | None], releases: dict[str, ReleaseFacts]) -> None:
     """The device controls ``installed``, ``result.target`` and ``result.from_target``: each must be
     a release of the device's own model (when it enrolled with one) for its own profile, else 422.
     Whether the signed rule assigned that release to this device is the gates' question
     (monitoring/monitor.py counts only assigned devices): a report may arrive after a rollback."""
-    named = {"installed": body.installed}
-    if body.result is not None:
-        named |= {"result.target": body.result.target, "result.from_target": body.result.from_target}
-    paths = {path for path in named.values() if path is not None}
-    releases = {release.target_path: release for release in
-                session.scalars(select(Release).where(Release.target_path.in_(paths)))} if paths else {}
     for field, path in named.items():
         if path is None:
             continue
@@ -119,20 +163,15 @@ def _check_status(session: Session, device: Device, body: StatusReport) -> None:
             raise HTTPException(422, f"{field}: {path[:80]} is not for this device's profile {device.profile}")
 
 
-def _check_bins(session: Session, body: TelemetryIn) -> None:
+def _check_bins(release: ReleaseFacts, body: TelemetryIn) -> None:
     """Histograms must be on the release's baseline bins: anything else could not be compared."""
-    release = session.scalar(select(Release).where(Release.target_path == body.release))
-    if release is None:
-        raise HTTPException(409, "telemetry for a release this server does not know")
-    baseline = baseline_of(session, release)
-    if baseline is None:
+    if release.bins is None:
         return
-    bins = {feature["name"]: len(feature["counts"]) for feature in baseline["features"]["features"]}
     for name, counts in body.features.items():
-        if name not in bins:
+        if name not in release.bins:
             raise HTTPException(422, f"features.{name[:64]}: release {release.version} of {release.model} has no such feature")
-        if len(counts.counts) != bins[name]:
-            raise HTTPException(422, f"features.{name[:64]}: {len(counts.counts)} bins, the release's baseline has {bins[name]}")
+        if len(counts.counts) != release.bins[name]:
+            raise HTTPException(422, f"features.{name[:64]}: {len(counts.counts)} bins, the release's baseline has {release.bins[name]}")
 
 
 def devices_page(session, limit: int, after: str | None) -> list[Device]:

@@ -33,7 +33,7 @@ def server(trained_bundle, tmp_path_factory):
     good = pi4_onnx(trained_bundle, root, "good-0", "good-1")
     broken = broken_copy(good[0], root / "broken")
     env = {"EDGEKIT_METADATA_CACHE_SECONDS": "0", "EDGEKIT_IP_RATE_PER_SECOND": "1000", "EDGEKIT_IP_BURST": "2000",
-           "EDGEKIT_DEVICE_BURST": "100"}
+           "EDGEKIT_DEVICE_BURST": "100", "EDGEKIT_RAW_TELEMETRY_SECONDS": "3600"}  # raw reports kept: a test reads what the agent sent
     with served_home(root / "home", env) as (url, key):
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         for artifact in [*good, broken]:  # releases 1, 2 (good) and 3 (broken)
@@ -237,6 +237,8 @@ def test_the_apps_counters_reach_the_server_as_bounded_telemetry(server, tmp_pat
     assert once(state.root)["outcome"] == "unchanged"  # nothing new: nothing sent
     with sqlite3.connect(server["root"] / "home" / "server.db") as db:
         assert db.execute("SELECT COUNT(*) FROM telemetry WHERE device_id = ?", (state.identity().device_id,)).fetchone()[0] == 1
+        rolled_up = [json.loads(sums) for (sums,) in db.execute("SELECT sums FROM telemetry_rollups WHERE release = ?", (f"{MODEL}/1/onnx.tar",))]
+    assert sum(sums["reports"] for sums in rolled_up) >= 1 and sum(sums["rows"] for sums in rolled_up) >= len(rows)
 
 
 def test_agent_run_acts_on_an_unhealthy_report_during_the_wait(server, tmp_path):

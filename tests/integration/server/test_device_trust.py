@@ -18,6 +18,7 @@ from tests_support import pi4_onnx, served_home
 from edgekit.fleet.client import AdminClient
 from edgekit.server.db import Device
 from edgekit.server.home import init_home, open_home
+from edgekit.server.migrate import head, revision
 
 MODEL, PROFILE = "victim", "raspberry-pi-4b"
 TARGET = f"{MODEL}/1/onnx.tar"
@@ -129,12 +130,15 @@ def test_a_stage_holding_fewer_devices_than_min_devices_passes_once_all_of_them_
 def test_a_home_from_before_devices_had_a_model_gains_the_column_and_keeps_its_devices(tmp_path):
     home = tmp_path / "home"
     init_home(home, None, 3, 2, None)
-    with sqlite3.connect(home / "server.db") as old:  # the devices table as edgekit 0.1 made it
+    with sqlite3.connect(home / "server.db") as old:  # the devices table as edgekit 0.1 made it, before Alembic
         old.execute("ALTER TABLE devices DROP COLUMN model")
+        old.execute("DROP TABLE alembic_version")
+        old.execute("DROP TABLE telemetry_rollups")
         old.execute("INSERT INTO devices (id, profile, tags, token_hash, token_expires, revoked, enrolled) "
                     "VALUES ('dev-old', 'raspberry-pi-4b', '[]', 'h', '2030-01-01 00:00:00', 0, '2026-01-01 00:00:00')")
     _, database = open_home(home)
     with database.session() as session:
         device = session.get(Device, "dev-old")
         assert device.profile == "raspberry-pi-4b" and device.model is None
+    assert revision(database) == head()  # stamped at the first schema, then upgraded
     database.engine.dispose()

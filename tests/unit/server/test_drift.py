@@ -34,7 +34,7 @@ def _observed(training, knobs: str, reports: int = 20, rows: int = 100) -> Total
         histograms = Histograms(baseline)
         histograms.add(encoded[index * rows:(index + 1) * rows], None)
         snapshot = histograms.snapshot()
-        totals.add("device", {"counters": {"rows": rows, "histogram_rows": snapshot["rows"]}, "features": snapshot["features"]})
+        totals.add({"counters": {"rows": rows, "histogram_rows": snapshot["rows"]}, "features": snapshot["features"]})
     return totals
 
 
@@ -79,7 +79,7 @@ def test_statistics_on_known_histograms():
 
 def test_latency_quantile_reads_the_bucket_bounds():
     totals = Totals()
-    totals.add("d", {"latency_us": {"buckets": [1, 2, 5], "counts": [90, 9, 1, 0]}})
+    totals.add({"latency_us": {"buckets": [1, 2, 5], "counts": [90, 9, 1, 0]}})
     assert totals.latency_quantile(0.5) == 1 and totals.latency_quantile(0.99) == 2 and totals.latency_quantile(1.0) == 5
-    totals.add("d", {"latency_us": {"buckets": [1, 2, 5], "counts": [0, 0, 0, 100]}})
+    totals.add({"latency_us": {"buckets": [1, 2, 5], "counts": [0, 0, 0, 100]}})
     assert totals.latency_quantile(0.99) == float("inf")

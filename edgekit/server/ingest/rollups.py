@@ -1,0 +1,71 @@
+"""Summing accepted telemetry reports into per-minute rollups (release x device profile x device
+tag set x assigned x minute) and adding a batch's sums to the stored ones. Pure: no database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..monitoring.totals import Totals
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A report that passed every check at the door, with what the server knows of its device."""
+
+    device_id: str
+    profile: str
+    tags: tuple[str, ...]
+    release: str  # "" for a report that names no release (counted, never judged)
+    payload: dict[str, Any]
+    received: datetime
+
+
+@dataclass(frozen=True)
+class RollupKey:
+    minute: datetime
+    release: str
+    profile: str
+    tags: tuple[str, ...]  # sorted
+    assigned: bool
+
+    @property
+    def tag_key(self) -> str:
+        return tag_key(self.tags)
+
+
+def tag_key(tags: Iterable[str]) -> str:
+    return hashlib.sha256(json.dumps(sorted(tags)).encode()).hexdigest()
+
+
+def minute_of(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def summed(reports: Iterable[Accepted], assigned: Callable[[Accepted], bool]) -> dict[RollupKey, Totals]:
+    """The batch's sums per rollup key; ``assigned(report)`` says whether the signed rule gives the
+    report's release to its device."""
+    payloads: dict[RollupKey, list[dict[str, Any]]] = defaultdict(list)
+    for report in reports:
+        key = RollupKey(minute_of(report.received), report.release, report.profile, tuple(sorted(report.tags)),
+                        bool(report.release) and assigned(report))
+        payloads[key].append(report.payload)
+    groups = {}
+    for key, group in payloads.items():
+        groups[key] = Totals()
+        groups[key].add_all(group)
+    return groups
+
+
+def added(stored: dict[str, Any] | None, batch: Totals) -> Totals:
+    """A rollup row's sums plus a batch's (a new row when ``stored`` is None)."""
+    if stored is None:
+        return batch
+    total = Totals.from_json(stored)
+    total.merge(batch)
+    return total
