@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..data.schema import Schema
 from .frames import ParquetData
-from .rows import assign, canonical
+from .rows import assign, row_hashes
 from .stats import label_keys
 
 
@@ -40,11 +40,10 @@ class Batch:
 
 
 def encode(frame: pd.DataFrame, encoding: Encoding) -> Batch:
-    part, uniform = assign(canonical(frame), encoding.seed)
+    part, uniform = assign(row_hashes(frame), encoding.seed)
     return Batch(encoding.schema.encode(frame), encoding.label(frame[encoding.schema.label]), part, uniform)
 
 
 def read_partition(data: ParquetData, index: int, encoding: Encoding) -> Batch:
     """Partition ``index`` read and encoded here, in this process (a worker's training task)."""
-    frame = data.frame().get_partition(index).compute(scheduler="sync")
-    return encode(frame, encoding)
+    return encode(data.read_partition(index), encoding)

@@ -75,6 +75,22 @@ def dask_client(scheduler: str | None, workers: int | None, worker_memory: str |
         cluster.close()
 
 
+def prepare_workers(client: object, modules: tuple[str, ...]) -> int:
+    """Import what the tasks will use on every worker, up front; the largest resident size a worker
+    then has before it reads any data (what its memory limit leaves for data is the limit minus this)."""
+    return max(client.run(_import_and_measure, modules).values())  # type: ignore[attr-defined]
+
+
+def _import_and_measure(modules: tuple[str, ...]) -> int:
+    import importlib
+
+    import psutil
+
+    for module in modules:
+        importlib.import_module(module)
+    return int(psutil.Process().memory_info().rss)
+
+
 def worker_processes(client: object) -> dict[str, tuple[int, int]]:
     """(pid, peak resident bytes) of every worker process: a worker Dask killed and restarted for
     exceeding its memory limit shows up as a new pid."""

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..data.baseline import BASELINE_FORMAT, histogram
 from .batches import Encoding, encode
+from .frames import ParquetData
 from .rows import TEST, TRAIN, VALIDATION
 
 EVAL_ROWS = 1_000_000
@@ -78,6 +79,30 @@ def evaluate_partition(frame: pd.DataFrame, encoding: Encoding, model_format: st
     kept_rows = kept_rows[np.argsort(batch.uniform[kept_rows], kind="stable")[:keep]]
     kept = (batch.X[kept_rows], batch.y[kept_rows], batch.uniform[kept_rows])
     return PartitionResult(counts, missing, len(train), held_out, kept)
+
+
+def evaluate_partitions(data: ParquetData, indices: list[int], encoding: Encoding, model_format: str, raw_model: bytes,
+                        edges: list[np.ndarray | None], fractions: dict[int, float], keep: int) -> PartitionResult:
+    """A few partitions read one after the other in this task, their results folded into one."""
+    folded: PartitionResult | None = None
+    for index in indices:
+        result = evaluate_partition(data.read_partition(index), encoding, model_format, raw_model, edges, fractions, keep)
+        folded = result if folded is None else _fold(folded, result, keep)
+    assert folded is not None
+    return folded
+
+
+def _fold(one: PartitionResult, other: PartitionResult, keep: int) -> PartitionResult:
+    draws = np.concatenate([one.kept[2], other.kept[2]])
+    order = np.argsort(draws, kind="stable")[:keep]
+    return PartitionResult(
+        counts=[a + b for a, b in zip(one.counts, other.counts, strict=True)],
+        missing=one.missing + other.missing,
+        train_rows=one.train_rows + other.train_rows,
+        held_out={part: (np.concatenate([one.held_out[part][0], other.held_out[part][0]]),
+                         np.concatenate([one.held_out[part][1], other.held_out[part][1]])) for part in one.held_out},
+        kept=tuple(np.concatenate([a, b])[order] for a, b in zip(one.kept, other.kept, strict=True)),  # type: ignore[arg-type]
+    )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,13 @@ class ParquetData:
 
         return dd.read_parquet(list(self.files), columns=columns, split_row_groups=False)
 
+    def read_partition(self, index: int) -> Any:
+        """Partition ``index`` (file ``index``) as a pandas DataFrame, read here by the same reader
+        (a graph over that one file: one over every file would read every file's footer each time)."""
+        import dask.dataframe as dd
+
+        return dd.read_parquet(self.files[index], split_row_groups=False).compute(scheduler="sync")
+
 
 def parquet_files(source: str) -> list[Path]:
     hint = "pass a directory of .parquet files or a glob such as 'data/*.parquet'"

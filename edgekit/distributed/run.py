@@ -25,11 +25,11 @@ from ..train.families import get_family
 from ..train.metrics import constant_predictor_warning, evaluate, model_outputs
 from . import sketch
 from .batches import Encoding
-from .cluster import dask_client, worker_processes
-from .evaluation import EVAL_ROWS, combine, evaluate_partition
+from .cluster import dask_client, prepare_workers, worker_processes
+from .evaluation import EVAL_ROWS, combine, evaluate_partitions
 from .frames import ParquetData, open_parquet
 from .rows import PARTS, TEST, TRAIN, VALIDATION
-from .stats import PartitionStats, merge, partition_stats
+from .stats import PartitionStats, merge, summarize_partitions
 from .summary import choose_task, classes_of, schema_of
 
 DASK_FAMILIES = ("lightgbm", "xgboost")  # the families whose library has a Dask interface
@@ -58,8 +58,13 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
     parquet = open_parquet(os.fspath(data))
     label = choose_label(Table(pd.DataFrame(columns=list(parquet.columns)), parquet.source, parquet.name, None), label)
     with dask_client(scheduler, workers, worker_memory) as (client, cluster):
+        ready = prepare_workers(client, ("edgekit.distributed.evaluation", "edgekit.distributed.stats", "dask.dataframe",
+                                         "pyarrow.parquet", family))
         before = worker_processes(client)
+        phases = {"start": time.perf_counter()}
         stats = _statistics(client, parquet, label, seed)
+        phases["statistics"] = time.perf_counter()
+        peaks = {"ready": ready, "statistics": _peak(client)}
         task = choose_task(label, stats.label, task, parquet.source)
         chosen = get_family(family, task)
         classes = classes_of(label, stats.label, task, stats.rows, parquet.source)
@@ -78,12 +83,15 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
             model = train_lightgbm(client, parquet, encoding, hyper, cluster.threads_per_worker)
             raw = model.booster.model_to_string().encode()
         seconds = time.perf_counter() - started
+        phases["training"] = time.perf_counter()
+        peaks["training"] = _peak(client)
         edges = [None if feature.kind == "categorical" else
                  np.unique(sketch.quantiles(stats.features[feature.name].train_values, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1]))
                  for feature in schema.features]
         sizes = _part_rows(stats)
         fractions = {part: min(1.0, EVAL_ROWS / max(sizes[part], 1)) for part in (VALIDATION, TEST)}
         evaluation = _evaluation(client, parquet, encoding, chosen.model_format, raw, edges, fractions)
+        phases["evaluation"] = time.perf_counter()
         after = worker_processes(client)
 
     metrics = {PARTS[part]: evaluate(task, *evaluation.held_out[part]) for part in (VALIDATION, TEST)}
@@ -103,11 +111,16 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
         "training": ("xgboost collective training, each worker streaming its partitions into a QuantileDMatrix"
                      if family == "xgboost" else "lightgbm.dask (each worker holds its share of the train rows)"),
         "split": "by a hash of each row's values: 70/15/15, not stratified",
-        "quantiles": (f"per-partition summaries of {sketch.POINTS} points merged {MERGE_FANIN} at a time; "
+        "quantiles": (f"per-partition summaries of {sketch.POINTS} points (train and held-out rows apart) merged "
+                      f"{MERGE_FANIN} at a time; "
                       f"ranks within {(levels + 1) / (sketch.POINTS - 1):.3%}"),
         "metrics_rows": {PARTS[part]: len(evaluation.held_out[part][0]) for part in (VALIDATION, TEST)},
         # A worker Dask killed for exceeding its limit comes back with a new pid.
         "worker_restarts": len({pid for pid, _ in after.values()} - {pid for pid, _ in before.values()}),
+        "seconds": {name: round(phases[name] - phases[previous], 3)
+                    for previous, name in zip(phases, list(phases)[1:])},  # per pass, on the client's clock
+        "worker_ready_bytes": ready,  # the most any worker held before reading data
+        "worker_peak_bytes_by_pass": peaks,
         "worker_peak_bytes": sorted(peak for _, peak in after.values()),
     }
     contents = BundleContents(
@@ -121,24 +134,30 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
     return contents, default_bundle_name(parquet.name), (warning,) if warning else ()
 
 
+def _peak(client: Any) -> int:
+    return max(peak for _, peak in worker_processes(client).values())
+
+
+def _groups(parquet: ParquetData) -> list[list[int]]:
+    count = len(parquet.files)
+    return [list(range(first, min(first + MERGE_FANIN, count))) for first in range(0, count, MERGE_FANIN)]
+
+
 def _statistics(client: Any, parquet: ParquetData, label: str, seed: int) -> PartitionStats:
     """Every partition summarised where it is read, the summaries merged in a tree on the workers."""
-    import dask
-
-    summaries = [dask.delayed(partition_stats)(part, label, seed) for part in parquet.frame().to_delayed()]
+    summaries = [client.submit(summarize_partitions, parquet, group, label, seed, pure=False) for group in _groups(parquet)]
     while len(summaries) > 1:
-        summaries = [dask.delayed(merge)(summaries[i:i + MERGE_FANIN]) for i in range(0, len(summaries), MERGE_FANIN)]
-    return client.compute(summaries[0]).result()
+        summaries = [client.submit(merge, summaries[i:i + MERGE_FANIN], pure=False)
+                     for i in range(0, len(summaries), MERGE_FANIN)]
+    return summaries[0].result()
 
 
 def _evaluation(client: Any, parquet: ParquetData, encoding: Encoding, model_format: str, raw: bytes,
                 edges: list, fractions: dict[int, float]) -> Any:
-    import dask
-
     model = client.scatter(raw, broadcast=True)  # once per worker, not once per task
-    tasks = [dask.delayed(evaluate_partition)(part, encoding, model_format, model, edges, fractions, TEST_ROWS)
-             for part in parquet.frame().to_delayed()]
-    return combine(client.gather(client.compute(tasks)), encoding, edges, TEST_ROWS)
+    results = [client.submit(evaluate_partitions, parquet, group, encoding, model_format, model, edges, fractions,
+                             TEST_ROWS, pure=False) for group in _groups(parquet)]
+    return combine(client.gather(results), encoding, edges, TEST_ROWS)
 
 
 def _part_rows(stats: PartitionStats) -> dict[int, int]:

@@ -34,10 +34,14 @@ EMPTY = QuantileSketch(0, np.empty(0))
 
 
 def summarize(values: np.ndarray) -> QuantileSketch:
-    present = values[~np.isnan(values)]
+    present = np.sort(values[~np.isnan(values)])
     if present.size == 0:
         return EMPTY
-    return QuantileSketch(int(present.size), np.quantile(present, RANKS))
+    # np.quantile's linear interpolation, read off one sort (np.quantile with 2001 ranks is ~10x slower).
+    position = RANKS * (present.size - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, present.size - 1)
+    return QuantileSketch(int(present.size), present[low] + (present[high] - present[low]) * (position - low))
 
 
 def merge(sketches: list[QuantileSketch]) -> QuantileSketch:

@@ -10,6 +10,8 @@ partition at a time: XGBoost sketches the batches, then keeps only their histogr
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Any
 
 import numpy as np
@@ -80,7 +82,8 @@ def train_on_worker(data: ParquetData, partitions: list[int], encoding: Encoding
                 return True
             return False
 
-    with CommunicatorContext(**collective_args):
+    # Workers share the command's stdout: XGBoost's rank messages go to stderr, so --json stays JSON.
+    with contextlib.redirect_stdout(sys.stderr), CommunicatorContext(**collective_args):
         matrix = xgboost.QuantileDMatrix(TrainRows(), max_bin=MAX_BIN, nthread=params["nthread"])
         booster = xgboost.train(params, matrix, num_boost_round=rounds)
         return bytes(booster.save_raw("ubj")) if xgboost.collective.get_rank() == 0 else None
