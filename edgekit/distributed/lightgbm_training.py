@@ -36,7 +36,8 @@ def train_lightgbm(client: Any, data: ParquetData, encoding: Encoding, params: d
     meta[_LABEL] = pd.Series(dtype=np.float64 if encoding.task == "regression" else np.int64)
     rows = data.frame().map_partitions(train_rows, encoding, meta=meta)
     # As the local family: bagging acts only with a frequency; verbose=-1 keeps LightGBM's log quiet.
-    options = {"random_state": encoding.seed, "subsample_freq": 1, "verbose": -1, "n_jobs": threads, **params}
+    options = {"random_state": encoding.seed, "subsample_freq": 1, "verbose": -1, **params}  # lightgbm.dask sets the threads
     estimator = (lightgbm.dask.DaskLGBMClassifier if encoding.task == "classification" else lightgbm.dask.DaskLGBMRegressor)
-    model = estimator(client=client, **options).fit(rows[_columns(encoding)], rows[_LABEL])
+    with client.as_current():  # lightgbm.dask asks for the default client in places
+        model = estimator(client=client, **options).fit(rows[_columns(encoding)], rows[_LABEL])
     return LightGBMModel(model.booster_)
