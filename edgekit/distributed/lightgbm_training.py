@@ -27,7 +27,7 @@ def train_rows(frame: pd.DataFrame, encoding: Encoding) -> pd.DataFrame:
     return rows.assign(**{_LABEL: batch.y[train]})
 
 
-def train_lightgbm(client: Any, data: ParquetData, encoding: Encoding, params: dict[str, Any], threads: int) -> Any:
+def train_lightgbm(client: Any, data: ParquetData, encoding: Encoding, params: dict[str, Any]) -> Any:
     import lightgbm.dask
 
     from ..train.boosters import LightGBMModel

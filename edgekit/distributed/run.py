@@ -80,7 +80,7 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
         else:
             from .lightgbm_training import train_lightgbm
 
-            model = train_lightgbm(client, parquet, encoding, hyper, cluster.threads_per_worker)
+            model = train_lightgbm(client, parquet, encoding, hyper)
             raw = model.booster.model_to_string().encode()
         seconds = time.perf_counter() - started
         phases["training"] = time.perf_counter()
