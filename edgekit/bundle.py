@@ -75,6 +75,9 @@ class BundleInfo(BaseModel):
     # Set when the model was trained elsewhere: its library, source file and sha256, objective, the
     # library versions that trained it (when the file says), which trees predict uses.
     imported: dict[str, Any] | None = None
+    # How the model was trained: {"name": "local"}, or the Dask engine's cluster, split and quantile
+    # method (absent from bundles written before engines existed).
+    engine: dict[str, Any] | None = None
     files: dict[str, dict[str, Any]]
     content_hash: str
 
@@ -142,6 +145,10 @@ class BundleContents:
     data: dict[str, Any]
     train_seconds: float
     imported: dict[str, Any] | None = None
+    engine: dict[str, Any] | None = None
+    # Set when the rows are not all in this process (the Dask engine): the histograms, counted where
+    # the rows are; else they are counted here over ``baseline_rows``.
+    feature_baseline: dict[str, Any] | None = None
 
 
 def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> ModelBundle:
@@ -168,6 +175,7 @@ def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> M
             "split": {part: len(getattr(trained.split, part)) for part in ("train", "validation", "test")},
         },
         train_seconds=trained.seconds,
+        engine={"name": "local"},
     ), out, name, version)
 
 
@@ -194,7 +202,7 @@ def write_contents(contents: BundleContents, out: Path, name: str, version: int)
             test_outputs=test_outputs,
         )
         baseline = {
-            "features": feature_baseline(dataset.schema, dataset.X[contents.baseline_rows]),
+            "features": contents.feature_baseline or feature_baseline(dataset.schema, dataset.X[contents.baseline_rows]),
             "predictions": prediction_baseline(dataset.task, test_outputs, dataset.classes),
         }
         (staging / "baseline.json").write_text(json.dumps(baseline, indent=1))
@@ -221,6 +229,7 @@ def write_contents(contents: BundleContents, out: Path, name: str, version: int)
             "data": contents.data,
             "train_seconds": round(contents.train_seconds, 3),
             "imported": _json_ready(contents.imported),
+            "engine": _json_ready(contents.engine),
             "files": describe_files(staging, [model_file, "schema.json", "reference.npz", "baseline.json"]),
         }
         BundleInfo.model_validate({**descriptor, "content_hash": ""})

@@ -83,6 +83,7 @@ def bundle_summary(bundle: ModelBundle) -> dict[str, Any]:
         "content_hash": info.content_hash,
         "train_seconds": info.train_seconds,
         "imported": info.imported,
+        "engine": info.engine,
     }
 
 
@@ -91,6 +92,10 @@ def print_training(console: Console, bundle: ModelBundle) -> None:
     console.print(metrics_table(info.metrics, f"{info.family} on {info.data['source']} ({info.task})"))
     if info.tuning:
         console.print(f"tuning: best of {info.tuning['trials']} trials was #{info.tuning['best_trial']}: {info.params}")
+    if info.engine and info.engine.get("name") == "dask":
+        engine = info.engine
+        console.print(f"dask: {engine['workers']} workers ({engine['scheduler']}), {engine['partitions']} partitions, "
+                      f"{engine['decoded_bytes'] / 2**20:,.0f} MiB decoded; {engine['quantiles']}")
     console.print(f"bundle {info.name} v{info.version} written to {bundle.path} ({info.train_seconds:.1f} s training)")
 
 

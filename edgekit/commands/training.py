@@ -21,6 +21,10 @@ def train(
     seed: Annotated[int, typer.Option("--seed", help="Seed for the split, the model and the search.")] = 0,
     name: Annotated[str | None, typer.Option("--name", help="Bundle name (default: from the data source).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="Hyperparameter KEY=VALUE instead of the family default (repeatable).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="local (in this process) or dask (a dask.distributed cluster; DATA is a directory or glob of Parquet files).")] = "local",
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="With --engine dask: a running scheduler's address, tcp://HOST:PORT (default: start a local cluster).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="With --engine dask and no --scheduler: worker processes of the local cluster (default 2).")] = None,
+    worker_memory: Annotated[str | None, typer.Option("--worker-memory", help="With --engine dask and no --scheduler: each worker's memory limit, e.g. 2GiB (default: RAM / workers).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Train a model on DATA and save it as a self-describing bundle."""
@@ -32,7 +36,7 @@ def train(
         bundle = train_bundle(
             data, out, label=label, family=model, task=task, tune=tune, seed=seed, name=name,
             params=parse_pairs(param or [], "--param", "e.g. --param max_depth=8"), on_trial=on_trial,
-            on_warning=warned.append,
+            on_warning=warned.append, engine=engine, scheduler=scheduler, workers=workers, worker_memory=worker_memory,
         )
     report(as_json, {**reporting.bundle_summary(bundle), "warnings": warned}, lambda: reporting.print_training(stdout, bundle))
     for message in warned:  # last, where it is seen: the bundle is written, but it is no use

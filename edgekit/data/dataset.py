@@ -39,7 +39,7 @@ class Dataset:
 
 def prepare_dataset(table: Table, label: str | None = None, task: str | None = None) -> Dataset:
     frame = table.frame
-    label = _choose_label(table, label)
+    label = choose_label(table, label)
     target = frame[label]
     missing = np.flatnonzero(target.isna().to_numpy())
     if missing.size:
@@ -70,7 +70,7 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _choose_label(table: Table, label: str | None) -> str:
+def choose_label(table: Table, label: str | None) -> str:
     columns = [str(column) for column in table.frame.columns]
     shown = ", ".join(columns[:12]) + (", …" if len(columns) > 12 else "")
     if label is not None:

@@ -19,7 +19,7 @@ SCHEMA_FORMAT = 1
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 MAX_CATEGORIES = 50
 # A text column whose values are mostly numbers is a typo'd numeric column, not a category.
-_NUMERIC_SHARE_FOR_TYPO = 0.9
+NUMERIC_SHARE_FOR_TYPO = 0.9
 
 
 class FeatureSpec(BaseModel):
@@ -110,7 +110,7 @@ def _categorical_feature(name: str, column: pd.Series, missing_rate: float, sour
         raise BadInput(f"{source}: column '{name}' has no values at all", "drop the column or fill it")
     text = _as_text(present)
     numeric = pd.to_numeric(text, errors="coerce")
-    if numeric.notna().mean() >= _NUMERIC_SHARE_FOR_TYPO:
+    if numeric.notna().mean() >= NUMERIC_SHARE_FOR_TYPO:
         bad_row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
         row_number = column.index.get_loc(present.index[bad_row]) + 1
         raise BadInput(

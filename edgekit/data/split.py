@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from ..errors import BadInput
 
@@ -51,6 +50,8 @@ def check_splittable(y: np.ndarray, task: str, class_names: list | None, source:
 
 def split_rows(y: np.ndarray, task: str, seed: int) -> Split:
     """Index arrays for the three parts; the same y and seed always give the same split."""
+    from sklearn.model_selection import train_test_split  # here: the Dask engine's workers use FRACTIONS only
+
     rows = np.arange(len(y))
     stratify = y if task == "classification" else None
     holdout = FRACTIONS[1] + FRACTIONS[2]

@@ -15,7 +15,7 @@ LAYERS = (
     {"errors", "_version", "yaml_files", "home", "storage", "notebook"},
     {"data"},
     {"train", "imports"},
-    {"bundle", "registry", "training", "importing"},
+    {"bundle", "registry", "training", "importing", "distributed"},
     {"compile", "artifact", "devices"},
     {"bench", "reporting", "workflow"},
     {"server"},

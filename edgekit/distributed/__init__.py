@@ -1,0 +1,1 @@
+"""Training beyond one machine: ``edgekit train --engine dask`` on a dask.distributed cluster."""

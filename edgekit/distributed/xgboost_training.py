@@ -1,0 +1,128 @@
+"""XGBoost on a Dask cluster, each worker streaming its own Parquet partitions.
+
+``xgboost.dask`` persists every partition in worker memory before it builds a DMatrix, so each worker
+must hold its share of the decoded data. Here each worker instead runs the same collective training
+(XGBoost's Rabit tracker, started on the scheduler as xgboost.dask does, and
+``xgboost.dask.CommunicatorContext``) over a ``QuantileDMatrix`` fed by an iterator that reads one
+partition at a time: XGBoost sketches the batches, then keeps only their histogram bin indices
+(one byte per value at 256 bins). A worker's memory holds its bin indices and one decoded partition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadInput
+from .batches import Encoding, read_partition
+from .frames import ParquetData
+from .rows import TRAIN
+
+MAX_BIN = 256
+
+
+def booster_params(task: str, classes: list | None, params: dict[str, Any], seed: int, threads: int) -> tuple[dict[str, Any], int]:
+    """The family's scikit-learn style hyperparameters as ``xgboost.train`` takes them, and the rounds."""
+    options = dict(params)
+    rounds = int(options.pop("n_estimators", 100))
+    options.pop("n_jobs", None)
+    if task == "classification":
+        objective = {"objective": "binary:logistic"} if len(classes or ()) == 2 else {
+            "objective": "multi:softprob", "num_class": len(classes or ())}
+    else:
+        objective = {"objective": "reg:squarederror"}
+    if "objective" in options and options["objective"] != objective["objective"]:
+        raise BadInput(f"--param objective={options['objective']} is not supported with --engine dask",
+                       f"leave it out ({objective['objective']} is used)")
+    options.pop("objective", None)
+    return {"tree_method": "hist", "max_bin": MAX_BIN, "seed": options.pop("random_state", seed), "nthread": threads,
+            **objective, **options}, rounds
+
+
+def start_tracker(workers: int, host: str | None) -> dict[str, Any]:
+    """Run on the scheduler (as xgboost.dask does): a Rabit tracker for ``workers`` workers."""
+    import threading
+
+    from xgboost.tracker import RabitTracker
+
+    tracker = RabitTracker(n_workers=workers, host_ip=host, sortby="task", timeout=0)
+    tracker.start()
+    threading.Thread(target=tracker.wait_for, daemon=True).start()
+    return tracker.worker_args()
+
+
+def train_on_worker(data: ParquetData, partitions: list[int], encoding: Encoding, target_shift_scale: tuple[float, float] | None,
+                    params: dict[str, Any], rounds: int, collective_args: dict[str, Any]) -> bytes | None:
+    """One worker's share of the collective training; rank 0 returns the booster (UBJSON)."""
+    import xgboost
+    from xgboost.dask import CommunicatorContext
+
+    class TrainRows(xgboost.DataIter):
+        def __init__(self) -> None:
+            self._next = 0
+            super().__init__(release_data=True)
+
+        def reset(self) -> None:
+            self._next = 0
+
+        def next(self, input_data: Any) -> bool:
+            while self._next < len(partitions):
+                batch = read_partition(data, partitions[self._next], encoding)
+                self._next += 1
+                train = batch.part == TRAIN
+                if not train.any():
+                    continue
+                y = batch.y[train]
+                if target_shift_scale is not None:  # regression learns a standardised target
+                    y = (y - target_shift_scale[0]) / target_shift_scale[1]
+                input_data(data=np.ascontiguousarray(batch.X[train]), label=y)
+                return True
+            return False
+
+    # Workers share the command's stdout: XGBoost's rank messages go to stderr, so --json stays JSON.
+    with contextlib.redirect_stdout(sys.stderr), CommunicatorContext(**collective_args):
+        matrix = xgboost.QuantileDMatrix(TrainRows(), max_bin=MAX_BIN, nthread=params["nthread"])
+        booster = xgboost.train(params, matrix, num_boost_round=rounds)
+        return bytes(booster.save_raw("ubj")) if xgboost.collective.get_rank() == 0 else None
+
+
+def assign_partitions(sizes: list[int], workers: int) -> list[list[int]]:
+    """Partitions spread over at most ``workers`` workers, largest first onto the least loaded."""
+    shares: list[list[int]] = [[] for _ in range(min(workers, len(sizes)))]
+    loads = [0] * len(shares)
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(index)
+        loads[lightest] += sizes[index]
+    return [sorted(share) for share in shares]
+
+
+def train_xgboost(client: Any, data: ParquetData, encoding: Encoding, params: dict[str, Any], threads: int,
+                  target_shift_scale: tuple[float, float] | None) -> Any:
+    """The trained booster, wrapped as a bundle runs it."""
+    import os
+
+    import xgboost
+    from distributed.comm import get_address_host
+
+    from ..train.boosters import XGBoostModel, fold_output_transform
+
+    options, rounds = booster_params(encoding.task, encoding.classes, params, encoding.seed, threads)
+    addresses = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    shares = assign_partitions([os.path.getsize(file) for file in data.files], len(addresses))
+    host = get_address_host(client.scheduler.address)
+    collective_args = client.run_on_scheduler(start_tracker, len(shares), host)
+    futures = [
+        client.submit(train_on_worker, data, share, encoding, target_shift_scale, options, rounds, collective_args,
+                      workers=[address], allow_other_workers=False, pure=False)
+        for address, share in zip(addresses, shares)
+    ]
+    raw = next(result for result in client.gather(futures) if result is not None)
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(raw))
+    if target_shift_scale is not None:
+        fold_output_transform(booster, target_shift_scale[1], target_shift_scale[0])
+    return XGBoostModel(booster)
