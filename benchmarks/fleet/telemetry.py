@@ -385,7 +385,7 @@ def main() -> None:
             results.append(monitor_pass(work, devices, direct=devices > 10_000))
             print(json.dumps(results[-1]), flush=True)
     load = os.getloadavg()[0]
-    print(write_results(args.out, "fleet_telemetry", results, markdown, load=f"{load:.1f}").read_text())
+    print(write_results(args.out, "fleet_telemetry_quick" if args.quick else "fleet_telemetry", results, markdown, load=f"{load:.1f}").read_text())
 
 
 def _reset_postgres(url: str) -> None:
