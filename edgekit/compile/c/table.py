@@ -10,7 +10,7 @@ int16/int8 summed in an int32 accumulator and scaled once.
 Rows are walked a block at a time (EDGEKIT_BLOCK, default 8; the toolchain table sets it per
 triple): the rows' walks are independent, so an out-of-order CPU overlaps their loads and compares.
 Microcontroller builds set it to 1, which also keeps the stack small. On x86-64 a batch (and a
-node-walk tree's single row) takes the SIMD kernels of tree_simd.py instead, where the CPU has them.
+node-walk tree's single row) takes the SIMD kernels of tree_simd/ instead, where the CPU has them.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def table_source(
     threshold = np.where(leaf, 0.0, tables.threshold) if binned is None else np.where(leaf, 0, binned.node_bin)
     leaf_values = tables.leaf_values if leaves is None else leaves.values
     padded = pad_trees(tables)
-    # Float tables also get the x86-64 SIMD batch kernels (tree_simd.py): complete trees as they are;
+    # Float tables also get the x86-64 SIMD batch kernels (tree_simd/): complete trees as they are;
     # node-walk trees through their top levels in complete form (top_* arrays), then a gathered walk.
     # The kernels read a little past each array: those carry SIMD_PAD spare entries where they are built.
     depth = padded.depth if padded is not None else int(tree_depths(tables).max(initial=0))
