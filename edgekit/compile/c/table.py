@@ -23,7 +23,7 @@ from ..trees.quantize import BinnedThresholds, QuantizedLeaves
 from ..trees.tables import LEAF, TreeTables
 from .literals import api_constants, array, float_literals, int_literals, unsigned_type
 from .tree_common import output_transform, tree_head
-from .tree_simd import PAD, TOP_LEVELS, simd_kernels
+from .tree_simd import PAD, TOP_LEVELS, neon_kernel, simd_kernels
 
 LEAF_MARK = 0x7FFF
 DEFAULT_LEFT_BIT = 0x8000
@@ -37,6 +37,7 @@ def table_source(
     binned: BinnedThresholds | None = None,
     leaves: QuantizedLeaves | None = None,
     batch16: tuple[str, list[str]] | None = None,
+    neon_lanes: int = 4,
 ) -> str:
     """``batch16``: (what it is, C lines defining ``bitvector16(rows, acc)``): a kernel that takes
     the AVX-512 batches of 16 rows instead of the walk's (the quickscorer layout, quickscorer.py);
@@ -122,8 +123,10 @@ def table_source(
         if batch16 is not None:  # within the kernels' guard: before its #endif
             kernels[-2:-2] = batch16[1]
         lines += kernels
+        walked = top.depth if top is not None else depth
+        lines += neon_kernel(tables.leaf_width, per_tree_output, top is not None, walked, depth > walked, neon_lanes)
     lines += _finish(tables, leaves)
-    lines += _entry_points(simd, top is not None, batch16 is not None)
+    lines += _entry_points(simd, top is not None, batch16 is not None, neon=simd and depth > 0)
     return "\n".join(lines)
 
 
@@ -293,7 +296,7 @@ def _finish(tables: TreeTables, leaves: QuantizedLeaves | None) -> list[str]:
     return [*lines, *output_transform(tables), "}", ""]
 
 
-def _entry_points(simd: bool, row_kernel: bool, bitvector: bool = False) -> list[str]:
+def _entry_points(simd: bool, row_kernel: bool, bitvector: bool = False, neon: bool = False) -> list[str]:
     def lanes_on(avx512: str) -> list[str]:
         return [
             "#if defined(EDGEKIT_TREE_LANES)  /* tests pin one path */",
@@ -329,6 +332,21 @@ def _entry_points(simd: bool, row_kernel: bool, bitvector: bool = False) -> list
         "    }",
         "#endif",
     ] if simd else []
+    neon_blocks = [
+        "#if defined(TREE_NEON)",
+        "    /* aarch64: whole blocks of 16 rows, four to a NEON vector, where the cost rule (or EDGEKIT_TREE_LANES) says so */",
+        "#if defined(EDGEKIT_TREE_LANES)",
+        "    const uint32_t neon = EDGEKIT_TREE_LANES == 4u;",
+        "#else",
+        "    const uint32_t neon = NEON_LANES == 4u;",
+        "#endif",
+        "    acc_t block[16 * NUM_ACC];",
+        "    for (; neon && i + 16u <= n; i += 16u) {",
+        "        neon16(rows + i * NUM_FEATURES, block);",
+        "        for (uint32_t b = 0; b < 16u; ++b) finish(block + b * NUM_ACC, out + (i + b) * edgekit_num_outputs);",
+        "    }",
+        "#endif",
+    ] if neon else []
     return [
         "void edgekit_predict(const float *row, float *out) {",
         "    acc_t acc[NUM_ACC];",
@@ -340,6 +358,7 @@ def _entry_points(simd: bool, row_kernel: bool, bitvector: bool = False) -> list
         "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
         "    size_t i = 0;",
         *vector_blocks,
+        *neon_blocks,
         "    acc_t acc[BLOCK * NUM_ACC];",
         "    for (; i < n; i += BLOCK) {",
         "        const uint32_t count = (uint32_t)(n - i < BLOCK ? n - i : BLOCK);",
