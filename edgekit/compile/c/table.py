@@ -23,7 +23,7 @@ from ..trees.quantize import BinnedThresholds, QuantizedLeaves
 from ..trees.tables import LEAF, TreeTables
 from .literals import api_constants, array, float_literals, int_literals, unsigned_type
 from .tree_common import output_transform, tree_head
-from .tree_simd import PAD, TOP_LEVELS, neon_kernel, simd_kernels
+from .tree_simd import PAD, TOP_LEVELS, neon_arrays, neon_kernel, neon_leaf_table, simd_kernels
 
 LEAF_MARK = 0x7FFF
 DEFAULT_LEFT_BIT = 0x8000
@@ -123,8 +123,18 @@ def table_source(
         if batch16 is not None:  # within the kernels' guard: before its #endif
             kernels[-2:-2] = batch16[1]
         lines += kernels
+        # aarch64: the NEON kernel (tree_simd/neon.py) and its own tables
         walked = top.depth if top is not None else depth
-        lines += neon_kernel(tables.leaf_width, per_tree_output, top is not None, walked, depth > walked, neon_lanes)
+        below = depth > walked
+        if top is not None:
+            words = np.where(top.node >= 0, feature[np.maximum(top.node, 0)], 0).reshape(tables.num_trees, top.internal)
+        else:
+            words = feature.reshape(tables.num_trees, padded.internal)
+        slot_leaves = None
+        if neon_leaf_table(tables.leaf_width, top is not None, walked, below) == "neon_leaf":
+            slot_leaves = leaf_values[tables.child[top.leaf]].reshape(tables.num_trees, -1)
+        lines += neon_arrays(words, walked, slot_leaves)
+        lines += neon_kernel(tables.leaf_width, per_tree_output, top is not None, walked, below, neon_lanes)
     lines += _finish(tables, leaves)
     lines += _entry_points(simd, top is not None, batch16 is not None, neon=simd and depth > 0)
     return "\n".join(lines)

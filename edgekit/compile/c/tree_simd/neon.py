@@ -26,8 +26,29 @@ default (fitted to qemu-aarch64 instruction counts, benchmarks/results/bench_tre
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..literals import array, float_literals, int_literals
+
 NEON_LEVELS = 6  # levels walked from registers (0-2 by BSL, 3-5 by TBL): the x86 kernels' TOP_LEVELS
 BSL_LEVELS = 3
+
+
+def neon_arrays(words: np.ndarray, depth: int, slot_leaves: np.ndarray | None) -> list[str]:
+    """The kernel's own tables (aarch64 builds only): per tree, the register levels' nodes' feature
+    offsets in the block (feature * 16: a TBL lookup gives a lane its value's offset at once), and
+    for node-walk trees whose top levels hold them whole, the leaf value under each bottom slot.
+    ``words``: [trees, internal] the walked levels' feature words (complete form)."""
+    nodes = min(words.shape[1], (1 << NEON_LEVELS) - 1)
+    offsets = (words[:, :nodes].astype(np.int64) & 0x7FFF) * 16
+    lines = [
+        "#if defined(EDGEKIT_TREE_SIMD) && defined(__AARCH64EL__) && defined(__ARM_NEON)",
+        f"#define NEON_NODES {nodes}u",
+        array("uint32_t", "neon_offset", int_literals(offsets.reshape(-1)), offsets.size),
+    ]
+    if slot_leaves is not None:
+        lines.append(array("float", "neon_leaf", float_literals(slot_leaves.reshape(-1)), f"{slot_leaves.size}u + SIMD_PAD"))
+    return [*lines, "#endif"]
 
 
 def neon_kernel(leaf_width: int, per_tree_output: bool, top: bool, depth: int, below: bool, lanes: int) -> list[str]:
@@ -35,12 +56,27 @@ def neon_kernel(leaf_width: int, per_tree_output: bool, top: bool, depth: int, b
     ``top``: node-walk trees, walked through their ``top_*`` arrays (``depth`` = TOP_DEPTH levels), then,
     if ``below`` (some tree is deeper), on with the scalar node walk. Else complete trees of ``depth``
     levels. ``lanes``: 4 if batches take the kernel by default (the cost rule), else 0;
-    EDGEKIT_TREE_LANES pins it either way."""
+    EDGEKIT_TREE_LANES pins it either way. The tables of ``neon_arrays`` come before it."""
     if depth < 1:
         return []
     feature, threshold, internal = ("top_feature", "top_threshold", "TOP_INTERNAL") if top else ("node_feature", "node_threshold", "INTERNAL")
     target = "sums[tree_output[tree]]" if per_tree_output else "sums[c]" if leaf_width > 1 else "sums[0]"
-    lines = [
+    leaf_table = neon_leaf_table(leaf_width, top, depth, below)
+    if leaf_table is not None:
+        leaves = _leaves_by_table(leaf_table, "LEAVES" if not top else "TOP_SLOTS", depth, target)
+    else:
+        leaves = [
+            "    uint32_t slot[16];",
+            "    for (uint32_t v = 0; v < 4u; ++v) vst1q_u32(slot + 4u * v, local[v]);",
+            *(_scalar_levels(NEON_LEVELS, depth) if not top else []),
+            *(_leaves_complete() if not top else _leaves_node_walk(below)),
+            "    for (uint32_t c = 0; c < LEAF_WIDTH; ++c) {",
+            "        float value[16];",
+            "        for (uint32_t k = 0; k < 16u; ++k) value[k] = leaf_value[offset[k] + c];",
+            f"        for (uint32_t v = 0; v < 4u; ++v) {target}[v] = vaddq_f32({target}[v], vld1q_f32(value + 4u * v));",
+            "    }",
+        ]
+    return [
         "#if defined(EDGEKIT_TREE_SIMD) && defined(__AARCH64EL__) && defined(__ARM_NEON)",
         "#define TREE_NEON 1",
         f"#define NEON_LANES {lanes}u  /* the cost rule's choice (neon_gain); EDGEKIT_TREE_LANES pins it */",
@@ -64,18 +100,11 @@ def neon_kernel(leaf_width: int, per_tree_output: bool, top: bool, depth: int, b
         "static ALWAYS_INLINE void neon_tree(const float *xt, const uint32_t tree, float32x4_t (*sums)[4], const int has_nan) {",
         f"    const uint16_t *feature = {feature} + tree * {internal};",
         f"    const float *threshold = {threshold} + tree * {internal};",
+        "    const uint32_t *offset_of = neon_offset + tree * NEON_NODES;",
         "    uint32x4_t local[4];  /* each lane's node on the current level, counted from the level's first */",
         *_bsl_levels(min(depth, BSL_LEVELS)),
         *_tbl_levels(BSL_LEVELS, min(depth, NEON_LEVELS)),
-        "    uint32_t slot[16];",
-        "    for (uint32_t v = 0; v < 4u; ++v) vst1q_u32(slot + 4u * v, local[v]);",
-        *(_scalar_levels(NEON_LEVELS, depth) if not top else []),
-        *(_leaves_complete() if not top else _leaves_node_walk(below)),
-        "    for (uint32_t c = 0; c < LEAF_WIDTH; ++c) {",
-        "        float value[16];",
-        "        for (uint32_t k = 0; k < 16u; ++k) value[k] = leaf_value[offset[k] + c];",
-        f"        for (uint32_t v = 0; v < 4u; ++v) {target}[v] = vaddq_f32({target}[v], vld1q_f32(value + 4u * v));",
-        "    }",
+        *leaves,
         "}",
         "",
         "static void neon16(const float *rows, acc_t *acc) {",
@@ -103,7 +132,14 @@ def neon_kernel(leaf_width: int, per_tree_output: bool, top: bool, depth: int, b
         "#endif",
         "",
     ]
-    return lines
+
+
+def neon_leaf_table(leaf_width: int, top: bool, depth: int, below: bool) -> str | None:
+    """The array each lane's leaf value is looked up in by TBL (one value a leaf, at most 64 leaves
+    a tree below the register levels), or None: lane by lane."""
+    if leaf_width != 1 or depth > NEON_LEVELS or (top and below):
+        return None
+    return "neon_leaf" if top else "leaf_value"
 
 
 def _compare(node: int, name: str) -> list[str]:
@@ -113,8 +149,8 @@ def _compare(node: int, name: str) -> list[str]:
         f"        const uint16_t word = feature[{node}];",
         f"        const float32x4_t t = vdupq_n_f32(threshold[{node}]);",
         "        const uint32x4_t nan_left = vdupq_n_u32(0u - (uint32_t)(word >> 15));",
-        "        const float32x4x4_t x = vld1q_f32_x4(xt + (word & 0x7FFFu) * 16u);",
-        *(f"        {name}[{v}] = neon_right(x.val[{v}], t, nan_left, has_nan);" for v in range(4)),
+        f"        const float *x = xt + offset_of[{node}];",
+        *(f"        {name}[{v}] = neon_right(vld1q_f32(x + {4 * v}), t, nan_left, has_nan);" for v in range(4)),
         "    }",
     ]
 
@@ -138,42 +174,69 @@ def _bsl_levels(levels: int) -> list[str]:
     return [*lines, f"    for (uint32_t v = 0; v < 4u; ++v) local[v] = {bits};  /* the answers' bits, the root's highest */"]
 
 
+def _lookup4(name: str, regs: int, index: str) -> tuple[list[str], str]:
+    """Loading ``regs`` registers of 4-byte entries from ``name``8 and the TBL expression that looks
+    up ``index`` (byte indices) in them: up to four registers, one TBL; more, TBX per group of four."""
+    if regs <= 4:
+        kind = "uint8x16_t" if regs == 1 else f"uint8x16x{regs}_t"
+        load = "vld1q_u8" if regs == 1 else f"vld1q_u8_x{regs}"
+        return [f"        const {kind} {name} = {load}({name}8);"], f"vqtbl{regs}q_u8({name}, {index})"
+    groups = regs // 4
+    loads = [f"        const uint8x16x4_t {name}{g} = vld1q_u8_x4({name}8 + {64 * g});" for g in range(groups)]
+    expression = f"vqtbl4q_u8({name}0, {index})"
+    for g in range(1, groups):
+        expression = f"vqtbx4q_u8({expression}, {name}{g}, vsubq_u8({index}, vdupq_n_u8({64 * g})))"
+    return loads, expression
+
+
 def _tbl_levels(first: int, end: int) -> list[str]:
-    """Levels first .. end-1 (8, 16, 32 nodes): the level's feature words and thresholds in
+    """Levels first .. end-1 (8, 16, 32 nodes): the level's value offsets and thresholds in
     registers, each lane's looked up by TBL on byte indices; the row's value gathered."""
     lines = []
     for level in range(first, end):
         nodes, base = 1 << level, (1 << level) - 1
-        feature_regs, threshold_regs = nodes * 2 // 16, nodes * 4 // 16  # 1/2/4 and 2/4/8
-        load_features = (f"vld1q_u8(words8)" if feature_regs == 1 else f"vld1q_u8_x{feature_regs}(words8)")
-        feature_lookup = f"vqtbl{feature_regs}q_u8(words, wi)"
-        if threshold_regs <= 4:
-            threshold_load = [f"        const uint8x16x{threshold_regs}_t ths = vld1q_u8_x{threshold_regs}(ths8);"]
-            threshold_lookup = f"vqtbl{threshold_regs}q_u8(ths, ti)"
-        else:  # 128 bytes: two groups of four registers, TBL then TBX on the index past the first 64
-            threshold_load = ["        const uint8x16x4_t low = vld1q_u8_x4(ths8), high = vld1q_u8_x4(ths8 + 64);"]
-            threshold_lookup = "vqtbx4q_u8(vqtbl4q_u8(low, ti), high, veorq_u8(ti, vdupq_n_u8(64)))"
+        feature_regs, regs = nodes * 2 // 16, nodes * 4 // 16  # 1/2/4 registers of words, 2/4/8 of 4-byte entries
         words_type = "uint8x16_t" if feature_regs == 1 else f"uint8x16x{feature_regs}_t"
+        load_words = "vld1q_u8(words8)" if feature_regs == 1 else f"vld1q_u8_x{feature_regs}(words8)"
+        offset_load, offset_lookup = _lookup4("offsets", regs, "ti")
+        threshold_load, threshold_lookup = _lookup4("ths", regs, "ti")
         lines += [
             f"    {{  /* level {level}: {nodes} nodes */",
             f"        const uint8_t *words8 = (const uint8_t *)(feature + {base}), *ths8 = (const uint8_t *)(threshold + {base});",
-            f"        const {words_type} words = {load_features};",
+            f"        const uint8_t *offsets8 = (const uint8_t *)(offset_of + {base});",
+            f"        const {words_type} words = {load_words};  /* for the NaN direction only */",
+            *offset_load,
             *threshold_load,
             "        for (uint32_t v = 0; v < 4u; ++v) {",
-            "            /* byte indices: a word's 2 bytes (its upper half out of range: 0), a threshold's 4 */",
-            "            const uint8x16_t wi = vreinterpretq_u8_u32(vmlaq_n_u32(vdupq_n_u32(0xFFFF0100u), local[v], 0x0202u));",
+            "            /* byte indices of a lane's 4-byte entries; of its word's 2 bytes (the upper half out of range: 0) */",
             "            const uint8x16_t ti = vreinterpretq_u8_u32(vmlaq_n_u32(vdupq_n_u32(0x03020100u), local[v], 0x04040404u));",
-            f"            const uint32x4_t word = vreinterpretq_u32_u8({feature_lookup});",
+            "            const uint8x16_t wi = vreinterpretq_u8_u32(vmlaq_n_u32(vdupq_n_u32(0xFFFF0100u), local[v], 0x0202u));",
+            f"            const uint32x4_t word = vreinterpretq_u32_u8(vqtbl{feature_regs}q_u8(words, wi));",
             f"            const float32x4_t t = vreinterpretq_f32_u8({threshold_lookup});",
-            "            const uint32x4_t lane = vaddq_u32(vdupq_n_u32(4u * v), vcombine_u32(vcreate_u32(0x100000000ull), vcreate_u32(0x300000002ull)));",
-            "            /* the value's offset: (word & 0x7FFF) * 16 + lane */",
-            "            const float32x4_t x = neon_gather(xt, vsraq_n_u32(lane, vshlq_n_u32(word, 17), 13));",
+            f"            const uint32x4_t at = vreinterpretq_u32_u8({offset_lookup});",
+            "            const float32x4_t x = neon_gather(xt + 4u * v, vaddq_u32(at, vcombine_u32(vcreate_u32(0x100000000ull), vcreate_u32(0x300000002ull))));",
             "            const uint32x4_t right = neon_right(x, t, vtstq_u32(word, vdupq_n_u32(0x8000u)), has_nan);",
             "            local[v] = vsubq_u32(vshlq_n_u32(local[v], 1), right);",
             "        }",
             "    }",
         ]
     return lines
+
+
+def _leaves_by_table(table: str, stride: str, depth: int, target: str) -> list[str]:
+    """Each lane's leaf value looked up by TBL in the tree's (at most 64) leaf values."""
+    regs = max(4, (1 << depth) * 4 // 16)  # at least one group of four: a small tree's values are read past (SIMD_PAD)
+    load, lookup = _lookup4("values", regs, "ti")
+    return [
+        "    {",
+        f"        const uint8_t *values8 = (const uint8_t *)({table} + tree * {stride});",
+        *load,
+        "        for (uint32_t v = 0; v < 4u; ++v) {",
+        "            const uint8x16_t ti = vreinterpretq_u8_u32(vmlaq_n_u32(vdupq_n_u32(0x03020100u), local[v], 0x04040404u));",
+        f"            {target}[v] = vaddq_f32({target}[v], vreinterpretq_f32_u8({lookup}));",
+        "        }",
+        "    }",
+    ]
 
 
 _DECIDE = [
