@@ -67,7 +67,7 @@ def neon_kernel(leaf_width: int, per_tree_output: bool, top: bool, depth: int, b
     else:
         leaves = [
             "    uint32_t slot[16];",
-            "    for (uint32_t v = 0; v < 4u; ++v) vst1q_u32(slot + 4u * v, local[v]);",
+            "    for (uint32_t v = 0; v < 4u; ++v) vst1q_u32(slot + 4u * v, vshrq_n_u32(vshlq_n_u32(place[v], 24), 26));",
             *(_scalar_levels(NEON_LEVELS, depth) if not top else []),
             *(_leaves_complete() if not top else _leaves_node_walk(below)),
             "    for (uint32_t c = 0; c < LEAF_WIDTH; ++c) {",
@@ -101,7 +101,9 @@ def neon_kernel(leaf_width: int, per_tree_output: bool, top: bool, depth: int, b
         f"    const uint16_t *feature = {feature} + tree * {internal};",
         f"    const float *threshold = {threshold} + tree * {internal};",
         "    const uint32_t *offset_of = neon_offset + tree * NEON_NODES;",
-        "    uint32x4_t local[4];  /* each lane's node on the current level, counted from the level's first */",
+        "    /* each lane's node on the current level (counted from the level's first) times 4, in every byte:",
+        "       the byte index of its 4-byte entries in the level's tables held in registers */",
+        "    uint32x4_t place[4];",
         *_bsl_levels(min(depth, BSL_LEVELS)),
         *_tbl_levels(BSL_LEVELS, min(depth, NEON_LEVELS)),
         *leaves,
@@ -171,7 +173,7 @@ def _bsl_levels(levels: int) -> list[str]:
     bits = {1: "vshrq_n_u32(r0[v], 31)",
             2: "vshrq_n_u32(vsriq_n_u32(r0[v], r1[v], 1), 30)",
             3: "vshrq_n_u32(vsriq_n_u32(vsriq_n_u32(r0[v], r1[v], 1), r2[v], 2), 29)"}[levels]
-    return [*lines, f"    for (uint32_t v = 0; v < 4u; ++v) local[v] = {bits};  /* the answers' bits, the root's highest */"]
+    return [*lines, f"    for (uint32_t v = 0; v < 4u; ++v) place[v] = vmulq_n_u32({bits}, 0x04040404u);  /* the answers' bits, the root's highest */"]
 
 
 def _lookup4(name: str, regs: int, index: str) -> tuple[list[str], str]:
@@ -209,14 +211,14 @@ def _tbl_levels(first: int, end: int) -> list[str]:
             *threshold_load,
             "        for (uint32_t v = 0; v < 4u; ++v) {",
             "            /* byte indices of a lane's 4-byte entries; of its word's 2 bytes (the upper half out of range: 0) */",
-            "            const uint8x16_t ti = vreinterpretq_u8_u32(vmlaq_n_u32(vdupq_n_u32(0x03020100u), local[v], 0x04040404u));",
-            "            const uint8x16_t wi = vreinterpretq_u8_u32(vmlaq_n_u32(vdupq_n_u32(0xFFFF0100u), local[v], 0x0202u));",
+            "            const uint8x16_t ti = vreinterpretq_u8_u32(vorrq_u32(place[v], vdupq_n_u32(0x03020100u)));",
+            "            const uint8x16_t wi = vreinterpretq_u8_u32(vorrq_u32(vshrq_n_u32(vshlq_n_u32(place[v], 16), 17), vdupq_n_u32(0xFFFF0100u)));",
             f"            const uint32x4_t word = vreinterpretq_u32_u8(vqtbl{feature_regs}q_u8(words, wi));",
             f"            const float32x4_t t = vreinterpretq_f32_u8({threshold_lookup});",
             f"            const uint32x4_t at = vreinterpretq_u32_u8({offset_lookup});",
             "            const float32x4_t x = neon_gather(xt + 4u * v, vaddq_u32(at, vcombine_u32(vcreate_u32(0x100000000ull), vcreate_u32(0x300000002ull))));",
             "            const uint32x4_t right = neon_right(x, t, vtstq_u32(word, vdupq_n_u32(0x8000u)), has_nan);",
-            "            local[v] = vsubq_u32(vshlq_n_u32(local[v], 1), right);",
+            "            place[v] = vmlsq_n_u32(vshlq_n_u32(place[v], 1), right, 0x04040404u);  /* right is -1: + 4 */",
             "        }",
             "    }",
         ]
@@ -232,7 +234,7 @@ def _leaves_by_table(table: str, stride: str, depth: int, target: str) -> list[s
         f"        const uint8_t *values8 = (const uint8_t *)({table} + tree * {stride});",
         *load,
         "        for (uint32_t v = 0; v < 4u; ++v) {",
-        "            const uint8x16_t ti = vreinterpretq_u8_u32(vmlaq_n_u32(vdupq_n_u32(0x03020100u), local[v], 0x04040404u));",
+        "            const uint8x16_t ti = vreinterpretq_u8_u32(vorrq_u32(place[v], vdupq_n_u32(0x03020100u)));",
         f"            {target}[v] = vaddq_f32({target}[v], vreinterpretq_f32_u8({lookup}));",
         "        }",
         "    }",
