@@ -26,8 +26,11 @@ default (fitted to qemu-aarch64 instruction counts, benchmarks/results/bench_tre
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from ...trees.tables import LEAF, TreeTables
 from ..literals import array, float_literals, int_literals
 
 NEON_LEVELS = 6  # levels walked from registers (0-2 by BSL, 3-5 by TBL): the x86 kernels' TOP_LEVELS
@@ -299,3 +302,80 @@ def _transpose() -> list[str]:
         "    for (uint32_t k = 0; k < 16u; ++k)",
         "        for (uint32_t f = 0; f < NUM_FEATURES; ++f) xt[f * 16u + k] = rows[k * NUM_FEATURES + f];",
     ]
+
+
+@dataclass(frozen=True)
+class NeonGain:
+    """The cost rule's figures for one model: predicted instructions per row of the scalar walk and
+    of the NEON kernel (a fit to counts under qemu-aarch64), their ratio, and the choice."""
+
+    scalar: float
+    neon: float
+
+    @property
+    def predicted(self) -> float:
+        return self.scalar / self.neon
+
+    @property
+    def chosen(self) -> bool:
+        return self.predicted >= CHOSEN_GAIN
+
+    @property
+    def reason(self) -> str:
+        verdict = "batches take the NEON kernel" if self.chosen else "batches keep the scalar walk"
+        return (f"neon_gain: predicted {self.predicted:.2f}x fewer instructions per row than the scalar walk "
+                f"({self.neon:.0f} vs {self.scalar:.0f}; chosen at >= {CHOSEN_GAIN}x): {verdict} "
+                "(benchmarks/results/bench_tree_batch_neon_shapes.md)")
+
+
+CHOSEN_GAIN = 1.3
+# Instructions per row, fitted to qemu-aarch64 counts (bench_tree_batch.py --neon-shapes): the scalar
+# walk per tree and per node visit; the kernel per tree, per register level (BSL, TBL), per visit
+# below them, per tree whose leaves are looked up lane by lane; both per feature (the NaN test, and
+# the kernel's transposition of the block).
+SCALAR_FIT = {"tree": 3.0, "visit": 10.5, "feature": 1.0}
+NEON_FIT = {"tree": 3.0, "bsl_level": 2.2, "tbl_level": 5.5, "visit": 12.0, "lane_leaves": 4.0, "feature": 3.0}
+
+
+def expected_visits(tables: TreeTables, below: int = 0) -> np.ndarray:
+    """Per tree, the split nodes a walk visits at depth ``below`` or deeper when every split sends
+    half the rows each way (the tree's shape alone: compile has no row distribution)."""
+    tree_of = np.repeat(np.arange(tables.num_trees), np.diff(np.append(tables.roots, tables.num_nodes)))
+    depth = np.zeros(tables.num_nodes, dtype=np.int64)
+    weight = np.zeros(tables.num_nodes)
+    frontier, level = tables.roots.copy(), 0
+    weight[frontier] = 1.0
+    while frontier.size:
+        depth[frontier] = level
+        inner = frontier[tables.feature[frontier] != LEAF]
+        children = np.concatenate([tables.child[inner], tables.child[inner] + 1])
+        weight[children] = np.concatenate([weight[inner], weight[inner]]) / 2
+        frontier, level = children, level + 1
+    split = (tables.feature != LEAF) & (depth >= below)
+    return np.bincount(tree_of[split], weights=weight[split], minlength=tables.num_trees)
+
+
+def neon_gain(tables: TreeTables) -> NeonGain:
+    """The cost rule: does the NEON kernel walk this model's batches in fewer instructions per row
+    than the scalar walk, by at least CHOSEN_GAIN? From the trees' shapes: the walk table_source picks
+    (complete trees or a node walk), their depth, the visits below the register levels."""
+    from ...trees.padding import pad_trees, tree_depths
+
+    depths = tree_depths(tables)
+    depth = int(depths.max(initial=0))
+    padded = pad_trees(tables)
+    trees, features = tables.num_trees, tables.num_features
+    if padded is not None:  # complete trees: every level walked, whatever the tree
+        visits = float(depth) * trees
+        below = float(max(0, depth - NEON_LEVELS)) * trees
+        levels = depth
+    else:
+        visits = float(expected_visits(tables).sum())
+        below = float(expected_visits(tables, NEON_LEVELS).sum())
+        levels = min(depth, NEON_LEVELS)
+    lane_leaves = neon_leaf_table(tables.leaf_width, padded is None, levels, depth > levels) is None
+    scalar = SCALAR_FIT["tree"] * trees + SCALAR_FIT["visit"] * visits + SCALAR_FIT["feature"] * features
+    neon = (trees * (NEON_FIT["tree"] + NEON_FIT["bsl_level"] * min(levels, BSL_LEVELS)
+                     + NEON_FIT["tbl_level"] * max(0, levels - BSL_LEVELS) + NEON_FIT["lane_leaves"] * lane_leaves)
+            + NEON_FIT["visit"] * below + NEON_FIT["feature"] * features)
+    return NeonGain(scalar=scalar, neon=max(neon, 1.0))
