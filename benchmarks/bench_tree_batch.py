@@ -224,13 +224,14 @@ def _neon_harness(source: str, work: Path, lanes: int) -> Path:
     """The generated source cross-compiled for aarch64 with the batch path pinned, and the harness."""
     import dataclasses
 
-    from edgekit.compile.c.toolchains import build_harness, compile_objects, toolchain_for
+    from edgekit.compile.c.toolchains import C_RUNTIME_DIRECTORY, build_harness, compile_objects, toolchain_for
 
     toolchain = toolchain_for(NEON_TRIPLE)
     toolchain = dataclasses.replace(toolchain, defines=(*toolchain.defines, f"-DEDGEKIT_TREE_LANES={lanes}u"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "model.c").write_text(source)
-    return build_harness(toolchain, compile_objects(toolchain, [work / "model.c"], work / "obj"), work)
+    sources = [work / "model.c", C_RUNTIME_DIRECTORY / "edgekit_threads.c"]  # the harness's --threads needs it
+    return build_harness(toolchain, compile_objects(toolchain, sources, work / "obj"), work)
 
 
 def _batch_count(harness: Path, rows: np.ndarray, work: Path) -> tuple[float, np.ndarray]:
@@ -295,7 +296,7 @@ def neon_markdown(results: list[dict], machine: dict) -> str:
         (f"{machine_line(machine)}. edgekit's C table layout, one generated source cross-compiled with "
          f"aarch64-linux-gnu-gcc twice (EDGEKIT_TREE_LANES=4: the NEON kernel; 0: the scalar walk), the harness's "
          f"--count-batch mode over {NEON_ROWS} test rows (16 blocks of 16), one pass and two passes counted, the "
-         f"difference per row. "missing": the same rows with {NEON_MISSING:.0%} of values NaN (nearly every block "
+         f"difference per row. Missing: the same rows with {NEON_MISSING:.0%} of values NaN (nearly every block "
          "takes the kernel's NaN instance). Gain = scalar ÷ NEON; predicted = the cost rule neon_gain (the kernel "
          "is chosen by default at ≥ 1.3×). Identical: both builds' outputs bit for bit equal. Instruction counts, "
          "not time: an out-of-order core overlaps the scalar walk's rows more than qemu shows."),

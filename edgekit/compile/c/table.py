@@ -10,7 +10,8 @@ int16/int8 summed in an int32 accumulator and scaled once.
 Rows are walked a block at a time (EDGEKIT_BLOCK, default 8; the toolchain table sets it per
 triple): the rows' walks are independent, so an out-of-order CPU overlaps their loads and compares.
 Microcontroller builds set it to 1, which also keeps the stack small. On x86-64 a batch (and a
-node-walk tree's single row) takes the SIMD kernels of tree_simd/ instead, where the CPU has them.
+node-walk tree's single row) takes the SIMD kernels of tree_simd/ instead, where the CPU has them;
+on aarch64 a batch takes the NEON kernel (tree_simd/neon.py) where its cost rule says it gains.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..trees.quantize import BinnedThresholds, QuantizedLeaves
 from ..trees.tables import LEAF, TreeTables
 from .literals import api_constants, array, float_literals, int_literals, unsigned_type
 from .tree_common import output_transform, tree_head
-from .tree_simd import PAD, TOP_LEVELS, neon_arrays, neon_kernel, neon_leaf_table, simd_kernels
+from .tree_simd import PAD, TOP_LEVELS, neon_arrays, neon_gain, neon_kernel, neon_leaf_table, simd_kernels
 
 LEAF_MARK = 0x7FFF
 DEFAULT_LEFT_BIT = 0x8000
@@ -37,11 +38,11 @@ def table_source(
     binned: BinnedThresholds | None = None,
     leaves: QuantizedLeaves | None = None,
     batch16: tuple[str, list[str]] | None = None,
-    neon_lanes: int = 4,
 ) -> str:
     """``batch16``: (what it is, C lines defining ``bitvector16(rows, acc)``): a kernel that takes
     the AVX-512 batches of 16 rows instead of the walk's (the quickscorer layout, quickscorer.py);
-    it needs AVX-512 F, CD and DQ, and float tables."""
+    it needs AVX-512 F, CD and DQ, and float tables. Float tables also carry the aarch64 NEON kernel,
+    which an aarch64 build's batches take where the cost rule neon_gain says so."""
     if tables.num_features >= LEAF_MARK:
         raise BadInput(f"{tables.num_features} features; the table layout takes at most {LEAF_MARK - 1}", "reduce features")
     leaf = tables.feature == LEAF
@@ -134,7 +135,7 @@ def table_source(
         if neon_leaf_table(tables.leaf_width, top is not None, walked, below) == "neon_leaf":
             slot_leaves = leaf_values[tables.child[top.leaf]].reshape(tables.num_trees, -1)
         lines += neon_arrays(words, walked, slot_leaves)
-        lines += neon_kernel(tables.leaf_width, per_tree_output, top is not None, walked, below, neon_lanes)
+        lines += neon_kernel(tables.leaf_width, per_tree_output, top is not None, walked, below, 4 if neon_gain(tables).chosen else 0)
     lines += _finish(tables, leaves)
     lines += _entry_points(simd, top is not None, batch16 is not None, neon=simd and depth > 0)
     return "\n".join(lines)

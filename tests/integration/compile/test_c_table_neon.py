@@ -12,7 +12,7 @@ from tests_support import require_tool
 
 from edgekit import compile_bundle, train_bundle
 from edgekit.compile.c.table import table_source
-from edgekit.compile.c.toolchains import build_harness, compile_objects, toolchain_for
+from edgekit.compile.c.toolchains import C_RUNTIME_DIRECTORY, build_harness, compile_objects, toolchain_for
 from edgekit.compile.c.tree_simd import neon_gain
 from edgekit.compile.trees.tables import bundle_trees
 
@@ -22,7 +22,7 @@ CASES = {
     # complete trees within the register levels, learned default directions for missing values
     "complete-missing": ("synthetic:sensors?rows=4000&missing=0.1", "xgboost", {"n_estimators": "23", "max_depth": "4"}, "complete"),
     # complete trees deeper than the register levels: the last levels lane by lane
-    "complete-depth-8": ("dense30", "xgboost", {"n_estimators": "5", "max_depth": "8"}, "complete"),
+    "complete-depth-8": ("dense30", "xgboost", {"n_estimators": "9", "max_depth": "8"}, "complete"),
     # node-walk trees deeper than their top levels: the scalar node walk below them
     "walk-deep-missing": ("synthetic:sensors?rows=20000&missing=0.05", "xgboost", {"n_estimators": "9", "max_depth": "8"}, "node walk"),
     # multi-class: one tree per class in turn (per-tree outputs), and a forest averaging class vectors
@@ -37,7 +37,7 @@ def bundles(tmp_path_factory):
     from sklearn.datasets import make_classification
 
     work = tmp_path_factory.mktemp("neon-bundles")
-    X, y = make_classification(n_samples=6000, n_features=30, n_informative=18, random_state=0)  # near-complete deep trees
+    X, y = make_classification(n_samples=20_000, n_features=30, n_informative=18, random_state=0)  # near-complete deep trees
     dense = work / "dense30.csv"
     np.savetxt(dense, np.column_stack([X, y]), delimiter=",", header=",".join([f"f{i}" for i in range(30)] + ["label"]),
                comments="", fmt="%.7g")
@@ -56,7 +56,8 @@ def _harness(source: str, work, lanes: int):
     (work / "model.c").write_text(source)
     toolchain = toolchain_for(TRIPLE)
     toolchain = dataclasses.replace(toolchain, defines=(*toolchain.defines, f"-DEDGEKIT_TREE_LANES={lanes}u"))
-    return build_harness(toolchain, compile_objects(toolchain, [work / "model.c"], work / "obj"), work)
+    objects = compile_objects(toolchain, [work / "model.c", C_RUNTIME_DIRECTORY / "edgekit_threads.c"], work / "obj")
+    return build_harness(toolchain, objects, work)
 
 
 def _run(harness, rows: np.ndarray, *mode: str) -> np.ndarray:

@@ -4,7 +4,7 @@ its cost rule ``neon_gain``). Every kernel adds leaves in the scalar walk's tree
 output is bit-identical to the single-row call's.
 """
 
-from .neon import NeonGain, neon_arrays, neon_gain, neon_kernel, neon_leaf_table
+from .neon import NEON_TRIPLES, NeonGain, neon_arrays, neon_gain, neon_kernel, neon_leaf_table
 from .x86 import PAD, TOP_LEVELS, simd_kernels
 
-__all__ = ["PAD", "TOP_LEVELS", "NeonGain", "neon_arrays", "neon_gain", "neon_kernel", "neon_leaf_table", "simd_kernels"]
+__all__ = ["NEON_TRIPLES", "PAD", "TOP_LEVELS", "NeonGain", "neon_arrays", "neon_gain", "neon_kernel", "neon_leaf_table", "simd_kernels"]

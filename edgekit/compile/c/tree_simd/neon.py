@@ -329,6 +329,7 @@ class NeonGain:
 
 
 CHOSEN_GAIN = 1.3
+NEON_TRIPLES = ("aarch64-linux-gnu",)  # the triples whose builds have the kernel (EDGEKIT_TREE_SIMD)
 # Instructions per row, fitted to qemu-aarch64 counts (bench_tree_batch.py --neon-shapes): the scalar
 # walk per tree and per node visit; the kernel per tree, per register level (BSL, TBL), per visit
 # below them, per tree whose leaves are looked up lane by lane; both per feature (the NaN test, and
