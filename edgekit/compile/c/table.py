@@ -134,7 +134,7 @@ def table_source(
         slot_leaves = None
         if neon_leaf_table(tables.leaf_width, top is not None, walked, below) == "neon_leaf":
             slot_leaves = leaf_values[tables.child[top.leaf]].reshape(tables.num_trees, -1)
-        lines += neon_arrays(words, walked, slot_leaves)
+        lines += neon_arrays(words, tables.num_features, slot_leaves)
         lines += neon_kernel(tables.leaf_width, per_tree_output, top is not None, walked, below, 4 if neon_gain(tables).chosen else 0)
     lines += _finish(tables, leaves)
     lines += _entry_points(simd, top is not None, batch16 is not None, neon=simd and depth > 0)

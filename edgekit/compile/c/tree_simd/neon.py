@@ -37,13 +37,15 @@ NEON_LEVELS = 6  # levels walked from registers (0-2 by BSL, 3-5 by TBL): the x8
 BSL_LEVELS = 3
 
 
-def neon_arrays(words: np.ndarray, depth: int, slot_leaves: np.ndarray | None) -> list[str]:
-    """The kernel's own tables (aarch64 builds only): per tree, the register levels' nodes' feature
-    offsets in the block (feature * 16: a TBL lookup gives a lane its value's offset at once), and
-    for node-walk trees whose top levels hold them whole, the leaf value under each bottom slot.
-    ``words``: [trees, internal] the walked levels' feature words (complete form)."""
+def neon_arrays(words: np.ndarray, num_features: int, slot_leaves: np.ndarray | None) -> list[str]:
+    """The kernel's own tables (aarch64 builds only): per tree, the register levels' nodes' value
+    offsets in the block (feature * 16, in the copy for the node's NaN direction: a TBL lookup gives
+    a lane its value's offset at once), and for node-walk trees whose top levels hold them whole, the
+    leaf value under each bottom slot. ``words``: [trees, internal] the walked levels' feature words
+    (complete form; bit 15: NaN goes left)."""
     nodes = min(words.shape[1], (1 << NEON_LEVELS) - 1)
-    offsets = (words[:, :nodes].astype(np.int64) & 0x7FFF) * 16
+    words = words[:, :nodes].astype(np.int64)
+    offsets = (words & 0x7FFF) * 16 + np.where(words & 0x8000, 0, 16 * num_features)
     lines = [
         "#if defined(EDGEKIT_TREE_SIMD) && defined(__AARCH64EL__) && defined(__ARM_NEON)",
         f"#define NEON_NODES {nodes}u",
@@ -85,12 +87,6 @@ def neon_kernel(leaf_width: int, per_tree_output: bool, top: bool, depth: int, b
         f"#define NEON_LANES {lanes}u  /* the cost rule's choice (neon_gain); EDGEKIT_TREE_LANES pins it */",
         "#include <arm_neon.h>",
         "",
-        "/* right = x >= t; in a block holding a NaN: !(x < t), unless x is NaN and the node sends NaN left */",
-        "static ALWAYS_INLINE uint32x4_t neon_right(const float32x4_t x, const float32x4_t t, const uint32x4_t nan_left, const int has_nan) {",
-        "    if (!has_nan) return vcgeq_f32(x, t);",
-        "    return vbicq_u32(vornq_u32(vceqq_f32(x, x), nan_left), vcltq_f32(x, t));",
-        "}",
-        "",
         "/* four lanes' values, each from its own offset */",
         "static ALWAYS_INLINE float32x4_t neon_gather(const float *base, const uint32x4_t at) {",
         "    /* halves: a scalar load fills lane 0 (ldr s), a lane load lane 1; 11 instructions */",
@@ -101,11 +97,14 @@ def neon_kernel(leaf_width: int, per_tree_output: bool, top: bool, depth: int, b
         "    return vcombine_f32(low, high);",
         "}",
         "",
-        "/* One tree for the 16 rows of xt (feature-major: feature f of row k at f * 16 + k). */",
+        "/* One tree for the 16 rows of xt (feature-major: feature f of row k at f * 16 + k; its copy with",
+        "   NaN as +inf at (NUM_FEATURES + f) * 16 + k). has_nan = 0: no value is NaN (the scalar levels' test). */",
         "static ALWAYS_INLINE void neon_tree(const float *xt, const uint32_t tree, float32x4_t (*sums)[4], const int has_nan) {",
         f"    const uint16_t *feature = {feature} + tree * {internal};",
         f"    const float *threshold = {threshold} + tree * {internal};",
         "    const uint32_t *offset_of = neon_offset + tree * NEON_NODES;",
+        "    (void)feature;",
+        "    (void)has_nan;  /* both for the levels walked lane by lane, if any */",
         "    /* each lane's node on the current level (counted from the level's first) times 4, in every byte:",
         "       the byte index of its 4-byte entries in the level's tables held in registers */",
         "    uint32x4_t place[4];",
@@ -115,13 +114,18 @@ def neon_kernel(leaf_width: int, per_tree_output: bool, top: bool, depth: int, b
         "}",
         "",
         "static void neon16(const float *rows, acc_t *acc) {",
-        "    float xt[NUM_FEATURES * 16u] __attribute__((aligned(16)));  /* the block, feature-major */",
+        "    /* the block feature-major, then a copy with NaN as +inf: a node whose NaN goes right reads the copy",
+        "       (x >= t holds for +inf), one whose NaN goes left the block (x >= t fails for NaN); so the vector",
+        "       levels need no NaN test, and their answers are the scalar walk's */",
+        "    float xt[2u * NUM_FEATURES * 16u] __attribute__((aligned(16)));",
+        *_transpose(),
         "    uint32x4_t seen = vdupq_n_u32(~0u);  /* all ones while no value is NaN */",
         "    for (uint32_t i = 0; i < 16u * NUM_FEATURES; i += 4u) {",
-        "        const float32x4_t x = vld1q_f32(rows + i);",
-        "        seen = vandq_u32(seen, vceqq_f32(x, x));",
+        "        const float32x4_t x = vld1q_f32(xt + i);",
+        "        const uint32x4_t number = vceqq_f32(x, x);",
+        "        seen = vandq_u32(seen, number);",
+        "        vst1q_f32(xt + 16u * NUM_FEATURES + i, vbslq_f32(number, x, vdupq_n_f32(INFINITY)));",
         "    }",
-        *_transpose(),
         "    float32x4_t sums[NUM_ACC][4];",
         "    for (uint32_t c = 0; c < NUM_ACC; ++c)",
         "        for (uint32_t v = 0; v < 4u; ++v) sums[c][v] = vdupq_n_f32(base_score[c]);",
@@ -153,11 +157,9 @@ def _compare(node: int, name: str) -> list[str]:
     """Node ``node`` (level order) compared for all 16 rows: its feature's row of the block, four vectors."""
     return [
         "    {",
-        f"        const uint16_t word = feature[{node}];",
         f"        const float32x4_t t = vdupq_n_f32(threshold[{node}]);",
-        "        const uint32x4_t nan_left = vdupq_n_u32(0u - (uint32_t)(word >> 15));",
         f"        const float *x = xt + offset_of[{node}];",
-        *(f"        {name}[{v}] = neon_right(vld1q_f32(x + {4 * v}), t, nan_left, has_nan);" for v in range(4)),
+        *(f"        {name}[{v}] = vcgeq_f32(vld1q_f32(x + {4 * v}), t);" for v in range(4)),
         "    }",
     ]
 
@@ -202,27 +204,22 @@ def _tbl_levels(first: int, end: int) -> list[str]:
     lines = []
     for level in range(first, end):
         nodes, base = 1 << level, (1 << level) - 1
-        feature_regs, regs = nodes * 2 // 16, nodes * 4 // 16  # 1/2/4 registers of words, 2/4/8 of 4-byte entries
-        words_type = "uint8x16_t" if feature_regs == 1 else f"uint8x16x{feature_regs}_t"
-        load_words = "vld1q_u8(words8)" if feature_regs == 1 else f"vld1q_u8_x{feature_regs}(words8)"
+        regs = nodes * 4 // 16  # 2/4/8 registers of 4-byte entries
         offset_load, offset_lookup = _lookup4("offsets", regs, "ti")
         threshold_load, threshold_lookup = _lookup4("ths", regs, "ti")
         lines += [
             f"    {{  /* level {level}: {nodes} nodes */",
-            f"        const uint8_t *words8 = (const uint8_t *)(feature + {base}), *ths8 = (const uint8_t *)(threshold + {base});",
+            f"        const uint8_t *ths8 = (const uint8_t *)(threshold + {base});",
             f"        const uint8_t *offsets8 = (const uint8_t *)(offset_of + {base});",
-            f"        const {words_type} words = {load_words};  /* for the NaN direction only */",
             *offset_load,
             *threshold_load,
             "        for (uint32_t v = 0; v < 4u; ++v) {",
-            "            /* byte indices of a lane's 4-byte entries; of its word's 2 bytes (the upper half out of range: 0) */",
+            "            /* byte indices of a lane's 4-byte entries */",
             "            const uint8x16_t ti = vreinterpretq_u8_u32(vorrq_u32(place[v], vdupq_n_u32(0x03020100u)));",
-            "            const uint8x16_t wi = vreinterpretq_u8_u32(vorrq_u32(vshrq_n_u32(place[v], 1), vdupq_n_u32(0xFFFF0100u)));",
-            f"            const uint32x4_t word = vreinterpretq_u32_u8(vqtbl{feature_regs}q_u8(words, wi));",
             f"            const float32x4_t t = vreinterpretq_f32_u8({threshold_lookup});",
             f"            const uint32x4_t at = vreinterpretq_u32_u8({offset_lookup});",
             "            const float32x4_t x = neon_gather(xt + 4u * v, vaddq_u32(at, vcombine_u32(vcreate_u32(0x100000000ull), vcreate_u32(0x300000002ull))));",
-            "            const uint32x4_t right = neon_right(x, t, vtstq_u32(word, vdupq_n_u32(0x8000u)), has_nan);",
+            "            const uint32x4_t right = vcgeq_f32(x, t);",
             "            place[v] = vmlsq_n_u32(vshlq_n_u32(place[v], 1), right, 0x04040404u);  /* right is -1: + 4 */",
             "        }",
             "    }",
