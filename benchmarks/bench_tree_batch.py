@@ -224,7 +224,12 @@ def _neon_harness(source: str, work: Path, lanes: int) -> Path:
     """The generated source cross-compiled for aarch64 with the batch path pinned, and the harness."""
     import dataclasses
 
-    from edgekit.compile.c.toolchains import C_RUNTIME_DIRECTORY, build_harness, compile_objects, toolchain_for
+    from edgekit.compile.c.toolchains import (
+        C_RUNTIME_DIRECTORY,
+        build_harness,
+        compile_objects,
+        toolchain_for,
+    )
 
     toolchain = toolchain_for(NEON_TRIPLE)
     toolchain = dataclasses.replace(toolchain, defines=(*toolchain.defines, f"-DEDGEKIT_TREE_LANES={lanes}u"))

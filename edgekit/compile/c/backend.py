@@ -42,7 +42,6 @@ from .ifelse import (
 from .inline import inline_refusal, inline_source
 from .quickscorer import quickscorer_choice, quickscorer_refusal, quickscorer_source
 from .table import table_source
-from .tree_simd import NEON_TRIPLES, neon_gain
 from .toolchains import (
     C_RUNTIME_DIRECTORY,
     HOST_TRIPLE,
@@ -58,6 +57,7 @@ from .toolchains import (
     require_runner,
     toolchain_for,
 )
+from .tree_simd import NEON_TRIPLES, neon_gain
 
 LAYOUTS = ("table", "ifelse", "compact", "inline", "quickscorer")
 SPLIT_NODE_LAYOUTS = {"compact": compact_source, "inline": inline_source}

@@ -5,23 +5,30 @@ A scalar walk costs about ten instructions per node visit (two table loads, the 
 compare, the child index). Here one tree is walked by 16 rows at once, its top levels from
 registers:
 
-- levels 0-2 (7 nodes): every node is compared for all 16 rows (its feature's row of the block is one
-  ``ld1`` of four vectors: no gather), and each lane's answer is selected with BSL by the answers above it;
-- levels 3-5 (8, 16, 32 nodes): the level's feature words and thresholds are loaded into registers
-  (one ``ld1`` of up to four vectors each) and each lane looks its node up with TBL on byte indices;
-  only the row's value is gathered, by lane loads;
-- deeper levels and the leaves: lane by lane, as the scalar walk does.
+- levels 0-2 (7 nodes): every node is compared for all 16 rows (its feature's row of the block is
+  two ``ldp`` of four vectors: no gather), and each lane's answer is selected with BSL by the
+  answers above it;
+- levels 3-5 (8, 16, 32 nodes): the level's thresholds and value offsets (``neon_offset``: feature *
+  16, precomputed per node) are loaded into registers (``ld1`` of up to four vectors) and each lane
+  looks its node's up with TBL on byte indices; only the row's value is gathered, by lane loads;
+- the leaves, where a tree has at most 64 below those levels and one value each: TBL on its leaf
+  values in registers; else, and for levels below the sixth, lane by lane as the scalar walk.
 
 Trees too sparse to pad are walked through their top levels in complete form (the ``top_*`` arrays
 the x86 kernels use) and go on from the node each lane reached with the scalar node walk.
 
-Blocks holding a NaN take a second instance of the kernel (missing values take each node's default
-direction), so the common path has no NaN test. Leaves are added tree by tree in the scalar walk's
-order, so every row's sum is bit-identical to the single-row call's (aarch64 NEON keeps denormals
-unless FPCR.FZ is set, which Linux leaves clear). Single rows keep the scalar walk.
+Missing values: the block is kept twice, as it is and with NaN replaced by +inf. A node whose NaN
+goes right reads the copy (x >= t holds for +inf), one whose NaN goes left the block as it is (x >=
+t fails for NaN): the offsets say which, so the vector levels have no NaN test at all and a block
+with missing values costs what one without does. The levels walked lane by lane have an instance
+with the NaN test and one without, picked per block. Leaves are added tree by tree in the scalar
+walk's order, so every row's sum is bit-identical to the single-row call's (aarch64 NEON keeps
+denormals unless FPCR.FZ is set, which Linux leaves clear). Single rows keep the scalar walk.
 
 ``neon_gain``: the cost rule that decides whether an aarch64 build's batches take this kernel by
 default (fitted to qemu-aarch64 instruction counts, benchmarks/results/bench_tree_batch_neon_shapes.md).
+Not for armhf: ARMv7 NEON flushes denormals to zero (not exact), Debian's armhf baseline lacks NEON,
+and TBL on four registers is aarch64 only.
 """
 
 from __future__ import annotations
