@@ -32,7 +32,7 @@ prediction (neon_gain) beside each measured gain. Emulated instruction counts ar
 device: they show what the kernel saves, not what an out-of-order core overlaps.
 
     .venv/bin/python benchmarks/bench_tree_batch.py --neon [--out DIR]
-    .venv/bin/python benchmarks/bench_tree_batch.py --neon-shapes [--out DIR]
+    .venv/bin/python benchmarks/bench_tree_batch.py --neon-shapes [--out DIR] [--only NAME,NAME]
 """
 
 from __future__ import annotations
@@ -272,17 +272,20 @@ def neon_measure(name: str, bundle, work: Path) -> dict:
                        f"{label}max_abs_diff": float(np.nanmax(np.abs(scalar_out - neon_out))) if len(scalar_out) else 0.0,
                        f"{label}identical": bool(np.array_equal(scalar_out, neon_out, equal_nan=True))})
     gain = neon_gain(tables)
-    result.update(predicted_gain=gain.predicted, chosen=gain.chosen)
+    result.update(predicted_gain=gain.predicted, chosen=gain.chosen,
+                  shape={"visits": gain.visits, "below": gain.below, "levels": gain.levels, "lane_leaves": gain.lane_leaves,
+                         "features": gain.features})
     return result
 
 
-def neon_main(mode: str, out: Path) -> None:
+def neon_main(mode: str, out: Path, only: list[str]) -> None:
     from edgekit import train_bundle
 
     results = []
     with scratch() as work:
         table30 = classification_table(work)
         shapes = NEON_SHAPES if mode == "--neon-shapes" else [(name, "table30", *MODELS[name]) for name in ("xgb-100x6", "xgb-1000x8")]
+        shapes = [shape for shape in shapes if not only or shape[0] in only]
         stem = "bench_tree_batch_neon_shapes" if mode == "--neon-shapes" else "bench_tree_batch_neon"
         for name, data, family, params in shapes:
             label, task = ("temperature_c", "regression") if family == "gradient-boosting" else (None, None)
@@ -323,7 +326,8 @@ def main() -> None:
         return
     if len(sys.argv) > 1 and sys.argv[1] in ("--neon", "--neon-shapes"):
         out = Path(sys.argv[sys.argv.index("--out") + 1]) if "--out" in sys.argv else Path(__file__).parent / "results"
-        neon_main(sys.argv[1], out)
+        only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else []
+        neon_main(sys.argv[1], out, only)
         return
     args = arguments(__doc__.splitlines()[0], "fewer rounds and repeats, only the 100x6 model")
     rounds, single, batches = (3, 100, 5) if args.quick else (5, 300, 10)

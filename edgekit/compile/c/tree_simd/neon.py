@@ -239,6 +239,7 @@ def _leaves_by_table(table: str, stride: str, depth: int, target: str) -> list[s
     regs = max(4, (1 << depth) * 4 // 16)  # at least one group of four: a small tree's values are read past (SIMD_PAD)
     load, lookup = _lookup4("values", regs, "ti")
     return [
+        *(["    (void)top_slot;  /* the top levels hold these trees whole: their leaves are in neon_leaf */"] if table == "neon_leaf" else []),
         "    {",
         f"        const uint8_t *values8 = (const uint8_t *)({table} + tree * {stride});",
         *load,
@@ -310,11 +311,27 @@ def _transpose() -> list[str]:
 
 @dataclass(frozen=True)
 class NeonGain:
-    """The cost rule's figures for one model: predicted instructions per row of the scalar walk and
-    of the NEON kernel (a fit to counts under qemu-aarch64), their ratio, and the choice."""
+    """The cost rule for one model: its shape (per row: trees, split nodes visited by the scalar walk,
+    those below the register levels, register levels, trees whose leaves go lane by lane; features),
+    the predicted instructions per row of the scalar walk and of the NEON kernel (a fit to counts
+    under qemu-aarch64), their ratio, and the choice."""
 
-    scalar: float
-    neon: float
+    trees: int
+    visits: float
+    below: float
+    levels: int
+    lane_leaves: bool
+    features: int
+
+    @property
+    def scalar(self) -> float:
+        return SCALAR_FIT["tree"] * self.trees + SCALAR_FIT["visit"] * self.visits + SCALAR_FIT["feature"] * self.features
+
+    @property
+    def neon(self) -> float:
+        per_tree = (NEON_FIT["tree"] + NEON_FIT["bsl_level"] * min(self.levels, BSL_LEVELS)
+                    + NEON_FIT["tbl_level"] * max(0, self.levels - BSL_LEVELS) + NEON_FIT["lane_leaves"] * self.lane_leaves)
+        return max(1.0, self.trees * per_tree + NEON_FIT["visit"] * self.below + NEON_FIT["feature"] * self.features)
 
     @property
     def predicted(self) -> float:
@@ -322,7 +339,7 @@ class NeonGain:
 
     @property
     def chosen(self) -> bool:
-        return self.predicted >= CHOSEN_GAIN
+        return self.levels > 0 and self.predicted >= CHOSEN_GAIN
 
     @property
     def reason(self) -> str:
@@ -366,21 +383,14 @@ def neon_gain(tables: TreeTables) -> NeonGain:
     (complete trees or a node walk), their depth, the visits below the register levels."""
     from ...trees.padding import pad_trees, tree_depths
 
-    depths = tree_depths(tables)
-    depth = int(depths.max(initial=0))
+    depth = int(tree_depths(tables).max(initial=0))
     padded = pad_trees(tables)
-    trees, features = tables.num_trees, tables.num_features
+    trees = tables.num_trees
     if padded is not None:  # complete trees: every level walked, whatever the tree
-        visits = float(depth) * trees
-        below = float(max(0, depth - NEON_LEVELS)) * trees
-        levels = depth
-    else:
-        visits = float(expected_visits(tables).sum())
-        below = float(expected_visits(tables, NEON_LEVELS).sum())
-        levels = min(depth, NEON_LEVELS)
-    lane_leaves = neon_leaf_table(tables.leaf_width, padded is None, levels, depth > levels) is None
-    scalar = SCALAR_FIT["tree"] * trees + SCALAR_FIT["visit"] * visits + SCALAR_FIT["feature"] * features
-    neon = (trees * (NEON_FIT["tree"] + NEON_FIT["bsl_level"] * min(levels, BSL_LEVELS)
-                     + NEON_FIT["tbl_level"] * max(0, levels - BSL_LEVELS) + NEON_FIT["lane_leaves"] * lane_leaves)
-            + NEON_FIT["visit"] * below + NEON_FIT["feature"] * features)
-    return NeonGain(scalar=scalar, neon=max(neon, 1.0))
+        visits, below, walked = float(depth * trees), float(max(0, depth - NEON_LEVELS) * trees), depth
+    else:  # the node walk; the kernel's top levels in complete form
+        visits, below = float(expected_visits(tables).sum()), float(expected_visits(tables, NEON_LEVELS).sum())
+        walked = min(depth, NEON_LEVELS)
+    lane_leaves = neon_leaf_table(tables.leaf_width, padded is None, walked, depth > walked) is None
+    return NeonGain(trees=trees, visits=visits, below=below, levels=min(walked, NEON_LEVELS), lane_leaves=lane_leaves,
+                    features=tables.num_features)
