@@ -273,7 +273,7 @@ def neon_measure(name: str, bundle, work: Path) -> dict:
                        f"{label}identical": bool(np.array_equal(scalar_out, neon_out, equal_nan=True))})
     gain = neon_gain(tables)
     result.update(predicted_gain=gain.predicted, chosen=gain.chosen,
-                  shape={"visits": gain.visits, "below": gain.below, "levels": gain.levels, "lane_leaves": gain.lane_leaves,
+                  shape={"walk": gain.walk, "visits": gain.visits, "below": gain.below, "levels": gain.levels, "lane_leaves": gain.lane_leaves,
                          "features": gain.features})
     return result
 
