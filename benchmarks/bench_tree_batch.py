@@ -304,8 +304,7 @@ def neon_markdown(results: list[dict], machine: dict) -> str:
         (f"{machine_line(machine)}. edgekit's C table layout, one generated source cross-compiled with "
          f"aarch64-linux-gnu-gcc twice (EDGEKIT_TREE_LANES=4: the NEON kernel; 0: the scalar walk), the harness's "
          f"--count-batch mode over {NEON_ROWS} test rows (16 blocks of 16), one pass and two passes counted, the "
-         f"difference per row. Missing: the same rows with {NEON_MISSING:.0%} of values NaN (nearly every block "
-         "takes the kernel's NaN instance). Gain = scalar ÷ NEON; predicted = the cost rule neon_gain (the kernel "
+         f"difference per row. Missing: the same rows with {NEON_MISSING:.0%} of values NaN (a block holding one walks the levels taken lane by lane with the NaN test; the vector levels read the block's +inf copy where NaN goes right). Gain = scalar ÷ NEON; predicted = the cost rule neon_gain (the kernel "
          "is chosen by default at ≥ 1.3×). Identical: both builds' outputs bit for bit equal. Instruction counts, "
          "not time: an out-of-order core overlaps the scalar walk's rows more than qemu shows."),
         "",

@@ -323,17 +323,20 @@ class NeonGain:
     levels: int
     lane_leaves: bool
     features: int
+    outputs: int
 
     @property
     def scalar(self) -> float:
         fit = SCALAR_FIT["walk" if self.walk else "complete"]
-        return fit["tree"] * self.trees + fit["visit"] * self.visits + SCALAR_FIT["feature"] * self.features
+        return (fit["tree"] * self.trees + fit["visit"] * self.visits + SCALAR_FIT["feature"] * self.features
+                + SCALAR_FIT["output"] * self.outputs)
 
     @property
     def neon(self) -> float:
         per_tree = (NEON_FIT["tree"] + NEON_FIT["bsl_level"] * min(self.levels, BSL_LEVELS)
                     + sum(NEON_FIT["tbl_levels"][: max(0, self.levels - BSL_LEVELS)]) + NEON_FIT["lane_leaves"] * self.lane_leaves)
-        return max(1.0, self.trees * per_tree + NEON_FIT["visit"] * self.below + NEON_FIT["feature"] * self.features)
+        return max(1.0, self.trees * per_tree + NEON_FIT["visit"] * self.below + NEON_FIT["feature"] * self.features
+                   + NEON_FIT["output"] * self.outputs)
 
     @property
     def predicted(self) -> float:
@@ -356,10 +359,11 @@ NEON_TRIPLES = ("aarch64-linux-gnu",)  # the triples whose builds have the kerne
 # Instructions per row, fitted to qemu-aarch64 counts (bench_tree_batch.py --neon-shapes): the scalar
 # walk per tree and per node visit (complete trees, the node walk); the kernel per tree, per register
 # level (BSL; TBL on 8, 16, 32 nodes), per visit
-# below them, per tree whose leaves are looked up lane by lane; both per feature (the NaN test, and
-# the kernel's transposition of the block).
-SCALAR_FIT = {"complete": {"tree": -3.0, "visit": 10.8}, "walk": {"tree": 32.7, "visit": 12.0}, "feature": 1.0}
-NEON_FIT = {"tree": 1.0, "bsl_level": 2.66, "tbl_levels": (4.8, 6.6, 7.8), "visit": 12.0, "lane_leaves": 18.0, "feature": 3.0}
+# below them, per tree whose leaves are looked up lane by lane; both per feature (the NaN test, the
+# kernel's transposition of the block) and per output (the output transform, which both run).
+SCALAR_FIT = {"complete": {"tree": -3.0, "visit": 10.8}, "walk": {"tree": 15.7, "visit": 15.2}, "feature": 0.0, "output": 72.0}
+NEON_FIT = {"tree": 1.0, "bsl_level": 2.66, "tbl_levels": (4.8, 6.6, 7.8), "visit": 19.7, "lane_leaves": 9.5, "feature": 0.6,
+            "output": 72.0}
 
 
 def expected_visits(tables: TreeTables, below: int = 0) -> np.ndarray:
@@ -395,4 +399,4 @@ def neon_gain(tables: TreeTables) -> NeonGain:
         walked = min(depth, NEON_LEVELS)
     lane_leaves = neon_leaf_table(tables.leaf_width, padded is None, walked, depth > walked) is None
     return NeonGain(walk=padded is None, trees=trees, visits=visits, below=below, levels=min(walked, NEON_LEVELS), lane_leaves=lane_leaves,
-                    features=tables.num_features)
+                    features=tables.num_features, outputs=tables.output_width)
