@@ -335,7 +335,7 @@ class NeonGain:
     def neon(self) -> float:
         per_tree = (NEON_FIT["tree"] + NEON_FIT["bsl_level"] * min(self.levels, BSL_LEVELS)
                     + sum(NEON_FIT["tbl_levels"][: max(0, self.levels - BSL_LEVELS)]) + NEON_FIT["lane_leaves"] * self.lane_leaves)
-        return max(1.0, self.trees * per_tree + NEON_FIT["visit"] * self.below + NEON_FIT["feature"] * self.features
+        return max(1.0, self.trees * per_tree + NEON_FIT["visit"]["walk" if self.walk else "complete"] * self.below + NEON_FIT["feature"] * self.features
                    + NEON_FIT["output"] * self.outputs)
 
     @property
@@ -358,11 +358,11 @@ CHOSEN_GAIN = 1.3
 NEON_TRIPLES = ("aarch64-linux-gnu",)  # the triples whose builds have the kernel (EDGEKIT_TREE_SIMD)
 # Instructions per row, fitted to qemu-aarch64 counts (bench_tree_batch.py --neon-shapes): the scalar
 # walk per tree and per node visit (complete trees, the node walk); the kernel per tree, per register
-# level (BSL; TBL on 8, 16, 32 nodes), per visit
-# below them, per tree whose leaves are looked up lane by lane; both per feature (the NaN test, the
+# level (BSL; TBL on 8, 16, 32 nodes), per visit below them (a complete tree's fixed levels; the
+# node walk in lock step, lanes at a leaf waiting), per tree whose leaves are looked up lane by lane; both per feature (the NaN test, the
 # kernel's transposition of the block) and per output (the output transform, which both run).
 SCALAR_FIT = {"complete": {"tree": -3.0, "visit": 10.8}, "walk": {"tree": 15.7, "visit": 15.2}, "feature": 0.0, "output": 72.0}
-NEON_FIT = {"tree": 1.0, "bsl_level": 2.66, "tbl_levels": (4.8, 6.6, 7.8), "visit": 19.7, "lane_leaves": 9.5, "feature": 0.6,
+NEON_FIT = {"tree": 1.0, "bsl_level": 2.66, "tbl_levels": (4.8, 6.6, 7.8), "visit": {"complete": 8.6, "walk": 19.7}, "lane_leaves": 9.5, "feature": 0.6,
             "output": 72.0}
 
 
