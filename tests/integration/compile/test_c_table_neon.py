@@ -21,6 +21,9 @@ TRIPLE = "aarch64-linux-gnu"
 CASES = {
     # complete trees within the register levels, learned default directions for missing values
     "complete-missing": ("synthetic:sensors?rows=4000&missing=0.1", "xgboost", {"n_estimators": "23", "max_depth": "4"}, "complete"),
+    # one and two levels: BSL levels only
+    "depth-1": ("bundled:breast-cancer", "xgboost", {"n_estimators": "5", "max_depth": "1"}, "complete"),
+    "depth-2": ("bundled:wine", "xgboost", {"n_estimators": "6", "max_depth": "2"}, None),
     # complete trees deeper than the register levels: the last levels lane by lane
     "complete-depth-8": ("dense30", "xgboost", {"n_estimators": "9", "max_depth": "8"}, "complete"),
     # node-walk trees deeper than their top levels: the scalar node walk below them
