@@ -6,7 +6,7 @@ leaves, and the exit leaf is the lowest bit left (edgekit/compile/c/quickscorer.
 from the same tree tables and all bit-identical to the table layout (checked on every batch):
 
   table          edgekit's table layout (--layout table), its library through ctypes: the CPU's
-                 best kernels (the AVX-512 walk of tree_simd.py, 16 rows per instruction)
+                 best kernels (the AVX-512 walk of tree_simd/x86.py, 16 rows per instruction)
   quickscorer    edgekit's quickscorer layout (--layout quickscorer): the table layout with its
                  AVX-512 batches scored by bitvectors, every node of a tree tested for 16 rows and
                  the tree's words in registers, leaves picked by a permute; single rows are the

@@ -10,6 +10,9 @@
  *                         last pass's outputs. Reads no clock, so an emulator's instruction count
  *                         of the run repeats exactly; count(N+1) - count(N) is one pass of
  *                         single-row calls, with reading and printing subtracted out.
+ *   harness --count-batch N
+ *                         the same for the batch entry point: N passes of edgekit_predict_batch over
+ *                         all the rows, then the last pass's outputs (no clock read).
  *
  * Built with -DEDGEKIT_STDIN_FILE="rows.csv" (the bare-metal images), it reads that file instead of
  * stdin: under qemu-system-arm with semihosting, the file is opened on the host.
@@ -93,6 +96,19 @@ static int count_mode(long passes) {
     return 0;
 }
 
+static int count_batch_mode(long passes) {
+    float *rows;
+    size_t n;
+    if (read_all(&rows, &n) != 0 || passes < 1) return 2;
+    float *out = malloc((n ? n : 1) * edgekit_num_outputs * sizeof(float));
+    if (!out) return 2;
+    for (long p = 0; p < passes; ++p) edgekit_predict_batch(rows, n, out);
+    for (size_t i = 0; i < n; ++i) print_outputs(out + i * edgekit_num_outputs);
+    free(rows);
+    free(out);
+    return 0;
+}
+
 #if defined(__unix__)
 static int bench(long passes, long threads) {
     float *rows;
@@ -127,6 +143,7 @@ int main(int argc, char **argv) {
     }
 #endif
     if (argc == 3 && strcmp(argv[1], "--count") == 0) return count_mode(atol(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "--count-batch") == 0) return count_batch_mode(atol(argv[2]));
 #if defined(__unix__)
     if (argc == 3 && strcmp(argv[1], "--bench") == 0) return bench(atol(argv[2]), 1);
 #if defined(__linux__)
@@ -134,7 +151,7 @@ int main(int argc, char **argv) {
 #endif
 #endif
     if (argc != 1) {
-        fprintf(stderr, "usage: %s [--bench N [--threads T] | --count N] < rows.csv\n", argv[0]);
+        fprintf(stderr, "usage: %s [--bench N [--threads T] | --count N | --count-batch N] < rows.csv\n", argv[0]);
         return 2;
     }
     static char line[LINE_MAX_BYTES];

@@ -7,6 +7,7 @@ ships, measures their footprint, and runs the model on the target ISA for the pa
     trees --layout inline -> c_inline (nested if-else of its own: the fewest instructions, small forests)
     trees --layout quickscorer -> c_quickscorer (the table layout, its AVX-512 batches scored by bitvectors)
     trees, no --layout -> quickscorer where its cost rule picks it (x86-64, trees of at most 32 leaves), else table
+    table/quickscorer on aarch64 -> batches by the NEON kernel where its cost rule (neon_gain) predicts >= 1.3x
     linear / logistic / mlp -> c_dense (float32, or int8 weights and activations: dense_int8)
 
 Artifact layout: ``src/`` (the generated sources and edgekit_model.h: enough to rebuild with any
@@ -56,6 +57,7 @@ from .toolchains import (
     require_runner,
     toolchain_for,
 )
+from .tree_simd import NEON_TRIPLES, neon_gain
 
 LAYOUTS = ("table", "ifelse", "compact", "inline", "quickscorer")
 SPLIT_NODE_LAYOUTS = {"compact": compact_source, "inline": inline_source}
@@ -107,6 +109,8 @@ def _generate(request: CompileRequest, source_dir: Path, layout: str | None, qua
         layout = made["layout"] = "quickscorer" if reason else "table"
         if reason:
             made["layout_rule"] = reason
+    if layout in ("table", "quickscorer") and quantize == "none" and triple in NEON_TRIPLES:
+        made["neon_rule"] = neon_gain(tables).reason  # the generated source carries the same choice
     if layout != "ifelse" and "ifelse-max-mb" in request.options:
         raise BadInput("ifelse-max-mb is for --layout ifelse", "drop the option, or add --layout ifelse")
     if layout == "ifelse":

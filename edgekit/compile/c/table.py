@@ -10,7 +10,8 @@ int16/int8 summed in an int32 accumulator and scaled once.
 Rows are walked a block at a time (EDGEKIT_BLOCK, default 8; the toolchain table sets it per
 triple): the rows' walks are independent, so an out-of-order CPU overlaps their loads and compares.
 Microcontroller builds set it to 1, which also keeps the stack small. On x86-64 a batch (and a
-node-walk tree's single row) takes the SIMD kernels of tree_simd.py instead, where the CPU has them.
+node-walk tree's single row) takes the SIMD kernels of tree_simd/ instead, where the CPU has them;
+on aarch64 a batch takes the NEON kernel (tree_simd/neon.py) where its cost rule says it gains.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..trees.quantize import BinnedThresholds, QuantizedLeaves
 from ..trees.tables import LEAF, TreeTables
 from .literals import api_constants, array, float_literals, int_literals, unsigned_type
 from .tree_common import output_transform, tree_head
-from .tree_simd import PAD, TOP_LEVELS, simd_kernels
+from .tree_simd import PAD, TOP_LEVELS, neon_arrays, neon_gain, neon_kernel, neon_leaf_table, simd_kernels
 
 LEAF_MARK = 0x7FFF
 DEFAULT_LEFT_BIT = 0x8000
@@ -40,7 +41,8 @@ def table_source(
 ) -> str:
     """``batch16``: (what it is, C lines defining ``bitvector16(rows, acc)``): a kernel that takes
     the AVX-512 batches of 16 rows instead of the walk's (the quickscorer layout, quickscorer.py);
-    it needs AVX-512 F, CD and DQ, and float tables."""
+    it needs AVX-512 F, CD and DQ, and float tables. Float tables also carry the aarch64 NEON kernel,
+    which an aarch64 build's batches take where the cost rule neon_gain says so."""
     if tables.num_features >= LEAF_MARK:
         raise BadInput(f"{tables.num_features} features; the table layout takes at most {LEAF_MARK - 1}", "reduce features")
     leaf = tables.feature == LEAF
@@ -49,7 +51,7 @@ def table_source(
     threshold = np.where(leaf, 0.0, tables.threshold) if binned is None else np.where(leaf, 0, binned.node_bin)
     leaf_values = tables.leaf_values if leaves is None else leaves.values
     padded = pad_trees(tables)
-    # Float tables also get the x86-64 SIMD batch kernels (tree_simd.py): complete trees as they are;
+    # Float tables also get the x86-64 SIMD batch kernels (tree_simd/): complete trees as they are;
     # node-walk trees through their top levels in complete form (top_* arrays), then a gathered walk.
     # The kernels read a little past each array: those carry SIMD_PAD spare entries where they are built.
     depth = padded.depth if padded is not None else int(tree_depths(tables).max(initial=0))
@@ -122,8 +124,20 @@ def table_source(
         if batch16 is not None:  # within the kernels' guard: before its #endif
             kernels[-2:-2] = batch16[1]
         lines += kernels
+        # aarch64: the NEON kernel (tree_simd/neon.py) and its own tables
+        walked = top.depth if top is not None else depth
+        below = depth > walked
+        if top is not None:
+            words = np.where(top.node >= 0, feature[np.maximum(top.node, 0)], 0).reshape(tables.num_trees, top.internal)
+        else:
+            words = feature.reshape(tables.num_trees, padded.internal)
+        slot_leaves = None
+        if neon_leaf_table(tables.leaf_width, top is not None, walked, below) == "neon_leaf":
+            slot_leaves = leaf_values[tables.child[top.leaf]].reshape(tables.num_trees, -1)
+        lines += neon_arrays(words, tables.num_features, slot_leaves)
+        lines += neon_kernel(tables.leaf_width, per_tree_output, top is not None, walked, below, 4 if neon_gain(tables).chosen else 0)
     lines += _finish(tables, leaves)
-    lines += _entry_points(simd, top is not None, batch16 is not None)
+    lines += _entry_points(simd, top is not None, batch16 is not None, neon=simd and depth > 0)
     return "\n".join(lines)
 
 
@@ -293,7 +307,7 @@ def _finish(tables: TreeTables, leaves: QuantizedLeaves | None) -> list[str]:
     return [*lines, *output_transform(tables), "}", ""]
 
 
-def _entry_points(simd: bool, row_kernel: bool, bitvector: bool = False) -> list[str]:
+def _entry_points(simd: bool, row_kernel: bool, bitvector: bool = False, neon: bool = False) -> list[str]:
     def lanes_on(avx512: str) -> list[str]:
         return [
             "#if defined(EDGEKIT_TREE_LANES)  /* tests pin one path */",
@@ -329,6 +343,21 @@ def _entry_points(simd: bool, row_kernel: bool, bitvector: bool = False) -> list
         "    }",
         "#endif",
     ] if simd else []
+    neon_blocks = [
+        "#if defined(TREE_NEON)",
+        "    /* aarch64: whole blocks of 16 rows, four to a NEON vector, where the cost rule (or EDGEKIT_TREE_LANES) says so */",
+        "#if defined(EDGEKIT_TREE_LANES)",
+        "    const uint32_t neon = EDGEKIT_TREE_LANES == 4u;",
+        "#else",
+        "    const uint32_t neon = NEON_LANES == 4u;",
+        "#endif",
+        "    acc_t block[16 * NUM_ACC];",
+        "    for (; neon && i + 16u <= n; i += 16u) {",
+        "        neon16(rows + i * NUM_FEATURES, block);",
+        "        for (uint32_t b = 0; b < 16u; ++b) finish(block + b * NUM_ACC, out + (i + b) * edgekit_num_outputs);",
+        "    }",
+        "#endif",
+    ] if neon else []
     return [
         "void edgekit_predict(const float *row, float *out) {",
         "    acc_t acc[NUM_ACC];",
@@ -340,6 +369,7 @@ def _entry_points(simd: bool, row_kernel: bool, bitvector: bool = False) -> list
         "void edgekit_predict_batch(const float *rows, size_t n, float *out) {",
         "    size_t i = 0;",
         *vector_blocks,
+        *neon_blocks,
         "    acc_t acc[BLOCK * NUM_ACC];",
         "    for (; i < n; i += BLOCK) {",
         "        const uint32_t count = (uint32_t)(n - i < BLOCK ? n - i : BLOCK);",

@@ -74,13 +74,14 @@ TOOLCHAINS: dict[str, Toolchain] = {
         # EDGEKIT_BLOCK: rows walked together by the table layout's scalar walk, as many as stay in registers
         # (measured per triple with benchmarks/tune_tree_block.py; results/tune_tree_block.md for x86-64).
         # EDGEKIT_AVX2_KERNELS: the dense layout also builds its block kernels for AVX2, picked per call from the CPU.
-        # EDGEKIT_TREE_SIMD: the table layout's batches walk 16 (AVX-512) or 8 (AVX2) rows per instruction, picked likewise.
+        # EDGEKIT_TREE_SIMD: the table layout's batches walk 16 (AVX-512) or 8 (AVX2) rows per instruction, picked likewise;
+        # on aarch64 blocks of 16 rows, four per NEON vector, where the cost rule neon_gain says so (tree_simd/neon.py).
         Toolchain("x86_64-linux-gnu", "gcc", "gcc", ("-fPIC",), ("shared",), (),
                   defines=("-DEDGEKIT_BLOCK=12u", "-DEDGEKIT_AVX2_KERNELS", "-DEDGEKIT_TREE_SIMD"),
                   description="this machine"),
         Toolchain(
             "aarch64-linux-gnu", "aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu libc6-dev-arm64-cross", ("-fPIC",), ("shared", "static"),
-            ("qemu-aarch64",), "qemu-user", defines=("-DEDGEKIT_BLOCK=16u",), description="64-bit ARM Linux (Raspberry Pi 4/5, Jetson, phones)",
+            ("qemu-aarch64",), "qemu-user", defines=("-DEDGEKIT_BLOCK=16u", "-DEDGEKIT_TREE_SIMD"), description="64-bit ARM Linux (Raspberry Pi 4/5, Jetson, phones)",
         ),
         Toolchain(
             "arm-linux-gnueabihf", "arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross", ("-fPIC",), ("shared", "static"),
