@@ -26,30 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timing import arguments, machine_line, scratch, write_results
+from wrk_load import DONE_HOOK, free_port
 
-DONE_HOOK = """
-done = function(summary, latency, requests)
-  io.write(string.format('{"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, '
-    .. '"p50_us": %d, "p99_us": %d, "max_us": %d}\\n',
-    summary.requests, summary.duration, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
-"""
 CONNECTIONS = 64
 TARGET = {"requests_per_second": 20_000, "p99_ms": 20.0}
 
 
 def _edgekit() -> str:
     return str(Path(sys.executable).parent / "edgekit")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait(url: str, process: subprocess.Popen) -> None:
@@ -69,7 +53,7 @@ def _wait(url: str, process: subprocess.Popen) -> None:
 
 
 def _uvicorn(home: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "EDGEKIT_IP_RATE_PER_SECOND": "1000000", "EDGEKIT_IP_BURST": "1000000"}
     process = subprocess.Popen([_edgekit(), "server", "run", "--home", str(home), "--port", str(port), "--workers", str(workers)],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -80,7 +64,7 @@ def _uvicorn(home: Path, workers: int) -> tuple[subprocess.Popen, str]:
 
 
 def _nginx(home: Path, upstream: str, prefix: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     subprocess.run([_edgekit(), "server", "nginx-config", "--home", str(home), "--listen", f"127.0.0.1:{port}",
                     "--upstream", upstream.removeprefix("http://"), "--standalone", str(prefix), "--out", str(prefix / "nginx.conf")],
                    check=True, capture_output=True)

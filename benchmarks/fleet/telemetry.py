@@ -42,6 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timing import machine_line, write_results
+from wrk_load import DONE_HOOK, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORTING_DEVICES = 5_000
@@ -50,15 +51,6 @@ RELEASE = "fleet/1/onnx.tar"
 PROFILE = "raspberry-pi-4b"
 LOAD_ENV = {"EDGEKIT_IP_RATE_PER_SECOND": "1000000", "EDGEKIT_IP_BURST": "1000000", "EDGEKIT_DEVICE_RATE_PER_SECOND": "1000",
             "EDGEKIT_DEVICE_BURST": "1000", "EDGEKIT_MONITOR_SECONDS": "3600"}
-DONE_HOOK = """
-done = function(summary, latency, requests)
-  io.write(string.format('{"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, '
-    .. '"p50_us": %d, "p99_us": %d, "max_us": %d}\\n',
-    summary.requests, summary.duration, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
-"""
 TELEMETRY = """
 local devices = {{}}
 for line in io.lines({tokens!r}) do
@@ -151,14 +143,6 @@ def _start(home: Path, port: int, workers: int, source: Path) -> subprocess.Pope
     raise SystemExit("the server did not start")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _stored_reports(home: Path) -> int | None:
     """Reports the rollups hold (None for a tree from before rollups: its raw rows are counted)."""
     from sqlalchemy import func, inspect, select
@@ -186,7 +170,7 @@ def ingest_run(work: Path, workers: int, database_url: str | None, seconds: int,
     body.write_text(json.dumps(report(random.Random(0))))
     script = work / "telemetry.lua"
     script.write_text(TELEMETRY.format(tokens=str(tokens), body=str(body)) + DONE_HOOK)
-    port = _free_port()
+    port = free_port()
     process = _start(home, port, workers, source)
     try:
         result = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
