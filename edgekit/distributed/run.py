@@ -72,9 +72,12 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
         encoding = Encoding(schema, task, classes, seed)
         hyper = {**chosen.defaults, **params}
         started = time.perf_counter()
+        dmatrix = None
         if family == "xgboost":
-            from .xgboost_training import train_xgboost
+            from .xgboost_training import dmatrix_kind, train_xgboost
 
+            dmatrix = client.run(dmatrix_kind)  # what the workers' XGBoost builds, not the client's
+            dmatrix = sorted(set(dmatrix.values()))[0] if dmatrix else None
             model = train_xgboost(client, parquet, encoding, hyper, cluster.threads_per_worker, _target_scale(stats, task))
             raw = bytes(model.booster.save_raw("ubj"))
         else:
@@ -108,8 +111,9 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
         "worker_memory_limit": cluster.memory_limit,
         "partitions": len(parquet.files),
         "decoded_bytes": stats.decoded_bytes,
-        "training": ("xgboost collective training, each worker streaming its partitions into a QuantileDMatrix"
+        "training": (f"xgboost collective training, each worker streaming its partitions into a {dmatrix}"
                      if family == "xgboost" else "lightgbm.dask (each worker holds its share of the train rows)"),
+        "dmatrix": dmatrix,  # the XGBoost DMatrix kind the workers built (None for LightGBM)
         "split": "by a hash of each row's values: 70/15/15, not stratified",
         "quantiles": (f"per-partition summaries of {sketch.POINTS} points (train and held-out rows apart) merged "
                       f"{MERGE_FANIN} at a time; "

@@ -5,13 +5,20 @@ must hold its share of the decoded data. Here each worker instead runs the same 
 (XGBoost's Rabit tracker, started on the scheduler as xgboost.dask does, and
 ``xgboost.dask.CommunicatorContext``) over a ``QuantileDMatrix`` fed by an iterator that reads one
 partition at a time: XGBoost sketches the batches, then keeps only their histogram bin indices
-(one byte per value at 256 bins). A worker's memory holds its bin indices and one decoded partition.
+(one byte per value at 256 bins). With XGBoost >= 3.0 the matrix is an ``ExtMemQuantileDMatrix``:
+those bin indices go to a cache in a worker-private temporary directory, one page per partition, and
+training reads them back page by page, so a worker's memory holds one decoded partition, XGBoost's
+quantile sketch (which grows with the logarithm of the rows, not with them) and its per-row training
+state (gradients, predictions: ~30 bytes a row), not its share of the rows. Older XGBoost falls back
+to the in-memory ``QuantileDMatrix`` (two bytes per value: bin indices and their column copy).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -22,6 +29,15 @@ from .frames import ParquetData
 from .rows import TRAIN
 
 MAX_BIN = 256
+EXTERNAL = "ExtMemQuantileDMatrix"  # the DMatrix kinds, as bundle.json's engine records them
+IN_MEMORY = "QuantileDMatrix"
+
+
+def dmatrix_kind() -> str:
+    """The DMatrix a worker builds: external memory where this XGBoost has it (3.0 and later)."""
+    import xgboost
+
+    return EXTERNAL if hasattr(xgboost, "ExtMemQuantileDMatrix") else IN_MEMORY
 
 
 def booster_params(task: str, classes: list | None, params: dict[str, Any], seed: int, threads: int) -> tuple[dict[str, Any], int]:
@@ -61,9 +77,11 @@ def train_on_worker(data: ParquetData, partitions: list[int], encoding: Encoding
     from xgboost.dask import CommunicatorContext
 
     class TrainRows(xgboost.DataIter):
-        def __init__(self) -> None:
+        def __init__(self, cache: str | None) -> None:
             self._next = 0
-            super().__init__(release_data=True)
+            # on_host=False: the CPU cache is files under ``cache`` (on_host is for GPU training)
+            super().__init__(cache_prefix=cache, release_data=True, on_host=False) if cache else \
+                super().__init__(release_data=True)
 
         def reset(self) -> None:
             self._next = 0
@@ -78,14 +96,23 @@ def train_on_worker(data: ParquetData, partitions: list[int], encoding: Encoding
                 y = batch.y[train]
                 if target_shift_scale is not None:  # regression learns a standardised target
                     y = (y - target_shift_scale[0]) / target_shift_scale[1]
-                input_data(data=np.ascontiguousarray(batch.X[train]), label=y)
+                X = np.ascontiguousarray(batch.X[train], dtype=np.float32)
+                del batch  # nothing of the decoded partition outlives this call but X and y
+                input_data(data=X, label=y)
                 return True
             return False
 
     # Workers share the command's stdout: XGBoost's rank messages go to stderr, so --json stays JSON.
-    with contextlib.redirect_stdout(sys.stderr), CommunicatorContext(**collective_args):
-        matrix = xgboost.QuantileDMatrix(TrainRows(), max_bin=MAX_BIN, nthread=params["nthread"])
+    # The external-memory cache lives in a directory of this task's own, removed when it ends.
+    with contextlib.redirect_stdout(sys.stderr), tempfile.TemporaryDirectory(prefix="edgekit-xgb-") as cache, \
+            CommunicatorContext(**collective_args):
+        if dmatrix_kind() == EXTERNAL:
+            matrix = xgboost.ExtMemQuantileDMatrix(TrainRows(os.path.join(cache, "train")), max_bin=MAX_BIN,
+                                                   nthread=params["nthread"])
+        else:
+            matrix = xgboost.QuantileDMatrix(TrainRows(None), max_bin=MAX_BIN, nthread=params["nthread"])
         booster = xgboost.train(params, matrix, num_boost_round=rounds)
+        del matrix  # its cache files are closed before the directory goes
         return bytes(booster.save_raw("ubj")) if xgboost.collective.get_rank() == 0 else None
 
 
