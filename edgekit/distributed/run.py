@@ -77,7 +77,7 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
             from .xgboost_training import dmatrix_kind, train_xgboost
 
             dmatrix = client.run(dmatrix_kind)  # what the workers' XGBoost builds, not the client's
-            dmatrix = sorted(set(dmatrix.values()))[0] if dmatrix else None
+            dmatrix = min(dmatrix.values()) if dmatrix else None
             model = train_xgboost(client, parquet, encoding, hyper, cluster.threads_per_worker, _target_scale(stats, task))
             raw = bytes(model.booster.save_raw("ubj"))
         else:
