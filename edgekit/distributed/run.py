@@ -74,11 +74,12 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
         started = time.perf_counter()
         dmatrix = None
         if family == "xgboost":
-            from .xgboost_training import dmatrix_kind, train_xgboost
+            from .xgboost_training import dmatrix_kind, reference_rows, train_xgboost
 
             dmatrix = client.run(dmatrix_kind)  # what the workers' XGBoost builds, not the client's
             dmatrix = min(dmatrix.values()) if dmatrix else None
-            model = train_xgboost(client, parquet, encoding, hyper, cluster.threads_per_worker, _target_scale(stats, task))
+            model = train_xgboost(client, parquet, encoding, hyper, cluster.threads_per_worker, _target_scale(stats, task),
+                                  reference_rows(stats, schema))
             raw = bytes(model.booster.save_raw("ubj"))
         else:
             from .lightgbm_training import train_lightgbm
@@ -114,6 +115,8 @@ def train_contents(data: str | os.PathLike[str], *, label: str | None, family: s
         "training": (f"xgboost collective training, each worker streaming its partitions into a {dmatrix}"
                      if family == "xgboost" else "lightgbm.dask (each worker holds its share of the train rows)"),
         "dmatrix": dmatrix,  # the XGBoost DMatrix kind the workers built (None for LightGBM)
+        "cuts": (f"XGBoost's bin edges from the statistics pass's quantile summaries ({sketch.POINTS} points a column)"
+                 if family == "xgboost" else None),
         "split": "by a hash of each row's values: 70/15/15, not stratified",
         "quantiles": (f"per-partition summaries of {sketch.POINTS} points (train and held-out rows apart) merged "
                       f"{MERGE_FANIN} at a time; "
