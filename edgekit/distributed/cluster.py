@@ -14,7 +14,7 @@ from ..errors import BadInput
 
 DEFAULT_WORKERS = 2
 CONNECT_TIMEOUT = 10.0  # seconds to reach a --scheduler before saying it does not answer
-# A worker with pandas, pyarrow and XGBoost loaded holds ~230 MiB before any data (measured), and
+# A worker with pandas, pyarrow and XGBoost loaded holds ~240 MiB before any data (measured), and
 # Dask pauses a worker at 80 % of its limit: below this it would pause for ever.
 MIN_WORKER_MEMORY = 384 * 2**20
 

@@ -44,29 +44,34 @@ def small_parquet(tmp_path_factory):
     return directory
 
 
-# A worker holding pandas, pyarrow and XGBoost is ~270 MiB before it reads a row: what a 512 MiB
-# limit leaves for data is ~240 MiB. The data below is ~300 MB decoded, in 40 files (64 features:
-# XGBoost keeps ~50 bytes per train row besides one byte per value, so wide rows keep a worker's
-# share small). benchmarks/fleet/training.py runs the same on 850 MB.
+# A worker holding pandas, pyarrow and XGBoost is ~240 MiB before it reads a row: what a 512 MiB
+# limit leaves for data is ~270 MiB. The data below is 1.12 GB decoded (2.1x the limit, ~4x what it
+# leaves), in 150 files of 7.4 MB. XGBoost's bin edges come from the statistics pass and its bin
+# indices go to an on-disk cache, so a worker's peak is its fixed part plus XGBoost's per-row state
+# (~20 bytes a train row): 383 MB measured, 75 % of the limit (benchmarks/fleet/training.py: 850 MB).
 WORKER_MEMORY = 512 * 2**20
-BIG = {"files": 40, "rows": 14_000, "features": 64}
+BIG = {"files": 150, "rows": 14_000, "features": 64}
 
 
-def test_more_data_than_a_worker_has_room_for_trains_within_its_memory_limit(tmp_path):
+def test_data_twice_a_workers_memory_limit_trains_within_it(tmp_path):
     decoded = write_parquet(tmp_path / "big", BIG["files"], BIG["rows"], features=BIG["features"], seed=7)
     bundle = train_bundle(tmp_path / "big", tmp_path / "dask", engine="dask", workers=2, worker_memory="512MiB",
                           params=FEW_TREES)
     engine = bundle.info.engine
-    room = WORKER_MEMORY - engine["worker_ready_bytes"]
-    assert abs(engine["decoded_bytes"] - decoded) < 0.02 * decoded and decoded > room, (decoded, room)
-    # Dask enforces the limit (it kills a worker past 95 % of it): none was killed, none came near it,
-    # so no worker ever held the data.
+    assert abs(engine["decoded_bytes"] - decoded) < 0.02 * decoded and decoded > 2 * WORKER_MEMORY, decoded
+    # Dask enforces the limit (it kills a worker past 95 % of it, pauses one past 80 %): none was
+    # killed, none reached the pause line, so no worker ever held its share of the data.
     assert engine["worker_memory_limit"] == WORKER_MEMORY and engine["worker_restarts"] == 0
+    assert max(engine["worker_peak_bytes"]) < 0.8 * WORKER_MEMORY, engine
+    # Streaming: the training pass adds to a worker's peak only XGBoost's per-row state (2 % of the
+    # decoded bytes here; holding the bin indices in memory would be 25 %, the decoded rows 50 %).
+    peaks = engine["worker_peak_bytes_by_pass"]
+    assert peaks["training"] - peaks["statistics"] < 0.05 * decoded, peaks
     # XGBoost >= 3.0: the bin indices are paged to a worker-private cache on disk, not held in memory.
     assert engine["dmatrix"] == "ExtMemQuantileDMatrix" and engine["training"].endswith("ExtMemQuantileDMatrix")
-    assert max(engine["worker_peak_bytes"]) < 0.9 * WORKER_MEMORY, engine
+    assert engine["cuts"].startswith("XGBoost's bin edges from the statistics pass")
     # The target: test metrics within 0.5 % of an in-process run on a sample that fits. The
-    # Dask model saw 5x the sample's rows: it may do better, never worse by more than 0.5 %.
+    # Dask model saw 19x the sample's rows: it may do better, never worse by more than 0.5 %.
     import pandas as pd
 
     sample = sorted((tmp_path / "big").glob("*.parquet"))[:8]
