@@ -128,8 +128,10 @@ def train_on_worker(data: ParquetData, partitions: list[int], encoding: Encoding
     # Workers share the command's stdout: XGBoost's rank messages go to stderr, so --json stays JSON.
     # The cut points, built outside the collective: the same rows give every worker the same cuts.
     cuts = xgboost.QuantileDMatrix(reference, max_bin=MAX_BIN, nthread=params["nthread"])
-    # The external-memory cache lives in a directory of this task's own, removed when it ends.
-    with contextlib.redirect_stdout(sys.stderr), tempfile.TemporaryDirectory(prefix="edgekit-xgb-") as cache, \
+    # The external-memory cache lives in a directory of this task's own under the worker's local
+    # directory (Dask's temporary-directory setting), removed when it ends.
+    with contextlib.redirect_stdout(sys.stderr), \
+            tempfile.TemporaryDirectory(prefix="edgekit-xgb-", dir=_worker_directory()) as cache, \
             CommunicatorContext(**collective_args):
         if dmatrix_kind() == EXTERNAL:
             matrix = xgboost.ExtMemQuantileDMatrix(TrainRows(os.path.join(cache, "train")), max_bin=MAX_BIN,
@@ -139,6 +141,15 @@ def train_on_worker(data: ParquetData, partitions: list[int], encoding: Encoding
         booster = xgboost.train(params, matrix, num_boost_round=rounds)
         del matrix  # its cache files are closed before the directory goes
         return bytes(booster.save_raw("ubj")) if xgboost.collective.get_rank() == 0 else None
+
+
+def _worker_directory() -> str | None:
+    from distributed import get_worker
+
+    try:
+        return get_worker().local_directory
+    except ValueError:  # not in a worker
+        return None
 
 
 def assign_partitions(sizes: list[int], workers: int) -> list[list[int]]:
