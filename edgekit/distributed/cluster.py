@@ -98,4 +98,18 @@ def worker_processes(client: object) -> dict[str, tuple[int, int]]:
 
 
 def _pid_and_peak() -> tuple[int, int]:
-    return os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    return os.getpid(), _own_peak_rss()
+
+
+def _own_peak_rss() -> int:
+    """This process's peak resident bytes. Linux: VmHWM, the high-water mark of this process's own
+    memory map — getrusage's ru_maxrss survives fork and exec, so a worker spawned by a large parent
+    (a long test process) would report the parent's size. Elsewhere ru_maxrss (KiB on Linux and BSD)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -2,6 +2,8 @@
 partition by partition, the same bundle as a local run's, and every bad input refused in one line."""
 
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -187,3 +189,13 @@ def test_a_dataframe_is_refused_by_the_dask_engine(tmp_path):
 
     with pytest.raises(BadInput, match="reads Parquet files, not DataFrame"):
         train_bundle(pd.DataFrame({"x": [1.0], "label": [0]}), tmp_path / "b", engine="dask")
+
+
+def test_a_worker_reports_its_own_peak_memory_not_the_process_that_spawned_it():
+    # getrusage's ru_maxrss survives fork and exec: a worker spawned by a long test process (CI's
+    # pytest worker at ~700 MB) reported that size as its own peak and failed the memory test.
+    child = ("import subprocess, sys; big = bytearray(300 << 20); big[::4096] = b'\\1' * len(big[::4096]); "
+             "print(subprocess.run([sys.executable, '-c', 'from edgekit.distributed.cluster import _own_peak_rss; "
+             "print(_own_peak_rss())'], capture_output=True, text=True, check=True).stdout)")
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    assert int(done.stdout.split()[0]) < 200 << 20
