@@ -50,7 +50,7 @@ def write_pipeline(directory: Path, server: str) -> Path:
         "model": MODEL, "data": TRAINING, "label": "failure", "family": "xgboost", "min_metrics": {"roc_auc": 0.8},
         "devices": [PROFILE], "bench": True, "server": server, "workdir": "runs",
         "rollout": {"stages": [25, 100], "wait_seconds": 90, "gates": {
-            "failure_rate": 0.05, "prediction_psi": 0.25, "p99_latency_ratio": 2.0,
+            "failure_rate": 0.05, "prediction_psi": 0.25, "p99_latency_ratio": 3.0,
             "hold_seconds": 3, "min_devices": 3, "min_rows": 500, "min_calls": 200}},
         "watch": {"fresh_data": FRESH_DATA, "min_interval_seconds": 600, "poll_seconds": 1},
     }
