@@ -85,7 +85,7 @@ def monitor_case(reports: int, work) -> dict:
     server's ingest writer; time one pass."""
     from edgekit.server.db import Database, Device, Release, ReleaseBaseline, utcnow
     from edgekit.server.ingest.rollups import Accepted
-    from edgekit.server.ingest.telemetry import write_telemetry
+    from edgekit.server.ingest.telemetry import RollupWriter
     from edgekit.server.migrate import upgrade
     from edgekit.server.monitoring.monitor import Monitor
     from edgekit.server.settings import ServerSettings
@@ -124,9 +124,10 @@ def monitor_case(reports: int, work) -> dict:
             monitor.observe(observed[start:start + 100])
             payloads.append(telemetry_payload("m/1/c.tar", 1.0, monitor.report()))
     now = utcnow()
+    writer = RollupWriter(database, settings)
     for first in range(0, reports, 2000):
-        write_telemetry(database, settings, [Accepted(f"dev-{index % 100}", "p", (f"site-{index % 100 % 4}",), "m/1/c.tar",
-                                                      payloads[index % 200], now) for index in range(first, min(reports, first + 2000))])
+        writer.write([Accepted(f"dev-{index % 100}", "p", (f"site-{index % 100 % 4}",), "m/1/c.tar",
+                               payloads[index % 200], now) for index in range(first, min(reports, first + 2000))])
     monitor = Monitor(settings, database, lambda session: None)
     timings = []
     for _ in range(3):

@@ -195,7 +195,7 @@ def monitor_pass(work: Path, devices: int, direct: bool, repeats: int = 3) -> di
 
     from edgekit.server.db import Database, Device, Release, ReleaseBaseline, Rollout, TelemetryRollup, utcnow
     from edgekit.server.ingest.rollups import Accepted, RollupKey, summed
-    from edgekit.server.ingest.telemetry import write_telemetry
+    from edgekit.server.ingest.telemetry import RollupWriter
     from edgekit.server.migrate import upgrade
     from edgekit.server.monitoring.monitor import Monitor
     from edgekit.server.monitoring.totals import Totals
@@ -229,8 +229,9 @@ def monitor_pass(work: Path, devices: int, direct: bool, repeats: int = 3) -> di
 
     started = time.perf_counter()
     if not direct:
+        writer = RollupWriter(database, settings)
         for first in range(0, devices, 2000):
-            write_telemetry(database, settings, [accepted(index) for index in range(first, min(devices, first + 2000))])
+            writer.write([accepted(index) for index in range(first, min(devices, first + 2000))])
     else:  # the rows the writer would leave: each group-minute's sums of devices / 480 reports, half of them assigned
         per_group = devices // (2 * 4 * 60)
         rows = []
@@ -277,9 +278,8 @@ def writer_capacity(work: Path, database_url: str | None, batch: int = 500, batc
     """Reports per second the batch writer alone commits (ingest/telemetry.py, no HTTP): what the
     database side of ingest could take if request handling cost nothing."""
     from edgekit.server.db import utcnow
-    from edgekit.server.ingest.assignment import Assignments
     from edgekit.server.ingest.rollups import Accepted
-    from edgekit.server.ingest.telemetry import write_telemetry
+    from edgekit.server.ingest.telemetry import RollupWriter
     from edgekit.server.settings import load_settings
 
     home = work / f"writer-{'pg' if database_url else 'sqlite'}-{time.monotonic_ns()}"
@@ -290,13 +290,13 @@ def writer_capacity(work: Path, database_url: str | None, batch: int = 500, batc
     database = Database(settings.database_url)
     rng = random.Random(1)
     payloads = [report(rng) for _ in range(50)]
-    assignments = Assignments()
+    writer = RollupWriter(database, settings)
     timings = []
     for round_ in range(batches):
         reports = [Accepted(f"dev-{index % 1000:06d}", PROFILE, (f"site-{index % 4}",), RELEASE, payloads[index % 50], utcnow())
                    for index in range(round_ * batch, (round_ + 1) * batch)]
         began = time.perf_counter()
-        write_telemetry(database, settings, reports, assignments)
+        writer.write(reports)
         timings.append(time.perf_counter() - began)
     database.engine.dispose()
     median = statistics.median(timings)

@@ -34,10 +34,9 @@ from ..errors import EdgekitError
 from .auth import Actor, artifact_reader, devices_by_token
 from .dashboard.pages import router as dashboard_router
 from .db import Database, Device, Release
-from .ingest.assignment import Assignments
 from .ingest.group_commit import GroupCommit
 from .ingest.status import write_status
-from .ingest.telemetry import write_telemetry
+from .ingest.telemetry import RollupWriter
 from .limits import RequestLimits, TokenBuckets
 from .metrics import Metrics, MetricsMiddleware
 from .mirror.sync import MirrorSyncer
@@ -47,7 +46,10 @@ from .repository import metadata as tuf_metadata
 from .repository.releases import BlobStore
 from .repository.rollouts import target_files
 from .routes.admin import router as admin_router
+from .routes.bodies import document_bodies
+from .routes.devices import REPORT_ROUTES
 from .routes.devices import router as devices_router
+from .routes.direct import DirectRoutes
 from .routes.monitoring import router as monitor_router
 from .settings import ServerSettings
 
@@ -144,8 +146,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # connection would hold up every request of the batch
     writers = Database(settings.database_url)
     app.state.device_lookups = GroupCommit(lambda hashes: devices_by_token(database, hashes), "device-lookup")
-    assignments = Assignments()  # the rollout rules per release, for the current targets version
-    app.state.telemetry_batches = GroupCommit(lambda batch: write_telemetry(writers, settings, batch, assignments), "telemetry")
+    app.state.telemetry_batches = GroupCommit(RollupWriter(writers, settings).write, "telemetry")
     app.state.status_batches = GroupCommit(lambda batch: write_status(writers, batch), "status")
     app.state.monitor = Monitor(settings, database, lambda session: repository.update_targets(session, lambda: target_files(session, settings.token_secret)))
     metrics = Metrics()
@@ -169,6 +170,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.exception_handler(EdgekitError)
     async def domain_error(_: Request, exc: EdgekitError) -> JSONResponse:
         return JSONResponse({"error": exc.one_line()}, status_code=422 if exc.exit_code == 2 else 409)
+
+    app.include_router(devices_router)  # first: a fleet's reports are matched before every other route
 
     @app.get("/metadata/{name}", include_in_schema=True, tags=["tuf"])
     async def metadata(name: str, request: Request) -> Response:
@@ -224,12 +227,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
             gauges["mirror_timestamp_version"] = served_version(settings.mirror_directory)
         return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
-    app.include_router(devices_router)
     app.include_router(admin_router)
     app.include_router(monitor_router)
     app.include_router(dashboard_router)
+    document_bodies(app)
     limits = {"/v1/admin/uploads": settings.max_artifact_bytes, "/v1/devices/": settings.max_body_bytes,
               "*/telemetry": settings.max_telemetry_bytes}
+    app.add_middleware(DirectRoutes, fastapi=app, router=devices_router, paths=REPORT_ROUTES)  # inside the limits and metrics
     app.add_middleware(RequestLimits, default_limit=settings.max_body_bytes, limits=limits,
                        per_ip=TokenBuckets(settings.ip_rate_per_second, settings.ip_burst))
     app.add_middleware(MetricsMiddleware, metrics=metrics)

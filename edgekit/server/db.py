@@ -40,9 +40,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)  # stored naive, always UTC
 
 
-# the signing lock, the monitor's lease (an expiry time in ms), and the lock each telemetry batch
-# takes so that batches of every server process add to the same rollup rows one at a time
-LOCKS = ("metadata", "monitor", "telemetry")
+# the signing lock and the monitor's lease (an expiry time in ms)
+LOCKS = ("metadata", "monitor")
 
 
 class Base(DeclarativeBase):
@@ -157,7 +156,7 @@ class TelemetryReport(Base):
 
 
 class TelemetryRollup(Base):
-    """The sums of every report one group of devices sent in one minute (ingest/telemetry.py writes
+    """The sums of the reports one group of devices sent in one minute to one server process (ingest/telemetry.py writes
     them, the monitor reads them): a group is a release x device profile x device tag set x whether
     the rollout rule current at ingest assigned the release to the device. ``sums`` is
     monitoring.totals.Totals as JSON (which counts reports, not distinct devices)."""
@@ -172,7 +171,9 @@ class TelemetryRollup(Base):
     assigned: Mapped[bool] = mapped_column(Boolean)
     reports: Mapped[int] = mapped_column(BigInteger)
     sums: Mapped[dict] = mapped_column(JSON)
-    __table_args__ = (Index("ix_rollup_group", "minute", "release", "profile", "tag_key", "assigned", unique=True),)
+    # the server process that wrote the row (ingest/telemetry.py): each writes rows of its own, so none waits for another
+    writer: Mapped[str] = mapped_column(String(32), server_default="")
+    __table_args__ = (Index("ix_rollup_group", "minute", "release", "profile", "tag_key", "assigned", "writer", unique=True),)
 
 
 class ReleaseBaseline(Base):

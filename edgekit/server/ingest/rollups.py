@@ -62,10 +62,12 @@ def summed(reports: Iterable[Accepted], assigned: Callable[[Accepted], bool]) ->
     return groups
 
 
-def added(stored: dict[str, Any] | None, batch: Totals) -> Totals:
-    """A rollup row's sums plus a batch's (a new row when ``stored`` is None)."""
+def added(stored: Totals | None, batch: Totals) -> Totals:
+    """A rollup row's sums plus a batch's, as a new Totals (``stored`` is left as it is: it stays
+    what was committed until the batch is)."""
     if stored is None:
         return batch
-    total = Totals.from_json(stored)
+    total = Totals()
+    total.merge(stored)
     total.merge(batch)
     return total

@@ -1,54 +1,72 @@
-"""Writing a batch of accepted telemetry reports: one transaction adds the batch's sums to the
+"""Writing batches of accepted telemetry reports: one transaction adds a batch's sums to the
 minute's rollup rows, marks the devices seen and, when the debugging window is on
-(``raw_telemetry_seconds``), keeps the raw reports. Every server process writes the same rows, so
-each batch takes the ``telemetry`` lock row first (a row lock in PostgreSQL, the write lock in
-SQLite) and reads, adds and writes under it: no two batches add to a row at once."""
+(``raw_telemetry_seconds``), keeps the raw reports.
+
+Each server process writes rollup rows of its own (the ``writer`` column, new at every start) and
+keeps the sums of its rows of the last minutes in memory, so a batch reads nothing, takes no lock
+and never waits for another process's batch: it inserts or overwrites its own few rows. The
+monitor sums rows over minutes anyway, so it sums over writers too."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, bindparam, insert, update
 
-from ..db import Database, Device, Lock, TelemetryReport, TelemetryRollup
+from ..db import Database, Device, TelemetryReport, TelemetryRollup
+from ..monitoring.totals import Totals
 from ..settings import ServerSettings
 from .assignment import Assignments
 from .rollups import Accepted, RollupKey, added, summed
 
+ROLLUPS, DEVICES = TelemetryRollup.__table__, Device.__table__
+# Core statements built once: this runs for every batch, and the ORM's bulk paths cost more than the writes
+OVERWRITE_ROLLUP = update(ROLLUPS).where(and_(
+    ROLLUPS.c.writer == bindparam("b_writer"), ROLLUPS.c.minute == bindparam("b_minute"), ROLLUPS.c.release == bindparam("b_release"),
+    ROLLUPS.c.profile == bindparam("b_profile"), ROLLUPS.c.tag_key == bindparam("b_tag_key"),
+    ROLLUPS.c.assigned == bindparam("b_assigned"))).values(reports=bindparam("b_reports"), sums=bindparam("b_sums"))
+MARK_SEEN = update(DEVICES).where(DEVICES.c.id == bindparam("b_id")).values(last_seen=bindparam("b_at"))
+KEPT_MINUTES = 3  # a batch's reports arrived within seconds of its write: older rows get no more reports
 
-def write_telemetry(database: Database, settings: ServerSettings, batch: list[Accepted], assignments: Assignments | None = None) -> None:
-    with database.session() as session:  # a transaction of its own: under SQLite a read before the write lock would spoil it
-        assigned = (assignments or Assignments())(session, {report.release for report in batch})
-    groups = summed(batch, assigned)  # outside the lock: other processes' batches wait only for the read-add-write
-    with database.session() as session:
-        session.execute(update(Lock).where(Lock.name == "telemetry").values(taken=Lock.taken + 1))
-        stored = {_key(row): row for row in session.execute(
-            select(TelemetryRollup.id, TelemetryRollup.minute, TelemetryRollup.release, TelemetryRollup.profile,
-                   TelemetryRollup.tags, TelemetryRollup.assigned, TelemetryRollup.sums)
-            .where(TelemetryRollup.minute.in_({key.minute for key in groups}),
-                   TelemetryRollup.release.in_({key.release for key in groups})))}
-        changed, new = [], []
-        for key, totals in groups.items():
-            row = stored.get(key)
-            total = added(row.sums if row is not None else None, totals)
-            if row is not None:
-                changed.append({"id": row.id, "reports": total.reports, "sums": total.as_json()})
-            else:
-                new.append({"minute": key.minute, "release": key.release, "profile": key.profile, "tags": list(key.tags),
-                            "tag_key": key.tag_key, "assigned": key.assigned, "reports": total.reports, "sums": total.as_json()})
-        if changed:
-            session.execute(update(TelemetryRollup), changed)
-        if new:
-            session.execute(insert(TelemetryRollup), new)
+
+class RollupWriter:
+    """``write(batch)`` for one server process."""
+
+    def __init__(self, database: Database, settings: ServerSettings, assignments: Assignments | None = None) -> None:
+        self.database, self.settings = database, settings
+        self.assignments = assignments or Assignments()
+        self.writer = uuid.uuid4().hex
+        self._sums: dict[RollupKey, Totals] = {}  # this writer's rows of the last KEPT_MINUTES minutes, as committed
+
+    def write(self, batch: list[Accepted]) -> None:
+        with self.database.session() as session:  # a transaction of its own: under SQLite a read before the writes would spoil it
+            assigned = self.assignments(session, {report.release for report in batch})
+        written: dict[RollupKey, Totals] = {}
+        for key, totals in summed(batch, assigned).items():
+            written[key] = added(self._sums.get(key), totals)
         seen: dict[str, datetime] = {}
         for report in batch:
             seen[report.device_id] = max(report.received, seen.get(report.device_id, report.received))
-        session.execute(update(Device), [{"id": device_id, "last_seen": at} for device_id, at in sorted(seen.items())])
-        if settings.raw_telemetry_seconds > 0:
-            session.execute(insert(TelemetryReport), [
-                {"device_id": report.device_id, "received": report.received, "release": report.release or None,
-                 "payload": report.payload} for report in batch])
+        with self.database.session() as session:
+            overwritten = [_row(self.writer, key, total) for key, total in written.items() if key in self._sums]
+            if overwritten:  # the statement's parameters are prefixed: Core keeps them apart from the columns they set
+                session.execute(OVERWRITE_ROLLUP, [{f"b_{name}": value for name, value in row.items()} for row in overwritten])
+            new = [_row(self.writer, key, total) for key, total in written.items() if key not in self._sums]
+            if new:
+                session.execute(insert(ROLLUPS), new)
+            session.execute(MARK_SEEN, [{"b_id": device_id, "b_at": at} for device_id, at in sorted(seen.items())])
+            if self.settings.raw_telemetry_seconds > 0:
+                session.execute(insert(TelemetryReport), [
+                    {"device_id": report.device_id, "received": report.received, "release": report.release or None,
+                     "payload": report.payload} for report in batch])
+        self._sums.update(written)
+        newest = max(key.minute for key in self._sums)
+        for key in [key for key in self._sums if key.minute < newest - timedelta(minutes=KEPT_MINUTES)]:
+            del self._sums[key]
 
 
-def _key(row) -> RollupKey:
-    return RollupKey(row.minute, row.release, row.profile, tuple(row.tags), bool(row.assigned))
+def _row(writer: str, key: RollupKey, total: Totals) -> dict:
+    return {"writer": writer, "minute": key.minute, "release": key.release, "profile": key.profile, "tags": list(key.tags),
+            "tag_key": key.tag_key, "assigned": key.assigned, "reports": total.reports, "sums": total.as_json()}
+

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
 
@@ -24,8 +24,11 @@ from ..repository.releases import baseline_of
 from ..schemas import DeviceOut, EnrollRequest, EnrollResponse, OwnDeviceOut, StatusReport
 from ..schemas import TelemetryReport as TelemetryIn
 from ..tokens import new_id, new_token, pin_tag, token_hash
+from .bodies import request_body, validated_body
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
+ACCEPTED = b'{"accepted":true}'
+REPORT_ROUTES = ("/v1/devices/{device_id}/status", "/v1/devices/{device_id}/telemetry")  # served by direct.py
 
 
 def _this_device(request: Request, device_id: str) -> auth.Actor:
@@ -33,8 +36,6 @@ def _this_device(request: Request, device_id: str) -> auth.Actor:
 
 
 ThisDevice = Annotated[auth.Actor, Depends(_this_device)]
-# status and telemetry: the device row read in a batch with other requests' (auth.reporting_device)
-ReportingDevice = Annotated[auth.Actor, Depends(auth.reporting_device)]
 
 
 @router.post("", status_code=201, response_model=EnrollResponse)
@@ -74,8 +75,12 @@ def own_record(device_id: str, actor: ThisDevice, request: Request) -> OwnDevice
                             pin_tag=pin_tag(request.app.state.settings.token_secret, device_id))
 
 
-@router.put("/{device_id}/status", status_code=204)
-async def report_status(device_id: str, body: StatusReport, actor: ReportingDevice, request: Request) -> None:
+# The two routes every device calls every cycle take only the request (served by direct.py without
+# FastAPI's router and dependency machinery): auth first, then the body, as FastAPI would order them.
+@router.put("/{device_id}/status", status_code=204, openapi_extra=request_body(StatusReport))
+async def report_status(device_id: str, request: Request) -> Response:
+    await auth.reporting_device(request, device_id)
+    body = await validated_body(request, StatusReport)
     state = request.app.state
     device: Device = request.state.device
     named = {"installed": body.installed}
@@ -91,12 +96,16 @@ async def report_status(device_id: str, body: StatusReport, actor: ReportingDevi
             about = result.from_target if result.outcome == "rolled_back" and result.from_target else result.target
             event = {"target": about, "outcome": result.outcome, "detail": result.detail}
     await _committed(state.status_batches, AcceptedStatus(device_id, body.installed, last_result, event, now))
+    return Response(status_code=204)
 
 
-@router.post("/{device_id}/telemetry", status_code=202)
-async def report_telemetry(device_id: str, body: TelemetryIn, actor: ReportingDevice, request: Request) -> dict[str, bool]:
+@router.post("/{device_id}/telemetry", status_code=202, openapi_extra=request_body(TelemetryIn),
+             responses={202: {"content": {"application/json": {"example": {"accepted": True}}}}})
+async def report_telemetry(device_id: str, request: Request) -> Response:
     """Checked here, then summed into the minute's rollups with the other reports of its batch: the
     202 comes once that batch is committed."""
+    await auth.reporting_device(request, device_id)
+    body = await validated_body(request, TelemetryIn)
     state = request.app.state
     device: Device = request.state.device
     if body.release is not None and body.release != device.installed:
@@ -108,7 +117,7 @@ async def report_telemetry(device_id: str, body: TelemetryIn, actor: ReportingDe
         _check_bins(release, body)
     report = Accepted(device_id, device.profile, tuple(device.tags or ()), body.release or "", body.model_dump(mode="json"), utcnow())
     await _committed(state.telemetry_batches, report)
-    return {"accepted": True}
+    return Response(ACCEPTED, status_code=202, media_type="application/json")
 
 
 async def _committed(batches: GroupCommit, item: object) -> None:

@@ -212,6 +212,31 @@ def test_enrollment_status_and_telemetry_of_a_device(fleet):
     assert httpx.post(f"{base}/telemetry", json=wrong_release, headers=headers).status_code == 409
 
 
+def test_the_report_routes_skip_the_router_yet_are_documented_counted_and_refused_like_every_route(fleet):
+    """Status and telemetry are served by routes/direct.py (no router, no dependency machinery):
+    their bodies are still in the OpenAPI document, their requests in the metrics under the route
+    template, and a bad request gets the same one-line 422 as any other route."""
+    schema = httpx.get(f"{fleet['url']}/openapi.json").json()
+    for path, method, body in (("/v1/devices/{device_id}/telemetry", "post", "TelemetryReport"),
+                               ("/v1/devices/{device_id}/status", "put", "StatusReport")):
+        reference = schema["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert reference == f"#/components/schemas/{body}"
+        nested = json.dumps(schema["components"]["schemas"][body])
+        for name in {part.split('"')[0] for part in nested.split("#/components/schemas/")[1:]}:
+            assert name in schema["components"]["schemas"], name  # every nested reference resolves
+    device = enroll(fleet)
+    base = f"{fleet['url']}/v1/devices/{device['device_id']}"
+    headers = {"Authorization": f"Bearer {device['device_token']}"}
+    refused = httpx.post(f"{base}/telemetry", json={"counters": {"rows": -1}}, headers=headers)
+    assert refused.status_code == 422 and refused.json() == {"error": "counters.rows: Input should be greater than or equal to 0"}
+    assert httpx.put(f"{base}/status", content=b"{", headers=headers).json()["error"].startswith("body: Invalid JSON")
+    assert httpx.post(f"{base}/telemetry", json={}, headers={"Authorization": "Bearer d_nope"}).status_code == 401  # before the body
+    assert httpx.post(f"{base}/telemetry", json={}, headers=headers).json() == {"accepted": True}
+    metrics = httpx.get(f"{fleet['url']}/metrics").text
+    assert 'route="/v1/devices/{device_id}/telemetry",status="422"' in metrics
+    assert 'route="/v1/devices/{device_id}/telemetry",status="202"' in metrics
+
+
 def test_an_enrollment_token_is_used_once(fleet):
     with admin(fleet) as client:
         token = client.post("/v1/admin/enrollment-tokens", json={"profile": "raspberry-pi-4b"}).json()["token"]

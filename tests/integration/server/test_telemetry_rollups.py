@@ -13,13 +13,14 @@ import subprocess
 import threading
 import time
 from contextlib import nullcontext
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from edgekit_runtime.archive import pack
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import OperationalError
 from tests_support import (
     edgekit_script,
     init_server,
@@ -42,6 +43,8 @@ from edgekit.server.db import (
     TelemetryRollup,
     utcnow,
 )
+from edgekit.server.ingest.rollups import Accepted
+from edgekit.server.ingest.telemetry import RollupWriter
 from edgekit.server.migrate import head, revision, upgrade
 from edgekit.server.monitoring.monitor import Monitor
 from edgekit.server.settings import ServerSettings
@@ -195,6 +198,7 @@ def test_a_home_with_the_first_schema_is_upgraded_and_its_telemetry_rolled_up(en
             rollups = list(session.scalars(select(TelemetryRollup)))
         assert sum(row.reports for row in rollups) == 120 and sum(row.sums["rows"] for row in rollups) == 1200
         assert all(row.assigned for row in rollups) and {tuple(row.tags) for row in rollups} == {("site-0",), ("site-1",)}
+        assert all(row.writer == "" for row in rollups)  # rolled up by the migration, not by a server process
         settings = ServerSettings(home=tmp_path, token_secret="x" * 40, db_url=database_url)
         result = Monitor(settings, database, lambda session: None).run_pass(force=True)
         assert result["groups"] == 3  # everyone, site-0, site-1
@@ -213,3 +217,61 @@ def test_server_migrate_reports_the_revision_and_refuses_what_is_not_a_home(tmp_
     missing = subprocess.run([edgekit_script(), "server", "migrate", "--home", str(tmp_path / "nowhere")],
                              capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "not an edgekit server home" in missing.stderr, missing.stderr
+
+
+def _batch(count: int) -> list[Accepted]:
+    """``count`` reports received in one minute (a fixed one: batches written across a minute's end would split the rows)."""
+    return [Accepted(f"dev-{index}", PROFILE, (f"site-{index % 2}",), TARGET,
+                     {"counters": {"rows": 10, "histogram_rows": 10}, "features": {"x": {"counts": [1] * 10, "missing": 0}}},
+                     datetime(2026, 1, 1, 12, 0, 30))
+            for index in range(count)]
+
+
+def test_a_batch_that_fails_to_commit_counts_nothing_and_each_process_adds_to_rows_of_its_own(tmp_path):
+    """The batch writer keeps its rows' sums in memory (ingest/telemetry.py): a batch whose
+    transaction fails (here the devices table is gone while it writes) must leave them as committed,
+    so the next batch adds to what the database holds; a second writer (another server process)
+    writes rows of its own, and the rows of both add up to every committed report."""
+    database_url = f"sqlite:///{tmp_path / 'rollups.db'}"
+    database = Database(database_url)
+    upgrade(database)
+    settings = ServerSettings(home=tmp_path, token_secret="x" * 40, db_url=database_url)
+    first, second = RollupWriter(database, settings), RollupWriter(database, settings)
+    first.write(_batch(3))
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE devices RENAME TO devices_away")
+    with pytest.raises(OperationalError):
+        first.write(_batch(5))
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE devices_away RENAME TO devices")
+    first.write(_batch(7))
+    second.write(_batch(11))
+    with database.session() as session:
+        rows = session.execute(select(TelemetryRollup.writer, TelemetryRollup.tags, TelemetryRollup.reports, TelemetryRollup.sums)).all()
+    database.engine.dispose()
+    assert sorted((writer == first.writer, tuple(tags), reports) for writer, tags, reports, _ in rows) == [
+        (False, ("site-0",), 6), (False, ("site-1",), 5), (True, ("site-0",), 6), (True, ("site-1",), 4)]
+    assert sum(sums["rows"] for *_, sums in rows) == 10 * (3 + 7 + 11) and all(sums["reports"] == reports for *_, reports, sums in rows)
+
+
+def test_downgrading_the_rollup_writers_merges_each_groups_rows_and_upgrading_again_keeps_them(tmp_path):
+    from alembic import command
+
+    from edgekit.server.migrate import _config
+
+    database_url = f"sqlite:///{tmp_path / 'rollups.db'}"
+    database = Database(database_url)
+    upgrade(database)
+    settings = ServerSettings(home=tmp_path, token_secret="x" * 40, db_url=database_url)
+    for _ in range(3):  # three server processes, the same minute and groups
+        RollupWriter(database, settings).write(_batch(4))
+    with database.engine.begin() as connection:
+        config = _config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+        merged = connection.exec_driver_sql("SELECT tags, reports FROM telemetry_rollups ORDER BY tags").all()
+    assert revision(database) == "0002" and [(json.loads(tags), reports) for tags, reports in merged] == [(["site-0"], 6), (["site-1"], 6)]
+    upgrade(database)
+    with database.session() as session:
+        assert session.scalar(select(func.sum(TelemetryRollup.reports))) == 12
+    database.engine.dispose()

@@ -58,7 +58,11 @@ def test_sums_are_the_same_however_reports_are_batched():
     cuts = sorted(rng.sample(range(1, 200), 7))
     for start, end in zip([0, *cuts], [*cuts, 200], strict=True):  # batches of uneven sizes, each added to the stored row
         (batch,) = summed(reports[start:end], lambda _: True).values()
-        stored = added(stored, batch).as_json()
+        before = None if stored is None else stored.as_json()
+        stored = added(stored, batch)
+        assert before is None or stored.reports > before["reports"]
+    assert before == Totals.from_json(before).as_json()  # the stored sums were not changed in place
+    stored = stored.as_json()
     assert _same(Totals.from_json(stored), one_by_one)
     assert stored["reports"] == 200 and stored["rows"] == sum(report.payload["counters"]["rows"] for report in reports)
     assert np.array_equal(Totals.from_json(stored).features["x"].counts,

@@ -5,7 +5,7 @@ kept for the monitor to prune past ``raw_telemetry_seconds``.
 
 It reads the raw reports through today's models (db.py) and sums them with today's code: a later
 migration that changes the devices, releases, rollouts or telemetry tables must freeze the
-columns this one reads (the upgrade test from 0001 catches it).
+columns this one reads (the upgrade test from 0001 catches it); the rollups it writes are frozen below.
 
 Revision ID: 0002
 """
@@ -23,6 +23,10 @@ branch_labels = None
 depends_on = None
 
 PAGE = 5000
+# the table as this revision makes it (0003 adds a column): inserts name only these columns
+ROLLUPS_0002 = sa.table("telemetry_rollups", sa.column("minute", sa.DateTime), sa.column("release", sa.String),
+                        sa.column("profile", sa.String), sa.column("tags", sa.JSON), sa.column("tag_key", sa.String),
+                        sa.column("assigned", sa.Boolean), sa.column("reports", sa.BigInteger), sa.column("sums", sa.JSON))
 
 
 def upgrade() -> None:
@@ -44,7 +48,7 @@ def upgrade() -> None:
 
 
 def _roll_up_stored_reports(session: Session) -> None:
-    from edgekit.server.db import Device, TelemetryReport, TelemetryRollup
+    from edgekit.server.db import Device, TelemetryReport
     from edgekit.server.ingest.assignment import assignment
     from edgekit.server.ingest.rollups import Accepted, summed
     from edgekit.server.monitoring.totals import Totals
@@ -67,7 +71,7 @@ def _roll_up_stored_reports(session: Session) -> None:
             groups[key].merge(totals)
         last = page[-1][0]
     if groups:
-        session.execute(sa.insert(TelemetryRollup), [
+        session.execute(sa.insert(ROLLUPS_0002), [
             {"minute": key.minute, "release": key.release, "profile": key.profile, "tags": list(key.tags), "tag_key": key.tag_key,
              "assigned": key.assigned, "reports": totals.reports, "sums": totals.as_json()} for key, totals in groups.items()])
     session.flush()
