@@ -115,7 +115,7 @@ async def report_telemetry(device_id: str, request: Request) -> Response:
         if release is None:
             raise HTTPException(409, "telemetry for a release this server does not know")
         _check_bins(release, body)
-    report = Accepted(device_id, device.profile, tuple(device.tags or ()), body.release or "", body.model_dump(mode="json"), utcnow())
+    report = Accepted(device_id, device.profile, tuple(device.tags or ()), body.release or "", body.payload(), utcnow())
     await _committed(state.telemetry_batches, report)
     return Response(ACCEPTED, status_code=202, media_type="application/json")
 

@@ -138,3 +138,16 @@ def test_a_batch_summed_at_once_equals_its_reports_added_one_by_one_odd_shapes_l
         one_by_one.add(payload)
     at_once.add_all(later)  # onto sums that already hold shapes
     assert _same(at_once, one_by_one)
+
+
+def test_a_reports_payload_is_exactly_its_json_dump():
+    """schemas.TelemetryReport.payload builds the dump from the validated fields (ingest's hot path):
+    it must stay equal to pydantic's own, defaults, nested models and all."""
+    from edgekit.server.schemas import TelemetryReport
+
+    rng = random.Random(4)
+    bodies = [{}, {"release": "m/1/onnx.tar", "period_seconds": 60}] + [_payload(rng) for _ in range(20)]
+    bodies[-1]["predictions"]["score_counts"] = [1, 2, 3]
+    for body in bodies:
+        report = TelemetryReport.model_validate(body)
+        assert report.payload() == report.model_dump(mode="json")
