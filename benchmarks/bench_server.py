@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from server_process import start_server
 from timing import arguments, machine_line, scratch, write_results
 
 DEVICES = 100_000
@@ -103,24 +104,6 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> dict:
     return summary
 
 
-def start(home: Path, port: int, workers: int) -> subprocess.Popen:
-    import httpx
-
-    env = {**os.environ, "EDGEKIT_IP_RATE_PER_SECOND": "1000000", "EDGEKIT_IP_BURST": "1000000"}
-    process = subprocess.Popen([str(Path(sys.executable).parent / "edgekit"), "server", "run", "--home", str(home),
-                                "--port", str(port), "--workers", str(workers)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                time.sleep(0.5 * workers)  # every worker up
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the server did not start")
-
-
 def publish_timings(url: str, admin_key: str, artifact: Path) -> dict:
     from edgekit_runtime.archive import pack
 
@@ -194,7 +177,7 @@ def main() -> None:
         for workers in (1, 2):
             port = 18_000 + workers
             url = f"http://127.0.0.1:{port}"
-            process = start(work / "server", port, workers)
+            process = start_server(work / "server", port, workers)
             try:
                 if workers == 1:
                     results.append({"enroll_seconds": enroll_seconds, **publish_timings(url, admin_key, artifact)})

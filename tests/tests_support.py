@@ -310,6 +310,55 @@ def pi4_onnx(bundle, directory: Path, *names: str) -> list[Path]:
             for index, name in enumerate(names)]
 
 
+# --- the table layout's C tree kernels, built and checked (the SIMD and NEON tests) -------------
+
+def train_tree_cases(work: Path, cases: dict[str, tuple]) -> dict:
+    """One bundle per case ``name: (data, family, params, ...)``, trained under ``work``. Data "dense30"
+    is 20 000 rows of 30 features whose deep trees grow near-complete (its label column "label"); a
+    gradient-boosting case is the sensors' temperature regression."""
+    import numpy as np
+    from sklearn.datasets import make_classification
+
+    from edgekit import train_bundle
+
+    X, y = make_classification(n_samples=20_000, n_features=30, n_informative=18, random_state=0)  # near-complete deep trees
+    dense = work / "dense30.csv"
+    np.savetxt(dense, np.column_stack([X, y]), delimiter=",", header=",".join([f"f{i}" for i in range(30)] + ["label"]),
+               comments="", fmt="%.7g")
+    built = {}
+    for name, (data, family, params, *_) in cases.items():
+        label, task = ("temperature_c", "regression") if family == "gradient-boosting" else ("label", None) if data == "dense30" else (None, None)
+        built[name] = train_bundle(str(dense) if data == "dense30" else data, work / name, family=family, params=params,
+                                   label=label, task=task)
+    return built
+
+
+def compile_tree_kernel(source: str, work: Path, triple: str, lanes: int, *runtime_sources: Path):
+    """``source`` (a model's C) as work/model.c, compiled with ``runtime_sources`` for ``triple`` with
+    EDGEKIT_TREE_LANES=``lanes`` (the batch kernel's rows a vector; 0 for the scalar walk): the
+    (toolchain, objects) to link into a library or a harness."""
+    import dataclasses
+
+    from edgekit.compile.c.toolchains import compile_objects, toolchain_for
+
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "model.c").write_text(source)
+    toolchain = toolchain_for(triple)
+    toolchain = dataclasses.replace(toolchain, defines=(*toolchain.defines, f"-DEDGEKIT_TREE_LANES={lanes}u"))
+    return toolchain, compile_objects(toolchain, [work / "model.c", *runtime_sources], work / "obj")
+
+
+def assert_matches_certificate(predict, bundle, err_msg: str = "") -> None:
+    """``predict`` (float32 rows -> outputs) gives ``bundle``'s certificate outputs on its test rows,
+    within float32 rounding of the largest output."""
+    import numpy as np
+
+    reference = bundle.reference()
+    expected = reference["test_outputs"]
+    got = predict(reference["test_X"].astype(np.float32)).reshape(expected.shape)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * max(1.0, float(np.abs(expected).max())), err_msg=err_msg)
+
+
 # --- hostile artifact archives (the upload and unpack tests) -------------------------------------
 
 def artifact_tar(files: dict[str, bytes], manifest: dict | None = None) -> bytes:

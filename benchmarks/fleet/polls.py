@@ -21,10 +21,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from server_process import start_server, wait_until_answers
 from timing import arguments, machine_line, scratch, write_results
 from wrk_load import DONE_HOOK, free_port
 
@@ -36,31 +36,10 @@ def _edgekit() -> str:
     return str(Path(sys.executable).parent / "edgekit")
 
 
-def _wait(url: str, process: subprocess.Popen) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"a server for {url} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within 60 s")
-
-
 def _uvicorn(home: Path, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "EDGEKIT_IP_RATE_PER_SECOND": "1000000", "EDGEKIT_IP_BURST": "1000000"}
-    process = subprocess.Popen([_edgekit(), "server", "run", "--home", str(home), "--port", str(port), "--workers", str(workers)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    _wait(f"{url}/readyz", process)
-    time.sleep(0.5 * workers)  # every worker up
-    return process, url
+    process = start_server(home, port, workers, new_session=True)  # its own group: measure_polls stops master and workers
+    return process, f"http://127.0.0.1:{port}"
 
 
 def _nginx(home: Path, upstream: str, prefix: Path) -> tuple[subprocess.Popen, str]:
@@ -71,7 +50,7 @@ def _nginx(home: Path, upstream: str, prefix: Path) -> tuple[subprocess.Popen, s
     process = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    _wait(f"{url}/metadata/timestamp.json", process)
+    wait_until_answers(f"{url}/metadata/timestamp.json", process)
     return process, url
 
 

@@ -41,6 +41,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from server_process import start_server
 from timing import machine_line, write_results
 from wrk_load import DONE_HOOK, free_port
 
@@ -125,24 +126,6 @@ def _fleet_home(home: Path, database_url: str | None, devices: int, source: Path
     return tokens
 
 
-def _start(home: Path, port: int, workers: int, source: Path) -> subprocess.Popen:
-    import httpx
-
-    env = {**os.environ, **LOAD_ENV, "PYTHONPATH": f"{source}:{source / 'runtimes' / 'python'}"}
-    process = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "server", "run", "--home", str(home), "--port", str(port),
-                                "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               cwd=source)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                time.sleep(1.0 * workers)  # every worker up
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the server did not start")
-
-
 def _stored_reports(home: Path) -> int | None:
     """Reports the rollups hold (None for a tree from before rollups: its raw rows are counted)."""
     from sqlalchemy import func, inspect, select
@@ -171,7 +154,7 @@ def ingest_run(work: Path, workers: int, database_url: str | None, seconds: int,
     script = work / "telemetry.lua"
     script.write_text(TELEMETRY.format(tokens=str(tokens), body=str(body)) + DONE_HOOK)
     port = free_port()
-    process = _start(home, port, workers, source)
+    process = start_server(home, port, workers, env=LOAD_ENV, source=source, settle_per_worker=1.0)
     try:
         result = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
                                  f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True, timeout=seconds + 60)

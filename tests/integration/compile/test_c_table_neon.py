@@ -3,16 +3,15 @@ and run under qemu-aarch64: every batch row bit for bit its single-row output (t
 the model's, on complete and node-walk trees, with missing values and non-finite inputs, blocks
 with and without a NaN, and a tail of rows past the last whole block."""
 
-import dataclasses
 import subprocess
 
 import numpy as np
 import pytest
-from tests_support import require_tool
+from tests_support import assert_matches_certificate, compile_tree_kernel, require_tool, train_tree_cases
 
-from edgekit import compile_bundle, train_bundle
+from edgekit import compile_bundle
 from edgekit.compile.c.table import table_source
-from edgekit.compile.c.toolchains import C_RUNTIME_DIRECTORY, build_harness, compile_objects, toolchain_for
+from edgekit.compile.c.toolchains import C_RUNTIME_DIRECTORY, build_harness
 from edgekit.compile.c.tree_simd import neon_gain
 from edgekit.compile.trees.tables import bundle_trees
 
@@ -37,29 +36,13 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
-    from sklearn.datasets import make_classification
-
-    work = tmp_path_factory.mktemp("neon-bundles")
-    X, y = make_classification(n_samples=20_000, n_features=30, n_informative=18, random_state=0)  # near-complete deep trees
-    dense = work / "dense30.csv"
-    np.savetxt(dense, np.column_stack([X, y]), delimiter=",", header=",".join([f"f{i}" for i in range(30)] + ["label"]),
-               comments="", fmt="%.7g")
-    built = {}
-    for name, (data, family, params, _) in CASES.items():
-        label, task = ("temperature_c", "regression") if family == "gradient-boosting" else ("label", None) if data == "dense30" else (None, None)
-        built[name] = train_bundle(str(dense) if data == "dense30" else data, work / name, family=family, params=params,
-                                   label=label, task=task)
-    return built
+    return train_tree_cases(tmp_path_factory.mktemp("neon-bundles"), CASES)
 
 
 def _harness(source: str, work, lanes: int):
     require_tool("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")
     require_tool("qemu-aarch64", "qemu-user")
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "model.c").write_text(source)
-    toolchain = toolchain_for(TRIPLE)
-    toolchain = dataclasses.replace(toolchain, defines=(*toolchain.defines, f"-DEDGEKIT_TREE_LANES={lanes}u"))
-    objects = compile_objects(toolchain, [work / "model.c", C_RUNTIME_DIRECTORY / "edgekit_threads.c"], work / "obj")
+    toolchain, objects = compile_tree_kernel(source, work, TRIPLE, lanes, C_RUNTIME_DIRECTORY / "edgekit_threads.c")
     return build_harness(toolchain, objects, work)
 
 
@@ -94,9 +77,7 @@ def test_neon_batches_are_the_single_row_outputs_bit_for_bit(name, bundles, tmp_
         batch = _run(harness, rows, "--count-batch", "1")
         single = _run(harness, rows)  # edgekit_predict: the scalar walk, one row at a time
         np.testing.assert_array_equal(batch, single, err_msg=f"missing={missing}")
-    expected = reference["test_outputs"]  # and the batch is the model: the certificate's test rows
-    got = _run(harness, reference["test_X"].astype(np.float32), "--count-batch", "1").reshape(expected.shape)
-    np.testing.assert_allclose(got, expected, atol=1e-5 * max(1.0, float(np.abs(expected).max())))
+    assert_matches_certificate(lambda rows: _run(harness, rows, "--count-batch", "1"), bundle)  # and the batch is the model
 
 
 def test_the_aarch64_artifact_records_the_cost_rule_and_its_batches_match_its_certificate(bundles, tmp_path):

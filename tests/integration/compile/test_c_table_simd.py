@@ -2,17 +2,15 @@
 scalar walk and its single-row entry point: every path gives every row bit for bit the same
 output, on complete and node-walk trees of many shapes, with missing values and non-finite inputs."""
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 from edgekit_runtime.predictors.c import CPredictor
-from tests_support import require_tool
+from tests_support import assert_matches_certificate, compile_tree_kernel, require_tool, train_tree_cases
 
-from edgekit import train_bundle
 from edgekit.compile.c.table import table_source
-from edgekit.compile.c.toolchains import HOST_TRIPLE, compile_objects, link_libraries, toolchain_for
+from edgekit.compile.c.toolchains import HOST_TRIPLE, link_libraries
 from edgekit.compile.trees.tables import bundle_trees
 
 # (data, family, params): binary and multi-class boosters, a regression, a forest averaging class
@@ -36,27 +34,12 @@ PATHS = {"avx512": ("avx512f", 16), "avx2": ("avx2", 8), "scalar": (None, 0)}
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from sklearn.datasets import make_classification
-
-    work = tmp_path_factory.mktemp("simd-bundles")
-    X, y = make_classification(n_samples=20_000, n_features=30, n_informative=18, random_state=0)  # near-complete deep trees
-    dense = work / "dense30.csv"
-    np.savetxt(dense, np.column_stack([X, y]), delimiter=",", header=",".join([f"f{i}" for i in range(30)] + ["label"]),
-               comments="", fmt="%.7g")
-    built = {}
-    for name, (data, family, params) in CASES.items():
-        label, task = ("temperature_c", "regression") if family == "gradient-boosting" else ("label", None) if data == "dense30" else (None, None)
-        built[name] = train_bundle(str(dense) if data == "dense30" else data, work / name, family=family, params=params, label=label, task=task)
-    return built
+    return train_tree_cases(tmp_path_factory.mktemp("simd-bundles"), CASES)
 
 
 def _library(source: str, work, lanes: int) -> CPredictor:
     require_tool("gcc", "gcc")
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "model.c").write_text(source)
-    toolchain = toolchain_for(HOST_TRIPLE)
-    toolchain = dataclasses.replace(toolchain, defines=(*toolchain.defines, f"-DEDGEKIT_TREE_LANES={lanes}u"))
-    objects = compile_objects(toolchain, [work / "model.c"], work / "obj")
+    toolchain, objects = compile_tree_kernel(source, work, HOST_TRIPLE, lanes)
     return CPredictor(link_libraries(toolchain, objects, work / "lib")["shared"])
 
 
@@ -90,12 +73,8 @@ def test_every_batch_path_gives_each_row_its_single_row_output_bit_for_bit(name,
     assert {"avx2", "scalar"} <= outputs.keys(), "this machine has AVX2"
     for path, output in outputs.items():
         np.testing.assert_array_equal(output, outputs["scalar"], err_msg=path)
-    reference = bundle.reference()  # and every path is the model: the certificate's test rows
-    expected = reference["test_outputs"]
-    test_rows = reference["test_X"].astype(np.float32)
-    for path, predictor in predictors.items():
-        got = predictor.predict(test_rows).reshape(expected.shape)
-        np.testing.assert_allclose(got, expected, atol=1e-5 * max(1.0, float(np.abs(expected).max())), err_msg=path)
+    for path, predictor in predictors.items():  # and every path is the model
+        assert_matches_certificate(predictor.predict, bundle, err_msg=path)
 
 
 def test_binned_and_integer_leaf_tables_keep_the_scalar_walk(models):
