@@ -51,6 +51,7 @@ from .routes.devices import REPORT_ROUTES
 from .routes.devices import router as devices_router
 from .routes.direct import DirectRoutes
 from .routes.monitoring import router as monitor_router
+from .schemas import NO_NUL, NUL_ERROR
 from .settings import ServerSettings
 
 LOG = logging.getLogger("edgekit.server")
@@ -159,7 +160,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-        return JSONResponse({"error": f"{where or 'body'}: {first.get('msg')}"}, status_code=422)
+        message = NUL_ERROR if (first.get("ctx") or {}).get("pattern") == NO_NUL else first.get("msg")
+        return JSONResponse({"error": f"{where or 'body'}: {message}"}, status_code=422)
 
     @app.exception_handler(OperationalError)
     async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:

@@ -230,6 +230,10 @@ def test_the_report_routes_skip_the_router_yet_are_documented_counted_and_refuse
     refused = httpx.post(f"{base}/telemetry", json={"counters": {"rows": -1}}, headers=headers)
     assert refused.status_code == 422 and refused.json() == {"error": "counters.rows: Input should be greater than or equal to 0"}
     assert httpx.put(f"{base}/status", content=b"{", headers=headers).json()["error"].startswith("body: Invalid JSON")
+    nul = httpx.post(f"{base}/telemetry", json={"counters": {"rows\u0000": 1}}, headers=headers)
+    assert nul.status_code == 422 and nul.json()["error"].endswith(": NUL characters are not allowed"), nul.text
+    enrolling = httpx.post(f"{fleet['url']}/v1/devices", json={"enrollment_token": "t" * 20, "tags": ["a\u0000"]})
+    assert enrolling.json() == {"error": "tags.0: NUL characters are not allowed"}  # a body FastAPI parses: the same words
     assert httpx.post(f"{base}/telemetry", json={}, headers={"Authorization": "Bearer d_nope"}).status_code == 401  # before the body
     assert httpx.post(f"{base}/telemetry", json={}, headers=headers).json() == {"accepted": True}
     metrics = httpx.get(f"{fleet['url']}/metrics").text
