@@ -1,6 +1,6 @@
-"""An `edgekit server run` process for the benchmarks that put it under load (bench_server.py and the
-fleet benchmarks, which import it as a sibling module): started on 127.0.0.1 and handed back once
-it answers."""
+"""An `edgekit server run` process for the fleet benchmarks that put it under load (bench_server.py,
+polls.py, telemetry.py, which import it as a sibling module): started on 127.0.0.1 and handed back
+once it answers."""
 
 from __future__ import annotations
 

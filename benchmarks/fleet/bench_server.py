@@ -11,7 +11,7 @@ wrk's Lua done() hook reports requests, duration and latency percentiles as JSON
 second and p50/p99 are measured with few connections (latency at high throughput without a
 queue) and with many (throughput under contention).
 
-    .venv/bin/python benchmarks/bench_server.py [--out benchmarks/results] [--quick]
+    .venv/bin/python benchmarks/fleet/bench_server.py [--out benchmarks/results] [--quick]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from server_process import start_server
 from timing import arguments, machine_line, scratch, write_results
 
