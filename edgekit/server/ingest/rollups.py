@@ -1,5 +1,6 @@
-"""Summing accepted telemetry reports into per-minute rollups (release x device profile x device
-tag set x assigned x minute) and adding a batch's sums to the stored ones. Pure: no database."""
+"""Summing accepted telemetry reports into rollups (release x device profile x device tag set x
+assigned x time bucket of ``rollup_seconds``) and adding a batch's sums to the stored ones. Pure: no
+database."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..monitoring.totals import Totals
@@ -28,7 +29,7 @@ class Accepted:
 
 @dataclass(frozen=True)
 class RollupKey:
-    minute: datetime
+    minute: datetime  # the bucket's start (named for the one-minute buckets rollups first had)
     release: str
     profile: str
     tags: tuple[str, ...]  # sorted
@@ -43,16 +44,21 @@ def tag_key(tags: Iterable[str]) -> str:
     return hashlib.sha256(json.dumps(sorted(tags)).encode()).hexdigest()
 
 
-def minute_of(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
+def bucket_of(moment: datetime, seconds: int) -> datetime:
+    """The start of the ``seconds``-wide bucket holding ``moment``. Buckets are counted from the
+    hour (``seconds`` divides 3600: settings.py checks it), so every process and every width that
+    divides another agree on where buckets start."""
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    into = moment.minute * 60 + moment.second
+    return hour + timedelta(seconds=into - into % seconds)
 
 
-def summed(reports: Iterable[Accepted], assigned: Callable[[Accepted], bool]) -> dict[RollupKey, Totals]:
-    """The batch's sums per rollup key; ``assigned(report)`` says whether the signed rule gives the
-    report's release to its device."""
+def summed(reports: Iterable[Accepted], assigned: Callable[[Accepted], bool], *, seconds: int) -> dict[RollupKey, Totals]:
+    """The batch's sums per rollup key, in buckets of ``seconds`` (the server's rollup_seconds);
+    ``assigned(report)`` says whether the signed rule gives the report's release to its device."""
     payloads: dict[RollupKey, list[dict[str, Any]]] = defaultdict(list)
     for report in reports:
-        key = RollupKey(minute_of(report.received), report.release, report.profile, tuple(sorted(report.tags)),
+        key = RollupKey(bucket_of(report.received, seconds), report.release, report.profile, tuple(sorted(report.tags)),
                         bool(report.release) and assigned(report))
         payloads[key].append(report.payload)
     groups = {}

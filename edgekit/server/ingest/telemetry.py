@@ -19,7 +19,7 @@ from .rollups import Accepted, RollupKey, added, summed
 def write_telemetry(database: Database, settings: ServerSettings, batch: list[Accepted], assignments: Assignments | None = None) -> None:
     with database.session() as session:  # a transaction of its own: under SQLite a read before the write lock would spoil it
         assigned = (assignments or Assignments())(session, {report.release for report in batch})
-    groups = summed(batch, assigned)  # outside the lock: other processes' batches wait only for the read-add-write
+    groups = summed(batch, assigned, seconds=settings.rollup_seconds)  # outside the lock: other processes' batches wait only for the read-add-write
     with database.session() as session:
         session.execute(update(Lock).where(Lock.name == "telemetry").values(taken=Lock.taken + 1))
         stored = {_key(row): row for row in session.execute(
