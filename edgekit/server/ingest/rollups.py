@@ -9,9 +9,10 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from ..monitoring.buckets import bucket_of
 from ..monitoring.totals import Totals
 
 
@@ -42,15 +43,6 @@ class RollupKey:
 
 def tag_key(tags: Iterable[str]) -> str:
     return hashlib.sha256(json.dumps(sorted(tags)).encode()).hexdigest()
-
-
-def bucket_of(moment: datetime, seconds: int) -> datetime:
-    """The start of the ``seconds``-wide bucket holding ``moment``. Buckets are counted from the
-    hour (``seconds`` divides 3600: settings.py checks it), so every process and every width that
-    divides another agree on where buckets start."""
-    hour = moment.replace(minute=0, second=0, microsecond=0)
-    into = moment.minute * 60 + moment.second
-    return hour + timedelta(seconds=into - into % seconds)
 
 
 def summed(reports: Iterable[Accepted], assigned: Callable[[Accepted], bool], *, seconds: int) -> dict[RollupKey, Totals]:

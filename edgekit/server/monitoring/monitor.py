@@ -51,10 +51,10 @@ from ..db import (
     TelemetryRollup,
     utcnow,
 )
-from ..ingest.rollups import bucket_of
 from ..repository import rollouts
 from ..repository.releases import baseline_of
 from ..settings import ServerSettings
+from .buckets import bucket_of
 from .drift import PREDICTIONS, DriftThresholds, compare_predictions, feature_drift
 from .gates import Evidence, GateSpec, judge
 from .totals import Totals

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from edgekit.server.ingest.group_commit import GroupCommit
-from edgekit.server.ingest.rollups import Accepted, RollupKey, added, bucket_of, summed
+from edgekit.server.ingest.rollups import Accepted, RollupKey, added, summed
+from edgekit.server.monitoring.buckets import bucket_of
 from edgekit.server.monitoring.totals import Totals
 
 NOON = datetime(2026, 1, 1, 12, 0, 0)
