@@ -51,6 +51,9 @@ def write_pipeline(directory: Path, server: str) -> Path:
     config = {
         "model": MODEL, "data": TRAINING, "label": "failure", "family": "xgboost", "min_metrics": {"roc_auc": 0.8},
         "devices": [PROFILE], "bench": True, "server": server, "workdir": "runs",
+        # p99_latency_ratio 3: the canary is ~7 devices, so at its first judgement its p99 is the ~10
+        # slowest of at most ~1000 calls (one stalled device sets it) and p99s are bucket bounds 1.26x apart;
+        # 2x failed a healthy canary once in three loaded CI runs.
         "rollout": {"stages": [25, 100], "wait_seconds": 90, "gates": {
             "failure_rate": 0.05, "prediction_psi": 0.25, "p99_latency_ratio": 3.0,
             "hold_seconds": 3, "min_devices": 3, "min_rows": 500, "min_calls": 200}},

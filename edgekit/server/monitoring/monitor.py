@@ -219,7 +219,8 @@ class Monitor:
 def gather_evidence(session: Session, rollout: Rollout, release: Release, gate: RolloutGate, spec: GateSpec,
                     window_seconds: float, rollup_seconds: int) -> Evidence:
     """The canary's outcomes since the rollout started, and its telemetry against the control's
-    (in-scope devices on the model's other releases) since the stage started."""
+    (in-scope devices on the model's other releases) since the stage started (from the start of the
+    rollup bucket it started in: both sides over the same buckets)."""
     path = release.target_path
     canary_device = assigned_by_rule(rollout, release)
     outcomes: dict[str, set[str]] = defaultdict(set)
