@@ -9,7 +9,7 @@
             --before DIR runs the same load against the edgekit source tree in DIR (e.g. a
             `git archive` of the commit before rollups: one row per report) for before/after figures.
   monitor   one pass (Monitor.run_pass, median of 3) over an hour of rollups: 2 releases x 4 tag
-            sets x 60 minutes, whatever the number of devices. For 10^3 and 10^4 devices the rollups
+            sets x 60 one-minute buckets (rollup_seconds' default), whatever the number of devices. For 10^3 and 10^4 devices the rollups
             are written by the server's own batch writer (ingest/telemetry.py) from one report per
             device; for 10^5 and 10^6 they are filled directly with the sums of that many reports
             (the same rows the writer would leave: writing 10^6 reports is the ingest benchmark's job).
@@ -218,7 +218,8 @@ def monitor_pass(work: Path, devices: int, direct: bool, repeats: int = 3) -> di
     else:  # the rows the writer would leave: each group-minute's sums of devices / 480 reports, half of them assigned
         per_group = devices // (2 * 4 * 60)
         rows = []
-        for key, one in summed([accepted(index) for index in range(480)], lambda _: True).items():
+        for key, one in summed([accepted(index) for index in range(480)], lambda _: True,
+                                  seconds=settings.rollup_seconds).items():
             for assigned, share in ((True, per_group // 2), (False, per_group - per_group // 2)):
                 total = Totals()
                 for _ in range(share):

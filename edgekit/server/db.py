@@ -156,14 +156,15 @@ class TelemetryReport(Base):
 
 
 class TelemetryRollup(Base):
-    """The sums of the reports one group of devices sent in one minute to one server process (ingest/telemetry.py writes
-    them, the monitor reads them): a group is a release x device profile x device tag set x whether
-    the rollout rule current at ingest assigned the release to the device. ``sums`` is
-    monitoring.totals.Totals as JSON (which counts reports, not distinct devices)."""
+    """The sums of the reports one group of devices sent in one bucket of ``rollup_seconds`` to one
+    server process (ingest/telemetry.py writes them, the monitor reads them): a group is a release x
+    device profile x device tag set x whether the rollout rule current at ingest assigned the
+    release to the device. ``sums`` is monitoring.totals.Totals as JSON (which counts reports, not
+    distinct devices)."""
 
     __tablename__ = "telemetry_rollups"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    minute: Mapped[datetime] = mapped_column(DateTime)  # UTC, the start of the minute the reports arrived in
+    minute: Mapped[datetime] = mapped_column(DateTime)  # UTC, start of the reports' bucket (buckets were minutes)
     release: Mapped[str] = mapped_column(String(300))
     profile: Mapped[str] = mapped_column(String(64))
     tags: Mapped[list] = mapped_column(JSON)  # the devices' tag set, sorted

@@ -52,15 +52,18 @@ class ServerSettings(BaseSettings):
     # who may download artifact archives: "devices" (a device token or an API key; what server init
     # writes) or "public" (anyone: the default of homes made before the setting existed)
     artifacts: Literal["public", "devices"] = "public"
-    # monitoring: how often a pass runs, the telemetry window drift is judged on, its thresholds
+    # monitoring: how often a pass runs, the telemetry window drift is judged on (at least one rollup
+    # bucket: the monitor reads whole buckets), its thresholds
     monitor_seconds: float = Field(default=30.0, gt=0)
     drift_window_seconds: float = Field(default=3600.0, gt=0)
     drift_psi: float = Field(default=0.2, gt=0)
     drift_ks: float = Field(default=0.1, gt=0, le=1)
     drift_violation_rate: float = Field(default=0.05, gt=0, le=1)
     drift_min_rows: int = Field(default=500, ge=1)
-    # telemetry: raw reports are kept this long for debugging (0: only the rollups), rollups this many days
+    # telemetry: raw reports are kept this long for debugging (0: only the rollups), rollups this many
+    # days, summed in buckets of rollup_seconds (a divisor of 3600, so buckets line up with the hour)
     raw_telemetry_seconds: float = Field(default=0.0, ge=0)
+    rollup_seconds: int = Field(default=60, ge=1, le=3600)
     rollup_days: float = Field(default=31.0, gt=0)
     webhook_url: str = Field(default="", pattern=r"^(https?://\S+)?$")  # new alerts are POSTed here
     webhook_secret: str = ""  # HMAC-SHA256 key for the X-Edgekit-Signature header
@@ -74,6 +77,18 @@ class ServerSettings(BaseSettings):
     def _timestamp_windows(self) -> ServerSettings:
         if not self.timestamp_check_seconds < self.timestamp_refresh_seconds < self.timestamp_expiry_seconds:
             raise ValueError("needs timestamp_check_seconds < timestamp_refresh_seconds < timestamp_expiry_seconds")
+        return self
+
+    @model_validator(mode="after")
+    def _rollup_buckets(self) -> ServerSettings:
+        if 3600 % self.rollup_seconds:
+            raise ValueError(f"rollup_seconds {self.rollup_seconds} does not divide an hour (3600 s) evenly; "
+                             "use a divisor of 3600 such as 1, 5, 10, 15, 30 or 60")
+        # The monitor reads whole buckets: a window shorter than one would judge mostly what lies outside it.
+        if self.drift_window_seconds < self.rollup_seconds:
+            raise ValueError(f"drift_window_seconds {self.drift_window_seconds:g} is shorter than rollup_seconds {self.rollup_seconds}; "
+                             f"lower rollup_seconds to a divisor of 3600 no larger than {self.drift_window_seconds:g}, "
+                             f"or raise drift_window_seconds to at least {self.rollup_seconds}")
         return self
 
     @property
@@ -119,7 +134,8 @@ def load_settings(home: Path, **overrides: Any) -> ServerSettings:
         settings = ServerSettings(**{**base, "home": home, **{k: v for k, v in overrides.items() if v is not None}})
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise BadInput(f"server setting {'.'.join(map(str, error['loc']))}: {error['msg']}", "fix server.json or the EDGEKIT_ variable") from exc
+        where = f"server setting {'.'.join(map(str, error['loc']))}" if error["loc"] else "server settings"  # no loc: a check across settings
+        raise BadInput(f"{where}: {error['msg'].removeprefix('Value error, ')}", "fix server.json or the EDGEKIT_ variable") from exc
     return settings
 
 

@@ -1,5 +1,6 @@
-"""Summing accepted telemetry reports into per-minute rollups (release x device profile x device
-tag set x assigned x minute) and adding a batch's sums to the stored ones. Pure: no database."""
+"""Summing accepted telemetry reports into rollups (release x device profile x device tag set x
+assigned x time bucket of ``rollup_seconds``) and adding a batch's sums to the stored ones. Pure: no
+database."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..monitoring.buckets import bucket_of
 from ..monitoring.totals import Totals
 
 
@@ -28,7 +30,7 @@ class Accepted:
 
 @dataclass(frozen=True)
 class RollupKey:
-    minute: datetime
+    minute: datetime  # the bucket's start (named for the one-minute buckets rollups first had)
     release: str
     profile: str
     tags: tuple[str, ...]  # sorted
@@ -43,16 +45,12 @@ def tag_key(tags: Iterable[str]) -> str:
     return hashlib.sha256(json.dumps(sorted(tags)).encode()).hexdigest()
 
 
-def minute_of(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
-
-
-def summed(reports: Iterable[Accepted], assigned: Callable[[Accepted], bool]) -> dict[RollupKey, Totals]:
-    """The batch's sums per rollup key; ``assigned(report)`` says whether the signed rule gives the
-    report's release to its device."""
+def summed(reports: Iterable[Accepted], assigned: Callable[[Accepted], bool], *, seconds: int) -> dict[RollupKey, Totals]:
+    """The batch's sums per rollup key, in buckets of ``seconds`` (the server's rollup_seconds);
+    ``assigned(report)`` says whether the signed rule gives the report's release to its device."""
     payloads: dict[RollupKey, list[dict[str, Any]]] = defaultdict(list)
     for report in reports:
-        key = RollupKey(minute_of(report.received), report.release, report.profile, tuple(sorted(report.tags)),
+        key = RollupKey(bucket_of(report.received, seconds), report.release, report.profile, tuple(sorted(report.tags)),
                         bool(report.release) and assigned(report))
         payloads[key].append(report.payload)
     groups = {}

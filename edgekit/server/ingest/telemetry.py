@@ -1,11 +1,11 @@
 """Writing batches of accepted telemetry reports: one transaction adds a batch's sums to the
-minute's rollup rows, marks the devices seen and, when the debugging window is on
+rollup rows of their bucket (``rollup_seconds``), marks the devices seen and, when the debugging window is on
 (``raw_telemetry_seconds``), keeps the raw reports.
 
 Each server process writes rollup rows of its own (the ``writer`` column, new at every start) and
-keeps the sums of its rows of the last minutes in memory, so a batch reads nothing, takes no lock
+keeps the sums of its rows of the last few minutes in memory, so a batch reads nothing, takes no lock
 and never waits for another process's batch: it inserts or overwrites its own few rows. The
-monitor sums rows over minutes anyway, so it sums over writers too."""
+monitor sums rows over buckets anyway, so it sums over writers too."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ OVERWRITE_ROLLUP = update(ROLLUPS).where(and_(
     ROLLUPS.c.profile == bindparam("b_profile"), ROLLUPS.c.tag_key == bindparam("b_tag_key"),
     ROLLUPS.c.assigned == bindparam("b_assigned"))).values(reports=bindparam("b_reports"), sums=bindparam("b_sums"))
 MARK_SEEN = update(DEVICES).where(DEVICES.c.id == bindparam("b_id")).values(last_seen=bindparam("b_at"))
-KEPT_MINUTES = 3  # a batch's reports arrived within seconds of its write: older rows get no more reports
+# a batch's reports arrived seconds before its write: rows whose bucket ended longer ago get no more reports
+KEPT_SECONDS = 180
 
 
 class RollupWriter:
@@ -37,13 +38,13 @@ class RollupWriter:
         self.database, self.settings = database, settings
         self.assignments = assignments or Assignments()
         self.writer = uuid.uuid4().hex
-        self._sums: dict[RollupKey, Totals] = {}  # this writer's rows of the last KEPT_MINUTES minutes, as committed
+        self._sums: dict[RollupKey, Totals] = {}  # this writer's rows of the last KEPT_SECONDS, as committed
 
     def write(self, batch: list[Accepted]) -> None:
         with self.database.session() as session:  # a transaction of its own: under SQLite a read before the writes would spoil it
             assigned = self.assignments(session, {report.release for report in batch})
         written: dict[RollupKey, Totals] = {}
-        for key, totals in summed(batch, assigned).items():
+        for key, totals in summed(batch, assigned, seconds=self.settings.rollup_seconds).items():
             written[key] = added(self._sums.get(key), totals)
         seen: dict[str, datetime] = {}
         for report in batch:
@@ -61,8 +62,9 @@ class RollupWriter:
                     {"device_id": report.device_id, "received": report.received, "release": report.release or None,
                      "payload": report.payload} for report in batch])
         self._sums.update(written)
-        newest = max(key.minute for key in self._sums)
-        for key in [key for key in self._sums if key.minute < newest - timedelta(minutes=KEPT_MINUTES)]:
+        # key.minute is the bucket's start: a row is forgotten once its bucket ended KEPT_SECONDS before the newest began
+        oldest = max(key.minute for key in self._sums) - timedelta(seconds=KEPT_SECONDS + self.settings.rollup_seconds)
+        for key in [key for key in self._sums if key.minute < oldest]:
             del self._sums[key]
 
 

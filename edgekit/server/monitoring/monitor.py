@@ -1,6 +1,6 @@
 """The fleet monitor. One pass:
 
-1. sums the telemetry rollups (per-minute sums, ingest/) of the last drift window per (release,
+1. sums the telemetry rollups (sums per ``rollup_seconds`` bucket, ingest/) of the last drift window per (release,
    device profile, cohort) — a cohort is every device ("*") or the devices carrying one tag;
    rollups are kept per device tag set, so each is summed once and merged into its cohorts, and a
    pass costs the same for a thousand devices or a million — compares each group
@@ -12,8 +12,11 @@
    verdict: promote, or pause / roll back and record why;
 3. prunes raw reports past the debugging window and rollups past their retention.
 
-Windows start at a whole minute (the rollups' grain): a window takes in the whole minute its
-start falls in.
+Windows are read in whole rollup buckets, rounded out: a window (the drift window, a stage's
+period) starts at the start of the bucket its start falls in, so it covers at least what it says
+and at most one bucket (``rollup_seconds``) more. Rounding in instead would leave a window of one
+bucket nearly empty just after a bucket starts, and resolve the alerts of groups still reporting.
+settings.py refuses a drift window shorter than a bucket.
 
 Each server process runs a pass every ``monitor_seconds``; a lease row in ``locks`` lets one
 process at a time do it. POST /v1/admin/monitor/run runs one now.
@@ -51,6 +54,7 @@ from ..db import (
 from ..repository import rollouts
 from ..repository.releases import baseline_of
 from ..settings import ServerSettings
+from .buckets import bucket_of
 from .drift import PREDICTIONS, DriftThresholds, compare_predictions, feature_drift
 from .gates import Evidence, GateSpec, judge
 from .totals import Totals
@@ -101,7 +105,7 @@ class Monitor:
         since = now - timedelta(seconds=self.settings.drift_window_seconds)
         # Each rollup is summed once, by its devices' tag set; the cohorts are then merged from those sums.
         by_tags: dict[tuple[str, str, tuple[str, ...]], Totals] = defaultdict(Totals)
-        for release, profile, tags, _, sums in _rollups(session, since, TelemetryRollup.release != ""):
+        for release, profile, tags, _, sums in _rollups(session, since, self.settings.rollup_seconds, TelemetryRollup.release != ""):
             by_tags[(release, profile, tuple(tags))].merge(Totals.from_json(sums))
         groups: dict[tuple[str, str, str], Totals] = defaultdict(Totals)
         for (release, profile, tags), totals in by_tags.items():
@@ -189,7 +193,8 @@ class Monitor:
     def _judge(self, session: Session, rollout: Rollout, gate: RolloutGate) -> dict[str, Any]:
         spec = GateSpec(**gate.spec)
         release = session.get(Release, rollout.release_id)
-        evidence = gather_evidence(session, rollout, release, gate, spec, self.settings.drift_window_seconds)
+        evidence = gather_evidence(session, rollout, release, gate, spec, self.settings.drift_window_seconds,
+                                   self.settings.rollup_seconds)
         verdict, results = judge(spec, evidence)
         action = None
         if verdict == "fail":
@@ -212,9 +217,10 @@ class Monitor:
 
 
 def gather_evidence(session: Session, rollout: Rollout, release: Release, gate: RolloutGate, spec: GateSpec,
-                    window_seconds: float) -> Evidence:
+                    window_seconds: float, rollup_seconds: int) -> Evidence:
     """The canary's outcomes since the rollout started, and its telemetry against the control's
-    (in-scope devices on the model's other releases) since the stage started."""
+    (in-scope devices on the model's other releases) since the stage started (from the start of the
+    rollup bucket it started in: both sides over the same buckets)."""
     path = release.target_path
     canary_device = assigned_by_rule(rollout, release)
     outcomes: dict[str, set[str]] = defaultdict(set)
@@ -228,8 +234,9 @@ def gather_evidence(session: Session, rollout: Rollout, release: Release, gate: 
     failed = set().union(*(outcomes.get(outcome, set()) for outcome in FAILED))
     profiles = rollout.profiles or release.profiles
     since = gate.stage_started
-    canary, control = _cohort_totals(session, release, profiles, rollout.tags, since, assigned_only=True)
-    ratio, latency_detail = _latency_ratio(session, release, profiles, rollout.tags, canary, control, spec, since, window_seconds)
+    canary, control = _cohort_totals(session, release, profiles, rollout.tags, since, rollup_seconds, assigned_only=True)
+    ratio, latency_detail = _latency_ratio(session, release, profiles, rollout.tags, canary, control, spec, since, window_seconds,
+                                           rollup_seconds)
     canary_all, control_all = Totals(), Totals()
     for totals in canary.values():
         canary_all.merge(totals)
@@ -277,7 +284,7 @@ def assigned_by_rule(rollout: Rollout, release: Release) -> Callable[[str, str, 
     return canary
 
 
-def _cohort_totals(session: Session, release: Release, profiles: list[str], tags: list[str], since: Any,
+def _cohort_totals(session: Session, release: Release, profiles: list[str], tags: list[str], since: Any, rollup_seconds: int,
                    assigned_only: bool = False) -> tuple[dict[str, Totals], dict[str, Totals]]:
     """Per profile: the canary's totals (with ``assigned_only``, only reports whose device the rule
     current at ingest assigned the release to: ingest/assignment.py) and the control's (other releases of the model), since ``since``.
@@ -286,7 +293,7 @@ def _cohort_totals(session: Session, release: Release, profiles: list[str], tags
     control: dict[str, Totals] = defaultdict(Totals)
     siblings = select(Release.target_path).where(Release.model == release.model).scalar_subquery()
     for report_release, profile, device_tags, was_assigned, sums in _rollups(
-            session, since, TelemetryRollup.profile.in_(profiles), TelemetryRollup.release.in_(siblings)):
+            session, since, rollup_seconds, TelemetryRollup.profile.in_(profiles), TelemetryRollup.release.in_(siblings)):
         if tags and not set(tags) & set(device_tags):
             continue
         if report_release == release.target_path:
@@ -297,22 +304,23 @@ def _cohort_totals(session: Session, release: Release, profiles: list[str], tags
     return canary, control
 
 
-def _rollups(session: Session, since: Any, *where: Any) -> Any:
-    """(release, device profile, device tags, assigned, sums) of the rollups of every minute from the one holding ``since``."""
+def _rollups(session: Session, since: Any, rollup_seconds: int, *where: Any) -> Any:
+    """(release, device profile, device tags, assigned, sums) of the rollups of every bucket from the one holding ``since``."""
     return session.execute(
         select(TelemetryRollup.release, TelemetryRollup.profile, TelemetryRollup.tags, TelemetryRollup.assigned, TelemetryRollup.sums)
-        .where(TelemetryRollup.minute >= since.replace(second=0, microsecond=0), *where))
+        .where(TelemetryRollup.minute >= bucket_of(since, rollup_seconds), *where))
 
 
 def prune_telemetry(database: Database, settings: ServerSettings, now: Any) -> None:
-    """Raw reports past the debugging window, rollups past their retention (no batch writes those minutes)."""
+    """Raw reports past the debugging window, rollups past their retention (no batch writes those buckets)."""
     with database.session() as session:
         session.execute(delete(TelemetryReport).where(TelemetryReport.received < now - timedelta(seconds=settings.raw_telemetry_seconds)))
         session.execute(delete(TelemetryRollup).where(TelemetryRollup.minute < now - timedelta(days=settings.rollup_days)))
 
 
 def _latency_ratio(session: Session, release: Release, profiles: list[str], tags: list[str], canary: dict[str, Totals],
-                   control: dict[str, Totals], spec: GateSpec, since: Any, window_seconds: float) -> tuple[float | None, str]:
+                   control: dict[str, Totals], spec: GateSpec, since: Any, window_seconds: float,
+                   rollup_seconds: int) -> tuple[float | None, str]:
     """The worst profile's canary p99 / control p99 (the control over the drift window when the stage is too young)."""
     worst: tuple[float, str] | None = None
     waiting = []
@@ -321,7 +329,7 @@ def _latency_ratio(session: Session, release: Release, profiles: list[str], tags
         reference = control.get(profile)
         if reference is None or reference.latency_calls() < spec.min_calls:
             if earlier is None:
-                earlier = _cohort_totals(session, release, profiles, tags, since - timedelta(seconds=window_seconds))[1]
+                earlier = _cohort_totals(session, release, profiles, tags, since - timedelta(seconds=window_seconds), rollup_seconds)[1]
             reference = earlier.get(profile)
         if totals.latency_calls() < spec.min_calls or reference is None or reference.latency_calls() < spec.min_calls:
             waiting.append(profile)

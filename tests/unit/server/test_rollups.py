@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
 
 from edgekit.server.ingest.group_commit import GroupCommit
-from edgekit.server.ingest.rollups import Accepted, RollupKey, added, minute_of, summed
+from edgekit.server.ingest.rollups import Accepted, RollupKey, added, summed
+from edgekit.server.monitoring.buckets import bucket_of
 from edgekit.server.monitoring.totals import Totals
 
 NOON = datetime(2026, 1, 1, 12, 0, 0)
@@ -38,7 +39,7 @@ def test_reports_are_summed_per_minute_release_profile_tag_set_and_assignment():
     rng = random.Random(1)
     reports = [_report(rng, 5, ("b", "a")), _report(rng, 59, ("a", "b"), device="dev-2"), _report(rng, 60, ("a", "b")),
                _report(rng, 61, ("a", "b"), device="outsider"), _report(rng, 62, ("a", "b"), release="")]
-    groups = summed(reports, lambda report: report.device_id != "outsider")
+    groups = summed(reports, lambda report: report.device_id != "outsider", seconds=60)
     at_noon, next_minute = NOON, NOON.replace(minute=1)
     assert groups.keys() == {RollupKey(at_noon, "m/1/onnx.tar", "pi", ("a", "b"), True),
                              RollupKey(next_minute, "m/1/onnx.tar", "pi", ("a", "b"), True),
@@ -57,11 +58,10 @@ def test_sums_are_the_same_however_reports_are_batched():
     stored = None
     cuts = sorted(rng.sample(range(1, 200), 7))
     for start, end in zip([0, *cuts], [*cuts, 200], strict=True):  # batches of uneven sizes, each added to the stored row
-        (batch,) = summed(reports[start:end], lambda _: True).values()
-        before = None if stored is None else stored.as_json()
+        (batch,) = summed(reports[start:end], lambda _: True, seconds=60).values()
+        previous, before = stored, None if stored is None else stored.as_json()
         stored = added(stored, batch)
-        assert before is None or stored.reports > before["reports"]
-    assert before == Totals.from_json(before).as_json()  # the stored sums were not changed in place
+        assert previous is None or (previous.as_json() == before and stored.reports > previous.reports)  # not changed in place
     stored = stored.as_json()
     assert _same(Totals.from_json(stored), one_by_one)
     assert stored["reports"] == 200 and stored["rows"] == sum(report.payload["counters"]["rows"] for report in reports)
@@ -79,8 +79,33 @@ def test_a_stored_row_survives_the_json_round_trip_exactly():
     assert Totals.from_json(Totals().as_json()).as_json() == Totals().as_json()
 
 
-def test_minutes_start_at_second_zero():
-    assert minute_of(datetime(2026, 1, 1, 12, 3, 59, 999_999)) == datetime(2026, 1, 1, 12, 3)
+@pytest.mark.parametrize(("seconds", "start"), [
+    (60, datetime(2026, 1, 1, 12, 3)), (1, datetime(2026, 1, 1, 12, 3, 59)), (5, datetime(2026, 1, 1, 12, 3, 55)),
+    (45, datetime(2026, 1, 1, 12, 3, 45)), (900, datetime(2026, 1, 1, 12, 0)), (3600, datetime(2026, 1, 1, 12, 0))])
+def test_buckets_start_at_a_multiple_of_their_width_from_the_hour(seconds, start):
+    assert bucket_of(datetime(2026, 1, 1, 12, 3, 59, 999_999), seconds) == start
+    assert bucket_of(start, seconds) == start
+
+
+def test_every_moment_falls_in_one_bucket_of_each_width_and_finer_buckets_nest_in_coarser():
+    rng = random.Random(3)
+    widths = [width for width in range(1, 3601) if 3600 % width == 0]
+    for _ in range(300):
+        moment = NOON + timedelta(microseconds=rng.randrange(0, 7200 * 10**6))
+        for width in widths:
+            start = bucket_of(moment, width)
+            assert start <= moment < start + timedelta(seconds=width)
+            assert ((start - start.replace(minute=0, second=0)).total_seconds()) % width == 0
+            assert bucket_of(start, 3600) == bucket_of(moment, 3600)  # a bucket never straddles the hour
+
+
+def test_reports_are_summed_per_bucket_of_the_given_width():
+    rng = random.Random(2)
+    reports = [_report(rng, 5), _report(rng, 9), _report(rng, 10), _report(rng, 64)]
+    by_five = summed(reports, lambda _: True, seconds=5)
+    assert {key.minute.time().isoformat(): totals.reports for key, totals in by_five.items()} == {
+        "12:00:05": 2, "12:00:10": 1, "12:01:00": 1}
+    assert [totals.reports for totals in summed(reports, lambda _: True, seconds=60).values()] == [3, 1]
 
 
 def test_group_commit_answers_each_item_once_its_batch_is_written():

@@ -67,7 +67,7 @@ def _roll_up_stored_reports(session: Session) -> None:
             break
         reports = [Accepted(device_id, profile, tuple(tags or ()), release or "", payload, received)
                    for _, device_id, release, payload, received, profile, tags in page]
-        for key, totals in summed(reports, assigned).items():
+        for key, totals in summed(reports, assigned, seconds=60).items():  # this revision's one-minute buckets
             groups[key].merge(totals)
         last = page[-1][0]
     if groups:
