@@ -13,7 +13,7 @@
             are written by the server's own batch writer (ingest/telemetry.py) from one report per
             device; for 10^5 and 10^6 they are filled directly with the sums of that many reports
             (the same rows the writer would leave: writing 10^6 reports is the ingest benchmark's job).
-            With --before, the old tree's pass over 10^3 .. 10^5 raw report rows (its bench_drift.py).
+            With --before a tree from before rollups, its pass over 10^3 .. 10^5 raw report rows (its bench_drift.py).
   writer    the batch writer alone (no HTTP): 500-report batches into SQLite and PostgreSQL, what
             the database side of ingest could take.
 
@@ -345,7 +345,7 @@ def main() -> None:
                 _reset_postgres(database_url)
             results.append(writer_capacity(work, database_url))
             print(json.dumps(results[-1]), flush=True)
-        if args.before:
+        if args.before and not (args.before / "edgekit" / "server" / "ingest" / "rollups.py").exists():  # a tree from before rollups
             for reports in (1_000, 10_000, 100_000):
                 results.append(monitor_pass_before(args.before, reports))
                 print(json.dumps(results[-1]), flush=True)

@@ -3,16 +3,17 @@ rollup rows of their bucket (``rollup_seconds``), marks the devices seen and, wh
 (``raw_telemetry_seconds``), keeps the raw reports.
 
 Each server process writes rollup rows of its own (the ``writer`` column, new at every start) and
-keeps the sums of its rows of the last few minutes in memory, so a batch reads nothing, takes no lock
-and never waits for another process's batch: it inserts or overwrites its own few rows. The
-monitor sums rows over buckets anyway, so it sums over writers too."""
+keeps the sums of its rows of the last few minutes in memory, so a batch takes no lock and never
+waits for another process's batch: it inserts or overwrites its own few rows, and reads only when
+a bucket is new to it. The monitor sums rows over buckets anyway, so it sums over writers too."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, insert, update
+from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from ..db import Database, Device, TelemetryReport, TelemetryRollup
 from ..monitoring.totals import Totals
@@ -43,20 +44,22 @@ class RollupWriter:
     def write(self, batch: list[Accepted]) -> None:
         with self.database.session() as session:  # a transaction of its own: under SQLite a read before the writes would spoil it
             assigned = self.assignments(session, {report.release for report in batch})
-        written: dict[RollupKey, Totals] = {}
-        for key, totals in summed(batch, assigned, seconds=self.settings.rollup_seconds).items():
-            written[key] = added(self._sums.get(key), totals)
+        groups = summed(batch, assigned, seconds=self.settings.rollup_seconds)
         seen: dict[str, datetime] = {}
         for report in batch:
             seen[report.device_id] = max(report.received, seen.get(report.device_id, report.received))
         with self.database.session() as session:
-            overwritten = [_row(self.writer, key, total) for key, total in written.items() if key in self._sums]
+            # first: under SQLite this takes the write lock, so the read below cannot spoil the transaction
+            session.execute(MARK_SEEN, [{"b_id": device_id, "b_at": at} for device_id, at in sorted(seen.items())])
+            missed = {key for key in groups if key not in self._sums}
+            stored = {**self._sums, **(self._stored(session, missed) if missed else {})}
+            written = {key: added(stored.get(key), totals) for key, totals in groups.items()}  # the memory is updated only after the commit
+            overwritten = [_row(self.writer, key, total) for key, total in written.items() if key in stored]
             if overwritten:  # the statement's parameters are prefixed: Core keeps them apart from the columns they set
                 session.execute(OVERWRITE_ROLLUP, [{f"b_{name}": value for name, value in row.items()} for row in overwritten])
-            new = [_row(self.writer, key, total) for key, total in written.items() if key not in self._sums]
+            new = [_row(self.writer, key, total) for key, total in written.items() if key not in stored]
             if new:
                 session.execute(insert(ROLLUPS), new)
-            session.execute(MARK_SEEN, [{"b_id": device_id, "b_at": at} for device_id, at in sorted(seen.items())])
             if self.settings.raw_telemetry_seconds > 0:
                 session.execute(insert(TelemetryReport), [
                     {"device_id": report.device_id, "received": report.received, "release": report.release or None,
@@ -68,7 +71,16 @@ class RollupWriter:
             del self._sums[key]
 
 
+    def _stored(self, session: Session, keys: set[RollupKey]) -> dict[RollupKey, Totals]:
+        """This writer's rows for ``keys`` that are no longer (or not yet) in memory: a new bucket's
+        first batch finds none; a batch holding reports of an older bucket finds what it wrote."""
+        rows = session.execute(select(ROLLUPS.c.minute, ROLLUPS.c.release, ROLLUPS.c.profile, ROLLUPS.c.tags, ROLLUPS.c.assigned,
+                                      ROLLUPS.c.sums)
+                               .where(ROLLUPS.c.writer == self.writer, ROLLUPS.c.minute.in_({key.minute for key in keys})))
+        found = {RollupKey(row.minute, row.release, row.profile, tuple(row.tags), bool(row.assigned)): row.sums for row in rows}
+        return {key: Totals.from_json(sums) for key, sums in found.items() if key in keys}
+
+
 def _row(writer: str, key: RollupKey, total: Totals) -> dict:
     return {"writer": writer, "minute": key.minute, "release": key.release, "profile": key.profile, "tags": list(key.tags),
             "tag_key": key.tag_key, "assigned": key.assigned, "reports": total.reports, "sums": total.as_json()}
-

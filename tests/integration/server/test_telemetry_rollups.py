@@ -219,11 +219,10 @@ def test_server_migrate_reports_the_revision_and_refuses_what_is_not_a_home(tmp_
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "not an edgekit server home" in missing.stderr, missing.stderr
 
 
-def _batch(count: int) -> list[Accepted]:
-    """``count`` reports received in one minute (a fixed one: batches written across a minute's end would split the rows)."""
+def _batch(count: int, at: datetime = datetime(2026, 1, 1, 12, 0, 30)) -> list[Accepted]:
+    """``count`` reports received at ``at`` (a fixed time: batches written across a minute's end would split the rows)."""
     return [Accepted(f"dev-{index}", PROFILE, (f"site-{index % 2}",), TARGET,
-                     {"counters": {"rows": 10, "histogram_rows": 10}, "features": {"x": {"counts": [1] * 10, "missing": 0}}},
-                     datetime(2026, 1, 1, 12, 0, 30))
+                     {"counters": {"rows": 10, "histogram_rows": 10}, "features": {"x": {"counts": [1] * 10, "missing": 0}}}, at)
             for index in range(count)]
 
 
@@ -245,13 +244,15 @@ def test_a_batch_that_fails_to_commit_counts_nothing_and_each_process_adds_to_ro
     with database.engine.begin() as connection:
         connection.exec_driver_sql("ALTER TABLE devices_away RENAME TO devices")
     first.write(_batch(7))
+    first.write(_batch(1, datetime(2026, 1, 1, 12, 30)))  # half an hour on: the writer forgets the 12:00 rows ...
+    first.write(_batch(2, datetime(2026, 1, 1, 12, 0, 40)))  # ... and finds them again for a late batch
     second.write(_batch(11))
     with database.session() as session:
         rows = session.execute(select(TelemetryRollup.writer, TelemetryRollup.tags, TelemetryRollup.reports, TelemetryRollup.sums)).all()
     database.engine.dispose()
     assert sorted((writer == first.writer, tuple(tags), reports) for writer, tags, reports, _ in rows) == [
-        (False, ("site-0",), 6), (False, ("site-1",), 5), (True, ("site-0",), 6), (True, ("site-1",), 4)]
-    assert sum(sums["rows"] for *_, sums in rows) == 10 * (3 + 7 + 11) and all(sums["reports"] == reports for *_, reports, sums in rows)
+        (False, ("site-0",), 6), (False, ("site-1",), 5), (True, ("site-0",), 1), (True, ("site-0",), 7), (True, ("site-1",), 5)]
+    assert sum(sums["rows"] for *_, sums in rows) == 10 * (3 + 7 + 1 + 2 + 11) and all(sums["reports"] == reports for *_, reports, sums in rows)
 
 
 def test_downgrading_the_rollup_writers_merges_each_groups_rows_and_upgrading_again_keeps_them(tmp_path):
