@@ -3,18 +3,26 @@ decisions and one line per request, as JSON lines or text, at the level asked fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import subprocess
 import tempfile
+import time
 
 import httpx
 import pytest
+from edgekit_runtime.archive import pack
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 from tests_support import edgekit_script, init_server, pi4_onnx, start_server
 
+from edgekit.compile import compile_bundle
+from edgekit.data.synthetic import LABEL
+from edgekit.fleet.client import AdminClient
+from edgekit.fleet.sim_telemetry import SensorFeed
+from edgekit.fleet.simulate import FleetSimulator
 from edgekit.server.logs import events
 from edgekit.server.logs.setup import JsonLines, TextLines
 from edgekit.server.settings import load_settings
@@ -125,3 +133,51 @@ def test_lines_are_one_json_object_or_one_readable_line_and_keep_clashing_field_
                                ("127.0.0.1:5", "GET", "/healthz", "1.1", 200), None)
     assert json.loads(JsonLines().format(access))["status"] == 200
     assert TextLines().format(access).endswith('uvicorn.access: 127.0.0.1:5 - "GET /healthz HTTP/1.1" 200')
+
+
+def test_drift_alerts_are_logged_when_opened_and_when_resolved(tmp_path):
+    """Devices whose sensors read high open alerts; once no device of the group reports within the
+    drift window, the next monitor pass resolves them: both decisions are JSON lines, with why."""
+    from edgekit.training import train_bundle
+
+    bundle = train_bundle("synthetic:sensors?rows=2000&seed=0", tmp_path / "bundle", label=LABEL, name="sensors")
+    artifact = compile_bundle(bundle, "onnx", tmp_path / "onnx").path
+    env = {"EDGEKIT_LOG_FORMAT": "json", "EDGEKIT_MONITOR_SECONDS": "3600", "EDGEKIT_ROLLUP_SECONDS": "1",
+           "EDGEKIT_DRIFT_WINDOW_SECONDS": "2", "EDGEKIT_DRIFT_MIN_ROWS": "50"}
+    key = init_server(tmp_path / "home")["admin_key"]
+    with tempfile.TemporaryFile() as log:
+        process, url = start_server(tmp_path / "home", env, log=log)
+        try:
+            admin = AdminClient(url, key)
+            upload = admin.upload(pack(artifact))
+            release = admin.request("POST", "/v1/admin/releases", json={"model": "sensors", "upload": upload["sha256"],
+                                                                       "profiles": ["raspberry-pi-4b"]})
+            admin.request("POST", "/v1/admin/rollouts", json={"model": "sensors", "release": release["version"], "stages": [100]})
+            token = admin.request("POST", "/v1/admin/enrollment-tokens", json={"uses": 4, "profile": "raspberry-pi-4b"})["token"]
+            feeds = {"*": SensorFeed("synthetic:sensors?seed=12&offset=8&regime=0.4")}
+            simulator = FleetSimulator(url, "sensors", "raspberry-pi-4b", [], poll_seconds=0.2, feeds=feeds, telemetry_rows=100,
+                                       timed_calls=40)
+
+            async def drifted_fleet() -> None:
+                async with httpx.AsyncClient(timeout=30) as client:
+                    await simulator.enroll(client, 4, token, tags=["*"])
+                    await simulator.run(client, 3.0, until_converged=False)
+
+            try:
+                asyncio.run(drifted_fleet())
+            finally:
+                simulator.close()
+            admin.request("POST", "/v1/admin/monitor/run")
+            time.sleep(3)  # past the drift window, with no device reporting
+            admin.request("POST", "/v1/admin/monitor/run")
+            admin.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        log.seek(0)
+        records = [json.loads(line) for line in log.read().decode().splitlines()]
+    opened = [record for record in records if record["event"] == "alert.open"]
+    resolved = [record for record in records if record["event"] == "alert.resolve"]
+    assert opened and {record["feature"] for record in opened} >= {"temperature_c"}, records
+    assert {record["id"] for record in opened} == {record["alert"] for record in resolved}
+    assert all(record["reason"] == "no device of its group reports any more" for record in resolved)
