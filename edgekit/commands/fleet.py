@@ -4,7 +4,8 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonFlag, KeyOption, ServerOption, emit, stderr
+from .common import JsonFlag, KeyOption, ServerOption, emit
+from .progress import progress
 
 fleet_app = typer.Typer(help="Simulated fleets for rollout demos and load tests.", no_args_is_help=True)
 
@@ -38,9 +39,9 @@ def fleet_simulate(
         token = AdminClient(server, admin_key).request("POST", "/v1/admin/enrollment-tokens", json={
             "uses": devices, "expires_hours": 24, "profile": profile, "tags": tag or []})["token"]
     before = served_requests(server)
-    run = asyncio.run(simulate(server, devices, model, profile, tag or [], token, poll_seconds, seconds, until_converged,
-                               None if as_json else lambda snapshot: stderr.print(f"  {snapshot['seconds']:7.2f} s  {snapshot['installed']}"),
-                               feeds))
+    with progress(f"simulating {devices} devices", keep=True) as step:
+        run = asyncio.run(simulate(server, devices, model, profile, tag or [], token, poll_seconds, seconds, until_converged,
+                                   lambda snapshot: step(f"{snapshot['seconds']:7.2f} s  {snapshot['installed']}"), feeds))
     result = {**run.as_dict(), "server_requests": served_requests(server) - before}
     emit(as_json, result, (f"{devices} simulated devices: {'converged' if run.converged else 'not converged'} in {run.seconds:.1f} s; "
                            f"running {run.installed}; smoke-test refusals {run.failed or 'none'}; "

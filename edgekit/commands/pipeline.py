@@ -7,6 +7,7 @@ import typer
 
 from ..errors import CheckFailed
 from .common import JsonFlag, KeyOption, emit_json, stderr, stdout
+from .progress import progress
 
 if TYPE_CHECKING:
     from ..pipeline.config import PipelineConfig
@@ -55,8 +56,10 @@ def pipeline_run(
     from ..pipeline.run import run_pipeline
 
     config, client = _prepared(config_path, admin_key)
-    say = (lambda step: stderr.print(step_line(step))) if as_json else (lambda step: stdout.print(step_line(step)))
-    _finish(run_pipeline(config, client, data, say), as_json)
+    # with --json stdout is the run's document alone: the steps go to stderr
+    with progress(f"pipeline {config.model}", keep=True, console=stderr if as_json else stdout) as step:
+        run = run_pipeline(config, client, data, lambda done: step(step_line(done)))
+    _finish(run, as_json)
 
 
 @pipeline_app.command("watch")

@@ -44,13 +44,27 @@ def server_run(
     port: Annotated[int | None, typer.Option("--port", min=0, max=65535)] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=64)] = None,
     db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides server.json.")] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level",
+                                                  help="debug, info, warning or error (default: server.json's log_level, info).")] = None,
+    log_format: Annotated[str | None, typer.Option("--log-format",
+                                                   help="text, or json: one object per line (default: server.json's log_format, text).")] = None,
+    access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="One line per request "
+                                                    "(default: server.json's access_log, on).", show_default=False)] = None,
 ) -> None:
-    """Serve the repository and the API with uvicorn (SQLite in HOME, or --db for PostgreSQL)."""
+    """Serve the repository and the API with uvicorn (SQLite in HOME, or --db for PostgreSQL); logs what
+    it decides (publishes, rollouts, alerts) and every request on stderr."""
+    import logging.config
+
     import uvicorn
 
     from ..server.home import open_home
+    from ..server.logs import events
+    from ..server.logs.setup import FORMATS, LEVELS, log_config
     from ..server.serve import HOME_VARIABLE
 
+    for flag, value, allowed in (("--log-level", log_level, LEVELS), ("--log-format", log_format, FORMATS)):
+        if value is not None and value not in allowed:
+            raise BadInput(f"{flag} {value} is not one of {', '.join(allowed)}", f"e.g. {flag} {allowed[1]}")
     if db:
         os.environ["EDGEKIT_DB_URL"] = db  # the worker processes read their settings from the environment
     # fail here, in one line, rather than in each worker; and upgrade the schema once, before any worker starts
@@ -61,12 +75,15 @@ def server_run(
 
         prepare(settings.mirror_directory)  # an unwritable mirror is refused now, not logged by every worker
     os.environ[HOME_VARIABLE] = str(home.resolve())
-    stderr.print(f"edgekit server: {home} on http://{host or settings.host}:{port if port is not None else settings.port} "
-                 f"({workers or settings.workers} worker(s))"
-                 + (f"; static mirror for nginx in {settings.mirror_directory}" if settings.mirror else ""))
+    logging_config = log_config(log_level or settings.log_level, log_format or settings.log_format)
+    logging.config.dictConfig(logging_config)  # for the line below; uvicorn applies the same in every worker
+    bound = f"http://{host or settings.host}:{port if port is not None else settings.port}"
+    events.emit("server.start", {"home": str(home), "url": bound, "workers": workers or settings.workers,
+                                 "mirror": str(settings.mirror_directory) if settings.mirror else None})
     uvicorn.run("edgekit.server.serve:app", factory=True, host=host or settings.host,
                 port=port if port is not None else settings.port, workers=workers or settings.workers,
-                log_level="warning", access_log=False)
+                log_config=logging_config, log_level=log_level or settings.log_level,
+                access_log=settings.access_log if access_log is None else access_log)
 
 
 @server_app.command("mirror")

@@ -107,8 +107,30 @@ def print_matrix(console: Console, artifact: str, reports: list[DeviceReport]) -
             console.print(f"{report.device}: {first.rule}: {first.reason}" + (f"; fix: {first.fix}" if first.fix else ""))
 
 
+_SIZE_RULES = {"flash", "ram"}
+
+
+def fit_verdict(attempt: Attempt) -> str:
+    """fits, too big (flash or RAM), too slow (latency), fails (another rule or compile), skipped."""
+    if attempt.outcome in {"passed", "chosen"}:
+        return "fits"
+    if attempt.outcome == "skipped":
+        return "skipped"
+    failed = set(attempt.failed_rules)
+    if failed and failed <= _SIZE_RULES | {"latency"}:
+        return "too big" if failed & _SIZE_RULES else "too slow"
+    return "fails"
+
+
+def candidate_line(attempt: Attempt) -> str:
+    """A candidate build as auto-fit decides it (its progress line): name, size, verdict and why."""
+    size = f"{_size(attempt.flash_bytes)} flash, " if attempt.flash_bytes is not None else ""
+    why = f": {attempt.reason}" if attempt.outcome in {"rejected", "skipped"} and attempt.reason else ""
+    return f"{attempt.candidate.label}: {size}{fit_verdict(attempt)}{why}"
+
+
 def attempt_line(attempt: Attempt) -> str:
-    """One line per candidate as auto-fit finishes it."""
+    """One line per candidate in auto-fit's summary."""
     figures = []
     if attempt.flash_bytes is not None:
         figures.append(f"flash {_size(attempt.flash_bytes)}")
