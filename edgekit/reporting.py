@@ -19,6 +19,8 @@ from rich.table import Table
 
 from .artifact import Artifact
 from .bundle import ModelBundle
+from .display.figures import count, duration, mapping, size
+from .display.tables import figure_column, identifier_column, people_table, print_table
 from .train.tuning import Trial
 
 _METRIC_ORDER = ("accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2")
@@ -140,14 +142,30 @@ def print_runs(console: Console, rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("no runs yet: train one with `edgekit train bundled:breast-cancer --out b1`")
         return
-    table = Table("name", "ver", "family", "created (UTC)", "test", "bundle")
-    for row in rows:
+    paths = [_shortest_path(row["bundle_path"]) for row in rows]
+    table = people_table()
+    identifier_column(table, "name", (row["name"] for row in rows))
+    identifier_column(table, "ver", (row["version"] for row in rows), justify="right")
+    for column in ("family", "created (UTC)", "test"):
+        figure_column(table, column)
+    identifier_column(table, "bundle", paths)
+    for row, path in zip(rows, paths, strict=True):
         test = row["metrics"].get("test", {})
         headline = ("accuracy", "roc_auc") if row["task"] == "classification" else ("rmse", "r2")
-        shown = " ".join(f"{name}={test[name]:.3f}" for name in headline if test.get(name) is not None)
+        shown = ", ".join(f"{name.replace('_', '-')} {test[name]:.3f}" for name in headline if test.get(name) is not None)
         created = row["created"].replace("T", " ")[:16]
-        table.add_row(row["name"], str(row["version"]), row["family"], created, shown, row["bundle_path"])
-    console.print(table)
+        table.add_row(row["name"], str(row["version"]), row["family"], created, shown, path)
+    print_table(console, table)
+
+
+def _shortest_path(path: str) -> str:
+    """A bundle's path as the user would type it here: relative when it is under the working directory."""
+    from pathlib import Path
+
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def artifact_summary(artifact: Artifact) -> dict[str, Any]:
