@@ -28,6 +28,7 @@ def fleet_simulate(
     """Run DEVICES simulated agents against SERVER: enroll, poll, install what the rollouts assign, report."""
     import asyncio
 
+    from ..display.figures import count, duration, mapping
     from ..fleet.client import AdminClient
     from ..fleet.sim_telemetry import SensorFeed
     from ..fleet.simulate import served_requests, simulate
@@ -42,7 +43,7 @@ def fleet_simulate(
                                None if as_json else lambda snapshot: stderr.print(f"  {snapshot['seconds']:7.2f} s  {snapshot['installed']}"),
                                feeds))
     result = {**run.as_dict(), "server_requests": served_requests(server) - before}
-    emit(as_json, result, (f"{devices} simulated devices: {'converged' if run.converged else 'not converged'} in {run.seconds:.1f} s; "
-                           f"running {run.installed}; smoke-test refusals {run.failed or 'none'}; "
-                           f"{result['server_requests']:,} requests served by the server"
-                           + (f"; {run.unreachable:,} polls found no server" if run.unreachable else "")))
+    emit(as_json, result, (f"{count(devices)} simulated devices: {'converged' if run.converged else 'not converged'} in "
+                           f"{duration(run.seconds)}; running {mapping(run.installed)}; smoke-test refusals {mapping(run.failed)}; "
+                           f"{count(result['server_requests'])} requests served by the server"
+                           + (f"; {count(run.unreachable)} polls found no server" if run.unreachable else "")))

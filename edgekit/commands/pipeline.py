@@ -19,7 +19,9 @@ ConfigArgument = Annotated[Path, typer.Argument(help="The pipeline's YAML file (
 
 
 def step_line(step: "Step") -> str:
-    return f"{'ok  ' if step.ok else 'FAIL'} {step.name} ({step.seconds:.1f} s): {step.detail}"
+    from ..display.figures import duration
+
+    return f"{'ok  ' if step.ok else 'FAIL'} {step.name} ({duration(step.seconds)}): {step.detail}"
 
 
 def _prepared(path: Path, admin_key: str | None) -> "tuple[PipelineConfig, object]":

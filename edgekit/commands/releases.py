@@ -25,6 +25,7 @@ def publish(
     from edgekit_runtime.archive import pack
 
     from ..artifact import Artifact, read_benchmarks
+    from ..display.figures import size
     from ..fleet.client import AdminClient
 
     loaded = Artifact.load(artifact)  # refuse a damaged artifact before sending anything
@@ -32,7 +33,7 @@ def publish(
     uploaded = client.upload(pack(loaded.path))
     release = client.request("POST", "/v1/admin/releases", json={
         "model": model, "upload": uploaded["sha256"], "profiles": profile or [], "bench": read_benchmarks(loaded)})
-    emit(as_json, release, f"published {model} release {release['version']} ({release['target']}, {release['length']:,} B) "
+    emit(as_json, release, f"published {model} release {release['version']} ({release['target']}, {size(release['length'])}) "
                            f"for {', '.join(release['profiles'])}: {release['target_path']}\n"
                            f"next: edgekit rollout start --server {server} --model {model}")
 

@@ -42,12 +42,15 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {rest // 60} min" if rest // 60 else f"{hours} h"
 
 
-def count(value: int | float) -> str:
+def count(value: float) -> str:
     """``23,968``: a comma between thousands, no decimals."""
     return f"{value:,.0f}"
 
 
-def mapping(values: Mapping[str, Any], separator: str = " ") -> str:
-    """``a 1, b 2`` (or ``a=1, b=2`` with ``separator="="``) instead of a Python dict; counts get commas."""
+def mapping(values: Mapping[str, Any] | Any, separator: str = " ") -> str:
+    """``a 1, b 2`` (or ``a=1, b=2`` with ``separator="="``) instead of a Python dict; counts get commas.
+    Anything that is not a mapping (an older file's plain value) is shown as it is."""
+    if not isinstance(values, Mapping):
+        return str(values)
     shown = (count(value) if isinstance(value, int) and not isinstance(value, bool) else str(value) for value in values.values())
     return ", ".join(f"{key}{separator}{value}" for key, value in zip(values, shown, strict=True)) or "none"
