@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import JsonFlag, KeyOption, ServerOption, emit_json, stdout
+from .common import JsonFlag, KeyOption, ServerOption, emit_json, examples, stdout
 
 drift_app = typer.Typer(help="Drift of what devices see against what the model was trained on.", no_args_is_help=True)
 
@@ -18,7 +18,8 @@ def alert_line(alert: dict[str, Any]) -> str:
             f"(since {alert['opened'][:19]})")
 
 
-@drift_app.command("status")
+@drift_app.command("status", epilog=examples(
+    "edgekit drift status --server http://127.0.0.1:8080", "edgekit drift status --model breast-cancer --evaluate"))
 def drift_status(
     server: ServerOption,
     model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,

@@ -4,12 +4,14 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonFlag, KeyOption, ServerOption, emit, stderr
+from .common import JsonFlag, KeyOption, ServerOption, emit, examples, stderr
 
 fleet_app = typer.Typer(help="Simulated fleets for rollout demos and load tests.", no_args_is_help=True)
 
 
-@fleet_app.command("simulate")
+@fleet_app.command("simulate", epilog=examples(
+    "edgekit fleet simulate --server http://127.0.0.1:8080 --devices 100 --profile raspberry-pi-4b "
+    "--model breast-cancer --until-converged"))
 def fleet_simulate(
     server: ServerOption,
     devices: Annotated[int, typer.Option("--devices", min=1, max=100_000, help="How many devices to simulate.")],

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import CheckFailed
-from .common import JsonFlag, KeyOption, emit_json, stderr, stdout
+from .common import JsonFlag, KeyOption, emit_json, examples, stderr, stdout
 
 if TYPE_CHECKING:
     from ..pipeline.config import PipelineConfig
@@ -45,7 +45,7 @@ def _finish(run: "PipelineRun", as_json: bool) -> None:
         stdout.print(f"pipeline done: {len(run.releases)} release(s) published, report {run.directory}/run.json")
 
 
-@pipeline_app.command("run")
+@pipeline_app.command("run", epilog=examples("edgekit pipeline run pipeline.yaml", "edgekit pipeline run pipeline.yaml --data fresh.csv --json"))
 def pipeline_run(
     config_path: ConfigArgument,
     data: Annotated[str | None, typer.Option("--data", help="Train on this DATA instead of the pipeline's.")] = None,
@@ -61,7 +61,7 @@ def pipeline_run(
     _finish(run_pipeline(config, client, data, say), as_json)
 
 
-@pipeline_app.command("watch")
+@pipeline_app.command("watch", epilog=examples("edgekit pipeline watch pipeline.yaml", "edgekit pipeline watch pipeline.yaml --once"))
 def pipeline_watch(
     config_path: ConfigArgument,
     once: Annotated[bool, typer.Option("--once", help="Exit after one run.")] = False,
