@@ -10,8 +10,8 @@ fleet_app = typer.Typer(help="Simulated fleets for rollout demos and load tests.
 
 
 @fleet_app.command("simulate", epilog=examples(
-    "edgekit fleet simulate --server http://127.0.0.1:8080 --devices 100 --profile raspberry-pi-4b "
-    "--model breast-cancer --until-converged"))
+    "edgekit fleet simulate --devices 50 --profile raspberry-pi-4b --model sensors",
+    "edgekit fleet simulate --devices 5000 --profile jetson-orin-nano --model m"))
 def fleet_simulate(
     server: ServerOption,
     devices: Annotated[int, typer.Option("--devices", min=1, max=100_000, help="How many devices to simulate.")],

@@ -39,8 +39,8 @@ def publish(
 
 
 @rollout_app.command("start", epilog=examples(
-    "edgekit rollout start --server http://127.0.0.1:8080 --model breast-cancer --stages 1,10,50,100",
-    "edgekit rollout start --model breast-cancer --gate prediction_psi<=0.2 --gate hold_seconds=60"))
+    "edgekit rollout start --server http://127.0.0.1:8080 --model breast-cancer",
+    "edgekit rollout start --model breast-cancer --gate 'prediction_psi<=0.2'"))
 def rollout_start(
     server: ServerOption,
     model: Annotated[str, typer.Option("--model")],
@@ -123,7 +123,8 @@ for _action in ("promote", "pause", "resume", "rollback"):
 
 
 @rollout_app.command("pin", epilog=examples(
-    "edgekit rollout pin --model breast-cancer --release 1 --device dev-0042", "edgekit rollout pin --model breast-cancer --release 1 --device dev-0042 --unpin"))
+    "edgekit rollout pin --model breast-cancer --release 1 --device dev-42",
+    "edgekit rollout pin --model breast-cancer --release 1 --device dev-42 --unpin"))
 def rollout_pin(
     server: ServerOption,
     model: Annotated[str, typer.Option("--model")],

@@ -89,7 +89,7 @@ def server_mirror(
 
 
 @server_app.command("nginx-config", epilog=examples(
-    "edgekit server nginx-config --home srv --out /etc/nginx/conf.d/edgekit.conf", "edgekit server nginx-config --home srv --standalone nginx --out nginx/nginx.conf"))
+    "edgekit server nginx-config --home srv --out /etc/nginx/conf.d/edgekit.conf", "edgekit server nginx-config --home srv --standalone ngx --out ngx/nginx.conf"))
 def server_nginx_config(
     home: HomeOption,
     listen: Annotated[str, typer.Option("--listen", help="Where nginx listens: PORT or HOST:PORT.")] = "127.0.0.1:8000",
@@ -153,7 +153,7 @@ def server_migrate(
     emit(as_json, result, f"the database is at schema {result['to']}" + ("" if result["from"] == result["to"] else f" (was {before})"))
 
 
-@server_app.command("rotate-keys", epilog=examples("edgekit server rotate-keys timestamp --home srv", "edgekit server rotate-keys root --home srv --root-keys /media/usb/srv-root-keys"))
+@server_app.command("rotate-keys", epilog=examples("edgekit server rotate-keys timestamp --home srv", "edgekit server rotate-keys root --home srv --root-keys /mnt/usb/keys"))
 def server_rotate_keys(
     role: Annotated[str, typer.Argument(help="root, targets, snapshot or timestamp.")],
     home: HomeOption,
@@ -245,7 +245,8 @@ def server_api_key_revoke(
 
 
 @server_app.command("enrollment-token", epilog=examples(
-    "edgekit server enrollment-token --server http://127.0.0.1:8080 --uses 50 --profile raspberry-pi-4b --tag site-a"))
+    "edgekit server enrollment-token --server http://127.0.0.1:8080 --uses 50",
+    "edgekit server enrollment-token --uses 50 --profile raspberry-pi-4b --tag a"))
 def server_enrollment_token(
     server: ServerOption,
     uses: Annotated[int, typer.Option("--uses", min=1, help="How many devices may enroll with it.")] = 1,

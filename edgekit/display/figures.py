@@ -20,7 +20,8 @@ def size(value: float | None) -> str:
     for unit in _BYTE_UNITS:
         scaled /= 1024
         if abs(scaled) < 1024 or unit == _BYTE_UNITS[-1]:
-            return f"{scaled:.3g} {unit}" if abs(scaled) < 1000 else f"{scaled:.0f} {unit}"
+            shown = f"{scaled:.3g}"
+            return f"{shown if 'e' not in shown else f'{scaled:.0f}'} {unit}"  # 1000-1023 KiB: no exponent
     raise AssertionError("unreachable")
 
 
