@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 
 import pytest
@@ -117,3 +118,17 @@ def test_shell_completion_prints_a_script():
     assert "_EDGEKIT_COMPLETE=complete_bash" in shown.stdout and "complete " in shown.stdout
     help_text = subprocess.run([edgekit_script(), "--help"], capture_output=True, text=True, check=True).stdout
     assert "--install-completion" in help_text
+
+
+def test_bench_and_check_tables_keep_device_ids_whole(cli, trained_bundle, tmp_path):
+    artifact = tmp_path / "onnx"
+    assert cli("compile", trained_bundle, "--target", "onnx", "--device", "raspberry-pi-4b", "--out", artifact).exit_code == 0
+    devices = ("android-midrange-arm64", "x86-64-gateway-n100", "raspberry-pi-zero-2w")
+    bench = cli("bench", artifact, *(f"--device={device}" for device in devices), "--runs", "10")
+    assert bench.exit_code == 0, bench.output
+    assert lines_holding(bench.stdout, *devices) == [] and "…" not in bench.stdout
+    assert re.search(r"\(onnx, onnxruntime, [0-9.]+ KiB\)", bench.stdout), bench.stdout
+    matrix = cli("check", artifact, "--all")
+    assert lines_holding(matrix.stdout, *profile_ids()) == [] and "…" not in matrix.stdout
+    shown = cli("artifact", "show", artifact)
+    assert "written to" not in shown.stdout and "compiled " in shown.stdout
