@@ -127,7 +127,7 @@ def print_bundle(console: Console, bundle: ModelBundle) -> None:
         console.print(f"imported: {origin} ({info.imported.get('library')}{sha}); "
                       f"trained with {info.imported.get('trained_with') or 'unknown versions'}")
     console.print(f"data: {info.data['source']} ({count(info.data['rows'])} rows, split {mapping(info.data['split'])})")
-    console.print(f"label: {info.label or '(none: the sample had no label)'}" + (f", classes {info.classes}" if info.classes else ""))
+    console.print(f"label: {info.label or '(none: the sample had no label)'}" + (f", classes {', '.join(map(str, info.classes))}" if info.classes else ""))
     console.print(f"features ({len(info.feature_names)}): {', '.join(info.feature_names)}")
     console.print(f"params: {mapping(info.params, '=')}")
     console.print(metrics_table(info.metrics))

@@ -132,3 +132,10 @@ def test_bench_and_check_tables_keep_device_ids_whole(cli, trained_bundle, tmp_p
     assert lines_holding(matrix.stdout, *profile_ids()) == [] and "…" not in matrix.stdout
     shown = cli("artifact", "show", artifact)
     assert "written to" not in shown.stdout and "compiled " in shown.stdout
+
+
+def test_bundle_show_prints_no_python_dicts_or_lists(cli, trained_bundle):
+    shown = cli("bundle", "show", trained_bundle)
+    assert shown.exit_code == 0, shown.output
+    assert not {"{", "[", "]"} & set(shown.stdout), shown.stdout
+    assert "classes 0, 1" in shown.stdout and "split train " in shown.stdout and re.search(r"model\.ubj +[0-9.]+ KiB", shown.stdout)
