@@ -16,6 +16,7 @@ from pathlib import Path
 from edgekit_runtime.atomic import write_atomically
 
 from .._version import __version__
+from ..display.figures import size
 from .console import native_line
 from .run import BenchReport
 
@@ -139,7 +140,7 @@ def render(reports: list[BenchReport]) -> str:
         native = native_line(report.native) if report.native else f"not run ({report.native_skipped})"
         sections.append(
             f"<h2>{html.escape(report.artifact)}</h2><p>{html.escape(report.target)} · {html.escape(report.runtime)} · "
-            f"{report.model_bytes:,} bytes</p><p><b>native</b> on {html.escape(report.host)}: {html.escape(native)}</p>"
+            f"{size(report.model_bytes)}</p><p><b>native</b> on {html.escape(report.host)}: {html.escape(native)}</p>"
             + (f"<table><tr><th>device</th><th>p99 (ms)</th><th>budget (ms)</th><th></th><th>how</th></tr>{_rows(report)}</table>"
                if report.devices else ""))
     images = "".join(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}"></figure>'

@@ -4,13 +4,15 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonFlag, KeyOption, ServerOption, emit
+from .common import JsonFlag, KeyOption, ServerOption, emit, examples
 from .progress import progress
 
 fleet_app = typer.Typer(help="Simulated fleets for rollout demos and load tests.", no_args_is_help=True)
 
 
-@fleet_app.command("simulate")
+@fleet_app.command("simulate", epilog=examples(
+    "edgekit fleet simulate --devices 50 --profile raspberry-pi-4b --model sensors",
+    "edgekit fleet simulate --devices 5000 --profile jetson-orin-nano --model m"))
 def fleet_simulate(
     server: ServerOption,
     devices: Annotated[int, typer.Option("--devices", min=1, max=100_000, help="How many devices to simulate.")],
@@ -29,6 +31,7 @@ def fleet_simulate(
     """Run DEVICES simulated agents against SERVER: enroll, poll, install what the rollouts assign, report."""
     import asyncio
 
+    from ..display.figures import count, duration, mapping
     from ..fleet.client import AdminClient
     from ..fleet.sim_telemetry import SensorFeed
     from ..fleet.simulate import served_requests, simulate
@@ -41,9 +44,9 @@ def fleet_simulate(
     before = served_requests(server)
     with progress(f"simulating {devices} devices", keep=True) as step:
         run = asyncio.run(simulate(server, devices, model, profile, tag or [], token, poll_seconds, seconds, until_converged,
-                                   lambda snapshot: step(f"{snapshot['seconds']:7.2f} s  {snapshot['installed']}"), feeds))
+                                   lambda snapshot: step(f"{duration(snapshot['seconds'])}: {mapping(snapshot['installed'])}"), feeds))
     result = {**run.as_dict(), "server_requests": served_requests(server) - before}
-    emit(as_json, result, (f"{devices} simulated devices: {'converged' if run.converged else 'not converged'} in {run.seconds:.1f} s; "
-                           f"running {run.installed}; smoke-test refusals {run.failed or 'none'}; "
-                           f"{result['server_requests']:,} requests served by the server"
-                           + (f"; {run.unreachable:,} polls found no server" if run.unreachable else "")))
+    emit(as_json, result, (f"{count(devices)} simulated devices: {'converged' if run.converged else 'not converged'} in "
+                           f"{duration(run.seconds)}; running {mapping(run.installed)}; smoke-test refusals {mapping(run.failed)}; "
+                           f"{count(result['server_requests'])} requests served by the server"
+                           + (f"; {count(run.unreachable)} polls found no server" if run.unreachable else "")))

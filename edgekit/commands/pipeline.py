@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import CheckFailed
-from .common import JsonFlag, KeyOption, emit_json, stderr, stdout
+from .common import JsonFlag, KeyOption, emit_json, examples, stderr, stdout
 from .progress import progress
 
 if TYPE_CHECKING:
@@ -20,7 +20,9 @@ ConfigArgument = Annotated[Path, typer.Argument(help="The pipeline's YAML file (
 
 
 def step_line(step: "Step") -> str:
-    return f"{'ok  ' if step.ok else 'FAIL'} {step.name} ({step.seconds:.1f} s): {step.detail}"
+    from ..display.figures import duration
+
+    return f"{'ok  ' if step.ok else 'FAIL'} {step.name} ({duration(step.seconds)}): {step.detail}"
 
 
 def _prepared(path: Path, admin_key: str | None) -> "tuple[PipelineConfig, object]":
@@ -44,7 +46,7 @@ def _finish(run: "PipelineRun", as_json: bool) -> None:
         stdout.print(f"pipeline done: {len(run.releases)} release(s) published, report {run.directory}/run.json")
 
 
-@pipeline_app.command("run")
+@pipeline_app.command("run", epilog=examples("edgekit pipeline run pipeline.yaml", "edgekit pipeline run pipeline.yaml --data fresh.csv --json"))
 def pipeline_run(
     config_path: ConfigArgument,
     data: Annotated[str | None, typer.Option("--data", help="Train on this DATA instead of the pipeline's.")] = None,
@@ -62,7 +64,7 @@ def pipeline_run(
     _finish(run, as_json)
 
 
-@pipeline_app.command("watch")
+@pipeline_app.command("watch", epilog=examples("edgekit pipeline watch pipeline.yaml", "edgekit pipeline watch pipeline.yaml --once"))
 def pipeline_watch(
     config_path: ConfigArgument,
     once: Annotated[bool, typer.Option("--once", help="Exit after one run.")] = False,

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from ..errors import BadInput
-from .common import HomeOption, JsonFlag, KeyOption, ServerOption, emit, report, stderr, stdout
+from .common import HomeOption, JsonFlag, KeyOption, ServerOption, emit, examples, report, stderr, stdout
 
 server_app = typer.Typer(help="Create and run the update server (a TUF repository of model releases).", no_args_is_help=True)
 
 
-@server_app.command("init")
+@server_app.command("init", epilog=examples("edgekit server init --home srv", "edgekit server init --home srv --db postgresql+psycopg://edgekit@db/edgekit"))
 def server_init(
     home: HomeOption,
     root_keys_dir: Annotated[Path | None, typer.Option("--root-keys", help="Where root keys go (default: HOME-root-keys); "
@@ -37,7 +37,7 @@ def server_init(
         f"next: edgekit server run --home {result['home']}"))
 
 
-@server_app.command("run")
+@server_app.command("run", epilog=examples("edgekit server run --home srv", "edgekit server run --home srv --port 8080 --workers 4"))
 def server_run(
     home: HomeOption,
     host: Annotated[str | None, typer.Option("--host")] = None,
@@ -86,7 +86,7 @@ def server_run(
                 access_log=settings.access_log if access_log is None else access_log)
 
 
-@server_app.command("mirror")
+@server_app.command("mirror", epilog=examples("edgekit server mirror --home srv", "edgekit server mirror --home srv --out /var/www/edgekit"))
 def server_mirror(
     home: HomeOption,
     out: Annotated[Path | None, typer.Option("--out", help="The mirror directory (default: the home's mirror_dir, HOME/mirror).")] = None,
@@ -105,7 +105,8 @@ def server_mirror(
                           f"timestamp version {result['timestamp_version']}{missing}")
 
 
-@server_app.command("nginx-config")
+@server_app.command("nginx-config", epilog=examples(
+    "edgekit server nginx-config --home srv --out /etc/nginx/conf.d/edgekit.conf", "edgekit server nginx-config --home srv --standalone ngx --out ngx/nginx.conf"))
 def server_nginx_config(
     home: HomeOption,
     listen: Annotated[str, typer.Option("--listen", help="Where nginx listens: PORT or HOST:PORT.")] = "127.0.0.1:8000",
@@ -152,7 +153,7 @@ def server_nginx_config(
     emit(as_json, {"out": str(out), "mirror": str(settings.mirror_directory), "private_artifacts": options.private_artifacts},
          f"wrote {out} (mirror {settings.mirror_directory}; " + (f"start it with nginx -c {out.resolve()})" if standalone else
                                                                  "include it in nginx's http block, then nginx -t)"))
-@server_app.command("migrate")
+@server_app.command("migrate", epilog=examples("edgekit server migrate --home srv"))
 def server_migrate(
     home: HomeOption,
     db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides server.json.")] = None,
@@ -169,7 +170,7 @@ def server_migrate(
     emit(as_json, result, f"the database is at schema {result['to']}" + ("" if result["from"] == result["to"] else f" (was {before})"))
 
 
-@server_app.command("rotate-keys")
+@server_app.command("rotate-keys", epilog=examples("edgekit server rotate-keys timestamp --home srv", "edgekit server rotate-keys root --home srv --root-keys /mnt/usb/keys"))
 def server_rotate_keys(
     role: Annotated[str, typer.Argument(help="root, targets, snapshot or timestamp.")],
     home: HomeOption,
@@ -220,7 +221,7 @@ def server_api_key(
     _create_key(home, role or "operator", as_json)
 
 
-@api_key_app.command("create")
+@api_key_app.command("create", epilog=examples("edgekit server api-key create --home srv --role operator"))
 def server_api_key_create(home: HomeOption, role: RoleOption = "operator", as_json: JsonFlag = False) -> None:
     """Create an API key (printed once)."""
     _create_key(home, role, as_json)
@@ -234,7 +235,7 @@ def _create_key(home: Path, role: str, as_json: bool) -> None:
     emit(as_json, {"key_id": key_id, "role": role, "key": key}, f"{role} key {key_id} (shown once): {key}")
 
 
-@api_key_app.command("list")
+@api_key_app.command("list", epilog=examples("edgekit server api-key list --home srv"))
 def server_api_key_list(home: HomeOption, as_json: JsonFlag = False) -> None:
     """Every API key: id, role, when it was created, whether it is revoked (keys themselves are never stored)."""
     from ..server.home import list_api_keys, open_home
@@ -246,7 +247,7 @@ def server_api_key_list(home: HomeOption, as_json: JsonFlag = False) -> None:
         f"{'revoked' if key['revoked'] else 'active'}" for key in keys) or "no API keys"))
 
 
-@api_key_app.command("revoke")
+@api_key_app.command("revoke", epilog=examples("edgekit server api-key revoke KEY_ID --home srv"))
 def server_api_key_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (edgekit server api-key list shows them).")],
     home: HomeOption,
@@ -260,7 +261,9 @@ def server_api_key_revoke(
     emit(as_json, result, f"{result['role']} key {key_id} {'is revoked' if result['changed'] else 'was already revoked'}")
 
 
-@server_app.command("enrollment-token")
+@server_app.command("enrollment-token", epilog=examples(
+    "edgekit server enrollment-token --server http://127.0.0.1:8080 --uses 50",
+    "edgekit server enrollment-token --uses 50 --profile raspberry-pi-4b --tag a"))
 def server_enrollment_token(
     server: ServerOption,
     uses: Annotated[int, typer.Option("--uses", min=1, help="How many devices may enroll with it.")] = 1,

@@ -15,6 +15,7 @@ from ..devices import all_profiles, load_profile
 from ..devices.autofit import fit_to_device
 from ..devices.check import check_descriptor
 from ..devices.console import print_artifact_matrix, print_fit
+from ..display.figures import size
 from ..errors import BadInput, MissingTool
 from ..training import train_bundle
 
@@ -219,7 +220,7 @@ def _bench(name: str, artifacts: dict[str, Any], benchmarks: tuple[Any, ...], re
 def _size_line(artifact: Any) -> str:
     info = artifact.info
     if info.runtime["name"] != "c":
-        return f"{info.resources['model_bytes']} bytes"
+        return size(info.resources['model_bytes'])
     triple = info.runtime["triple"]
     run = info.options["parity_run"]
     return f"{triple}, {reporting.footprint_line(info.resources[triple])}, checked {'natively' if run == 'native' else 'under ' + run}"
