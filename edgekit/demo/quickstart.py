@@ -101,6 +101,10 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
     if console is not None:
         console.print()
     _deliver(workdir / "server", shipped, results, console, progress_console)
+    if console is not None and results.get("skipped"):
+        packages = " ".join(dict.fromkeys(entry["install"] for entry in results["skipped"]))
+        console.print(f"skipped {len(results['skipped'])} steps whose tools are not installed; to run them: "
+                      f"sudo apt-get install --no-install-recommends {packages} (or run `make demo` as root)")
     if console is not None:
         console.print(
             f"done: bundles and artifacts in {results['workdir']}. Next: `edgekit artifact show "
@@ -200,7 +204,15 @@ def _bench(name: str, artifacts: dict[str, Any], benchmarks: tuple[Any, ...], re
 
     native_suffixes, emulated_suffix, boards = benchmarks
     profiles = [load_profile(board) for board in boards]
-    reachable = [profile for profile in profiles if not _missing_toolchain({"triple": profile.c_triple()})]
+    reachable = []
+    for profile in profiles:
+        missing = _missing_toolchain({"triple": profile.c_triple()})
+        if missing is None:
+            reachable.append(profile)
+            continue
+        results.setdefault("skipped", []).append({"artifact": f"{name}-{emulated_suffix} emulated on {profile.id}", "install": missing})
+        if console is not None:
+            console.print(f"skipped the emulated benchmark on {profile.id}: its toolchain is not installed (apt-get install {missing})")
     settings = NativeSettings(runs=500, warmup=50, batch=1000)
     reports = []
     with reporting.steps_progress(progress, "benchmarking", len(native_suffixes) + len(reachable)) as advance:
