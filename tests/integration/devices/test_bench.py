@@ -101,8 +101,11 @@ def test_a_linux_device_runs_natively_with_its_threads_and_a_memory_cap(artifact
 
 def test_an_onnx_artifact_gets_native_figures_and_the_cost_model_for_devices(cli, trained_bundle, tmp_path):
     onnx = compile_bundle(trained_bundle, "onnx", tmp_path / "onnx").path
-    result = cli("bench", onnx, "--device", "raspberry-pi-4b", "--emulate", "--runs", "100", "--json")
+    result = cli("bench", onnx, "--device", "raspberry-pi-4b", "--emulate", "--runs", "100", "--json", "--report", tmp_path / "bench.html")
     assert result.exit_code == 0, result.output
+    # reports are for sharing: readable by everyone, not mkstemp's private 0600
+    assert [(path.name, path.stat().st_mode & 0o777) for path in (tmp_path / "bench.html", onnx / "bench.json")] == [
+        ("bench.html", 0o644), ("bench.json", 0o644)]
     (device,) = json.loads(result.stdout)["devices"]
     assert device["p99_ms"] is None and device["cost_model_ms"] > 0 and "emulation runs C artifacts" in device["skipped"]
     assert device["native"]["device_cores"] == 4 and device["native"]["fits_memory_cap"]
