@@ -55,7 +55,7 @@ def commands_of(block: Block) -> list[str]:
     commands, continuing = [], False
     for line in block.body.splitlines():
         if line.startswith("$ ") or continuing:
-            commands.append(line[2:] if line.startswith("$ ") else line)
+            commands.append(line.removeprefix("$ "))
             continuing = line.endswith("\\")
     return commands
 
