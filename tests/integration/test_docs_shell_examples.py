@@ -138,3 +138,13 @@ def test_every_shell_example_runs(page, tmp_path):
             pass
         process.wait()
     assert process.returncode == 0, f"{page.name}: exit {process.returncode}\n{log.read_text()[-4000:]}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
+def test_blocks_that_do_not_run_here_still_parse(page):
+    """An illustrative block is still pasted by someone: it must at least be valid bash."""
+    for block in shell_blocks(page.read_text()):
+        if not block.runs:
+            done = subprocess.run(["bash", "-n"], input="\n".join(commands_of(block)), check=False,
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, f"{page.name}, block at line {block.line}: {done.stderr}"
