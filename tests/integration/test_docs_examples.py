@@ -1,4 +1,5 @@
-"""The Python examples of docs/*.md and the README run, in order, one session per page: a page that lies fails here."""
+"""The Python examples of docs/*.md run, in order, one session per page: a page that lies fails here. The device
+page's example runs on a device the agent enrolled; the rest show the build side."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from tests_support import pi4_onnx, served_home
 from edgekit.fleet.client import AdminClient
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = sorted(page for page in DOCS.glob("*.md") if "```python" in page.read_text())
+DEVICE_PAGE = DOCS / "agent.md"  # its Python runs on an enrolled device: test_every_python_snippet_of_the_device_page_...
 
 
 def python_blocks(page: Path) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.MULTILINE | re.DOTALL)
+
+
+PAGES = sorted(page for page in DOCS.glob("*.md") if python_blocks(page) and page != DEVICE_PAGE)  # a fence, not a mention
 
 
 def test_the_api_page_has_examples():
@@ -44,14 +48,13 @@ def test_every_example_runs(page, tmp_path, monkeypatch, capsys):
         assert html.startswith("<div><strong>") and "<table>" in html and "<script" not in html
 
 
-README = DOCS.parent / "README.md"
-README_STATE_DIR = "/var/lib/edgekit"  # the state directory the README's device examples use
+DEVICE_STATE_DIR = "/var/lib/edgekit"  # the state directory the device page's examples use
 
 
-def test_every_python_snippet_of_the_readme_runs_on_an_enrolled_device(trained_bundle, tmp_path, monkeypatch):
-    """The README's device-side Python runs as written against a device the agent has enrolled and
+def test_every_python_snippet_of_the_device_page_runs_on_an_enrolled_device(trained_bundle, tmp_path, monkeypatch):
+    """The device page's Python runs as written against a device the agent has enrolled and
     updated from a real server (only its state directory moves into this test's scratch space)."""
-    blocks = python_blocks(README)
+    blocks = python_blocks(DEVICE_PAGE)
     assert blocks and any("current_model" in block and "report_unhealthy" in block for block in blocks)
     state = tmp_path / "device"
     with served_home(tmp_path / "srv") as (url, key):
@@ -66,10 +69,10 @@ def test_every_python_snippet_of_the_readme_runs_on_an_enrolled_device(trained_b
             assert done.returncode == 0, done.stderr
         admin.close()
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, object] = {"__name__": "__readme__"}
+    namespace: dict[str, object] = {"__name__": "__device_page__"}
     for number, block in enumerate(blocks, start=1):
         try:
-            exec(compile(block.replace(README_STATE_DIR, str(state)), f"README.md example {number}", "exec"), namespace)  # noqa: S102
-        except Exception as exc:  # noqa: BLE001 - any failure of a documented example fails the README
-            pytest.fail(f"README.md example {number} raised {exc.__class__.__name__}: {exc}")
+            exec(compile(block.replace(DEVICE_STATE_DIR, str(state)), f"agent.md example {number}", "exec"), namespace)  # noqa: S102
+        except Exception as exc:  # noqa: BLE001 - any failure of a documented example fails the page
+            pytest.fail(f"agent.md example {number} raised {exc.__class__.__name__}: {exc}")
     assert namespace["scores"].shape == (1, 2)
