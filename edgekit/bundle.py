@@ -4,7 +4,7 @@
     model.ubj | model.txt | model.skops   the model in a non-pickle format
     schema.json     the feature schema
     reference.npz   reference rows and (up to 5000) test rows, float32, with the model's outputs
-    baseline.json   histograms of the training DATA (every row) and of the model's outputs on those same rows
+    baseline.json   per-feature histograms of the training rows, and of the model's outputs on held-out rows
 
 ``bundle.json`` carries a ``content_hash`` over everything else it says, and sha256 + size of every
 file; ``ModelBundle.load`` checks both, so a flipped byte anywhere is caught and named.
@@ -137,9 +137,7 @@ class BundleContents:
     family_kind: str
     outputs: Callable[[np.ndarray], np.ndarray]  # the model's outputs, as every artifact must reproduce them
     test_rows: np.ndarray  # rows kept with their outputs (the first REFERENCE_ROWS are the reference sample)
-    # Rows the drift baseline describes, features and predictions alike (empty: see feature_baseline).
-    # One row set for both, so a fleet fed the DATA it was trained on counts exactly the baseline.
-    baseline_rows: np.ndarray
+    baseline_rows: np.ndarray  # rows the drift baseline's feature histograms describe
     params: dict[str, Any]
     seed: int
     metrics: dict[str, dict[str, float | None]]
@@ -151,6 +149,9 @@ class BundleContents:
     # Set when the rows are not all in this process (the Dask engine): the histograms, counted where
     # the rows are; else they are counted here over ``baseline_rows``.
     feature_baseline: dict[str, Any] | None = None
+    # Rows the prediction baseline is counted on (None: ``test_rows``): rows the model was not fit
+    # on, as a fleet's will be — on the rows it was fit on a model is more confident.
+    prediction_rows: np.ndarray | None = None
 
 
 def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> ModelBundle:
@@ -164,10 +165,8 @@ def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> M
         family_kind=trained.family.kind,
         outputs=trained.outputs,
         test_rows=trained.split.test[:TEST_ROWS],
-        # Every row, not the training split alone: a model is more confident on the rows it was fit on
-        # (PSI ~0.4 between its train-split and held-out outputs on synthetic:sensors), so neither
-        # split alone describes what it predicts on the DATA it was trained from.
-        baseline_rows=np.arange(len(dataset.y)),
+        baseline_rows=trained.split.train,
+        prediction_rows=np.concatenate([trained.split.validation, trained.split.test]),  # every held-out row
         params=trained.params,
         seed=trained.seed,
         metrics=trained.metrics,
@@ -206,11 +205,10 @@ def write_contents(contents: BundleContents, out: Path, name: str, version: int)
             test_y=dataset.y[test_rows],
             test_outputs=test_outputs,
         )
-        baseline_rows = contents.baseline_rows
-        baseline_outputs = contents.outputs(dataset.X[baseline_rows]) if baseline_rows.size else test_outputs
         baseline = {
-            "features": contents.feature_baseline or feature_baseline(dataset.schema, dataset.X[baseline_rows]),
-            "predictions": prediction_baseline(dataset.task, baseline_outputs, dataset.classes),
+            "features": contents.feature_baseline or feature_baseline(dataset.schema, dataset.X[contents.baseline_rows]),
+            "predictions": prediction_baseline(dataset.task, test_outputs if contents.prediction_rows is None else
+                                               contents.outputs(dataset.X[contents.prediction_rows]), dataset.classes),
         }
         (staging / "baseline.json").write_text(json.dumps(baseline, indent=1))
 

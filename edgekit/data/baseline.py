@@ -61,7 +61,7 @@ def edges_between_values(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def prediction_baseline(task: str, outputs: np.ndarray, classes: list | None) -> dict[str, object]:
-    """The distribution of the model's own outputs on the baseline's rows, to spot prediction drift."""
+    """The distribution of the model's own outputs on held-out rows, to spot prediction drift."""
     if task == "classification":
         labels = outputs.argmax(axis=1)
         summary: dict[str, object] = {
@@ -70,9 +70,16 @@ def prediction_baseline(task: str, outputs: np.ndarray, classes: list | None) ->
             "counts": np.bincount(labels, minlength=outputs.shape[1]).tolist(),
         }
         if outputs.shape[1] == 2:
-            edges = np.linspace(0.1, 0.9, 9)
-            summary["positive_score"] = {"edges": edges.tolist(), "counts": histogram(outputs[:, 1], edges).tolist()}
+            summary["positive_score"] = value_deciles(outputs[:, 1])
         return summary
+    return {"kind": "values", **value_deciles(outputs)}
+
+
+def value_deciles(outputs: np.ndarray) -> dict[str, list]:
+    """Bins of a score or value: deciles of the outputs, each bin a tenth of them. Not fixed steps
+    (0.1, 0.2, ...): a confident classifier leaves ~1 % of its scores in each middle step, and a bin
+    that sparse turns a small shift (rows it was fit on score a little more confidently) into a PSI
+    past the alert threshold (0.3 on its own training rows, on bundled:breast-cancer)."""
     values = np.asarray(outputs, dtype=np.float64).reshape(-1)
     edges = edges_between_values(decile_edges(values), values)
-    return {"kind": "values", "edges": edges.tolist(), "counts": histogram(outputs, edges).tolist()}
+    return {"edges": edges.tolist(), "counts": histogram(values, edges).tolist()}
