@@ -70,16 +70,11 @@ def prediction_baseline(task: str, outputs: np.ndarray, classes: list | None) ->
             "counts": np.bincount(labels, minlength=outputs.shape[1]).tolist(),
         }
         if outputs.shape[1] == 2:
-            summary["positive_score"] = value_deciles(outputs[:, 1])
+            # Fixed steps, the same for every release: a rollout gate compares a canary's score
+            # histogram with the other releases' (server/monitoring/monitor.py), bin by bin.
+            edges = np.linspace(0.1, 0.9, 9)
+            summary["positive_score"] = {"edges": edges.tolist(), "counts": histogram(outputs[:, 1], edges).tolist()}
         return summary
-    return {"kind": "values", **value_deciles(outputs)}
-
-
-def value_deciles(outputs: np.ndarray) -> dict[str, list]:
-    """Bins of a score or value: deciles of the outputs, each bin a tenth of them. Not fixed steps
-    (0.1, 0.2, ...): a confident classifier leaves ~1 % of its scores in each middle step, and a bin
-    that sparse turns a small shift (rows it was fit on score a little more confidently) into a PSI
-    past the alert threshold (0.3 on its own training rows, on bundled:breast-cancer)."""
     values = np.asarray(outputs, dtype=np.float64).reshape(-1)
     edges = edges_between_values(decile_edges(values), values)
-    return {"edges": edges.tolist(), "counts": histogram(values, edges).tolist()}
+    return {"kind": "values", "edges": edges.tolist(), "counts": histogram(values, edges).tolist()}
