@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgekit_runtime.atomic import write_atomically
+from edgekit_runtime.atomic import SHARED_FILE_MODE, write_atomically
 from edgekit_runtime.errors import IntegrityError, UnsupportedFormat
 from edgekit_runtime.manifest import read_descriptor
 from pydantic import BaseModel, ConfigDict
@@ -159,7 +159,8 @@ def record_benchmarks(artifact: Artifact, results: dict[str, Any]) -> dict[str, 
         else:
             document[key] = value
     try:
-        write_atomically(artifact.path / BENCH_FILE, json.dumps(document, indent=2))
+        # measurements are for sharing, like the HTML report: readable by everyone
+        write_atomically(artifact.path / BENCH_FILE, json.dumps(document, indent=2), mode=SHARED_FILE_MODE)
     except OSError as exc:
         raise BadInput(f"{artifact.path}: cannot write {BENCH_FILE} ({exc.strerror})", "bench a writable copy of the artifact") from exc
     return document

@@ -26,6 +26,7 @@ from .commands import (
     server,
     training,
 )
+from .commands.common import examples
 from .errors import EdgekitError
 
 INTERNAL_ERROR = 70
@@ -59,7 +60,7 @@ app = typer.Typer(
     help="Train tabular models, compile them for edge devices, ship them and keep them healthy.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # edgekit --install-completion / --show-completion SHELL
 )
 
 
@@ -80,14 +81,23 @@ def _root(
 
 
 # The commands, in the order --help lists them: a stage's commands, then the groups.
-app.command("train")(training.train)
-app.command("import")(training.import_command)
-app.command("runs")(training.runs)
-app.command("compile")(compiling.compile_command)
-app.command("check")(devices.check_command)
-app.command("bench")(bench.bench_command)
-app.command("quickstart")(quickstart.quickstart)
-app.command("publish")(releases.publish)
+app.command("train", epilog=examples(
+    "edgekit train bundled:breast-cancer --out b1",
+    "edgekit train data.csv --label failed --model lightgbm --tune 20 --out b2"))(training.train)
+app.command("import", epilog=examples(
+    "edgekit import model.json --data sample.csv --label target --out imported"))(training.import_command)
+app.command("runs", epilog=examples("edgekit runs", "edgekit runs --name breast-cancer --json"))(training.runs)
+app.command("compile", epilog=examples(
+    "edgekit compile b1 --target onnx --device raspberry-pi-4b --out b1-onnx",
+    "edgekit compile b1 --target auto --device stm32f407 --out b1-stm32"))(compiling.compile_command)
+app.command("check", epilog=examples(
+    "edgekit check b1-onnx --device raspberry-pi-4b", "edgekit check b1-onnx --all"))(devices.check_command)
+app.command("bench", epilog=examples(
+    "edgekit bench b1-onnx", "edgekit bench b1-c --device stm32f407 --emulate --report bench.html"))(bench.bench_command)
+app.command("quickstart", epilog=examples(
+    "edgekit quickstart", "edgekit quickstart --workdir /tmp/demo --json > quickstart.json"))(quickstart.quickstart)
+app.command("publish", epilog=examples(
+    "edgekit publish b1-onnx --server http://127.0.0.1:8080 --model breast-cancer"))(releases.publish)
 app.add_typer(inspection.bundle_app, name="bundle")
 app.add_typer(inspection.artifact_app, name="artifact")
 app.add_typer(devices.devices_app, name="devices")

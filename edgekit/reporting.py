@@ -19,6 +19,8 @@ from rich.table import Table
 
 from .artifact import Artifact
 from .bundle import ModelBundle
+from .display.figures import count, duration, mapping, size
+from .display.tables import figure_column, identifier_column, people_table, print_table
 from .train.tuning import Trial
 
 _METRIC_ORDER = ("accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2")
@@ -91,12 +93,12 @@ def print_training(console: Console, bundle: ModelBundle) -> None:
     info = bundle.info
     console.print(metrics_table(info.metrics, f"{info.family} on {info.data['source']} ({info.task})"))
     if info.tuning:
-        console.print(f"tuning: best of {info.tuning['trials']} trials was #{info.tuning['best_trial']}: {info.params}")
+        console.print(f"tuning: best of {info.tuning['trials']} trials was #{info.tuning['best_trial']}: {mapping(info.params, '=')}")
     if info.engine and info.engine.get("name") == "dask":
         engine = info.engine
         console.print(f"dask: {engine['workers']} workers ({engine['scheduler']}), {engine['partitions']} partitions, "
-                      f"{engine['decoded_bytes'] / 2**20:,.0f} MiB decoded; {engine['quantiles']}")
-    console.print(f"bundle {info.name} v{info.version} written to {bundle.path} ({info.train_seconds:.1f} s training)")
+                      f"{size(engine['decoded_bytes'])} decoded; {engine['quantiles']}")
+    console.print(f"bundle {info.name} v{info.version} written to {bundle.path} ({duration(info.train_seconds)} training)")
 
 
 def print_import(console: Console, bundle: ModelBundle) -> None:
@@ -109,9 +111,9 @@ def print_import(console: Console, bundle: ModelBundle) -> None:
         facts.append(f"trees: {imported['trees_used']}")
     console.print(f"imported {origin} ({'; '.join(facts)}) as a {info.family} {info.task} bundle")
     if info.metrics:
-        console.print(metrics_table(info.metrics, f"on the sample {info.data['source']} ({info.data['rows']} rows)"))
+        console.print(metrics_table(info.metrics, f"on the sample {info.data['source']} ({count(info.data['rows'])} rows)"))
     else:
-        console.print(f"sample {info.data['source']}: {info.data['rows']} rows, no label (no metrics)")
+        console.print(f"sample {info.data['source']}: {count(info.data['rows'])} rows, no label (no metrics)")
     console.print(f"bundle {info.name} v{info.version} written to {bundle.path}")
 
 
@@ -124,15 +126,18 @@ def print_bundle(console: Console, bundle: ModelBundle) -> None:
         sha = f", sha256 {source['sha256'][:16]}…" if source.get("sha256") else ""
         console.print(f"imported: {origin} ({info.imported.get('library')}{sha}); "
                       f"trained with {info.imported.get('trained_with') or 'unknown versions'}")
-    console.print(f"data: {info.data['source']} ({info.data['rows']} rows, split {info.data['split']})")
-    console.print(f"label: {info.label or '(none: the sample had no label)'}" + (f", classes {info.classes}" if info.classes else ""))
+    console.print(f"data: {info.data['source']} ({count(info.data['rows'])} rows, split {mapping(info.data['split'])})")
+    console.print(f"label: {info.label or '(none: the sample had no label)'}" + (f", classes {', '.join(map(str, info.classes))}" if info.classes else ""))
     console.print(f"features ({len(info.feature_names)}): {', '.join(info.feature_names)}")
-    console.print(f"params: {info.params}")
+    console.print(f"params: {mapping(info.params, '=')}")
     console.print(metrics_table(info.metrics))
-    files = Table("file", "bytes", "sha256", title="files", title_justify="left")
+    files = people_table("files")
+    identifier_column(files, "file", info.files)
+    files.add_column("size", justify="right", no_wrap=True)
+    files.add_column("sha256", no_wrap=True)
     for name, entry in info.files.items():
-        files.add_row(name, str(entry["size"]), str(entry["sha256"])[:16] + "…")
-    console.print(files)
+        files.add_row(name, size(entry["size"]), str(entry["sha256"])[:16] + "…")
+    print_table(console, files)
     console.print(f"content hash: {info.content_hash}")
 
 
@@ -140,14 +145,30 @@ def print_runs(console: Console, rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("no runs yet: train one with `edgekit train bundled:breast-cancer --out b1`")
         return
-    table = Table("name", "ver", "family", "created (UTC)", "test", "bundle")
-    for row in rows:
+    paths = [_shortest_path(row["bundle_path"]) for row in rows]
+    table = people_table()
+    identifier_column(table, "name", (row["name"] for row in rows))
+    identifier_column(table, "ver", (row["version"] for row in rows), justify="right")
+    for column in ("family", "created (UTC)", "test"):
+        figure_column(table, column)
+    identifier_column(table, "bundle", paths)
+    for row, path in zip(rows, paths, strict=True):
         test = row["metrics"].get("test", {})
         headline = ("accuracy", "roc_auc") if row["task"] == "classification" else ("rmse", "r2")
-        shown = " ".join(f"{name}={test[name]:.3f}" for name in headline if test.get(name) is not None)
+        shown = ", ".join(f"{name.replace('_', '-')} {test[name]:.3f}" for name in headline if test.get(name) is not None)
         created = row["created"].replace("T", " ")[:16]
-        table.add_row(row["name"], str(row["version"]), row["family"], created, shown, row["bundle_path"])
-    console.print(table)
+        table.add_row(row["name"], str(row["version"]), row["family"], created, shown, path)
+    print_table(console, table)
+
+
+def _shortest_path(path: str) -> str:
+    """A bundle's path as the user would type it here: relative when it is under the working directory."""
+    from pathlib import Path
+
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def artifact_summary(artifact: Artifact) -> dict[str, Any]:
@@ -170,7 +191,7 @@ def artifact_summary(artifact: Artifact) -> dict[str, Any]:
 
 
 def footprint_line(measured: dict[str, Any]) -> str:
-    return f"flash {measured['flash_bytes']} B, RAM {measured['ram_bytes']} B (stack {measured['sections']['stack']} B)"
+    return f"flash {size(measured['flash_bytes'])}, RAM {size(measured['ram_bytes'])} (stack {size(measured['sections']['stack'])})"
 
 
 def parity_line(parity: dict[str, Any]) -> str:
@@ -206,17 +227,18 @@ def print_artifact(console: Console, artifact: Artifact) -> None:
         console.print(f"needs: {triple} ({requirements['libc']}); {footprint_line(info.resources[triple])}")
     elif requirements["runtime"] == "litert":
         operators = ", ".join(f"{op['op']} v{op['version']}" for op in requirements["operators"])
-        console.print(f"model: {info.model_file}, {info.resources['model_bytes']} bytes; {info.precision}; "
-                      f"activations <= {info.resources['arena_bytes_per_row_upper_bound']} bytes per row")
+        console.print(f"model: {info.model_file}, {size(info.resources['model_bytes'])}; {info.precision}; "
+                      f"activations <= {size(info.resources['arena_bytes_per_row_upper_bound'])} per row")
         console.print(f"needs: TFLite runtime >= {requirements['min_version']} (LiteRT); builtin ops: {operators}")
     else:
         operators = ", ".join(f"{op['domain']}:{op['op_type']}" for op in requirements["operators"])
-        console.print(f"model: {info.model_file}, {info.resources['model_bytes']} bytes; {info.precision}; opset {requirements['opset']}")
+        console.print(f"model: {info.model_file}, {size(info.resources['model_bytes'])}; {info.precision}; "
+                      f"opset {mapping(requirements['opset'])}")
         console.print(f"needs: {requirements['runtime']} >= {requirements['min_version']}; operators: {operators}")
     console.print(parity_line(info.parity))
     for line in class_lines(info.parity):
         console.print(line, highlight=False, markup=False)
-    console.print(f"written to {artifact.path} in {info.compile_seconds:.2f} s")
+    console.print(f"at {artifact.path}; compiled {str(info.created)[:19].replace('T', ' ')} in {duration(info.compile_seconds)}")
 
 
 @contextmanager

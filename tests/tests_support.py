@@ -157,8 +157,9 @@ def edgekit_script() -> str:
     return str(Path(sys.executable).parent / "edgekit")
 
 
-def start_server(home: Path, env: dict[str, str] | None = None, port: int | None = None):
-    """``edgekit server run`` on 127.0.0.1; returns (process, url) once /healthz answers."""
+def start_server(home: Path, env: dict[str, str] | None = None, port: int | None = None, *options: str, log=None):
+    """``edgekit server run`` on 127.0.0.1 (plus ``options``); returns (process, url) once /healthz
+    answers. Its stderr goes to ``log`` (an open binary file) when given."""
     import subprocess
     import tempfile
     import time
@@ -166,8 +167,8 @@ def start_server(home: Path, env: dict[str, str] | None = None, port: int | None
     import httpx
 
     port = port or free_port()
-    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on a full pipe
-    process = subprocess.Popen([edgekit_script(), "server", "run", "--home", str(home), "--port", str(port)],
+    log = log or tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on a full pipe
+    process = subprocess.Popen([edgekit_script(), "server", "run", "--home", str(home), "--port", str(port), *options],
                                env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

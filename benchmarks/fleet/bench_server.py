@@ -27,18 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from server_process import start_server
 from timing import arguments, machine_line, scratch, write_results
+from wrk_load import DONE_HOOK
 
 DEVICES = 100_000
 REPORTING_DEVICES = 10_000
-DONE_HOOK = """
-done = function(summary, latency, requests)
-  io.write(string.format('{"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, '
-    .. '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d}\\n',
-    summary.requests, summary.duration, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
-"""
 POLL = 'wrk.headers["If-None-Match"] = {etag!r}\n'
 STATUS = """
 local devices = {{}}

@@ -4,8 +4,9 @@
   ingest    wrk (Debian package wrk, its own process on 127.0.0.1, bounded in time) POSTs telemetry
             reports with each device's own token, rotating over REPORTING_DEVICES devices, to
             `edgekit server run --workers N`; a report is a realistic body (12 features x 10 bins,
-            predictions, latency buckets, 1.35 kB). Figures are 202s per second and wrk's p99; after
-            the run the rollups' report count is compared with the 202s wrk saw.
+            predictions, latency buckets, 1.35 kB). Figures are 202s per second, wrk's p99 and the
+            server processes' CPU time per 202 (/proc: steadier than 202/s on a shared machine);
+            after the run the rollups' report count is compared with the 202s wrk saw.
             --before DIR runs the same load against the edgekit source tree in DIR (e.g. a
             `git archive` of the commit before rollups: one row per report) for before/after figures.
   monitor   one pass (Monitor.run_pass, median of 3) over an hour of rollups: 2 releases x 4 tag
@@ -156,8 +157,10 @@ def ingest_run(work: Path, workers: int, database_url: str | None, seconds: int,
     port = free_port()
     process = start_server(home, port, workers, env=LOAD_ENV, source=source, settle_per_worker=1.0)
     try:
+        cpu_before = _cpu_seconds(process.pid)
         result = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
                                  f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True, timeout=seconds + 60)
+        cpu = _cpu_seconds(process.pid) - cpu_before
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -169,7 +172,19 @@ def ingest_run(work: Path, workers: int, database_url: str | None, seconds: int,
             "connections": connections, "seconds": seconds, "accepted_per_second": round(accepted / (summary["duration_us"] / 1e6), 1),
             "p50_ms": summary["p50_us"] / 1000, "p99_ms": summary["p99_us"] / 1000, "non_2xx": summary["status_errors"],
             "socket_errors": summary["socket_errors"], "stored_reports": stored, "answered_202": accepted,
-            "body_bytes": len(body.read_bytes())}
+            "server_cpu_us_per_report": round(cpu / max(accepted, 1) * 1e6), "body_bytes": len(body.read_bytes())}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (the uvicorn workers), from /proc:
+    what a report costs the server, steadier than reports/s on a shared machine."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += _cpu_seconds(int(child))
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return total + (int(fields[11]) + int(fields[12])) / ticks
 
 
 def monitor_pass(work: Path, devices: int, direct: bool, repeats: int = 3) -> dict:
@@ -293,12 +308,13 @@ def markdown(results: list[dict], machine: dict) -> str:
              f"{machine_line(machine)}; load average {machine.get('load', '?')} at the end (the machine is shared).", "",
              ("Ingest: wrk on 127.0.0.1 posting 1.35 kB reports with each device's own token (5 000 devices); the rollups "
               "hold the 202s wrk counted plus the requests in flight when it stopped (at most one per connection)."), "",
-             "| case | connections | seconds | 202/s | p50 ms | p99 ms | non-2xx | rollups hold (reports) | 202s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| case | connections | seconds | 202/s | p50 ms | p99 ms | server CPU µs/report | non-2xx | rollups hold (reports) | 202s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in results:
         if "accepted_per_second" in row:
             lines.append(f"| {row['case']} | {row['connections']} | {row['seconds']} | {row['accepted_per_second']} | {row['p50_ms']} | "
-                         f"{row['p99_ms']} | {row['non_2xx']} | {row['stored_reports']} | {row['answered_202']} |")
+                         f"{row['p99_ms']} | {row.get('server_cpu_us_per_report', '')} | {row['non_2xx']} | {row['stored_reports']} | "
+                         f"{row['answered_202']} |")
     lines += ["", "The batch writer alone (no HTTP), realistic reports:", "", "| database | batch | median batch | reports/s |", "|---|---|---|---|"]
     for row in results:
         if "writer" in row:

@@ -7,6 +7,7 @@ import typer
 
 from ..errors import BadInput
 from .common import JsonFlag, report, stderr, stdout
+from .progress import progress
 
 
 def bench_command(
@@ -19,7 +20,6 @@ def bench_command(
     as_json: JsonFlag = False,
 ) -> None:
     """How fast is ARTIFACT here and on each device? Results are kept in ARTIFACT/bench.json for check."""
-    from .. import reporting
     from ..bench.console import print_bench
     from ..bench.native import NativeSettings
     from ..bench.run import bench_artifact
@@ -31,8 +31,17 @@ def bench_command(
     if report_path is not None and not report_path.parent.is_dir():
         raise BadInput(f"{report_path.parent}: directory does not exist", "create it or choose another --report path")
     steps = 1 + sum(not profile.microcontroller for profile in profiles) + (len(profiles) if emulate else 0)
-    with reporting.steps_progress(stderr, "benchmarking", steps) as advance:
-        result = bench_artifact(artifact, profiles, emulate, NativeSettings(runs=runs, warmup=max(10, runs // 10)), advance)
+    running: list[str] = []  # bench_artifact names each step as it starts; its line is printed once it ends
+
+    with progress(f"benchmarking {artifact}", steps) as step:
+        def started(description: str) -> None:
+            if running:
+                step(running.pop())
+            running.append(description)
+
+        result = bench_artifact(artifact, profiles, emulate, NativeSettings(runs=runs, warmup=max(10, runs // 10)), started)
+        if running:
+            step(running.pop())
     if report_path is not None:
         from ..bench.report import write_report
 

@@ -16,7 +16,8 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 HomeOption = Annotated[Path, typer.Option("--home", help="The server's home directory.")]
-ServerOption = Annotated[str, typer.Option("--server", help="The server's URL, e.g. http://127.0.0.1:8080.")]
+ServerOption = Annotated[str, typer.Option("--server", envvar="EDGEKIT_SERVER", show_default=False,
+                                          help="The server's URL, e.g. http://127.0.0.1:8080; set EDGEKIT_SERVER to leave it out.")]
 KeyOption = Annotated[str | None, typer.Option("--admin-key", help="Admin API key (default: $EDGEKIT_ADMIN_KEY).")]
 
 
@@ -46,3 +47,9 @@ def parse_pairs(pairs: list[str], flag: str, example: str) -> dict[str, str]:
             raise BadInput(f"{flag} {pair!r} is not KEY=VALUE", example)
         parsed[key.strip()] = value.strip()
     return parsed
+
+
+def examples(*commands: str) -> str:
+    """A command's --help ending: "Examples:" and one command a line (Rich keeps single line breaks
+    in an epilog, so each example stays on its own line)."""
+    return "Examples:\n" + "\n".join(f"  {command}" for command in commands)

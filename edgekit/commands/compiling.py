@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import BadInput
-from .common import JsonFlag, parse_pairs, report, stderr, stdout
+from .common import JsonFlag, parse_pairs, report, stdout
+from .progress import progress
 
 
 def compile_command(
@@ -26,6 +27,7 @@ def compile_command(
     from .. import reporting
     from ..compile.build import compile_bundle
     from ..devices import load_profile
+    from ..devices.boards import compile_for_device
 
     if target == "auto":
         if device is None or triple or layout or quantize or option:
@@ -41,17 +43,20 @@ def compile_command(
                 raise BadInput(f"--{key} {value} contradicts --option {key}={options[key]}", f"give {key} once")
             options[key] = value
     profile = load_profile(device) if device else None
-    with reporting.spinner(stderr, f"compiling {bundle} for {target}"):
-        artifact = compile_bundle(bundle, target, out, options=options, device=profile)
+    with progress(f"compiling {bundle} for {target}"):
+        if profile is not None and target == "c":  # a board's C build must fit it: else name the board it needs
+            artifact = compile_for_device(bundle, target, out, options, profile)
+        else:
+            artifact = compile_bundle(bundle, target, out, options=options, device=profile)
     report(as_json, reporting.artifact_summary(artifact), lambda: reporting.print_artifact(stdout, artifact))
 
 
 def _fit(bundle: Path, profile: Any, out: Path, prefer: str, as_json: bool) -> None:
     from .. import reporting
     from ..devices.autofit import fit_to_device
-    from ..devices.console import print_fit
+    from ..devices.console import candidate_line, print_fit
 
-    with reporting.spinner(stderr, f"fitting {bundle} to {profile.id}: compiling and checking every build it can run"):
-        result = fit_to_device(bundle, profile, out, prefer)
+    with progress(f"fitting {bundle} to {profile.id}", keep=True) as step:
+        result = fit_to_device(bundle, profile, out, prefer, on_attempt=lambda attempt, _total: step(candidate_line(attempt)))
     report(as_json, {**result.as_dict(), "artifact": reporting.artifact_summary(result.chosen)},
            lambda: print_fit(stdout, result))

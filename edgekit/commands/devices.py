@@ -7,12 +7,12 @@ from typing import Annotated
 import typer
 
 from ..errors import BadInput
-from .common import JsonFlag, report, stdout
+from .common import JsonFlag, examples, report, stdout
 
 devices_app = typer.Typer(help="List and show the device profiles in device_configs/.", no_args_is_help=True)
 
 
-@devices_app.command("list")
+@devices_app.command("list", epilog=examples("edgekit devices list", "edgekit devices list --json"))
 def devices_list(as_json: JsonFlag = False) -> None:
     """A table of every device profile and its key figures."""
     from ..devices import all_profiles
@@ -22,7 +22,7 @@ def devices_list(as_json: JsonFlag = False) -> None:
     report(as_json, [profile.model_dump() for profile in profiles], lambda: print_profiles(stdout, profiles))
 
 
-@devices_app.command("show")
+@devices_app.command("show", epilog=examples("edgekit devices show stm32f407"))
 def devices_show(
     device_id: Annotated[str, typer.Argument(metavar="ID", help="Device id (edgekit devices list).")],
     as_json: JsonFlag = False,

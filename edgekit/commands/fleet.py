@@ -4,12 +4,15 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonFlag, KeyOption, ServerOption, emit, stderr
+from .common import JsonFlag, KeyOption, ServerOption, emit, examples
+from .progress import progress
 
 fleet_app = typer.Typer(help="Simulated fleets for rollout demos and load tests.", no_args_is_help=True)
 
 
-@fleet_app.command("simulate")
+@fleet_app.command("simulate", epilog=examples(
+    "edgekit fleet simulate --devices 50 --profile raspberry-pi-4b --model sensors",
+    "edgekit fleet simulate --devices 5000 --profile jetson-orin-nano --model m"))
 def fleet_simulate(
     server: ServerOption,
     devices: Annotated[int, typer.Option("--devices", min=1, max=100_000, help="How many devices to simulate.")],
@@ -35,6 +38,7 @@ def fleet_simulate(
     """
     import asyncio
 
+    from ..display.figures import count, duration, mapping
     from ..fleet.client import AdminClient
     from ..fleet.sim_telemetry import SensorFeed
     from ..fleet.simulate import delete_devices, served_requests, simulate
@@ -46,15 +50,16 @@ def fleet_simulate(
         token = admin.request("POST", "/v1/admin/enrollment-tokens", json={
             "uses": devices, "expires_hours": 24, "profile": profile, "tags": tag or []})["token"]
     before = served_requests(server)
-    run = asyncio.run(simulate(server, devices, model, profile, tag or [], token, poll_seconds, seconds, until_converged,
-                               None if as_json else lambda snapshot: stderr.print(f"  {snapshot['seconds']:7.2f} s  {snapshot['installed']}"),
-                               feeds, None if keep_devices else lambda run_tag: delete_devices(admin, run_tag)))
+    with progress(f"simulating {devices} devices", keep=True) as step:
+        run = asyncio.run(simulate(server, devices, model, profile, tag or [], token, poll_seconds, seconds, until_converged,
+                                   lambda snapshot: step(f"{duration(snapshot['seconds'])}: {mapping(snapshot['installed'])}"), feeds,
+                                   None if keep_devices else lambda run_tag: delete_devices(admin, run_tag)))
     result = {**run.as_dict(), "server_requests": served_requests(server) - before}
-    ended = (f"converged in {run.seconds:.1f} s" if run.stopped == "converged" else
-             f"timed out after {run.seconds:.1f} s (--seconds)" + (" before every device ran its release" if until_converged else ""))
-    left = f"kept, tagged {run.run_tag}" if run.removed is None else f"{run.removed:,} deleted"
-    emit(as_json, result, (f"{devices} simulated devices: {ended}; "
-                           f"running {run.installed}; smoke-test refusals {run.failed or 'none'}; "
-                           f"{result['server_requests']:,} requests served by the server"
-                           + (f"; {run.unreachable:,} polls found no server" if run.unreachable else "")
+    ended = (f"converged in {duration(run.seconds)}" if run.stopped == "converged" else
+             f"timed out after {duration(run.seconds)} (--seconds)" + (" before every device ran its release" if until_converged else ""))
+    left = f"kept, tagged {run.run_tag}" if run.removed is None else f"{count(run.removed)} deleted"
+    emit(as_json, result, (f"{count(devices)} simulated devices: {ended}; "
+                           f"running {mapping(run.installed)}; smoke-test refusals {mapping(run.failed)}; "
+                           f"{count(result['server_requests'])} requests served by the server"
+                           + (f"; {count(run.unreachable)} polls found no server" if run.unreachable else "")
                            + f"; devices {left}"))

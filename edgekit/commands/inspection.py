@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonFlag, report, stdout
+from .common import JsonFlag, examples, report, stdout
 
 BundleDirectory = Annotated[Path, typer.Argument(help="Bundle directory.")]
 ArtifactDirectory = Annotated[Path, typer.Argument(help="Artifact directory.")]
@@ -14,7 +14,7 @@ bundle_app = typer.Typer(help="Inspect and verify model bundles.", no_args_is_he
 artifact_app = typer.Typer(help="Inspect and verify compiled artifacts.", no_args_is_help=True)
 
 
-@bundle_app.command("show")
+@bundle_app.command("show", epilog=examples("edgekit bundle show b1"))
 def bundle_show(
     path: BundleDirectory,
     as_json: JsonFlag = False,
@@ -27,7 +27,7 @@ def bundle_show(
     report(as_json, bundle.info.model_dump(), lambda: reporting.print_bundle(stdout, bundle))
 
 
-@bundle_app.command("verify")
+@bundle_app.command("verify", epilog=examples("edgekit bundle verify b1"))
 def bundle_verify(
     path: BundleDirectory,
     as_json: JsonFlag = False,
@@ -51,7 +51,7 @@ def bundle_verify(
     ))
 
 
-@artifact_app.command("show")
+@artifact_app.command("show", epilog=examples("edgekit artifact show b1-onnx"))
 def artifact_show(
     path: ArtifactDirectory,
     as_json: JsonFlag = False,
@@ -64,7 +64,7 @@ def artifact_show(
     report(as_json, artifact.info.model_dump(), lambda: reporting.print_artifact(stdout, artifact))
 
 
-@artifact_app.command("verify")
+@artifact_app.command("verify", epilog=examples("edgekit artifact verify b1-onnx"))
 def artifact_verify(
     path: ArtifactDirectory,
     as_json: JsonFlag = False,

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import CheckFailed
-from .common import JsonFlag, KeyOption, emit_json, stderr, stdout
+from .common import JsonFlag, KeyOption, emit_json, examples, stderr, stdout
+from .progress import progress
 
 if TYPE_CHECKING:
     from ..pipeline.config import PipelineConfig
@@ -19,7 +20,9 @@ ConfigArgument = Annotated[Path, typer.Argument(help="The pipeline's YAML file (
 
 
 def step_line(step: "Step") -> str:
-    return f"{'ok  ' if step.ok else 'FAIL'} {step.name} ({step.seconds:.1f} s): {step.detail}"
+    from ..display.figures import duration
+
+    return f"{'ok  ' if step.ok else 'FAIL'} {step.name} ({duration(step.seconds)}): {step.detail}"
 
 
 def _prepared(path: Path, admin_key: str | None) -> "tuple[PipelineConfig, object]":
@@ -43,7 +46,7 @@ def _finish(run: "PipelineRun", as_json: bool) -> None:
         stdout.print(f"pipeline done: {len(run.releases)} release(s) published, report {run.directory}/run.json")
 
 
-@pipeline_app.command("run")
+@pipeline_app.command("run", epilog=examples("edgekit pipeline run pipeline.yaml", "edgekit pipeline run pipeline.yaml --data fresh.csv --json"))
 def pipeline_run(
     config_path: ConfigArgument,
     data: Annotated[str | None, typer.Option("--data", help="Train on this DATA instead of the pipeline's.")] = None,
@@ -55,11 +58,13 @@ def pipeline_run(
     from ..pipeline.run import run_pipeline
 
     config, client = _prepared(config_path, admin_key)
-    say = (lambda step: stderr.print(step_line(step))) if as_json else (lambda step: stdout.print(step_line(step)))
-    _finish(run_pipeline(config, client, data, say), as_json)
+    # with --json stdout is the run's document alone: the steps go to stderr
+    with progress(f"pipeline {config.model}", keep=True, console=stderr if as_json else stdout) as step:
+        run = run_pipeline(config, client, data, lambda done: step(step_line(done)))
+    _finish(run, as_json)
 
 
-@pipeline_app.command("watch")
+@pipeline_app.command("watch", epilog=examples("edgekit pipeline watch pipeline.yaml", "edgekit pipeline watch pipeline.yaml --once"))
 def pipeline_watch(
     config_path: ConfigArgument,
     once: Annotated[bool, typer.Option("--once", help="Exit after one run.")] = False,

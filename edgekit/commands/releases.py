@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..fleet.status_lines import rollout_line
-from .common import JsonFlag, KeyOption, ServerOption, emit
+from .common import JsonFlag, KeyOption, ServerOption, emit, examples
 
 rollout_app = typer.Typer(help="Stage a release out to the fleet, and stop or undo it.", no_args_is_help=True)
 
@@ -25,6 +25,7 @@ def publish(
     from edgekit_runtime.archive import pack
 
     from ..artifact import Artifact, read_benchmarks
+    from ..display.figures import size
     from ..fleet.client import AdminClient
 
     loaded = Artifact.load(artifact)  # refuse a damaged artifact before sending anything
@@ -32,12 +33,14 @@ def publish(
     uploaded = client.upload(pack(loaded.path))
     release = client.request("POST", "/v1/admin/releases", json={
         "model": model, "upload": uploaded["sha256"], "profiles": profile or [], "bench": read_benchmarks(loaded)})
-    emit(as_json, release, f"published {model} release {release['version']} ({release['target']}, {release['length']:,} B) "
+    emit(as_json, release, f"published {model} release {release['version']} ({release['target']}, {size(release['length'])}) "
                            f"for {', '.join(release['profiles'])}: {release['target_path']}\n"
                            f"next: edgekit rollout start --server {server} --model {model}")
 
 
-@rollout_app.command("start")
+@rollout_app.command("start", epilog=examples(
+    "edgekit rollout start --server http://127.0.0.1:8080 --model breast-cancer",
+    "edgekit rollout start --model breast-cancer --gate 'prediction_psi<=0.2'"))
 def rollout_start(
     server: ServerOption,
     model: Annotated[str, typer.Option("--model")],
@@ -65,23 +68,37 @@ def rollout_start(
     emit(as_json, status, rollout_line(status))
 
 
-@rollout_app.command("status")
+RolloutId = Annotated[int, typer.Argument(min=1, metavar="ROLLOUT", help="Rollout id (see edgekit rollout status).")]
+
+
+@rollout_app.command("status", epilog=examples(
+    "edgekit rollout status --server http://127.0.0.1:8080", "edgekit rollout status 1", "edgekit rollout status --model breast-cancer --json"))
 def rollout_status(
     server: ServerOption,
-    model: Annotated[str | None, typer.Option("--model")] = None,
+    rollout: Annotated[int | None, typer.Argument(min=1, metavar="[ROLLOUT]", show_default=False,
+                                                  help="Only this rollout id, as promote/pause/resume/rollback take it.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Only the rollouts of this model.")] = None,
     admin_key: KeyOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Every rollout (of MODEL), with its stage and how many devices run it."""
+    """Every rollout (of MODEL), or one ROLLOUT, with its stage and how many devices run it."""
+    from ..errors import BadInput
     from ..fleet.client import AdminClient
 
-    statuses = AdminClient(server, admin_key).request("GET", "/v1/admin/rollouts", params={"model": model} if model else None)
+    client = AdminClient(server, admin_key)
+    if rollout is not None:  # the same id promote takes: one rollout, as promote prints it
+        if model is not None:
+            raise BadInput("give a rollout id or --model, not both", f"e.g. edgekit rollout status {rollout} --server URL")
+        status = client.request("GET", f"/v1/admin/rollouts/{rollout}")
+        emit(as_json, status, rollout_line(status))
+        return
+    statuses = client.request("GET", "/v1/admin/rollouts", params={"model": model} if model else None)
     emit(as_json, statuses, "\n".join(rollout_line(status) for status in statuses) or "no rollouts")
 
 
 def _change(action: str):
     def command(
-        rollout: Annotated[int, typer.Argument(help="Rollout id (see edgekit rollout status).")],
+        rollout: RolloutId,
         server: ServerOption,
         admin_key: KeyOption = None,
         as_json: JsonFlag = False,
@@ -101,10 +118,13 @@ def _change(action: str):
 
 
 for _action in ("promote", "pause", "resume", "rollback"):
-    rollout_app.command(_action)(_change(_action))
+    rollout_app.command(_action, epilog=examples(f"edgekit rollout {_action} 1 --server http://127.0.0.1:8080",
+                                                 f"EDGEKIT_SERVER=http://127.0.0.1:8080 edgekit rollout {_action} 1"))(_change(_action))
 
 
-@rollout_app.command("pin")
+@rollout_app.command("pin", epilog=examples(
+    "edgekit rollout pin --model breast-cancer --release 1 --device dev-42",
+    "edgekit rollout pin --model breast-cancer --release 1 --device dev-42 --unpin"))
 def rollout_pin(
     server: ServerOption,
     model: Annotated[str, typer.Option("--model")],

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from ..errors import BadInput
-from .common import HomeOption, JsonFlag, KeyOption, ServerOption, emit, report, stderr, stdout
+from .common import HomeOption, JsonFlag, KeyOption, ServerOption, emit, examples, report, stderr, stdout
 
 server_app = typer.Typer(help="Create and run the update server (a TUF repository of model releases).", no_args_is_help=True)
 
 
-@server_app.command("init")
+@server_app.command("init", epilog=examples("edgekit server init --home srv", "edgekit server init --home srv --db postgresql+psycopg://edgekit@db/edgekit"))
 def server_init(
     home: HomeOption,
     root_keys_dir: Annotated[Path | None, typer.Option("--root-keys", help="Where root keys go (default: HOME-root-keys); "
@@ -37,20 +37,34 @@ def server_init(
         f"next: edgekit server run --home {result['home']}"))
 
 
-@server_app.command("run")
+@server_app.command("run", epilog=examples("edgekit server run --home srv", "edgekit server run --home srv --port 8080 --workers 4"))
 def server_run(
     home: HomeOption,
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port", min=0, max=65535)] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=64)] = None,
     db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides server.json.")] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level",
+                                                  help="debug, info, warning or error (default: server.json's log_level, info).")] = None,
+    log_format: Annotated[str | None, typer.Option("--log-format",
+                                                   help="text, or json: one object per line (default: server.json's log_format, text).")] = None,
+    access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="One line per request "
+                                                    "(default: server.json's access_log, on).", show_default=False)] = None,
 ) -> None:
-    """Serve the repository and the API with uvicorn (SQLite in HOME, or --db for PostgreSQL)."""
+    """Serve the repository and the API with uvicorn (SQLite in HOME, or --db for PostgreSQL); logs what
+    it decides (publishes, rollouts, alerts) and every request on stderr."""
+    import logging.config
+
     import uvicorn
 
     from ..server.home import open_home
+    from ..server.logs import events
+    from ..server.logs.setup import FORMATS, LEVELS, log_config
     from ..server.serve import HOME_VARIABLE
 
+    for flag, value, allowed in (("--log-level", log_level, LEVELS), ("--log-format", log_format, FORMATS)):
+        if value is not None and value not in allowed:
+            raise BadInput(f"{flag} {value} is not one of {', '.join(allowed)}", f"e.g. {flag} {allowed[1]}")
     if db:
         os.environ["EDGEKIT_DB_URL"] = db  # the worker processes read their settings from the environment
     # fail here, in one line, rather than in each worker; and upgrade the schema once, before any worker starts
@@ -61,15 +75,18 @@ def server_run(
 
         prepare(settings.mirror_directory)  # an unwritable mirror is refused now, not logged by every worker
     os.environ[HOME_VARIABLE] = str(home.resolve())
-    stderr.print(f"edgekit server: {home} on http://{host or settings.host}:{port if port is not None else settings.port} "
-                 f"({workers or settings.workers} worker(s))"
-                 + (f"; static mirror for nginx in {settings.mirror_directory}" if settings.mirror else ""))
+    logging_config = log_config(log_level or settings.log_level, log_format or settings.log_format)
+    logging.config.dictConfig(logging_config)  # for the line below; uvicorn applies the same in every worker
+    bound = f"http://{host or settings.host}:{port if port is not None else settings.port}"
+    events.emit("server.start", {"home": str(home), "url": bound, "workers": workers or settings.workers,
+                                 "mirror": str(settings.mirror_directory) if settings.mirror else None})
     uvicorn.run("edgekit.server.serve:app", factory=True, host=host or settings.host,
                 port=port if port is not None else settings.port, workers=workers or settings.workers,
-                log_level="warning", access_log=False)
+                log_config=logging_config, log_level=log_level or settings.log_level,
+                access_log=settings.access_log if access_log is None else access_log)
 
 
-@server_app.command("mirror")
+@server_app.command("mirror", epilog=examples("edgekit server mirror --home srv", "edgekit server mirror --home srv --out /var/www/edgekit"))
 def server_mirror(
     home: HomeOption,
     out: Annotated[Path | None, typer.Option("--out", help="The mirror directory (default: the home's mirror_dir, HOME/mirror).")] = None,
@@ -88,7 +105,8 @@ def server_mirror(
                           f"timestamp version {result['timestamp_version']}{missing}")
 
 
-@server_app.command("nginx-config")
+@server_app.command("nginx-config", epilog=examples(
+    "edgekit server nginx-config --home srv --out /etc/nginx/conf.d/edgekit.conf", "edgekit server nginx-config --home srv --standalone ngx --out ngx/nginx.conf"))
 def server_nginx_config(
     home: HomeOption,
     listen: Annotated[str, typer.Option("--listen", help="Where nginx listens: PORT or HOST:PORT.")] = "127.0.0.1:8000",
@@ -135,7 +153,7 @@ def server_nginx_config(
     emit(as_json, {"out": str(out), "mirror": str(settings.mirror_directory), "private_artifacts": options.private_artifacts},
          f"wrote {out} (mirror {settings.mirror_directory}; " + (f"start it with nginx -c {out.resolve()})" if standalone else
                                                                  "include it in nginx's http block, then nginx -t)"))
-@server_app.command("migrate")
+@server_app.command("migrate", epilog=examples("edgekit server migrate --home srv"))
 def server_migrate(
     home: HomeOption,
     db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides server.json.")] = None,
@@ -152,7 +170,7 @@ def server_migrate(
     emit(as_json, result, f"the database is at schema {result['to']}" + ("" if result["from"] == result["to"] else f" (was {before})"))
 
 
-@server_app.command("rotate-keys")
+@server_app.command("rotate-keys", epilog=examples("edgekit server rotate-keys timestamp --home srv", "edgekit server rotate-keys root --home srv --root-keys /mnt/usb/keys"))
 def server_rotate_keys(
     role: Annotated[str, typer.Argument(help="root, targets, snapshot or timestamp.")],
     home: HomeOption,
@@ -203,7 +221,7 @@ def server_api_key(
     _create_key(home, role or "operator", as_json)
 
 
-@api_key_app.command("create")
+@api_key_app.command("create", epilog=examples("edgekit server api-key create --home srv --role operator"))
 def server_api_key_create(home: HomeOption, role: RoleOption = "operator", as_json: JsonFlag = False) -> None:
     """Create an API key (printed once)."""
     _create_key(home, role, as_json)
@@ -217,7 +235,7 @@ def _create_key(home: Path, role: str, as_json: bool) -> None:
     emit(as_json, {"key_id": key_id, "role": role, "key": key}, f"{role} key {key_id} (shown once): {key}")
 
 
-@api_key_app.command("list")
+@api_key_app.command("list", epilog=examples("edgekit server api-key list --home srv"))
 def server_api_key_list(home: HomeOption, as_json: JsonFlag = False) -> None:
     """Every API key: id, role, when it was created, whether it is revoked (keys themselves are never stored)."""
     from ..server.home import list_api_keys, open_home
@@ -229,7 +247,7 @@ def server_api_key_list(home: HomeOption, as_json: JsonFlag = False) -> None:
         f"{'revoked' if key['revoked'] else 'active'}" for key in keys) or "no API keys"))
 
 
-@api_key_app.command("revoke")
+@api_key_app.command("revoke", epilog=examples("edgekit server api-key revoke KEY_ID --home srv"))
 def server_api_key_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (edgekit server api-key list shows them).")],
     home: HomeOption,
@@ -243,7 +261,9 @@ def server_api_key_revoke(
     emit(as_json, result, f"{result['role']} key {key_id} {'is revoked' if result['changed'] else 'was already revoked'}")
 
 
-@server_app.command("enrollment-token")
+@server_app.command("enrollment-token", epilog=examples(
+    "edgekit server enrollment-token --server http://127.0.0.1:8080 --uses 50",
+    "edgekit server enrollment-token --uses 50 --profile raspberry-pi-4b --tag a"))
 def server_enrollment_token(
     server: ServerOption,
     uses: Annotated[int, typer.Option("--uses", min=1, help="How many devices may enroll with it.")] = 1,

@@ -9,6 +9,7 @@ import typer
 from ..data.sources import data_sources_help
 from ..train.families import family_names
 from .common import JsonFlag, parse_pairs, report, stderr, stdout
+from .progress import progress
 
 
 def train(
@@ -29,13 +30,20 @@ def train(
 ) -> None:
     """Train a model on DATA and save it as a self-describing bundle."""
     from .. import reporting
+    from ..train.tuning import Trial
     from ..training import train_bundle
 
     warned: list[str] = []
-    with reporting.training_progress(stderr, model, tune) as on_trial:
+    best: list[float] = []
+
+    def trial_line(trial: Trial) -> str:
+        best.append(min(trial.score, best[-1]) if best else trial.score)
+        return f"trial {trial.number}: validation score {trial.score:.4g} (best {best[-1]:.4g})"
+
+    with progress(f"tuning {model}" if tune > 0 else f"training {model}", tune or None) as step:
         bundle = train_bundle(
             data, out, label=label, family=model, task=task, tune=tune, seed=seed, name=name,
-            params=parse_pairs(param or [], "--param", "e.g. --param max_depth=8"), on_trial=on_trial,
+            params=parse_pairs(param or [], "--param", "e.g. --param max_depth=8"), on_trial=lambda trial: step(trial_line(trial)),
             on_warning=warned.append, engine=engine, scheduler=scheduler, workers=workers, worker_memory=worker_memory,
         )
     report(as_json, {**reporting.bundle_summary(bundle), "warnings": warned}, lambda: reporting.print_training(stdout, bundle))

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
+from ..display.figures import mapping
 from ..errors import CheckFailed
 from ..fleet.client import AdminClient
 from ..fleet.sim_telemetry import SensorFeed
@@ -122,7 +123,7 @@ async def drift_story(server: str, admin: AdminClient, directory: Path, say: Cal
             judged = (status.get("gates") or {}).get("last") or {}
             event(f"monitor: the canary passed its gates ({', '.join(gate_summary(judged.get('gates', [])))}): promoted to 100 %")
             await simulator.run(client, 30, until_converged=True)
-            event(f"fleet converged: {simulator.census()}")
+            event(f"fleet converged: {mapping(simulator.census())}")
             await simulator.run(client, 3, until_converged=False)
             open_alerts = admin.request("GET", "/v1/admin/alerts", params={"model": MODEL, "state": "open"})
             stale = [alert for alert in open_alerts if alert["release_path"] == result["retrained_release"]]

@@ -14,6 +14,7 @@ import numpy as np
 from edgekit_runtime.archive import pack
 from edgekit_runtime.integrity import sha256_file
 
+from ..display.figures import mapping
 from ..fleet.client import AdminClient
 from ..fleet.simulate import FleetSimulator
 from ..storage import content_hash
@@ -49,7 +50,7 @@ async def fleet_story(url: str, admin: AdminClient, model: str, profile: str, ro
             async def phase(name: str) -> None:
                 run = await simulator.run(client, 30, until_converged=True)
                 story["phases"].append({"phase": name, "installed": run.installed, "refused": run.failed, "seconds": run.seconds})
-                say(f"fleet: {name}: {run.installed}" + (f"; refused {run.failed}" if run.failed else ""))
+                say(f"fleet: {name}: {mapping(run.installed)}" + (f"; refused {mapping(run.failed)}" if run.failed else ""))
 
             await phase("10 % stage")
             for _ in range(2):

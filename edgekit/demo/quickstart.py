@@ -15,6 +15,7 @@ from ..devices import all_profiles, load_profile
 from ..devices.autofit import fit_to_device
 from ..devices.check import check_descriptor
 from ..devices.console import print_artifact_matrix, print_fit
+from ..display.figures import size
 from ..errors import BadInput, MissingTool
 from ..training import train_bundle
 
@@ -40,16 +41,18 @@ STEPS = (
 
 
 def _missing_toolchain(options: dict[str, str]) -> str | None:
-    """The package to install for a C build's triple, or None when it can build and run here."""
+    """The packages to install for a C build's triple (its compiler and its emulator both, so one
+    apt-get line is enough), or None when it can build and run here."""
     from ..compile.c.toolchains import HOST_TRIPLE, require_compiler, require_runner, toolchain_for
 
     toolchain = toolchain_for(options.get("triple", HOST_TRIPLE))
-    try:
-        require_compiler(toolchain)
-        require_runner(toolchain)
-    except MissingTool as exc:
-        return exc.package
-    return None
+    missing = []
+    for require in (require_compiler, require_runner):
+        try:
+            require(toolchain)
+        except MissingTool as exc:
+            missing.append(exc.package)
+    return " ".join(missing) or None
 
 
 def run_quickstart(workdir: Path, console: Console | None, progress_console: Console) -> dict[str, Any]:
@@ -101,6 +104,10 @@ def run_quickstart(workdir: Path, console: Console | None, progress_console: Con
     if console is not None:
         console.print()
     _deliver(workdir / "server", shipped, results, console, progress_console)
+    if console is not None and results.get("skipped"):
+        packages = " ".join(dict.fromkeys(package for entry in results["skipped"] for package in entry["install"].split()))
+        console.print(f"skipped {len(results['skipped'])} steps whose tools are not installed; to run them: "
+                      f"sudo apt-get install --no-install-recommends {packages} (or run `make demo` as root)")
     if console is not None:
         console.print(
             f"done: bundles and artifacts in {results['workdir']}. Next: `edgekit artifact show "
@@ -200,7 +207,15 @@ def _bench(name: str, artifacts: dict[str, Any], benchmarks: tuple[Any, ...], re
 
     native_suffixes, emulated_suffix, boards = benchmarks
     profiles = [load_profile(board) for board in boards]
-    reachable = [profile for profile in profiles if not _missing_toolchain({"triple": profile.c_triple()})]
+    reachable = []
+    for profile in profiles:
+        missing = _missing_toolchain({"triple": profile.c_triple()})
+        if missing is None:
+            reachable.append(profile)
+            continue
+        results.setdefault("skipped", []).append({"artifact": f"{name}-{emulated_suffix} emulated on {profile.id}", "install": missing})
+        if console is not None:
+            console.print(f"skipped the emulated benchmark on {profile.id}: its toolchain is not installed (apt-get install {missing})")
     settings = NativeSettings(runs=500, warmup=50, batch=1000)
     reports = []
     with reporting.steps_progress(progress, "benchmarking", len(native_suffixes) + len(reachable)) as advance:
@@ -219,7 +234,7 @@ def _bench(name: str, artifacts: dict[str, Any], benchmarks: tuple[Any, ...], re
 def _size_line(artifact: Any) -> str:
     info = artifact.info
     if info.runtime["name"] != "c":
-        return f"{info.resources['model_bytes']} bytes"
+        return size(info.resources['model_bytes'])
     triple = info.runtime["triple"]
     run = info.options["parity_run"]
     return f"{triple}, {reporting.footprint_line(info.resources[triple])}, checked {'natively' if run == 'native' else 'under ' + run}"

@@ -14,6 +14,7 @@ nearest miss (the smallest overshoot of a budget) is reported.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,7 @@ class Attempt:
     ram_bytes: int | None = None
     p99_ms: float | None = None
     overshoot: float = float("inf")  # how far past its budgets a rejected build is (nearest miss)
+    failed_rules: tuple[str, ...] = ()  # the check rules a built candidate failed (flash, ram, latency, ...)
 
     def as_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate.label, "target": self.candidate.target, "options": self.candidate.options,
@@ -104,6 +106,7 @@ def _measure(attempt: Attempt, artifact: Artifact, profile: DeviceProfile) -> No
         return
     attempt.outcome = "rejected"
     attempt.reason = "; ".join(f"{f.rule}: {f.reason}" for f in failures)
+    attempt.failed_rules = tuple(f.rule for f in failures)
     # Nearest miss: the build least over its size budgets; any other failure ranks behind.
     sized = all(finding.over_budget > 0 for finding in failures)
     attempt.overshoot = sum(finding.over_budget for finding in failures) if sized else float("inf")
@@ -114,8 +117,10 @@ def fit_to_device(
     profile: DeviceProfile,
     out: str | Path,
     prefer: Prefer = "size",
+    on_attempt: Callable[[Attempt, int], None] | None = None,
 ) -> FitResult:
-    """Try every candidate for ``profile``, move the best passing one into ``out``.
+    """Try every candidate for ``profile``, move the best passing one into ``out``; ``on_attempt``
+    hears of each candidate as it is decided, with the number of candidates.
 
     Raises CheckFailed (``out`` untouched) naming the nearest miss when nothing fits, or the
     MissingTool that kept a candidate from being tried when nothing else fits either.
@@ -130,7 +135,8 @@ def fit_to_device(
     missing: MissingTool | None = None
     with staging_directory(out) as scratch:
         built: dict[str, Artifact] = {}
-        for candidate, skip in candidates(profile, kind):
+        builds = candidates(profile, kind)
+        for candidate, skip in builds:
             if skip is None and candidate.target == "c":  # a huge if-else build would run for many minutes
                 skip = code_size_skip_reason(bundle, candidate.options)
             attempt = Attempt(candidate, "skipped", skip or "")
@@ -146,6 +152,8 @@ def fit_to_device(
                     built[candidate.label] = artifact
                     _measure(attempt, artifact, profile)
             attempts.append(attempt)
+            if on_attempt is not None:
+                on_attempt(attempt, len(builds))
         passing = [attempt for attempt in attempts if attempt.outcome == "passed"]
         if not passing and missing is not None:
             raise missing

@@ -8,6 +8,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ..display.figures import size as _size
+from ..display.tables import figure_column, identifier_column, people_table, print_table
 from .check import DeviceReport
 from .profiles import DeviceProfile
 from .rules import RULES
@@ -19,41 +21,36 @@ _MARK = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL
 _SHORT = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
 
 
-def _size(value: int | None) -> str:
-    if value is None:
-        return "—"
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value} B"
-
-
-def runtimes_line(profile: DeviceProfile) -> str:
+def runtimes_line(profile: DeviceProfile, brief: bool = False) -> str:
+    """The runtimes a profile has; ``brief`` (the list table) leaves versions, opsets and triples to `devices show`."""
     runtimes = profile.runtimes
     parts = []
     if runtimes.onnxruntime:
         ort = runtimes.onnxruntime
-        parts.append(f"onnxruntime {ort.version} (opset {ort.opset}{', minimal' if ort.build == 'minimal' else ''})")
+        parts.append("onnxruntime" if brief else
+                     f"onnxruntime {ort.version} (opset {ort.opset}{', minimal' if ort.build == 'minimal' else ''})")
     if runtimes.litert:
-        parts.append(f"litert {runtimes.litert.tflite_version}")
+        parts.append("litert" if brief else f"litert {runtimes.litert.tflite_version}")
     if runtimes.c:
-        parts.append(f"c {profile.c_triple()}")
+        parts.append("c" if brief else f"c {profile.c_triple()}")
     return ", ".join(parts) or "—"
 
 
 def print_profiles(console: Console, profiles: list[DeviceProfile]) -> None:
-    table = Table(title="device profiles (device_configs/)")
-    for column in ("id", "cpu", "RAM", "flash / storage", "runtimes", "budget: size / RAM / p99"):
-        table.add_column(column)
+    table = people_table("device profiles (device_configs/; budgets and versions: edgekit devices show ID)")
+    identifier_column(table, "id", (profile.id for profile in profiles))
+    figure_column(table, "cpu")
+    table.add_column("RAM", no_wrap=True, justify="right")  # short figures: the width goes to the columns that wrap
+    table.add_column("flash/disk", no_wrap=True, justify="right")
+    figure_column(table, "runtimes")  # budgets, versions and triples: edgekit devices show ID
     for profile in profiles:
-        cpu, memory, budgets = profile.cpu, profile.memory, profile.budgets
+        cpu, memory = profile.cpu, profile.memory
         space = memory.flash_bytes if profile.microcontroller else memory.storage_bytes
         table.add_row(
-            profile.id, f"{cpu.core} {cpu.mhz} MHz x{cpu.cores} ({cpu.arch}, fpu {cpu.fpu})", _size(memory.ram_bytes),
-            _size(space), runtimes_line(profile),
-            f"{_size(budgets.artifact_bytes)} / {_size(budgets.ram_bytes)} / {budgets.p99_latency_ms:g} ms",
+            profile.id, f"{cpu.core} {cpu.mhz} MHz x{cpu.cores}", _size(memory.ram_bytes),
+            _size(space), runtimes_line(profile, brief=True),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 def print_profile(console: Console, profile: DeviceProfile) -> None:
@@ -90,7 +87,7 @@ _HEADER = {"runtime": "runtime", "onnx-opset": "opset", "onnx-operators": "ops",
 def print_matrix(console: Console, artifact: str, reports: list[DeviceReport]) -> None:
     """Devices x rules (a blank: the rule does not apply there), then each device's first problem."""
     table = Table(title=f"{artifact} on every device", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("device", no_wrap=True)
+    identifier_column(table, "device", (report.device for report in reports))
     table.add_column("verdict", no_wrap=True)
     for name in RULES:
         header = _HEADER.get(name, name)
@@ -99,7 +96,7 @@ def print_matrix(console: Console, artifact: str, reports: list[DeviceReport]) -
         by_rule = {finding.rule: finding for finding in report.findings}
         marks = (_SHORT[by_rule[name].verdict] if name in by_rule else "" for name in RULES)
         table.add_row(report.device, _MARK[report.verdict], *marks)
-    console.print(table)
+    print_table(console, table)
     for report in reports:
         problems = report.failures()
         if problems:
@@ -107,8 +104,30 @@ def print_matrix(console: Console, artifact: str, reports: list[DeviceReport]) -
             console.print(f"{report.device}: {first.rule}: {first.reason}" + (f"; fix: {first.fix}" if first.fix else ""))
 
 
+_SIZE_RULES = {"flash", "ram"}
+
+
+def fit_verdict(attempt: Attempt) -> str:
+    """fits, too big (flash or RAM), too slow (latency), fails (another rule or compile), skipped."""
+    if attempt.outcome in {"passed", "chosen"}:
+        return "fits"
+    if attempt.outcome == "skipped":
+        return "skipped"
+    failed = set(attempt.failed_rules)
+    if failed and failed <= _SIZE_RULES | {"latency"}:
+        return "too big" if failed & _SIZE_RULES else "too slow"
+    return "fails"
+
+
+def candidate_line(attempt: Attempt) -> str:
+    """A candidate build as auto-fit decides it (its progress line): name, size, verdict and why."""
+    size = f"{_size(attempt.flash_bytes)} flash, " if attempt.flash_bytes is not None else ""
+    why = f": {attempt.reason}" if attempt.outcome in {"rejected", "skipped"} and attempt.reason else ""
+    return f"{attempt.candidate.label}: {size}{fit_verdict(attempt)}{why}"
+
+
 def attempt_line(attempt: Attempt) -> str:
-    """One line per candidate as auto-fit finishes it."""
+    """One line per candidate in auto-fit's summary."""
     figures = []
     if attempt.flash_bytes is not None:
         figures.append(f"flash {_size(attempt.flash_bytes)}")
@@ -133,10 +152,10 @@ def print_fit(console: Console, result: FitResult) -> None:
 def print_artifact_matrix(console: Console, bundle: str, verdicts: dict[str, list[DeviceReport]]) -> None:
     """One bundle's artifacts (columns) on every device (rows): what runs where."""
     table = Table(title=f"{bundle}: edgekit check --all", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("device", no_wrap=True)
+    devices = [report.device for report in next(iter(verdicts.values()), [])]
+    identifier_column(table, "device", devices)
     for suffix in verdicts:
         table.add_column(suffix, justify="center", min_width=len(suffix))
-    devices = [report.device for report in next(iter(verdicts.values()), [])]
     for row, device in enumerate(devices):
         table.add_row(device, *(_SHORT[reports[row].verdict] for reports in verdicts.values()))
-    console.print(table)
+    print_table(console, table)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from ..compile.c.toolchains import TOOLCHAINS
 from ..compile.registry import release_key
 from ..compile.tflite.op_versions import RUNTIME_FOR_OP
+from ..display.figures import size
 from .profiles import DeviceProfile
 
 Verdict = Literal["pass", "warn", "fail"]
@@ -97,10 +98,6 @@ def _elsewhere(profile: DeviceProfile) -> str:
     if not targets:
         return f"edgekit cannot build anything that {profile.id} runs (no runtime or toolchain it has is supported here)"
     return f"compile with --device {profile.id} --target auto (it runs: {', '.join(targets)})"
-
-
-def _bytes(value: int) -> str:
-    return f"{value:,} B".replace(",", " ")
 
 
 @rule("runtime")
@@ -223,14 +220,14 @@ def flash_needed(facts: ArtifactFacts, profile: DeviceProfile) -> tuple[int, str
     spec = getattr(profile.runtimes, facts.runtime, None)
     if spec is None:  # the runtime rule fails already; the model alone is a lower bound
         return facts.model_bytes, f"the model alone; {profile.id} has no {RUNTIME_NAMES.get(facts.runtime, facts.runtime)}"
-    return facts.model_bytes + spec.library_bytes, f"model {_bytes(facts.model_bytes)} + runtime {_bytes(spec.library_bytes)}"
+    return facts.model_bytes + spec.library_bytes, f"model {size(facts.model_bytes)} + runtime {size(spec.library_bytes)}"
 
 
 def _within_budget(name: str, needed: int, how: str, budget: int, fix: str) -> Finding:
     if needed > budget:
-        return Finding(name, "fail", f"needs {_bytes(needed)} ({how}), budget {_bytes(budget)}: {_bytes(needed - budget)} short",
+        return Finding(name, "fail", f"needs {size(needed)} ({how}), budget {size(budget)}: {size(needed - budget)} short",
                        fix, over_budget=(needed - budget) / budget)
-    return Finding(name, "pass", f"{_bytes(needed)} of {_bytes(budget)} ({how})")
+    return Finding(name, "pass", f"{size(needed)} of {size(budget)} ({how})")
 
 
 @rule("flash")

@@ -72,6 +72,11 @@ class ServerSettings(BaseSettings):
     mirror: bool = True
     mirror_dir: Path | None = None  # default HOME/mirror
     mirror_sync_seconds: float = Field(default=10.0, gt=0)
+    # what the operator sees on stderr (server/logs/): the event log of the server's decisions, uvicorn's
+    # messages and (unless access_log is false) one line per request, as text or one JSON object per line
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
 
     @model_validator(mode="after")
     def _timestamp_windows(self) -> ServerSettings:

@@ -12,7 +12,7 @@ MAX_MODULES_PER_FOLDER = 15
 # Stages in the order data flows (ARCHITECTURE.md): a module may import from its own layer and the
 # layers before it, never from a later one. Names are edgekit's top-level modules and folders.
 LAYERS = (
-    {"errors", "_version", "yaml_files", "home", "storage", "notebook"},
+    {"errors", "_version", "yaml_files", "home", "storage", "notebook", "display"},
     {"data"},
     {"train", "imports"},
     {"bundle", "registry", "training", "importing", "distributed"},

@@ -28,10 +28,15 @@ from sqlalchemy import Integer, case, cast, extract, func, select
 from sqlalchemy.orm import Session
 
 from ..auth import Actor, api_key
-from ..db import Alert, AuditEntry, Device, DriftPoint, Release, Rollout, RolloutGate, utcnow
+from ..db import Alert, AuditEntry, Device, DriftPoint, Release, Rollout, RolloutGate, TelemetryRollup, utcnow
+from ..monitoring.buckets import bucket_of
+from ..monitoring.drift import PREDICTIONS, prediction_histograms
 from ..monitoring.gates import GATES
 from ..monitoring.monitor import ALL_DEVICES, KEEP_POINTS, alert_dict, latest_drift_points
+from ..monitoring.totals import Totals
+from ..repository.releases import baseline_of
 from ..settings import ServerSettings
+from .svg_histogram import bin_labels, histogram_chart, short_number
 from .svg_plot import PALETTE, Series, line_chart
 
 REALM = "edgekit dashboard"
@@ -47,6 +52,7 @@ STALE_AFTER = timedelta(hours=24)
 # Row limits: a page shows at most this much, and says when there is more.
 MAX_RELEASES, MAX_ROLLOUTS, MAX_HISTORY, MAX_ALERTS, MAX_RESOLVED, MAX_AUDIT = 50, 100, 50, 200, 100, 200
 MAX_DRIFT_GROUPS = 3000  # latest statistics rows on the drift page
+MAX_HISTOGRAM_SECTIONS = 20  # (release, profile) sections whose drifted features get baseline-vs-now histograms
 POINTS_PER_LINE = 200
 LINES_PER_CHART = len(PALETTE)
 MAX_DETAIL_CHARS = 4000
@@ -128,11 +134,15 @@ def _when(value: datetime | str | None) -> str:
 
 
 def _number(value: float | None) -> str:
+    """Counts with thousands separators, other numbers to three significant digits and never in
+    e-notation (a PSI of 7.03e-05 reads "< 0.001")."""
     if value is None:
         return "—"
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:.4g}"
+    if 0 < value < 0.001:
+        return "< 0.001"
+    return short_number(value)
 
 
 def _compact_json(value: Any) -> str:
@@ -252,7 +262,12 @@ def drift_page(request: Request, actor: Viewer, model: ModelName = None) -> HTML
         release_ids = {point.release_id for point, _ in latest}
         cohorts = _plotted_cohorts(latest)
         history = _psi_history(session, release_ids, {c for chosen in cohorts.values() for c in chosen}, since)
-    sections = _drift_sections(latest, cohorts, history, settings.drift_psi)
+        sections = _drift_sections(latest, cohorts, history, thresholds, settings.drift_min_rows)
+        drifting = [section for section in sections if section["drifted"]][:MAX_HISTOGRAM_SECTIONS]
+        current = _current_totals(session, {(section["target_path"], section["profile"]) for section in drifting},
+                                  utcnow() - timedelta(seconds=settings.drift_window_seconds), settings.rollup_seconds)
+        for section in drifting:
+            _add_histograms(section, baseline_of(session, section["release"]), current.get((section["target_path"], section["profile"])))
     return _render(request, "drift.html", actor, sections=sections, thresholds=thresholds, models=models, model=model,
                    min_rows=settings.drift_min_rows, truncated=len(latest) >= MAX_DRIFT_GROUPS,
                    max_groups=MAX_DRIFT_GROUPS)
@@ -295,29 +310,80 @@ def _epoch(value: datetime) -> float:
     return (value - datetime(1970, 1, 1)).total_seconds()  # stored naive, always UTC
 
 
+def _severity(point: DriftPoint, thresholds: dict[str, float]) -> float:
+    """How far past its thresholds a point is: 1.0 at the nearest threshold, above 1 drifted."""
+    return max(point.psi / thresholds["psi"], point.ks / thresholds["ks"], point.violation_rate / thresholds["violation_rate"])
+
+
 def _drift_sections(latest: list[tuple[DriftPoint, Release]], cohorts: dict[tuple[int, str], list[str]],
-                    history: dict[tuple[int, str, str, str], list[tuple[float, float]]], psi_threshold: float) -> list[dict[str, Any]]:
-    """One section per (release, profile): a table per cohort, a chart per feature."""
+                    history: dict[tuple[int, str, str, str], list[tuple[float, float]]], thresholds: dict[str, float],
+                    min_rows: int) -> list[dict[str, Any]]:
+    """One section per (release, profile): a table per cohort and a PSI chart per feature, features
+    worst first (the one that drifts is what the operator came for); drifted features apart."""
     sections: dict[tuple[int, str], dict[str, Any]] = {}
     for point, release in latest:
         key = (release.id, point.profile)
-        section = sections.setdefault(key, {"model": release.model, "version": release.version,
+        section = sections.setdefault(key, {"release": release, "model": release.model, "version": release.version,
                                             "target_path": release.target_path, "profile": point.profile,
-                                            "cohorts": defaultdict(list), "features": []})
+                                            "cohorts": defaultdict(list), "worst": {}, "judged": set()})
         section["cohorts"][point.cohort].append(point)
-        if point.feature not in section["features"]:
-            section["features"].append(point.feature)
+        section["worst"][point.feature] = max(section["worst"].get(point.feature, 0.0), _severity(point, thresholds))
+        if point.rows >= min_rows and _severity(point, thresholds) >= 1:
+            section["judged"].add(point.feature)
     for (release_id, profile), section in sections.items():
+        worst = section.pop("worst")
+        order = sorted(worst, key=lambda feature: (-worst[feature], feature))
+        rank = {feature: index for index, feature in enumerate(order)}
         chosen = cohorts.get((release_id, profile), [])
-        section["cohorts"] = sorted(section["cohorts"].items(), key=lambda item: (item[0] != ALL_DEVICES, item[0]))
+        section["cohorts"] = [(cohort, sorted(points, key=lambda point: rank[point.feature]))
+                              for cohort, points in sorted(section["cohorts"].items(), key=lambda item: (item[0] != ALL_DEVICES, item[0]))]
         # Markup: svg_plot escapes every text it writes
-        section["charts"] = [Markup(line_chart(
+        charts = [{"feature": feature, "histogram": None, "psi": Markup(line_chart(
             [Series("all devices" if cohort == ALL_DEVICES else cohort, history.get((release_id, profile, cohort, feature), []))
              for cohort in chosen],
-            title=f"PSI of {feature}", y_label="PSI", threshold=psi_threshold, threshold_label=f"alert at {psi_threshold:g}"))
-            for feature in section["features"]]
+            title=f"PSI of {feature}", y_label="PSI", threshold=thresholds["psi"], threshold_label=f"alert at {thresholds['psi']:g}"))}
+            for feature in order]
+        drifted = section.pop("judged")
+        section["drifted"] = [chart for chart in charts if chart["feature"] in drifted]
+        section["steady"] = [chart for chart in charts if chart["feature"] not in drifted]
         section["hidden_cohorts"] = max(0, len(section["cohorts"]) - len(chosen))
     return list(sections.values())
+
+
+def _current_totals(session: Session, groups: set[tuple[str, str]], since: datetime, rollup_seconds: int
+                    ) -> dict[tuple[str, str], Totals]:
+    """What every device of each (release target path, profile) reported over the drift window:
+    the rollups of its buckets, a bounded number of rows whatever the fleet's size."""
+    if not groups:
+        return {}
+    query = (select(TelemetryRollup.release, TelemetryRollup.profile, TelemetryRollup.sums)
+             .where(TelemetryRollup.minute >= bucket_of(since, rollup_seconds), TelemetryRollup.release.in_({path for path, _ in groups})))
+    totals: dict[tuple[str, str], Totals] = defaultdict(Totals)
+    for path, profile, sums in session.execute(query):
+        if (path, profile) in groups:
+            totals[(path, profile)].merge(Totals.from_json(sums))
+    return totals
+
+
+def _add_histograms(section: dict[str, Any], baseline: dict[str, Any] | None, totals: Totals | None) -> None:
+    """Beside each drifted feature's PSI chart: its training baseline and what devices report now."""
+    if baseline is None or totals is None:
+        return
+    features = {feature["name"]: feature for feature in baseline["features"]["features"]}
+    for chart in section["drifted"]:
+        name = chart["feature"]
+        if name == PREDICTIONS:
+            found = prediction_histograms(baseline.get("predictions") or {}, totals)
+            if found is None:
+                continue
+            expected, actual, _ = found
+            labels, expected, actual = [str(index) for index in range(len(expected))], list(expected), list(actual)
+        elif name in features and name in totals.features and len(totals.features[name].counts) == len(features[name]["counts"]):
+            feature, now = features[name], totals.features[name]
+            labels, expected, actual = bin_labels(feature), [*feature["counts"], feature["missing"]], [*now.counts.tolist(), now.missing]
+        else:
+            continue
+        chart["histogram"] = Markup(histogram_chart(f"{name}: training vs now", labels, expected, actual))
 
 
 @router.get("/alerts", response_class=HTMLResponse)

@@ -19,6 +19,7 @@ PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f
 THRESHOLD_COLOUR = "#c0392b"
 # Time tick steps in seconds: 1 s up to 7 days.
 TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
+LABEL_CHAR_PIXELS = 6.0  # a 10 px label character, generously: for keeping labels inside the chart
 MARKERS_UP_TO = 40  # points per line drawn as dots too (a line of few points is easier to read with them)
 
 
@@ -107,7 +108,7 @@ def line_chart(series: Sequence[Series], *, title: str, y_label: str = "", thres
     y_candidates = [*ys, *([threshold * 1.15] if threshold is not None else [])]
     y_ticks = nice_ticks(min(0.0, *y_candidates), max(y_candidates) if max(y_candidates) > 0 else 1.0)
     frame = _Frame(frame_left, frame_top, width - frame_left - 14, frame_height, (x_low, x_high), (y_ticks[0], y_ticks[-1]))
-    parts += _axes(frame, y_ticks, x_is_time, y_label)
+    parts += _axes(frame, y_ticks, x_is_time, y_label, width)
     if threshold is not None and frame.y_range[0] <= threshold <= frame.y_range[1]:
         ty = frame.y(threshold)
         parts.append(f'<line x1="{frame.left:.1f}" y1="{ty:.1f}" x2="{frame.left + frame.width:.1f}" y2="{ty:.1f}" '
@@ -121,7 +122,13 @@ def line_chart(series: Sequence[Series], *, title: str, y_label: str = "", thres
     return "".join(parts)
 
 
-def _axes(frame: _Frame, y_ticks: list[float], x_is_time: bool, y_label: str) -> list[str]:
+def _anchor(x: float, label: str, width: float) -> str:
+    """Centre a tick label under its tick unless that would cut it at the chart's left or right edge."""
+    half = len(label) * LABEL_CHAR_PIXELS / 2
+    return "start" if x - half < 1 else "end" if x + half > width - 1 else "middle"
+
+
+def _axes(frame: _Frame, y_ticks: list[float], x_is_time: bool, y_label: str, width: float) -> list[str]:
     bottom, right = frame.top + frame.height, frame.left + frame.width
     parts = [(f'<rect x="{frame.left:.1f}" y="{frame.top:.1f}" width="{frame.width:.1f}" height="{frame.height:.1f}" '
               'fill="#fbfbfd" stroke="#999" stroke-width="1"/>')]
@@ -141,7 +148,8 @@ def _axes(frame: _Frame, y_ticks: list[float], x_is_time: bool, y_label: str) ->
     for tick, label in zip(x_ticks, labels, strict=True):
         x = frame.x(tick)
         parts.append(f'<line x1="{x:.1f}" y1="{bottom:.1f}" x2="{x:.1f}" y2="{bottom + 4:.1f}" stroke="#666" stroke-width="1"/>')
-        parts.append(f'<text x="{x:.1f}" y="{bottom + 15:.1f}" text-anchor="middle" font-size="10" fill="#444">{escape(label)}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{bottom + 15:.1f}" text-anchor="{_anchor(x, label, width)}" font-size="10" '
+                     f'fill="#444">{escape(label)}</text>')
     if y_label:
         parts.append(f'<text x="12" y="{frame.top + frame.height / 2:.1f}" text-anchor="middle" font-size="10" fill="#444" '
                      f'transform="rotate(-90 12 {frame.top + frame.height / 2:.1f})">{escape(y_label)}</text>')

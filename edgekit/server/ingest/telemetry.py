@@ -10,7 +10,7 @@ a bucket is new to it. The monitor sums rows over buckets anyway, so it sums ove
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -27,7 +27,9 @@ OVERWRITE_ROLLUP = update(ROLLUPS).where(and_(
     ROLLUPS.c.writer == bindparam("b_writer"), ROLLUPS.c.minute == bindparam("b_minute"), ROLLUPS.c.release == bindparam("b_release"),
     ROLLUPS.c.profile == bindparam("b_profile"), ROLLUPS.c.tag_key == bindparam("b_tag_key"),
     ROLLUPS.c.assigned == bindparam("b_assigned"))).values(reports=bindparam("b_reports"), sums=bindparam("b_sums"))
-MARK_SEEN = update(DEVICES).where(DEVICES.c.id == bindparam("b_id")).values(last_seen=bindparam("b_at"))
+# one statement for the batch's devices, seen when its newest report arrived (milliseconds apart):
+# a row per device would be an executemany costing more than the rest of the batch on PostgreSQL
+MARK_SEEN = update(DEVICES).where(DEVICES.c.id.in_(bindparam("b_ids", expanding=True))).values(last_seen=bindparam("b_at"))
 # a batch's reports arrived seconds before its write: rows whose bucket ended longer ago get no more reports
 KEPT_SECONDS = 180
 
@@ -45,12 +47,10 @@ class RollupWriter:
         with self.database.session() as session:  # a transaction of its own: under SQLite a read before the writes would spoil it
             assigned = self.assignments(session, {report.release for report in batch})
         groups = summed(batch, assigned, seconds=self.settings.rollup_seconds)
-        seen: dict[str, datetime] = {}
-        for report in batch:
-            seen[report.device_id] = max(report.received, seen.get(report.device_id, report.received))
         with self.database.session() as session:
             # first: under SQLite this takes the write lock, so the read below cannot spoil the transaction
-            session.execute(MARK_SEEN, [{"b_id": device_id, "b_at": at} for device_id, at in sorted(seen.items())])
+            session.execute(MARK_SEEN, {"b_ids": sorted({report.device_id for report in batch}),
+                                        "b_at": max(report.received for report in batch)})
             missed = {key for key in groups if key not in self._sums}
             stored = {**self._sums, **(self._stored(session, missed) if missed else {})}
             written = {key: added(stored.get(key), totals) for key, totals in groups.items()}  # the memory is updated only after the commit

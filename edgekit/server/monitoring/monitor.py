@@ -52,6 +52,7 @@ from ..db import (
     TelemetryRollup,
     utcnow,
 )
+from ..logs import events
 from ..repository import rollouts
 from ..repository.releases import baseline_of
 from ..settings import ServerSettings
@@ -141,6 +142,10 @@ class Monitor:
             if ((*key, alert.feature) in checked and (*key, alert.feature, alert.statistic) not in breaches) or key not in reporting:
                 alert.state, alert.resolved, alert.updated = "resolved", now, now
                 resolved += 1
+                why = "back under its threshold" if key in reporting else "no device of its group reports any more"
+                events.note(session, "alert.resolve", {"alert": alert.id, "model": alert.model, "profile": alert.profile,
+                                                       "cohort": alert.cohort, "feature": alert.feature,
+                                                       "statistic": alert.statistic, "reason": why})
         session.execute(delete(DriftPoint).where(DriftPoint.at < now - KEEP_POINTS))
         session.flush()
         return opened, resolved, len(groups)

@@ -31,6 +31,8 @@ def simulate(server, devices: int) -> dict:
                              "--profile", "raspberry-pi-4b", "--model", MODEL, "--poll-seconds", "0.5", "--until-converged",
                              "--seconds", "120", "--json"], capture_output=True, text=True, env=server["env"], timeout=300, check=False)
     assert result.returncode == 0, result.stderr
+    progress = result.stderr.splitlines()  # --json: the document on stdout, each change of the fleet a line on stderr
+    assert progress and all(line.startswith(f"simulating {devices} devices") for line in progress), result.stderr
     return json.loads(result.stdout)
 
 

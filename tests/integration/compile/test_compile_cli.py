@@ -1,6 +1,7 @@
 """`edgekit compile` and `edgekit artifact` through the CLI: success, every bad input, the parity gate."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,10 @@ def _rehash(directory, descriptor_name, names):
     (directory / descriptor_name).write_text(json.dumps(descriptor))
 
 
+def summary_created(artifact) -> str:
+    return json.loads((artifact / "artifact.json").read_text())["created"][:19].replace("T", " ")
+
+
 def test_compile_show_and_verify(cli, trained_bundle, tmp_path):
     result = cli("compile", trained_bundle, "--target", "onnx", "--out", tmp_path / "a", "--json")
     assert result.exit_code == 0, result.output
@@ -28,6 +33,11 @@ def test_compile_show_and_verify(cli, trained_bundle, tmp_path):
     assert ("ai.onnx.ml", "TreeEnsembleRegressor") in operators and ("ai.onnx", "Sigmoid") in operators
     shown = cli("artifact", "show", tmp_path / "a")
     assert shown.exit_code == 0 and "parity passed" in shown.stdout
+    # it describes the artifact, not a write that did not happen; figures as people read them, no Python dicts
+    assert "written to" not in shown.stdout and f"compiled {summary_created(tmp_path / 'a')} in " in shown.stdout
+    opset = ", ".join(f"{domain} {version}" for domain, version in summary["requirements"]["opset"].items())
+    assert f"opset {opset}" in shown.stdout and "{" not in shown.stdout
+    assert re.search(r"model: model\.onnx, [0-9.]+ KiB;", shown.stdout), shown.stdout
     verified = json.loads(cli("artifact", "verify", tmp_path / "a", "--json").stdout)
     assert verified["ok"] and verified["rows"] == 32
     # Compiling the same bundle again into the same directory replaces the artifact.

@@ -3,9 +3,11 @@ ISAs (qemu-user aarch64 and armhf, qemu-system-arm Cortex-M4), figures that chec
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +101,11 @@ def test_a_linux_device_runs_natively_with_its_threads_and_a_memory_cap(artifact
 
 def test_an_onnx_artifact_gets_native_figures_and_the_cost_model_for_devices(cli, trained_bundle, tmp_path):
     onnx = compile_bundle(trained_bundle, "onnx", tmp_path / "onnx").path
-    result = cli("bench", onnx, "--device", "raspberry-pi-4b", "--emulate", "--runs", "100", "--json")
+    result = cli("bench", onnx, "--device", "raspberry-pi-4b", "--emulate", "--runs", "100", "--json", "--report", tmp_path / "bench.html")
     assert result.exit_code == 0, result.output
+    # reports are for sharing: readable by everyone, not mkstemp's private 0600
+    assert [(path.name, path.stat().st_mode & 0o777) for path in (tmp_path / "bench.html", onnx / "bench.json")] == [
+        ("bench.html", 0o644), ("bench.json", 0o644)]
     (device,) = json.loads(result.stdout)["devices"]
     assert device["p99_ms"] is None and device["cost_model_ms"] > 0 and "emulation runs C artifacts" in device["skipped"]
     assert device["native"]["device_cores"] == 4 and device["native"]["fits_memory_cap"]
@@ -125,25 +130,72 @@ def test_bench_of_a_directory_that_is_no_artifact(cli, tmp_path):
     assert_one_line_error(cli("bench", tmp_path), 2, "not an edgekit artifact")
 
 
+# EDGEKIT_DOCS_SCREENSHOTS=1 saves the screenshot there (docs/images/bench-report.png)
+DOCS_IMAGES = Path(__file__).resolve().parents[3] / "docs" / "images"
+
+
+def _assert_nothing_outside_the_figure(figure) -> None:
+    """Every title, label, tick label, value and legend drawn lies inside the image, and no plotted
+    point lies under a legend."""
+    from matplotlib.collections import PathCollection
+
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    drawn, box = figure.get_tightbbox(renderer), figure.bbox_inches  # both in inches
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01 and drawn.x1 <= box.x1 + 0.01 and drawn.y1 <= box.y1 + 0.01, (drawn, box)
+    legends = [legend.get_window_extent(renderer) for legend in [*figure.legends, *(axis.get_legend() for axis in figure.axes)] if legend]
+    for axis in figure.axes:
+        for points in axis.findobj(PathCollection):
+            for x, y in axis.transData.transform(points.get_offsets()):
+                assert not any(legend.contains(x, y) for legend in legends), "a legend hides a plotted point"
+
+
 def test_the_report_renders_its_plots_in_headless_chromium(cli, artifact_copy, tmp_path):
     chromium = require_tool("chromium", "chromium")
     require_tool("qemu-aarch64", "qemu-user")
+    require_tool("qemu-system-arm", "qemu-system-arm")
     page = tmp_path / "bench.html"
-    result = cli("bench", artifact_copy, "--device", "raspberry-pi-4b", "--emulate", "--runs", "200", "--report", page)
+    result = cli("bench", artifact_copy, "--device", "raspberry-pi-4b", "--device", "stm32f407", "--emulate", "--runs", "200",
+                 "--report", page)
     assert result.exit_code == 0, result.output
+    # reports are for sharing: readable by everyone, whatever mkstemp's private default
+    assert page.stat().st_mode & 0o777 == 0o644 and (artifact_copy / "bench.json").stat().st_mode & 0o777 == 0o644
     text = page.read_text()
     assert text.count('src="data:image/png;base64,') == 3 and "http://" not in text and "https://" not in text
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,1400", f"--screenshot={shot}", page.as_uri()],
-        capture_output=True, timeout=120, check=True,
-    )
-    from matplotlib.image import imread
+    from matplotlib.text import Text
 
-    pixels = imread(shot)[..., :3]
-    assert pixels.shape[:2] == (1400, 1000)
+    from edgekit.bench.report import PLOTS
+    from edgekit.bench.run import bench_artifact
+
+    reports = [bench_artifact(artifact_copy, [load_profile("raspberry-pi-4b"), load_profile("stm32f407")], True,
+                              NativeSettings(runs=50, warmup=10), lambda _: None)]
+    for _, plot in PLOTS:
+        figure = plot(reports)
+        assert figure is not None
+        _assert_nothing_outside_the_figure(figure)
+        written = " ".join(text.get_text() for text in figure.findobj(Text))
+        assert len(set(re.findall(r"(?:\(|\d )(µs|ms|s)\b", written))) == 1, written  # one time unit per plot
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            tab = browser.new_page(viewport={"width": 1400, "height": 900})
+            tab.goto(page.as_uri())
+            assert tab.evaluate("[...document.images].every(image => image.complete && image.naturalWidth > 0)")
+            # nothing wider than the page: no element's box reaches past the viewport's right edge
+            assert tab.evaluate("[...document.querySelectorAll('body *')].every(e => e.getBoundingClientRect().right <= "
+                                "document.documentElement.clientWidth)")
+            shot = tab.screenshot(full_page=True)
+        finally:
+            browser.close()
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(shot)).convert("RGB")
+    pixels = np.asarray(image) / 255.0
+    assert pixels.shape[1] == 1400
     drawn = np.mean(np.any(pixels < 0.9, axis=2))  # share of pixels that are not (near) white
     colored = np.mean(np.ptp(pixels, axis=2) > 0.3)  # plot lines and bars are colored, text is grey
     assert drawn > 0.02 and colored > 0.002, (drawn, colored)
+    if os.environ.get("EDGEKIT_DOCS_SCREENSHOTS") == "1":  # refreshing the docs' image, on request only: runs stay clean
+        image.convert("P", palette=Image.Palette.ADAPTIVE, colors=128).save(DOCS_IMAGES / "bench-report.png", optimize=True)

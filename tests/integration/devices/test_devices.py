@@ -15,6 +15,7 @@ from edgekit import train_bundle
 from edgekit.compile import compile_bundle
 from edgekit.devices import all_profiles, load_profile, profile_ids
 from edgekit.devices.profiles import configs_directory
+from edgekit.display.figures import size
 
 REQUIRED_DEVICES = {
     "raspberry-pi-4b", "raspberry-pi-zero-2w", "raspberry-pi-5", "jetson-orin-nano", "beaglebone-black",
@@ -110,7 +111,7 @@ def test_large_onnx_fails_on_microcontrollers_with_the_flash_shortfall_and_passe
         assert reports[device]["verdict"] == "fail"
         flash = next(f for f in reports[device]["findings"] if f["rule"] == "flash")
         assert flash["verdict"] == "fail"
-        assert f"{model_bytes - budget:,} B short".replace(",", " ") in flash["reason"]
+        assert f"{size(model_bytes - budget)} short" in flash["reason"]
         assert "--quantize int16" in flash["fix"] and "--target auto" in flash["fix"]
     pi = cli("check", large_onnx.path, "--device", "raspberry-pi-4b")
     assert pi.exit_code == 0 and "pass  raspberry-pi-4b" in pi.stdout
@@ -138,6 +139,18 @@ def test_check_bad_input_is_exit_2(cli, large_onnx, arguments, fragment):
 
 def test_check_refuses_what_is_not_an_artifact(cli, tmp_path):
     assert_one_line_error(cli("check", tmp_path, "--device", "rp2040"), 2, str(tmp_path))
+
+
+def assert_error_after_candidates(result, code: int, *fragments: str) -> list[str]:
+    """Auto-fit failed with ``code``: one line per candidate it decided (its progress, on stderr), then
+    the one-line error holding every fragment. Returns the candidate lines."""
+    assert result.exit_code == code, result.output
+    *candidates, error = result.stderr.strip().splitlines()
+    assert candidates and all(line.startswith("fitting ") for line in candidates), result.stderr
+    assert error.startswith("error: ") and "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in error, error
+    return candidates
 
 
 def test_auto_fit_keeps_the_smallest_c_build_within_the_boards_budget(cli, xgboost_bundles, tmp_path):
@@ -171,10 +184,47 @@ def test_auto_fit_with_nothing_that_fits_is_exit_1_naming_the_nearest_miss(cli, 
     out = tmp_path / "fitted"
     result = cli("compile", bundle, "--device", "stm32f407", "--target", "auto", "--out", out)
     # the compact layout is the smallest build of this forest (3 235 B against the int8 table's more)
-    assert_one_line_error(result, 1, "no build fits stm32f407; nearest miss: c compact", "B short")
+    assert_error_after_candidates(result, 1, "no build fits stm32f407; nearest miss: c compact", "B short")
     assert not out.exists()
-    assert_one_line_error(cli("compile", bundle, "--device", "esp32-s3", "--target", "auto", "--out", out), 1,
-                          "nothing edgekit builds runs on esp32-s3", "no toolchain for xtensa-esp32s3-elf")
+    assert_error_after_candidates(cli("compile", bundle, "--device", "esp32-s3", "--target", "auto", "--out", out), 1,
+                                  "nothing edgekit builds runs on esp32-s3", "no toolchain for xtensa-esp32s3-elf")
+
+
+def test_auto_fit_logs_each_candidate_with_its_verdict_as_it_is_decided(cli, tmp_path, monkeypatch):
+    """stderr is no terminal here (a CI log): one plain line per candidate build, then the error."""
+    _broken(tmp_path, monkeypatch, lambda d: d["budgets"].update(artifact_bytes=2000))
+    bundle = tmp_path / "bundle"
+    assert cli("train", "bundled:breast-cancer", "--out", bundle).exit_code == 0
+    result = cli("compile", bundle, "--device", "stm32f407", "--target", "auto", "--out", tmp_path / "fitted", "--json")
+    lines = assert_error_after_candidates(result, 1, "no build fits stm32f407")
+    assert result.stdout == ""  # --json: the progress went to stderr, and a failure prints no document
+    decided = [line.split(": ", 2)[1:] for line in lines]
+    assert [label for label, _ in decided] == ["c ifelse", "c inline", "c table", "c compact", "c table int16", "c table int8"]
+    for _, verdict in decided:  # name, measured size, verdict and why
+        assert verdict.split(", ")[1].startswith("too big: flash: needs"), verdict
+
+
+def test_a_c_build_too_big_for_its_board_names_the_smallest_board_that_fits_it(cli, trained_bundle, tmp_path, monkeypatch):
+    _broken(tmp_path, monkeypatch, lambda d: d["budgets"].update(artifact_bytes=2000))
+    out = tmp_path / "c"
+    result = cli("compile", trained_bundle, "--target", "c", "--device", "stm32f407", "--out", out)
+    assert_one_line_error(result, 1, "too big for stm32f407", "flash needs", "the smallest board that fits it is nrf52840",
+                          "--device nrf52840")  # exit 1, as auto-fit's "no build fits"
+    assert not out.exists() and sorted(path.name for path in tmp_path.iterdir()) == ["configs"]  # nothing half-written
+    fits = cli("compile", trained_bundle, "--target", "c", "--device", "nrf52840", "--out", out, "--json")
+    assert fits.exit_code == 0, fits.output
+    assert json.loads(fits.stdout)["target"] == "c" and (out / "artifact.json").is_file()
+
+
+def test_a_c_build_no_board_can_take_says_so(cli, trained_bundle, tmp_path, monkeypatch):
+    alone = tmp_path / "alone"  # a device_configs/ holding only the shrunken board
+    alone.mkdir()
+    document = yaml.safe_load((configs_directory() / "stm32f407.yaml").read_text())
+    document["budgets"]["artifact_bytes"] = 2000
+    (alone / "stm32f407.yaml").write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("EDGEKIT_DEVICE_CONFIGS", str(alone))
+    result = cli("compile", trained_bundle, "--target", "c", "--device", "stm32f407", "--out", tmp_path / "c")
+    assert_one_line_error(result, 1, "too big for stm32f407", "no device profile in device_configs/ fits it")
 
 
 def test_auto_needs_a_device_and_no_hand_picked_options(cli, trained_bundle, tmp_path):
@@ -190,5 +240,5 @@ def test_auto_fit_with_the_toolchain_missing_is_exit_3_naming_the_package(cli, t
     assert cli("train", "bundled:breast-cancer", "--out", bundle).exit_code == 0
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no compiler on the PATH
     result = cli("compile", bundle, "--device", "stm32f407", "--target", "auto", "--out", tmp_path / "fitted")
-    assert_one_line_error(result, 3, "arm-none-eabi-gcc", "gcc-arm-none-eabi")
+    assert_error_after_candidates(result, 3, "arm-none-eabi-gcc", "gcc-arm-none-eabi")
     assert not (tmp_path / "fitted").exists()

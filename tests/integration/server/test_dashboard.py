@@ -9,8 +9,11 @@ import asyncio
 import base64
 import io
 import json
+import os
+import re
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -169,6 +172,19 @@ def test_rollouts_page_shows_the_stage_the_gates_and_the_history(fleet, page):
     assert "No gates" in first.inner_text() and "12 of 12 active devices" in first.inner_text()
 
 
+# EDGEKIT_DOCS_SCREENSHOTS=1 saves the screenshot there (docs/images/drift-page.png)
+DOCS_IMAGES = Path(__file__).resolve().parents[3] / "docs" / "images"
+# Every <text> of every inline SVG chart lies inside its SVG's viewBox (labels not cut at an edge).
+TEXT_OUTSIDE_ITS_SVG = """() => [...document.querySelectorAll('svg text')].filter(text => {
+  const box = text.getBBox(), view = text.ownerSVGElement.viewBox.baseVal;
+  return box.x < view.x - 0.5 || box.y < view.y - 0.5 || box.x + box.width > view.x + view.width + 0.5
+      || box.y + box.height > view.y + view.height + 0.5;
+}).map(text => text.textContent)"""
+WIDER_THAN_THE_PAGE = """() => [...document.querySelectorAll('body *')]
+  .filter(element => element.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+  .map(element => element.tagName)"""
+
+
 def test_drift_page_highlights_site_b_and_plots_psi_over_time(fleet, page):
     _open(page, fleet, "/drift?model=sensors")
     assert page.locator("td.over").count() >= 3
@@ -177,6 +193,46 @@ def test_drift_page_highlights_site_b_and_plots_psi_over_time(fleet, page):
     lines = [line.get_attribute("points").split() for line in chart.locator("polyline").all()]
     assert len(lines) == 3 and all(len(points) >= 2 for points in lines), lines  # all devices, site-a, site-b
     assert "site-b" in chart.text_content()  # the legend
+
+
+def test_drift_page_puts_the_drifting_features_first_with_their_histograms(fleet, page):
+    _open(page, fleet, "/drift?model=sensors")
+    site_b = page.locator("table[data-cohort='site-b'] tr").all()[1:]
+    judged = [row for row in site_b if "unjudged" not in (row.get_attribute("class") or "")]
+    assert judged and judged[0].locator("td.over").count() >= 1, "the worst feature heads the table"
+    overs = [row.locator("td.over").count() > 0 for row in site_b]
+    assert overs == sorted(overs, reverse=True), "every drifted feature comes before every steady one"
+    drifted = [block.get_attribute("data-feature") for block in page.locator(".charts.drifted").all()]
+    assert "temperature_c" in drifted
+    # beside its PSI line: the training baseline and what devices send now, one pair of bars per bin
+    histogram = page.locator(".charts.drifted[data-feature='temperature_c'] svg.histogram")
+    assert histogram.count() == 1 and histogram.locator("rect[fill='#9aa3b5']").count() >= 10
+    # the steady features are folded away, closed
+    steady = page.locator("details.steady")
+    assert steady.count() >= 1 and steady.first.get_attribute("open") is None
+    assert not re.search(r"\d[eE][-+]\d", page.inner_text("main")), "numbers in e-notation"
+
+
+def test_drift_page_is_not_clipped_and_is_screenshot_for_the_docs(fleet, browser):
+    context = browser.new_context(http_credentials={"username": "operator", "password": fleet.operator_key},
+                                  viewport={"width": 1400, "height": 900})
+    try:
+        tab = context.new_page()
+        response = tab.goto(f"{fleet.url}/dashboard/drift?model=sensors")
+        assert response is not None and response.status == 200
+        assert tab.evaluate(TEXT_OUTSIDE_ITS_SVG) == []
+        assert tab.evaluate(WIDER_THAN_THE_PAGE) == []
+        height = tab.evaluate("document.documentElement.scrollHeight")
+        assert height < 4000, f"the drift page of one model is {height} px tall"
+        shot = tab.screenshot(full_page=True)
+    finally:
+        context.close()
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(shot)).convert("RGB")
+    assert image.width == 1400 and _distinct_colours(shot) > 50
+    if os.environ.get("EDGEKIT_DOCS_SCREENSHOTS") == "1":  # refreshing the docs' image, on request only: runs stay clean
+        image.convert("P", palette=Image.Palette.ADAPTIVE, colors=128).save(DOCS_IMAGES / "drift-page.png", optimize=True)
 
 
 def test_drift_page_for_an_unknown_model_says_there_is_nothing(fleet, page):

@@ -61,9 +61,9 @@ def admin(fleet) -> httpx.Client:
     return httpx.Client(base_url=fleet["url"], headers={"Authorization": f"Bearer {fleet['admin']}"}, timeout=30)
 
 
-def run_cli(*args: str | Path, key: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EDGEKIT_ADMIN_KEY": key} if key else dict(os.environ)
-    return subprocess.run([edgekit_script(), *map(str, args)], capture_output=True, text=True, env=env, timeout=120)
+def run_cli(*args: str | Path, key: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env or {}), **({"EDGEKIT_ADMIN_KEY": key} if key else {})}
+    return subprocess.run([edgekit_script(), *map(str, args)], capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 def tuf_client(fleet, directory: Path) -> Updater:
@@ -117,6 +117,23 @@ def test_publish_and_a_staged_rollout_reach_a_verifying_tuf_client(fleet, tmp_pa
     actions = [entry["action"] for entry in admin(fleet).get("/v1/admin/audit").json()]
     for action in ("publish", "rollout.start", "rollout.promote", "rollout.pause", "rollout.resume", "rollout.rollback"):
         assert action in actions
+
+
+def test_rollout_status_takes_the_id_promote_takes_and_the_server_from_edgekit_server(fleet):
+    url, key = fleet["url"], fleet["admin"]
+    every = json.loads(run_cli("rollout", "status", "--server", url, "--json", key=key).stdout)
+    first = every[0]
+    environment = {"EDGEKIT_SERVER": url}
+    one = run_cli("rollout", "status", str(first["id"]), "--json", key=key, env=environment)
+    assert one.returncode == 0, one.stderr
+    assert {name: json.loads(one.stdout)[name] for name in ("id", "model", "release")} == \
+        {name: first[name] for name in ("id", "model", "release")}
+    shown = run_cli("rollout", "status", str(first["id"]), key=key, env=environment)
+    assert shown.stdout.startswith(f"rollout {first['id']}: {MODEL} release ") and shown.stdout.count("\n") == 1
+    missing = run_cli("rollout", "status", "9999", key=key, env=environment)
+    assert missing.returncode == 2 and "no rollout 9999" in missing.stderr and missing.stderr.count("\n") == 1
+    both = run_cli("rollout", "status", str(first["id"]), "--model", MODEL, key=key, env=environment)
+    assert both.returncode == 2 and "not both" in both.stderr
 
 
 def test_a_pin_sends_one_device_to_a_release(fleet):

@@ -16,7 +16,7 @@ def test_runs_lists_each_training_with_increasing_versions(cli, tmp_path):
     assert rows[2]["metrics"]["test"]["rmse"] > 0 and rows[0]["bundle_path"].endswith("/a")
     assert [r["name"] for r in json.loads(cli("runs", "--name", "sugar", "--json").stdout)] == ["sugar"]
     table = cli("runs").stdout
-    assert "wine" in table and "sugar" in table and "rmse=" in table
+    assert "wine" in table and "sugar" in table and "rmse " in table and str(tmp_path / "c") in table
 
 
 def test_runs_with_no_history_says_how_to_start(cli):
