@@ -4,7 +4,7 @@
     model.ubj | model.txt | model.skops   the model in a non-pickle format
     schema.json     the feature schema
     reference.npz   reference rows and (up to 5000) test rows, float32, with the model's outputs
-    baseline.json   per-feature histograms of the training rows and of the model's outputs
+    baseline.json   per-feature histograms of the training rows, and of the model's outputs on held-out rows
 
 ``bundle.json`` carries a ``content_hash`` over everything else it says, and sha256 + size of every
 file; ``ModelBundle.load`` checks both, so a flipped byte anywhere is caught and named.
@@ -149,6 +149,9 @@ class BundleContents:
     # Set when the rows are not all in this process (the Dask engine): the histograms, counted where
     # the rows are; else they are counted here over ``baseline_rows``.
     feature_baseline: dict[str, Any] | None = None
+    # Rows the prediction baseline is counted on (None: ``test_rows``): rows the model was not fit
+    # on, as a fleet's will be — on the rows it was fit on a model is more confident.
+    prediction_rows: np.ndarray | None = None
 
 
 def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> ModelBundle:
@@ -163,6 +166,7 @@ def write_bundle(trained: TrainedModel, out: Path, name: str, version: int) -> M
         outputs=trained.outputs,
         test_rows=trained.split.test[:TEST_ROWS],
         baseline_rows=trained.split.train,
+        prediction_rows=np.concatenate([trained.split.validation, trained.split.test]),  # every held-out row
         params=trained.params,
         seed=trained.seed,
         metrics=trained.metrics,
@@ -203,7 +207,8 @@ def write_contents(contents: BundleContents, out: Path, name: str, version: int)
         )
         baseline = {
             "features": contents.feature_baseline or feature_baseline(dataset.schema, dataset.X[contents.baseline_rows]),
-            "predictions": prediction_baseline(dataset.task, test_outputs, dataset.classes),
+            "predictions": prediction_baseline(dataset.task, test_outputs if contents.prediction_rows is None else
+                                               contents.outputs(dataset.X[contents.prediction_rows]), dataset.classes),
         }
         (staging / "baseline.json").write_text(json.dumps(baseline, indent=1))
 

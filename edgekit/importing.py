@@ -71,6 +71,7 @@ def import_model(
         outputs=lambda X: model_outputs(imported.model, imported.task, X),
         test_rows=rows[:TEST_ROWS],
         baseline_rows=rows,
+        prediction_rows=rows,  # every row of the sample (not the training data: nothing is held out)
         params={},
         seed=0,
         metrics={"sample": evaluate(imported.task, dataset.y, outputs)} if labelled else {},

@@ -25,28 +25,41 @@ def fleet_simulate(
     until_converged: Annotated[bool, typer.Option("--until-converged", help="Stop once every device runs its release.")] = False,
     feed: Annotated[str | None, typer.Option("--feed", help="DATA the devices' sensors produce (e.g. "
                                              "synthetic:sensors?offset=8): they predict it and report telemetry each second.")] = None,
+    keep_devices: Annotated[bool, typer.Option("--keep-devices", help="Leave the simulated devices enrolled "
+                                               "(by default the run deletes them when it ends).")] = False,
     admin_key: KeyOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run DEVICES simulated agents against SERVER: enroll, poll, install what the rollouts assign, report."""
+    """Run DEVICES simulated agents against SERVER: enroll, poll, install what the rollouts assign, report.
+
+    The devices carry the run's tag (run:simulated-…) and are deleted when the run ends (needs the
+    admin key), unless --keep-devices. The run ends when every device runs its release
+    (--until-converged) or after --seconds ("timed out"); it exits 0 either way.
+    """
     import asyncio
 
     from ..display.figures import count, duration, mapping
     from ..fleet.client import AdminClient
     from ..fleet.sim_telemetry import SensorFeed
-    from ..fleet.simulate import served_requests, simulate
+    from ..fleet.simulate import delete_devices, served_requests, simulate
 
     feeds = {"*": SensorFeed(feed)} if feed else None  # a bad DATA source fails here, before any device enrolls
 
+    admin = AdminClient(server, admin_key) if token is None or not keep_devices else None  # no key: one line, before enrolling
     if token is None:
-        token = AdminClient(server, admin_key).request("POST", "/v1/admin/enrollment-tokens", json={
+        token = admin.request("POST", "/v1/admin/enrollment-tokens", json={
             "uses": devices, "expires_hours": 24, "profile": profile, "tags": tag or []})["token"]
     before = served_requests(server)
     with progress(f"simulating {devices} devices", keep=True) as step:
         run = asyncio.run(simulate(server, devices, model, profile, tag or [], token, poll_seconds, seconds, until_converged,
-                                   lambda snapshot: step(f"{duration(snapshot['seconds'])}: {mapping(snapshot['installed'])}"), feeds))
+                                   lambda snapshot: step(f"{duration(snapshot['seconds'])}: {mapping(snapshot['installed'])}"), feeds,
+                                   None if keep_devices else lambda run_tag: delete_devices(admin, run_tag)))
     result = {**run.as_dict(), "server_requests": served_requests(server) - before}
-    emit(as_json, result, (f"{count(devices)} simulated devices: {'converged' if run.converged else 'not converged'} in "
-                           f"{duration(run.seconds)}; running {mapping(run.installed)}; smoke-test refusals {mapping(run.failed)}; "
+    ended = (f"converged in {duration(run.seconds)}" if run.stopped == "converged" else
+             f"timed out after {duration(run.seconds)} (--seconds)" + (" before every device ran its release" if until_converged else ""))
+    left = f"kept, tagged {run.run_tag}" if run.removed is None else f"{count(run.removed)} deleted"
+    emit(as_json, result, (f"{count(devices)} simulated devices: {ended}; "
+                           f"running {mapping(run.installed)}; smoke-test refusals {mapping(run.failed)}; "
                            f"{count(result['server_requests'])} requests served by the server"
-                           + (f"; {count(run.unreachable)} polls found no server" if run.unreachable else "")))
+                           + (f"; {count(run.unreachable)} polls found no server" if run.unreachable else "")
+                           + f"; devices {left}"))

@@ -47,6 +47,19 @@ def feature_baseline(schema: Schema, X: np.ndarray) -> dict[str, object]:
     return {"format_version": BASELINE_FORMAT, "rows": rows, "features": features}
 
 
+def edges_between_values(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``edges`` moved down, each to halfway from the largest of ``values`` below it, where an edge is
+    one of the values: the same rows fall on each side, and no value sits on an edge. A tree model's
+    outputs are a few leaf sums, often tied on a decile; a compiled artifact that sums the leaves in
+    another order lands a tied block one float32 ulp below the edge, and a whole bin moves."""
+    distinct = np.unique(values[~np.isnan(values)])
+    at = np.searchsorted(distinct, edges, side="left")
+    on_value = (at > 0) & (at < distinct.size) & (distinct[np.minimum(at, distinct.size - 1)] == edges)
+    moved = edges.copy()
+    moved[on_value] = (distinct[at[on_value] - 1] + edges[on_value]) / 2
+    return moved
+
+
 def prediction_baseline(task: str, outputs: np.ndarray, classes: list | None) -> dict[str, object]:
     """The distribution of the model's own outputs on held-out rows, to spot prediction drift."""
     if task == "classification":
@@ -57,8 +70,11 @@ def prediction_baseline(task: str, outputs: np.ndarray, classes: list | None) ->
             "counts": np.bincount(labels, minlength=outputs.shape[1]).tolist(),
         }
         if outputs.shape[1] == 2:
+            # Fixed steps, the same for every release: a rollout gate compares a canary's score
+            # histogram with the other releases' (server/monitoring/monitor.py), bin by bin.
             edges = np.linspace(0.1, 0.9, 9)
             summary["positive_score"] = {"edges": edges.tolist(), "counts": histogram(outputs[:, 1], edges).tolist()}
         return summary
-    edges = decile_edges(outputs)
-    return {"kind": "values", "edges": edges.tolist(), "counts": histogram(outputs, edges).tolist()}
+    values = np.asarray(outputs, dtype=np.float64).reshape(-1)
+    edges = edges_between_values(decile_edges(values), values)
+    return {"kind": "values", "edges": edges.tolist(), "counts": histogram(values, edges).tolist()}

@@ -9,6 +9,12 @@ reports its status. Whether a release passes its smoke test is decided once per 
 real harness (unpack, verify, smoke test), and every device that installs it reports that outcome.
 With sensor feeds (sim_telemetry.py), each device also predicts rows of its cohort's data with the
 release it runs and reports the telemetry the device agent would.
+
+A run leaves no devices behind: each device also carries the run's own tag (``run:simulated-…``, a
+bookkeeping tag the monitor makes no cohort of), and ``simulate`` deletes every device with that tag
+through the admin API when the run ends, however it ends. Deleting rather than reusing them: a
+reused fleet would need its device tokens kept on disk between runs and matched to a server and a
+--devices count that may have changed; its telemetry already sits in the server's rollups.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import secrets
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +66,9 @@ class FleetRun:
     failed: dict[str, int]  # target path -> devices whose smoke test refused it
     timeline: list[dict[str, Any]]
     unreachable: int = 0  # polls that found no server (each device kept its model and polled again)
+    stopped: str = "timed out"  # why the run ended: "converged" (--until-converged), "timed out" (--seconds), "told to"
+    run_tag: str = ""  # the tag every device of the run carried
+    removed: int | None = None  # devices deleted at the end (None: kept)
 
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -261,29 +272,52 @@ class FleetSimulator:
                 timeline.append(snapshot)
                 if on_round is not None:
                     on_round(snapshot)
-            if (until_converged and self.view.version is not None and self.converged()) or elapsed >= seconds:
+            if until_converged and self.view.version is not None and self.converged():
+                stopped = "converged"
+                break
+            if elapsed >= seconds:
+                stopped = "timed out"
                 break
             if until is not None and await asyncio.to_thread(until):
+                stopped = "told to"
                 break
             await asyncio.sleep(max(0.0, self.poll_seconds * (1 + self.rng.uniform(-0.2, 0.2)) - (time.monotonic() - round_started)))
         return FleetRun(len(self.devices), round(time.monotonic() - started, 3), self.requests,
-                        self.view.version is not None and self.converged(), self.census(), dict(self.failed), timeline, self.unreachable)
+                        self.view.version is not None and self.converged(), self.census(), dict(self.failed), timeline, self.unreachable,
+                        stopped)
 
     def close(self) -> None:
         self._work.cleanup()
 
 
+def new_run_tag() -> str:
+    """The tag that marks one run's devices (a bookkeeping tag: server/monitoring/drift.py)."""
+    return f"run:simulated-{secrets.token_hex(6)}"
+
+
+def delete_devices(admin: Any, tag: str) -> int:
+    """Delete every device carrying ``tag`` through the admin API (an AdminClient); how many there were."""
+    return int(admin.request("DELETE", "/v1/admin/devices", params={"tag": tag})["deleted"])
+
+
 async def simulate(server: str, devices: int, model: str, profile: str, tags: list[str], enrollment_token: str,
                    poll_seconds: float, seconds: float, until_converged: bool, on_round=None,
-                   feeds: dict[str, SensorFeed] | None = None) -> FleetRun:
-    simulator = FleetSimulator(server, model, profile, tags, poll_seconds, feeds=feeds, report_seconds=1.0 if feeds else 0.0)
+                   feeds: dict[str, SensorFeed] | None = None, remove: Callable[[str], int] | None = None) -> FleetRun:
+    """Enroll ``devices`` tagged with ``tags`` and a new run tag, run them; then ``remove(run tag)``
+    (e.g. delete_devices), also when the run failed or was interrupted. ``remove`` None keeps them."""
+    run_tag = new_run_tag()
+    simulator = FleetSimulator(server, model, profile, [*tags, run_tag], poll_seconds, feeds=feeds,
+                               report_seconds=1.0 if feeds else 0.0)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     try:
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
             await simulator.enroll(client, devices, enrollment_token)
-            return await simulator.run(client, seconds, until_converged, on_round)
+            run = await simulator.run(client, seconds, until_converged, on_round)
     finally:
         simulator.close()
+        removed = await asyncio.to_thread(remove, run_tag) if remove is not None else None
+    run.run_tag, run.removed = run_tag, removed
+    return run
 
 
 def served_requests(server: str) -> int:

@@ -28,6 +28,9 @@ import numpy as np
 from .totals import Totals
 
 PREDICTIONS = "(predictions)"
+# Tags beginning with this say how a device came to be (``fleet simulate`` tags its devices with its
+# run, to delete them afterwards), not a group of devices to compare: no drift cohort is made of them.
+BOOKKEEPING_TAG_PREFIX = "run:"
 KS_C_ALPHA = 1.949  # c(alpha) of the two-sample KS test at alpha = 0.001
 
 

@@ -1,7 +1,8 @@
 """The fleet monitor. One pass:
 
 1. sums the telemetry rollups (sums per ``rollup_seconds`` bucket, ingest/) of the last drift window per (release,
-   device profile, cohort) — a cohort is every device ("*") or the devices carrying one tag;
+   device profile, cohort) — a cohort is every device ("*") or the devices carrying one tag (not a
+   bookkeeping tag, drift.BOOKKEEPING_TAG_PREFIX);
    rollups are kept per device tag set, so each is summed once and merged into its cohorts, and a
    pass costs the same for a thousand devices or a million — compares each group
    with its release's training baseline (drift.py), stores the statistics, opens an alert for
@@ -56,7 +57,7 @@ from ..repository import rollouts
 from ..repository.releases import baseline_of
 from ..settings import ServerSettings
 from .buckets import bucket_of
-from .drift import PREDICTIONS, DriftThresholds, compare_predictions, feature_drift
+from .drift import BOOKKEEPING_TAG_PREFIX, PREDICTIONS, DriftThresholds, compare_predictions, feature_drift
 from .gates import Evidence, GateSpec, judge
 from .totals import Totals
 from .webhook import post_alerts
@@ -110,7 +111,7 @@ class Monitor:
             by_tags[(release, profile, tuple(tags))].merge(Totals.from_json(sums))
         groups: dict[tuple[str, str, str], Totals] = defaultdict(Totals)
         for (release, profile, tags), totals in by_tags.items():
-            for cohort in (ALL_DEVICES, *tags):
+            for cohort in (ALL_DEVICES, *(tag for tag in tags if not tag.startswith(BOOKKEEPING_TAG_PREFIX))):
                 groups[(release, profile, cohort)].merge(totals)
         releases = {release.target_path: release for release in
                     session.scalars(select(Release).where(Release.target_path.in_({key[0] for key in groups})))}

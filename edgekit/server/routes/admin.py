@@ -4,13 +4,14 @@ publish, rollout and pin writes honour an Idempotency-Key (idempotency.py)."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
+from sqlalchemy import String, cast, delete, select
 from starlette.requests import ClientDisconnect
 
 from ...devices.check import check_descriptor
@@ -18,7 +19,17 @@ from ...devices.profiles import all_profiles, load_profile
 from ...errors import BadInput
 from ..audit import record
 from ..auth import AdminActor, ReaderActor
-from ..db import AuditEntry, Device, EnrollmentToken, Release, Rollout, RolloutGate, utcnow
+from ..db import (
+    AuditEntry,
+    Device,
+    DeviceEvent,
+    EnrollmentToken,
+    Release,
+    Rollout,
+    RolloutGate,
+    TelemetryReport,
+    utcnow,
+)
 from ..home import KEY_ID, UnknownApiKey, list_api_keys, revoke_api_key
 from ..idempotency import IdempotentWrite
 from ..repository import rollouts
@@ -246,6 +257,27 @@ def revoke_device(device_id: Annotated[str, Path(max_length=40, pattern=r"^[^\x0
         device.revoked = True
         record(session, actor.name, "device.revoke", {"device": device_id})
     return {"device": device_id, "revoked": True}
+
+
+@router.delete("/devices")
+def delete_devices(tag: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00]*$")], request: Request,
+                   actor: AdminActor) -> dict[str, Any]:
+    """Delete every device carrying ``tag``, with its raw reports and update events (what a simulated
+    fleet leaves behind: ``fleet simulate`` tags its devices with its run). The rollups their
+    telemetry was summed into stay, like the audit log. A tag is required: there is no "delete all"."""
+    with request.app.state.database.session() as session:
+        # The tags are a JSON list: a text match narrows the rows in SQL (SQLite and PostgreSQL alike),
+        # the exact check keeps a tag that merely contains this one.
+        quoted = json.dumps(tag)
+        candidates = session.execute(select(Device.id, Device.tags).where(cast(Device.tags, String).contains(quoted, autoescape=True)))
+        doomed = [device_id for device_id, tags in candidates if tag in (tags or [])]
+        for start in range(0, len(doomed), 500):  # bounded IN lists
+            chunk = doomed[start:start + 500]
+            session.execute(delete(TelemetryReport).where(TelemetryReport.device_id.in_(chunk)))
+            session.execute(delete(DeviceEvent).where(DeviceEvent.device_id.in_(chunk)))
+            session.execute(delete(Device).where(Device.id.in_(chunk)))
+        record(session, actor.name, "device.delete", {"tag": tag, "devices": len(doomed)})
+    return {"tag": tag, "deleted": len(doomed)}
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])

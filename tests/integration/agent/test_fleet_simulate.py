@@ -76,3 +76,37 @@ def test_fed_devices_report_telemetry_and_a_feed_without_the_features_is_refused
     for feed, fragment in (("synthetic:sensors", "has no column for the model's feature"), ("missing.csv", "missing.csv")):
         refused = subprocess.run([*command, "--feed", feed], capture_output=True, text=True, env=server["env"], timeout=300, check=False)
         assert refused.returncode == 2 and fragment in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+
+
+def fleet_size(server) -> int:
+    """Every enrolled device, page by page."""
+    count, after = 0, None
+    while page := server["admin"].get("/v1/admin/devices", params={"limit": 1000, **({"after": after} if after else {})}).json():
+        count, after = count + len(page), page[-1]["id"]
+    return count
+
+
+def test_runs_leave_no_devices_behind_and_a_run_ended_by_seconds_says_it_timed_out(server):
+    server["admin"].post("/v1/admin/rollouts", json={"model": MODEL, "release": 1, "stages": [100]})
+    before = fleet_size(server)
+    tags = set()
+    for _ in range(2):  # two runs in a row: the fleet is the size it was after each
+        run = simulate(server, 20)
+        assert run["stopped"] == "converged" and run["removed"] == 20 and run["run_tag"].startswith("run:simulated-")
+        assert fleet_size(server) == before
+        tags.add(run["run_tag"])
+    assert len(tags) == 2  # each run its own tag: a run deletes its own devices, never another's
+    timed = subprocess.run([edgekit_script(), "fleet", "simulate", "--server", server["url"], "--devices", "5", "--profile",
+                            "raspberry-pi-4b", "--model", MODEL, "--poll-seconds", "0.2", "--seconds", "1"],
+                           capture_output=True, text=True, env=server["env"], timeout=300, check=False)
+    assert timed.returncode == 0, timed.stderr  # the command promises no verdict: --seconds is how long to run
+    assert "timed out after" in timed.stdout and "converged" not in timed.stdout and "5 deleted" in timed.stdout, timed.stdout
+    assert fleet_size(server) == before
+    kept = subprocess.run([edgekit_script(), "fleet", "simulate", "--server", server["url"], "--devices", "3", "--profile",
+                           "raspberry-pi-4b", "--model", MODEL, "--seconds", "0.5", "--keep-devices", "--json"],
+                          capture_output=True, text=True, env=server["env"], timeout=300, check=False)
+    assert kept.returncode == 0, kept.stderr
+    result = json.loads(kept.stdout)
+    assert result["stopped"] == "timed out" and result["removed"] is None and fleet_size(server) == before + 3
+    deleted = server["admin"].delete("/v1/admin/devices", params={"tag": result["run_tag"]}).json()
+    assert deleted["deleted"] == 3 and fleet_size(server) == before

@@ -309,6 +309,39 @@ def test_the_operator_key_reads_but_cannot_act(fleet):
     assert httpx.post(f"{fleet['url']}/v1/admin/rollouts/1/promote", headers=operator).status_code == 403
 
 
+def events_of(fleet, devices: list[dict]) -> int:
+    with sqlite3.connect(fleet["home"] / "server.db") as db:
+        ids = [device["device_id"] for device in devices]
+        return db.execute(f"SELECT count(*) FROM device_events WHERE device_id IN ({','.join('?' * len(ids))})", ids).fetchone()[0]
+
+
+def test_devices_are_deleted_by_tag_with_their_records_by_the_admin_key_alone_and_audited(fleet):
+    """What ``fleet simulate`` cleans up with: only the tagged devices go (a tag that merely contains
+    the asked one stays), with their reports and update events; a device or operator key is refused."""
+    doomed = [enroll(fleet, tags=["run:simulated-t1", "plant-a"]) for _ in range(3)]
+    kept = [enroll(fleet, tags=["run:simulated-t1x"]), enroll(fleet, tags=["plant-a"])]
+    device = {"Authorization": f"Bearer {doomed[0]['device_token']}"}
+    put = httpx.put(f"{fleet['url']}/v1/devices/{doomed[0]['device_id']}/status", headers=device,
+                    json={"installed": None, "result": {"outcome": "failed", "target": f"{MODEL}/1/onnx.tar", "detail": "x"}})
+    assert put.status_code == 204, put.text
+    created = subprocess.run([edgekit_script(), "server", "api-key", "create", "--home", str(fleet["home"]), "--role", "operator", "--json"],
+                             capture_output=True, text=True, check=True)
+    operator = {"Authorization": f"Bearer {json.loads(created.stdout)['key']}"}
+    assert events_of(fleet, doomed) == 1
+    for headers, status in ((device, 401), (operator, 403), ({}, 401)):
+        refused = httpx.delete(f"{fleet['url']}/v1/admin/devices", params={"tag": "run:simulated-t1"}, headers=headers)
+        assert refused.status_code == status, refused.text
+    with admin(fleet) as client:
+        assert client.delete("/v1/admin/devices").status_code == 422  # no tag: no "delete every device"
+        assert client.delete("/v1/admin/devices", params={"tag": "run:simulated-t1"}).json() == {"tag": "run:simulated-t1", "deleted": 3}
+        remaining = {row["id"] for row in client.get("/v1/admin/devices", params={"limit": 1000}).json()}
+        assert not remaining & {d["device_id"] for d in doomed} and {d["device_id"] for d in kept} <= remaining
+        entry = client.get("/v1/admin/audit", params={"limit": 1}).json()[0]
+        assert entry["action"] == "device.delete" and entry["detail"] == {"tag": "run:simulated-t1", "devices": 3}
+    assert events_of(fleet, doomed) == 0
+    assert httpx.get(f"{fleet['url']}/v1/devices/{doomed[0]['device_id']}", headers=device).status_code == 401
+
+
 @pytest.mark.parametrize(
     "method, path, body, status",
     [

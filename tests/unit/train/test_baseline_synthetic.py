@@ -50,3 +50,15 @@ def test_sensors_are_seeded_and_drift_moves_them():
 def test_bad_knobs_are_named(query, message):
     with pytest.raises(BadInput, match=message):
         parse_knobs(query)
+
+
+def test_regression_prediction_edges_sit_between_outputs_so_an_ulp_moves_no_bin():
+    """Tree outputs tie on a decile; a compiled artifact's float32 sum one ulp below the tie must count the same bins."""
+    outputs = np.repeat(np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32), [10, 40, 30, 20])
+    summary = prediction_baseline("regression", outputs, None)
+    edges = np.asarray(summary["edges"])
+    assert not np.isin(edges, outputs).any()  # no output lies on an edge
+    assert summary["counts"] == histogram(outputs.astype(np.float64), edges).tolist()
+    assert sum(summary["counts"]) == 100
+    nudged = np.nextafter(outputs, np.float32(-np.inf))  # every output one float32 ulp lower
+    assert histogram(nudged.astype(np.float64), edges).tolist() == summary["counts"]
