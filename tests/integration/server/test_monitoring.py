@@ -197,7 +197,10 @@ def test_a_canary_that_fails_its_smoke_test_is_rolled_back(server, artifacts):
 
 
 def test_a_healthy_canary_is_promoted_to_everyone(server, artifacts):
-    status = _gated_canary(server, artifacts, "gate-healthy", "retrained", ALL_GATES)
+    # The latency gate at 4x here: the p99 of ~200 single-row calls timed by simulated devices on a
+    # loaded 2-core CI machine moved 3.1x between two releases of the same size (80 vs 250 µs, seen
+    # twice). A real regression still trips 2x: the slow canary (15x the trees) below.
+    status = _gated_canary(server, artifacts, "gate-healthy", "retrained", {**ALL_GATES, "p99_latency_ratio": 4.0})
     assert status["state"] == "complete" and status["percent"] == 100, status["history"][-1]["reason"]
     assert [entry["action"] for entry in status["history"]] == ["start", "promote"]
     assert status["history"][-1]["by"] == "monitor" and status["history"][-1]["reason"] == "every gate passed"
