@@ -8,13 +8,13 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -83,12 +83,6 @@ def page_script(blocks: list[Block], ports: dict[str, str]) -> str:
     return script
 
 
-def free_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return str(probe.getsockname()[1])
-
-
 RUNNABLE = [page for page in PAGES if any(block.runs for block in shell_blocks(page.read_text()))]
 
 
@@ -124,7 +118,7 @@ def test_every_shell_example_runs(page, tmp_path):
     scratch.mkdir()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("EDGEKIT_ADMIN")}
     environment.update(HOME=str(scratch), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    script = page_script(shell_blocks(page.read_text()), {port: free_port() for port in PORTS})
+    script = page_script(shell_blocks(page.read_text()), {port: str(free_port()) for port in PORTS})
     log = tmp_path / "output.txt"  # a file, not a pipe: a server the page left running would hold a pipe open
     with log.open("w") as output:
         process = subprocess.Popen(["bash", "-c", script], cwd=scratch, env=environment, start_new_session=True,

@@ -70,7 +70,6 @@ class RollupWriter:
         for key in [key for key in self._sums if key.minute < oldest]:
             del self._sums[key]
 
-
     def _stored(self, session: Session, keys: set[RollupKey]) -> dict[RollupKey, Totals]:
         """This writer's rows for ``keys`` that are no longer (or not yet) in memory: a new bucket's
         first batch finds none; a batch holding reports of an older bucket finds what it wrote."""
